@@ -1,0 +1,70 @@
+#ifndef USERSYNC_CLDAP_SHIM_H
+#define USERSYNC_CLDAP_SHIM_H
+
+// The parts of libldap that Swift cannot import as they are: pointer and cast macros,
+// and the C callback that Cyrus SASL calls during an interactive bind.
+
+#include <ldap.h>
+#include <lber.h>
+#include <sasl/sasl.h>
+#include <string.h>
+
+// LDAP_OPT_ON / LDAP_OPT_OFF are `((void *) &ber_pvt_opt_on)` / `((void *) 0)`.
+static inline void *cldap_opt_on(void) { return LDAP_OPT_ON; }
+static inline void *cldap_opt_off(void) { return LDAP_OPT_OFF; }
+
+// LDAP_SASL_SIMPLE is `((char*)0)`: the mechanism name that selects a simple bind.
+static inline const char *cldap_sasl_simple(void) { return LDAP_SASL_SIMPLE; }
+
+// Message types are `((ber_tag_t) 0x..U)` casts, which Swift does not import.
+static inline int cldap_res_bind(void) { return (int)LDAP_RES_BIND; }
+static inline int cldap_res_search_entry(void) { return (int)LDAP_RES_SEARCH_ENTRY; }
+static inline int cldap_res_search_reference(void) { return (int)LDAP_RES_SEARCH_REFERENCE; }
+static inline int cldap_res_search_result(void) { return (int)LDAP_RES_SEARCH_RESULT; }
+static inline int cldap_res_extended(void) { return (int)LDAP_RES_EXTENDED; }
+static inline int cldap_res_intermediate(void) { return (int)LDAP_RES_INTERMEDIATE; }
+
+// Referral chasing takes LDAP_OPT_ON/OFF, not an int.
+static inline int cldap_set_referrals(LDAP *ld, int on) {
+    return ldap_set_option(ld, LDAP_OPT_REFERRALS, on ? LDAP_OPT_ON : LDAP_OPT_OFF);
+}
+
+/// What an interactive SASL bind answers when Cyrus SASL asks (NULL: let SASL use its default).
+typedef struct cldap_sasl_defaults {
+    const char *mech;
+    const char *realm;
+    const char *authcid;
+    const char *passwd;
+    const char *authzid;
+} cldap_sasl_defaults;
+
+// The LDAP_SASL_INTERACT_PROC handed to ldap_sasl_interactive_bind_s: fills each prompt from
+// cldap_sasl_defaults, as ldapsearch's lutil_sasl_interact does, but never reads a terminal.
+static int cldap_sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in) {
+    (void)ld; (void)flags;
+    cldap_sasl_defaults *d = (cldap_sasl_defaults *)defaults;
+    sasl_interact_t *interact = (sasl_interact_t *)in;
+    for (; interact != NULL && interact->id != SASL_CB_LIST_END; interact++) {
+        const char *value = NULL;
+        switch (interact->id) {
+        case SASL_CB_GETREALM: value = d ? d->realm : NULL; break;
+        case SASL_CB_AUTHNAME: value = d ? d->authcid : NULL; break;
+        case SASL_CB_PASS: value = d ? d->passwd : NULL; break;
+        case SASL_CB_USER: value = d ? d->authzid : NULL; break;
+        default: break;
+        }
+        if (value == NULL || *value == '\0') value = interact->defresult;
+        if (value == NULL) value = "";
+        interact->result = value;
+        interact->len = (unsigned)strlen(value);
+    }
+    return LDAP_SUCCESS;
+}
+
+static inline int cldap_sasl_interactive_bind(LDAP *ld, const char *dn, const char *mech,
+                                              cldap_sasl_defaults *defaults) {
+    return ldap_sasl_interactive_bind_s(ld, dn, mech, NULL, NULL, LDAP_SASL_QUIET,
+                                        cldap_sasl_interact, defaults);
+}
+
+#endif

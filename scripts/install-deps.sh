@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building, the demo and the tests need on Debian 12, only when it is missing.
+# Safe to run again: it does nothing when everything is present.
+#   scripts/install-deps.sh            build + OpenLDAP (demo)
+#   scripts/install-deps.sh --tests    also Samba AD, TLS tooling and valgrind for the test suite
+set -euo pipefail
+
+want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev pkg-config slapd ldap-utils)
+if [[ "${1:-}" == "--tests" ]]; then
+  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools gnutls-bin openssl sasl2-bin valgrind)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  # slapd must not create a system database of its own: the demo and tests run private instances.
+  echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian starts the packaged daemons on install; the project runs its own instances on loopback
+# and Samba's fixed ports (389/636) must be free for the test domain controller.
+if [[ "${1:-}" == "--tests" ]]; then
+  for svc in slapd samba-ad-dc smbd nmbd winbind; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      systemctl stop "$svc" || true
+    fi
+  done
+fi
+exit 0
