@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "usersync", targets: ["UserSyncCLI"]),
         .library(name: "LDAP", targets: ["LDAP"]),
+        .library(name: "UserSync", targets: ["UserSync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,20 +23,30 @@ let package = Package(
             name: "LDAP",
             dependencies: ["CLDAP"]
         ),
+        .target(
+            name: "UserSync",
+            dependencies: ["LDAP"]
+        ),
         .executableTarget(
             name: "UserSyncCLI",
             dependencies: [
                 "LDAP",
+                "UserSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Real directory servers (slapd, Samba AD) for the tests; not shipped.
+        .target(
+            name: "DirectoryFixtures",
+            path: "Tests/DirectoryFixtures"
+        ),
         .testTarget(
             name: "LDAPTests",
-            dependencies: ["LDAP"]
+            dependencies: ["LDAP", "DirectoryFixtures"]
         ),
         .testTarget(
             name: "UserSyncCLITests",
-            dependencies: ["LDAP"]
+            dependencies: ["LDAP", "DirectoryFixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -35,6 +35,15 @@ final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     }
 
     private func run() {
+        // A write to a connection the server has closed raises SIGPIPE in the writing thread,
+        // and libldap does not always write with MSG_NOSIGNAL. Blocked here, the write fails
+        // with EPIPE and libldap reports LDAP_SERVER_DOWN; the process is not killed, and no
+        // process-wide signal setting is changed.
+        var pipe = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, nil)
+
         var batch: [UnownedJob] = []
         while true {
             condition.lock()

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import LDAP
+import UserSync
+
+struct TestBind: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test-bind",
+        abstract: "Check that usersync can reach, secure and bind to a directory, and optionally search it.",
+        discussion: """
+        Connects to the first server of -H that answers, sets up TLS (ldaps:// or -Z), binds,
+        asks the server who it thinks you are (WhoAmI), reads the root DSE, and with -b runs a
+        paged search and counts what it finds. Each failure says what went wrong and what to
+        try, and ends with its own exit code.
+
+        Examples:
+          # OpenLDAP over StartTLS, with the CA that signed the server's certificate
+          usersync test-bind -H ldap://ldap.example.com -Z --ca-file /etc/ssl/ldap-ca.pem \\
+            -D cn=usersync,ou=services,dc=example,dc=com -y /etc/usersync/ldap.pw \\
+            -b ou=people,dc=example,dc=com --filter '(objectClass=inetOrgPerson)'
+
+          # Active Directory over LDAPS, two domain controllers, password from the environment
+          CORP_PW=… usersync test-bind -H 'ldaps://dc1.corp.example.com ldaps://dc2.corp.example.com' \\
+            -D svc-usersync@corp.example.com --password-env CORP_PW --json
+
+          # The local slapd as root, over its Unix socket, without a password
+          usersync test-bind -H ldapi:/// --sasl-mech EXTERNAL
+
+        A simple bind with a password over plain ldap:// is refused unless --allow-insecure-bind
+        is given. libldap's ldap.conf and LDAPTLS_* environment variables apply as for ldapsearch.
+
+        Exit codes:
+        \(ExitStatus.table)
+        """
+    )
+
+    @OptionGroup(title: "Connection and bind") var directory: DirectoryOptions
+
+    @Option(name: [.customShort("b"), .customLong("base")], help: ArgumentHelp("Search below this DN after binding.", valueName: "base"))
+    var base: String?
+
+    @Option(name: .customLong("filter"), help: ArgumentHelp("Search filter (RFC 4515).", valueName: "filter"))
+    var filter: String = "(objectClass=*)"
+
+    @Option(name: [.customShort("s"), .customLong("scope")], help: ArgumentHelp("Search scope: base, one or sub.", valueName: "scope"))
+    var scope: SearchRequest.Scope = .sub
+
+    @Option(name: .customLong("limit"), help: ArgumentHelp("How many of the DNs found to list.", valueName: "n"))
+    var limit: Int = 10
+
+    @Option(name: .customLong("page-size"), help: ArgumentHelp("Entries per page of the paged search.", valueName: "n"))
+    var pageSize: Int = 500
+
+    @Option(name: [.customShort("z"), .customLong("size-limit")],
+            help: ArgumentHelp("Fail if the search finds more entries than this (0: no limit of our own).", valueName: "n"))
+    var sizeLimit: Int = 0
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if limit < 0 { throw ValidationError("--limit must be 0 or more.") }
+        if pageSize < 1 { throw ValidationError("--page-size must be at least 1.") }
+        if sizeLimit < 0 { throw ValidationError("--size-limit must be 0 or more.") }
+    }
+
+    func run() async throws {
+        let report: BindTestReport
+        do {
+            report = try await makeTest().run()
+        } catch let failure as CommandFailure {
+            var report = BindTestReport()
+            report.triedURIs = directory.connectionOptions.uris
+            report.error = BindTestReport.Failure(kind: .other, message: failure.message)
+            report.error?.kind = "configuration"
+            print(report, json: output.json)
+            throw failure.status.exitCode
+        }
+        print(report, json: output.json)
+        if let error = report.error {
+            let kind = LDAPError.Kind(rawValue: error.kind) ?? .other
+            throw ExitStatus(kind, operation: error.operation).exitCode
+        }
+    }
+
+    private func makeTest() throws -> BindTest {
+        var search: SearchRequest?
+        if let base {
+            let checked: String
+            do {
+                checked = try LDAPFilter.check(filter)
+            } catch {
+                throw CommandFailure(status: .configuration, message: error.description)
+            }
+            if let problem = Self.checkDN(base) {
+                throw CommandFailure(status: .configuration, message: problem)
+            }
+            search = SearchRequest(base: base, scope: scope, filter: checked, attributes: ["1.1"], sizeLimit: sizeLimit)
+        }
+        return BindTest(connection: directory.connectionOptions, credentials: try directory.credentials(),
+                        allowInsecureBind: directory.allowInsecureBind, search: search, pageSize: pageSize,
+                        listLimit: limit)
+    }
+
+    private static func checkDN(_ dn: String) -> String? {
+        do {
+            _ = try DistinguishedName(dn)
+            return nil
+        } catch {
+            return "-b: \(error.description)"
+        }
+    }
+
+    private func print(_ report: BindTestReport, json: Bool) {
+        if json {
+            Output.printJSON(report)
+        } else {
+            Output.write(TestBindText.render(report), to: .standardOutput)
+            if let error = report.error {
+                var text = "error: \(error.message)\n"
+                if let hint = error.hint { text += "hint: \(hint)\n" }
+                Output.write(text, to: .standardError)
+            }
+        }
+    }
+}
+
+/// The human-readable form of a bind test report.
+enum TestBindText {
+    static func render(_ r: BindTestReport) -> String {
+        var lines: [(String, String)] = []
+        for skipped in r.skippedServers { lines.append(("Skipped", skipped)) }
+        if let uri = r.uri {
+            lines.append(("Server", uri + (r.vendor.map { " (\($0))" } ?? "")))
+            if r.tls {
+                let verify = r.certificateVerification ?? "default"
+                let note = verify == "never" || verify == "allow" ? "certificate NOT checked (--tls-verify \(verify))"
+                    : "certificate verified (\(verify))"
+                lines.append(("TLS", "on, \(r.tlsMethod ?? "TLS"); \(note)"))
+            } else if uri.lowercased().hasPrefix("ldapi://") {
+                lines.append(("TLS", "off (local ldapi:// socket)"))
+            } else {
+                lines.append(("TLS", "off: traffic, passwords included, is not encrypted"))
+            }
+        } else {
+            lines.append(("Server", r.triedURIs.joined(separator: " ") + " — not reached"))
+        }
+        if r.bound {
+            let identity = r.boundAs.map { $0.isEmpty ? "anonymous" : $0 } ?? "?"
+            lines.append(("Bound as", "\(identity) (\(r.bindMethod) bind)"))
+        }
+        if !r.namingContexts.isEmpty { lines.append(("Naming contexts", r.namingContexts.joined(separator: ", "))) }
+        if let paged = r.pagedResults { lines.append(("Paged results", paged ? "supported" : "NOT supported")) }
+        if let inChain = r.inChain {
+            lines.append(("In-chain rule", inChain ? "supported (nested group membership in one query)" : "not supported (not Active Directory)"))
+        }
+        if let search = r.search {
+            lines.append(("Search", "base \(search.base), scope \(search.scope), filter \(search.filter)"))
+            if let count = r.count {
+                let pages = search.pages.map { " in \($0) page\($0 == 1 ? "" : "s")" } ?? ""
+                lines.append(("Found", "\(count) entr\(count == 1 ? "y" : "ies")\(pages)"))
+                for dn in r.entries ?? [] { lines.append(("", dn)) }
+                if let shown = r.entries?.count, shown < count { lines.append(("", "… \(count - shown) more")) }
+            }
+        }
+        for note in r.notes { lines.append(("Note", note)) }
+        let width = (lines.map(\.0.count).max() ?? 0) + 2
+        var text = lines.map { $0.0.isEmpty ? String(repeating: " ", count: width) + $0.1
+            : ($0.0 + ":").padding(toLength: width, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
+        text += "\n"
+        if r.error == nil { text += "OK (\(String(format: "%.2f", r.durationSeconds)) s)\n" }
+        return text
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import LDAP
+
+/// The exit codes of `usersync`, one per class of failure, so that schedulers and scripts can
+/// tell them apart. Listed in `usersync --help` and the README.
+enum ExitStatus: Int32, CaseIterable {
+    case success = 0
+    case failure = 1
+    case configuration = 2
+    case unreachable = 3
+    case tls = 4
+    case authentication = 5
+    case insecure = 6
+    case searchFailed = 7
+    case incomplete = 8
+    case usage = 64
+
+    var meaning: String {
+        switch self {
+        case .success: return "success"
+        case .failure: return "other failure"
+        case .configuration: return "configuration error (bad URI, filter or DN; unreadable password file)"
+        case .unreachable: return "no server answered, an operation timed out, or the connection dropped"
+        case .tls: return "TLS failed (handshake, certificate verification, TLS files)"
+        case .authentication: return "the bind was refused (wrong credentials; AD: locked, disabled, expired, …)"
+        case .insecure: return "a password would travel unencrypted (refused by usersync or by the server)"
+        case .searchFailed: return "the search failed (no such base, no access, bad filter or attribute)"
+        case .incomplete: return "a size or time limit cut the result short"
+        case .usage: return "invalid command-line arguments"
+        }
+    }
+
+    init(_ kind: LDAPError.Kind, operation: String? = nil) {
+        switch kind {
+        case .unreachable, .timeout, .connectionLost: self = .unreachable
+        case .tls: self = .tls
+        case .authentication: self = .authentication
+        case .insecureBindRefused, .encryptionRequired: self = .insecure
+        case .noSuchObject, .insufficientAccess: self = .searchFailed
+        case .invalidRequest: self = operation == "connect" ? .configuration : .searchFailed
+        case .limitExceeded: self = .incomplete
+        case .other: self = .failure
+        }
+    }
+
+    /// The table for `--help` and the README.
+    static var table: String {
+        allCases.map { "  \(String($0.rawValue).padding(toLength: 3, withPad: " ", startingAt: 0)) \($0.meaning)" }
+            .joined(separator: "\n")
+    }
+
+    var exitCode: ExitCode { ExitCode(rawValue) }
+}
+
+/// An error that ends the command with a message and a given exit status.
+struct CommandFailure: Error, CustomStringConvertible {
+    let status: ExitStatus
+    let message: String
+    var description: String { message }
+}

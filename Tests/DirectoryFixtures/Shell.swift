@@ -1,0 +1,160 @@
+import Foundation
+
+/// Runs programs for the fixtures and finds free ports.
+public enum Shell {
+    public struct Failure: Error, CustomStringConvertible {
+        public let command: String
+        public let status: Int32
+        public let output: String
+        public var description: String { "`\(command)` exited with \(status):\n\(output)" }
+    }
+
+    /// Runs a program to completion and returns its combined output; throws if it fails.
+    /// (posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit can miss
+    /// the exit of a program that daemonises, as slapd does.)
+    @discardableResult
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil,
+                           input: String? = nil, allowFailure: Bool = false) throws -> (status: Int32, output: String) {
+        let outputPath = "/tmp/usersync-shell-\(UUID().uuidString)"
+        defer { unlink(outputPath) }
+        var inputPath: String?
+        if let input {
+            let path = "/tmp/usersync-shell-in-\(UUID().uuidString)"
+            try input.write(toFile: path, atomically: true, encoding: .utf8)
+            inputPath = path
+        }
+        defer { if let inputPath { unlink(inputPath) } }
+        let pid = try spawn(program, arguments, environment: environment, stdin: inputPath ?? "/dev/null",
+                            output: outputPath)
+        let status = wait(pid)
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        if status != 0 && !allowFailure {
+            throw Failure(command: ([program] + arguments).joined(separator: " "), status: status, output: output)
+        }
+        return (status, output)
+    }
+
+    /// Starts a program with stdin from a file and stdout/stderr appended to `output`.
+    public static func spawn(_ program: String, _ arguments: [String], environment: [String: String]? = nil,
+                             stdin: String = "/dev/null", output: String) throws -> pid_t {
+        let path = try which(program)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let env = ProcessInfo.processInfo.environment.merging(environment ?? [:]) { $1 }.map { "\($0)=\($1)" }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else { throw FixtureError("cannot start \(path): error \(rc)") }
+        return pid
+    }
+
+    /// Waits for a child to exit and returns its exit status (128+signal if killed).
+    @discardableResult
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+
+    /// The full path of a program, searching PATH and the sbin directories.
+    public static func which(_ program: String) throws -> String {
+        if program.hasPrefix("/") { return program }
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw FixtureError("'\(program)' is not installed: run scripts/install-deps.sh --tests")
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on right now.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:port.
+    public static func isListening(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+        } == 0
+    }
+
+    /// Waits until the port accepts connections, or throws after `timeout` seconds.
+    public static func waitForPort(_ port: Int, timeout: Double, what: String, log: String? = nil) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if isListening(port: port) { return }
+            usleep(100_000)
+        }
+        let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
+        throw FixtureError("\(what) did not listen on port \(port) within \(Int(timeout)) s\n\(tail)")
+    }
+
+    /// A new empty directory under /tmp.
+    public static func temporaryDirectory(_ prefix: String) throws -> URL {
+        let url = URL(fileURLWithPath: "/tmp").appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// A fixture that could not be set up. In CI this fails the test; it never skips it.
+public struct FixtureError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Processes the fixtures started, stopped when the test process exits.
+public enum Cleanup {
+    nonisolated(unsafe) private static var actions: [() -> Void] = []
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var registered = false
+
+    public static func atExit(_ action: @escaping () -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        actions.append(action)
+        if !registered {
+            registered = true
+            atexit { Cleanup.runAll() }
+        }
+    }
+
+    static func runAll() {
+        lock.lock()
+        let all = actions
+        actions = []
+        lock.unlock()
+        for action in all.reversed() { action() }
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+
+/// A real OpenLDAP slapd on loopback, with its own database, TLS and Unix socket, holding a
+/// generated organisation. Stopped by `stop()` or when the test process exits.
+public final class Slapd: @unchecked Sendable {
+    public static let suffix = "dc=example,dc=com"
+    public static let adminDN = "cn=admin,dc=example,dc=com"
+    public static let adminPassword = "secret"
+    public static let readerDN = "cn=reader,ou=services,dc=example,dc=com"
+    public static let readerPassword = "reader-pw"
+    public static let peopleBase = "ou=people,dc=example,dc=com"
+
+    public let directory: URL
+    public let port: Int
+    public let tlsPort: Int
+    public let ca: TestCA
+    public let userCount: Int
+    private let lock = NSLock()
+    private var running = false
+
+    public var uri: String { "ldap://127.0.0.1:\(port)" }
+    public var ldapsURI: String { "ldaps://127.0.0.1:\(tlsPort)" }
+    public var ldapiURI: String { "ldapi://" + socketPath.replacingOccurrences(of: "/", with: "%2F") }
+    public var socketPath: String { directory.appendingPathComponent("ldapi").path }
+    var configFile: String { directory.appendingPathComponent("slapd.conf").path }
+    var pidFile: String { directory.appendingPathComponent("slapd.pid").path }
+
+    /// The DN of generated user number `n` (1-based).
+    public static func userDN(_ n: Int) -> String { "uid=\(userName(n)),\(peopleBase)" }
+    public static func userName(_ n: Int) -> String { String(format: "user%05d", n) }
+
+    /// Builds and starts a server holding `users` people and whatever `extraLDIF` adds.
+    public static func start(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) throws -> Slapd {
+        let directory = try Shell.temporaryDirectory("usersync-slapd")
+        let ca = try ca ?? TestCA.make(in: directory.appendingPathComponent("tls"))
+        let slapd = Slapd(directory: directory, port: Shell.freePort(), tlsPort: Shell.freePort(), ca: ca, users: users)
+        try slapd.writeConfig()
+        try slapd.load(extraLDIF: extraLDIF)
+        try slapd.start()
+        Cleanup.atExit { [slapd] in
+            slapd.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+        return slapd
+    }
+
+    private init(directory: URL, port: Int, tlsPort: Int, ca: TestCA, users: Int) {
+        self.directory = directory
+        self.port = port
+        self.tlsPort = tlsPort
+        self.ca = ca
+        self.userCount = users
+    }
+
+    private func writeConfig() throws {
+        let d = directory.path
+        try FileManager.default.createDirectory(atPath: "\(d)/db", withIntermediateDirectories: true)
+        let config = """
+        include /etc/ldap/schema/core.schema
+        include /etc/ldap/schema/cosine.schema
+        include /etc/ldap/schema/inetorgperson.schema
+        include /etc/ldap/schema/nis.schema
+        modulepath /usr/lib/ldap
+        moduleload back_mdb
+        moduleload memberof
+        pidfile \(pidFile)
+        sizelimit unlimited
+        TLSCACertificateFile \(ca.caFile)
+        TLSCertificateFile \(ca.serverCertificate)
+        TLSCertificateKeyFile \(ca.serverKey)
+        TLSVerifyClient allow
+        database mdb
+        maxsize 1073741824
+        suffix "\(Slapd.suffix)"
+        rootdn "\(Slapd.adminDN)"
+        rootpw \(Slapd.adminPassword)
+        directory \(d)/db
+        index objectClass eq
+        index uid eq
+        overlay memberof
+
+        """
+        try config.write(toFile: configFile, atomically: true, encoding: .utf8)
+    }
+
+    private func load(extraLDIF: String) throws {
+        var ldif = """
+        dn: \(Slapd.suffix)
+        objectClass: dcObject
+        objectClass: organization
+        dc: example
+        o: Example Corp
+
+        dn: ou=people,\(Slapd.suffix)
+        objectClass: organizationalUnit
+        ou: people
+
+        dn: ou=groups,\(Slapd.suffix)
+        objectClass: organizationalUnit
+        ou: groups
+
+        dn: ou=services,\(Slapd.suffix)
+        objectClass: organizationalUnit
+        ou: services
+
+        dn: \(Slapd.readerDN)
+        objectClass: organizationalRole
+        objectClass: simpleSecurityObject
+        cn: reader
+        userPassword: \(Slapd.readerPassword)
+
+
+        """
+        ldif.reserveCapacity(userCount * 300)
+        for n in 1...max(userCount, 1) where userCount > 0 {
+            let name = Slapd.userName(n)
+            ldif += """
+            dn: uid=\(name),\(Slapd.peopleBase)
+            objectClass: inetOrgPerson
+            uid: \(name)
+            cn: Given\(n) Family\(n)
+            givenName: Given\(n)
+            sn: Family\(n)
+            mail: \(name)@example.com
+            employeeNumber: \(n)
+
+
+            """
+        }
+        ldif += extraLDIF
+        let file = directory.appendingPathComponent("data.ldif").path
+        try ldif.write(toFile: file, atomically: true, encoding: .utf8)
+        try Shell.run("slapadd", ["-q", "-f", configFile, "-l", file])
+    }
+
+    /// Starts (or restarts) the server.
+    public func start() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !running else { return }
+        let urls = "\(uri)/ \(ldapsURI)/ \(ldapiURI)"
+        try Shell.run("slapd", ["-f", configFile, "-h", urls])
+        try Shell.waitForPort(port, timeout: 20, what: "slapd")
+        running = true
+    }
+
+    /// The server's process id, while it runs.
+    public var pid: pid_t? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Stops the server (SIGTERM, or SIGKILL with `kill: true`) and waits until it is gone.
+    public func stop(kill: Bool = false) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard running, let pid else { return }
+        Foundation.kill(pid, kill ? SIGKILL : SIGTERM)
+        for _ in 0..<100 where Foundation.kill(pid, 0) == 0 { usleep(50_000) }
+        if Foundation.kill(pid, 0) == 0 { Foundation.kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: pidFile)
+        try? FileManager.default.removeItem(atPath: socketPath)
+        running = false
+    }
+
+    /// Applies LDIF changes with ldapmodify as the rootdn (over the Unix socket).
+    public func modify(_ ldif: String) throws {
+        try Shell.run("ldapmodify", ["-x", "-H", uri, "-D", Slapd.adminDN, "-w", Slapd.adminPassword], input: ldif)
+    }
+}
