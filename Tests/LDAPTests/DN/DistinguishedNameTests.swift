@@ -1,0 +1,81 @@
+import LDAP
+import Testing
+
+@Suite("DN parsing and comparison (RFC 4514)")
+struct DistinguishedNameTests {
+    @Test func parsesSimpleDN() throws {
+        let dn = try DistinguishedName("uid=ann,ou=People,dc=example,dc=com")
+        #expect(dn.rdns.count == 4)
+        #expect(dn.rdns[0][0].type == "uid")
+        #expect(dn.rdns[0][0].value == "ann")
+        #expect(dn.rdnValue == "ann")
+        #expect(dn.parent?.description == "ou=People,dc=example,dc=com")
+    }
+
+    @Test func decodesEscapes() throws {
+        let dn = try DistinguishedName(#"CN=Smith\, John \2B Co,OU=Sales\\EMEA,DC=corp"#)
+        #expect(dn.rdnValue == "Smith, John + Co")
+        #expect(dn.rdns[1][0].value == #"Sales\EMEA"#)
+        // Hex escapes are UTF-8 bytes.
+        #expect(try DistinguishedName(#"cn=J\C3\BCrgen,dc=de"#).rdnValue == "Jürgen")
+        #expect(try DistinguishedName(##"cn=\#test\ ,dc=x"##).rdnValue == "#test ")
+    }
+
+    @Test func reEscapesOnOutput() throws {
+        let dn = DistinguishedName(rdns: [[.init(type: "cn", value: "Smith, John")], [.init(type: "dc", value: "corp")]])
+        #expect(dn.description == #"cn=Smith\, John,dc=corp"#)
+        #expect(DistinguishedName.escape(" #lead;trail ") == ##"\ #lead\;trail\ "##)
+        #expect(DistinguishedName.escape("#first") == ##"\#first"##)
+        #expect(DistinguishedName.escape("a+b<c>d\"e\\f") == #"a\+b\<c\>d\"e\\f"#)
+        let roundTrip = try DistinguishedName(dn.description)
+        #expect(roundTrip.rdnValue == "Smith, John")
+    }
+
+    @Test func multiValuedRDN() throws {
+        let dn = try DistinguishedName("cn=Ann+uid=ann,dc=example")
+        #expect(dn.rdns[0].count == 2)
+        #expect(try dn == DistinguishedName("UID=ann+CN=ann,DC=Example"))
+    }
+
+    @Test func comparesWithoutCaseAndInsignificantSpaces() throws {
+        let a = try DistinguishedName("CN=Ann  Smith, OU=Staff ,DC=Corp")
+        let b = try DistinguishedName("cn=ann smith,ou=staff,dc=corp")
+        #expect(a == b)
+        #expect(a.hashValue == b.hashValue)
+        #expect(a.normalized == "cn=ann smith,ou=staff,dc=corp")
+        #expect(try a != DistinguishedName("cn=ann smith,ou=staff,dc=corp2"))
+        #expect(try DistinguishedName("OID.2.5.4.3=x,dc=y").normalized == "2.5.4.3=x,dc=y")
+    }
+
+    @Test func hexValueAndQuotedValue() throws {
+        // #04 03 'a' 'b' 'c' : a BER OCTET STRING "abc".
+        #expect(try DistinguishedName("cn=#0403616263,dc=x").rdnValue == "abc")
+        #expect(try DistinguishedName(#"cn="Smith, John",dc=x"#).rdnValue == "Smith, John")
+    }
+
+    @Test func scopeChecks() throws {
+        let user = try DistinguishedName("uid=ann,ou=people,dc=example,dc=com")
+        #expect(user.isWithin(try DistinguishedName("DC=Example,DC=Com")))
+        #expect(user.isWithin(user))
+        #expect(!user.isWithin(try DistinguishedName("ou=groups,dc=example,dc=com")))
+        #expect(try DistinguishedName("").rdns.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("cn", "expected '='"),
+        ("=value,dc=x", "attribute type"),
+        ("cn=a,", "separator at the end"),
+        (#"cn=a\"#, "escapes nothing"),
+        (#"cn=a\zz"#, "not a valid escape"),
+        ("c n=a", "not an attribute type"),
+        (#"cn="unterminated"#, "unterminated"),
+        ("cn=#zz", "hex digits"),
+    ])
+    func rejectsMalformed(input: String, reason: String) {
+        #expect {
+            _ = try DistinguishedName(input)
+        } throws: { error in
+            (error as? DNParseError)?.description.contains(reason) == true
+        }
+    }
+}
