@@ -4,12 +4,13 @@ import ArgumentParser
 struct UserSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "usersync",
+        version: "0.1.0",
         abstract: "Keep an application's user database in step with LDAP and Active Directory.",
         discussion: """
         Start by checking that usersync can reach and bind to the directory:
-
-          usersync test-bind -H ldaps://dc1.corp.example.com -D svc-usersync@corp.example.com \\
-            -y /etc/usersync/corp.pw -b OU=Staff,DC=corp,DC=example,DC=com
+          usersync test-bind -H ldaps://dc1.corp.example.com \\
+            -D svc-usersync@corp.example.com -y /etc/usersync/corp.pw \\
+            -b OU=Staff,DC=corp,DC=example,DC=com
 
         Exit codes:
         \(ExitStatus.table)

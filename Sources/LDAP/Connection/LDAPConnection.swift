@@ -55,7 +55,7 @@ public actor LDAPConnection {
     private func open() throws {
         guard !options.uris.isEmpty else {
             throw LDAPError(code: .paramError, operation: "connect", kind: .invalidRequest,
-                            detail: "no server URI given")
+                            detail: "no server URI given", isLocal: true)
         }
         // Failover in order, as libldap does with a URI list, but one URI at a time so that we
         // know which server answered and why each one before it did not.
@@ -67,6 +67,9 @@ public actor LDAPConnection {
                 return
             } catch let error as LDAPError where error.kind == .unreachable {
                 failures.append(error)
+            } catch let error as LDAPError where !failures.isEmpty {
+                let skipped = failures.compactMap(\.uri).joined(separator: ", ")
+                throw error.adding("(\(skipped) did not answer before)")
             }
         }
         if failures.count == 1 { throw failures[0] }
@@ -138,7 +141,7 @@ public actor LDAPConnection {
         for file in [tls.caFile, tls.certificateFile, tls.keyFile].compactMap({ $0 }) {
             guard FileManager.default.isReadableFile(atPath: file) else {
                 throw LDAPError(code: .paramError, operation: "TLS setup", uri: uri, kind: .tls,
-                                detail: "cannot read '\(file)'")
+                                detail: "cannot read '\(file)'", isLocal: true)
             }
         }
         try set(LDAP_OPT_X_TLS_CACERTFILE, tls.caFile)
@@ -199,7 +202,8 @@ public actor LDAPConnection {
         case let .simple(dn, password):
             guard !password.isEmpty else {
                 throw LDAPError(code: .paramError, operation: "bind", uri: uri, kind: .authentication,
-                                detail: "empty password for '\(dn)': the server would treat it as an unauthenticated (anonymous) bind")
+                                detail: "empty password for '\(dn)': the server would treat it as an unauthenticated (anonymous) bind",
+                                isLocal: true)
             }
             try refuseInsecure(allowInsecure, what: "a simple bind")
             rc = password.withCString { pw in
@@ -224,7 +228,7 @@ public actor LDAPConnection {
     private func refuseInsecure(_ allowed: Bool, what: String) throws {
         guard !isSecure, !allowed else { return }
         throw LDAPError(code: .confidentialityRequired, operation: "bind", uri: uri, kind: .insecureBindRefused,
-                        detail: "refusing \(what) with a password over an unencrypted connection to \(uri)")
+                        detail: "refusing \(what) with a password over an unencrypted connection to \(uri)", isLocal: true)
     }
 
     /// The identity the server sees (RFC 4532 WhoAmI), e.g. `dn:cn=admin,dc=example,dc=com`
@@ -524,7 +528,7 @@ public actor LDAPConnection {
     private func requireHandle(_ operation: String) throws -> OpaquePointer {
         guard let ld else {
             throw LDAPError(code: .serverDown, operation: operation, uri: uri, kind: .connectionLost,
-                            detail: "the connection is closed")
+                            detail: "the connection is closed", isLocal: true)
         }
         return ld
     }

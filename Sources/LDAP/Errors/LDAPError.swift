@@ -45,9 +45,13 @@ public struct LDAPError: Error, Sendable, CustomStringConvertible {
     public let kind: Kind
     /// A sentence of our own that explains the failure, when the code alone does not.
     public let detail: String?
+    /// True when usersync itself refused (nothing was sent to the server); the result code is
+    /// then only the nearest LDAP equivalent.
+    public let isLocal: Bool
 
     public init(code: LDAPResultCode, operation: String, diagnosticMessage: String? = nil,
-                matchedDN: String? = nil, uri: String? = nil, kind: Kind? = nil, detail: String? = nil) {
+                matchedDN: String? = nil, uri: String? = nil, kind: Kind? = nil, detail: String? = nil,
+                isLocal: Bool = false) {
         self.code = code
         self.operation = operation
         let diag = diagnosticMessage?.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -56,6 +60,13 @@ public struct LDAPError: Error, Sendable, CustomStringConvertible {
         self.uri = uri
         self.kind = kind ?? LDAPError.classify(code)
         self.detail = detail
+        self.isLocal = isLocal
+    }
+
+    /// The same error with a sentence added to its detail.
+    public func adding(_ sentence: String) -> LDAPError {
+        LDAPError(code: code, operation: operation, diagnosticMessage: diagnosticMessage, matchedDN: matchedDN,
+                  uri: uri, kind: kind, detail: (detail ?? code.text) + " " + sentence, isLocal: isLocal)
     }
 
     /// Active Directory's reason for refusing a bind, decoded from the diagnostic message.
@@ -84,7 +95,8 @@ public struct LDAPError: Error, Sendable, CustomStringConvertible {
 
     /// One line: what failed and why, with the AD reason when there is one.
     public var description: String {
-        var text = "\(operation) failed: \(detail ?? code.text) (LDAP result \(code.rawValue))"
+        var text = "\(operation) failed: \(detail ?? code.text)"
+        if !isLocal { text += " (LDAP result \(code.rawValue))" }
         if let reason = adBindReason {
             text += "; Active Directory says: \(reason.summary) (data \(reason.rawValue))"
         }

@@ -8,26 +8,25 @@ struct TestBind: AsyncParsableCommand {
         commandName: "test-bind",
         abstract: "Check that usersync can reach, secure and bind to a directory, and optionally search it.",
         discussion: """
-        Connects to the first server of -H that answers, sets up TLS (ldaps:// or -Z), binds,
-        asks the server who it thinks you are (WhoAmI), reads the root DSE, and with -b runs a
-        paged search and counts what it finds. Each failure says what went wrong and what to
-        try, and ends with its own exit code.
+        Connects to the first server of -H that answers, sets up TLS (ldaps:// or -Z), binds, asks the server who it thinks you are (WhoAmI), reads the root DSE, and with -b runs a paged search and counts what it finds. Each failure says what went wrong and what to try, and ends with its own exit code.
+
+        A simple bind with a password over plain ldap:// is refused unless --allow-insecure-bind is given. libldap's ldap.conf and LDAPTLS_* environment variables apply as they do for ldapsearch.
 
         Examples:
-          # OpenLDAP over StartTLS, with the CA that signed the server's certificate
-          usersync test-bind -H ldap://ldap.example.com -Z --ca-file /etc/ssl/ldap-ca.pem \\
-            -D cn=usersync,ou=services,dc=example,dc=com -y /etc/usersync/ldap.pw \\
-            -b ou=people,dc=example,dc=com --filter '(objectClass=inetOrgPerson)'
 
-          # Active Directory over LDAPS, two domain controllers, password from the environment
-          CORP_PW=… usersync test-bind -H 'ldaps://dc1.corp.example.com ldaps://dc2.corp.example.com' \\
+        OpenLDAP over StartTLS, with the CA that signed the server's certificate:
+          usersync test-bind -H ldap://ldap.example.com -Z \\
+            --ca-file /etc/ssl/ldap-ca.pem \\
+            -D cn=usersync,ou=services,dc=example,dc=com \\
+            -y /etc/usersync/ldap.pw -b ou=people,dc=example,dc=com
+
+        Active Directory over LDAPS, two domain controllers:
+          usersync test-bind \\
+            -H 'ldaps://dc1.corp.example.com ldaps://dc2.corp.example.com' \\
             -D svc-usersync@corp.example.com --password-env CORP_PW --json
 
-          # The local slapd as root, over its Unix socket, without a password
+        The local slapd, as root, over its Unix socket:
           usersync test-bind -H ldapi:/// --sasl-mech EXTERNAL
-
-        A simple bind with a password over plain ldap:// is refused unless --allow-insecure-bind
-        is given. libldap's ldap.conf and LDAPTLS_* environment variables apply as for ldapsearch.
 
         Exit codes:
         \(ExitStatus.table)

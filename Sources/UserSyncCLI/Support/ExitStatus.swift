@@ -19,12 +19,12 @@ enum ExitStatus: Int32, CaseIterable {
         switch self {
         case .success: return "success"
         case .failure: return "other failure"
-        case .configuration: return "configuration error (bad URI, filter or DN; unreadable password file)"
-        case .unreachable: return "no server answered, an operation timed out, or the connection dropped"
-        case .tls: return "TLS failed (handshake, certificate verification, TLS files)"
-        case .authentication: return "the bind was refused (wrong credentials; AD: locked, disabled, expired, …)"
-        case .insecure: return "a password would travel unencrypted (refused by usersync or by the server)"
-        case .searchFailed: return "the search failed (no such base, no access, bad filter or attribute)"
+        case .configuration: return "configuration error (bad URI, filter, DN; unreadable password)"
+        case .unreachable: return "no server answered, a request timed out, or the connection dropped"
+        case .tls: return "TLS failed (handshake, certificate check, TLS files)"
+        case .authentication: return "the bind was refused (wrong password; AD: locked, disabled, …)"
+        case .insecure: return "a password would travel unencrypted (refused by usersync or server)"
+        case .searchFailed: return "the search failed (no such base, no access, bad filter)"
         case .incomplete: return "a size or time limit cut the result short"
         case .usage: return "invalid command-line arguments"
         }

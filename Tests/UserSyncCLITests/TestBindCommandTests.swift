@@ -1,0 +1,236 @@
+import DirectoryFixtures
+import Foundation
+import Testing
+
+/// Runs the built `usersync` executable, as an administrator would.
+enum UserSyncBinary {
+    static var path: String {
+        // The test bundle sits in the same build directory as the executable.
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundle.appendingPathComponent("usersync").path
+    }
+
+    struct Result {
+        let status: Int32
+        let output: String
+        let seconds: Double
+        var json: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any]
+        }
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw FixtureError("\(path) is missing: build it first (swift build)")
+        }
+        let started = Date()
+        let result = try Shell.run(path, arguments, environment: environment, allowFailure: true)
+        return Result(status: result.status, output: result.output, seconds: Date().timeIntervalSince(started))
+    }
+}
+
+enum CLISlapd {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var instance: Swift.Result<Slapd, Error>?
+    static func server() throws -> Slapd {
+        lock.lock()
+        defer { lock.unlock() }
+        if let instance { return try instance.get() }
+        let result = Swift.Result { try Slapd.start(users: 300) }
+        instance = result
+        return try result.get()
+    }
+
+    static func passwordFile(_ password: String) throws -> String {
+        let path = "/tmp/usersync-pw-\(UUID().uuidString)"
+        try (password + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        Cleanup.atExit { unlink(path) }
+        return path
+    }
+}
+
+@Suite("usersync test-bind")
+struct TestBindCommandTests {
+    @Test("LDAPS with the CA, bind, search: exit 0 and every JSON field")
+    func successJSON() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run([
+            "test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile, "-D", Slapd.readerDN,
+            "-y", try CLISlapd.passwordFile(Slapd.readerPassword), "-b", Slapd.peopleBase,
+            "--filter", "(objectClass=inetOrgPerson)", "--limit", "3", "--page-size", "50", "--json",
+        ])
+        #expect(result.status == 0, "\(result.output)")
+        let json = try #require(result.json, "\(result.output)")
+        #expect(json["uri"] as? String == slapd.ldapsURI)
+        #expect(json["tls"] as? Bool == true)
+        #expect(json["boundAs"] as? String == "dn:\(Slapd.readerDN)")
+        #expect(json["vendor"] as? String == "OpenLDAP")
+        #expect(json["namingContexts"] as? [String] == [Slapd.suffix])
+        #expect(json["pagedResults"] as? Bool == true)
+        #expect(json["inChain"] as? Bool == false)
+        #expect(json["count"] as? Int == 300)
+        #expect((json["entries"] as? [String])?.count == 3)
+        #expect((json["search"] as? [String: Any])?["pages"] as? Int == 6)
+        #expect(json["error"] == nil)
+    }
+
+    @Test("StartTLS, human output")
+    func successText() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run([
+            "test-bind", "-H", slapd.uri, "-Z", "--ca-file", slapd.ca.caFile, "-D", Slapd.readerDN,
+            "--password-env", "READER_PW", "-b", Slapd.peopleBase, "--limit", "2",
+        ], environment: ["READER_PW": Slapd.readerPassword])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("Bound as:"))
+        #expect(result.output.contains("dn:\(Slapd.readerDN) (simple bind)"))
+        #expect(result.output.contains("on, StartTLS"))
+        #expect(result.output.contains("Found:"))
+        #expect(result.output.contains("301 entries"))  // the ou entry itself and 300 people
+        #expect(result.output.contains("… 299 more"))
+        #expect(result.output.contains("OK ("))
+    }
+
+    @Test("nothing listening: the unreachable exit code within 5 s")
+    func unreachable() throws {
+        let port = Shell.freePort()
+        let result = try UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--json"])
+        #expect(result.status == 3, "\(result.output)")
+        #expect(result.seconds < 5)
+        let error = try #require(result.json?["error"] as? [String: Any])
+        #expect(error["kind"] as? String == "unreachable")
+        #expect((error["message"] as? String)?.contains("127.0.0.1:\(port)") == true)
+    }
+
+    @Test("a server that never answers: the unreachable exit code within the timeout")
+    func silentServer() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        listen(fd, 4)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let result = try UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--timeout", "2"])
+        #expect(result.status == 3, "\(result.output)")
+        #expect(result.seconds < 5)
+        #expect(result.output.contains("error:"))
+    }
+
+    @Test("a wrong password: the authentication exit code")
+    func wrongPassword() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
+                                             "-D", Slapd.readerDN, "-y", try CLISlapd.passwordFile("wrong")])
+        #expect(result.status == 5, "\(result.output)")
+        #expect(result.output.contains("Invalid credentials"))
+        #expect(result.output.contains("hint: check the bind DN"))
+    }
+
+    @Test("a password over plain ldap://: refused with the insecure exit code, allowed with the flag")
+    func insecureBind() throws {
+        let slapd = try CLISlapd.server()
+        let pw = try CLISlapd.passwordFile(Slapd.readerPassword)
+        let refused = try UserSyncBinary.run(["test-bind", "-H", slapd.uri, "-D", Slapd.readerDN, "-y", pw])
+        #expect(refused.status == 6, "\(refused.output)")
+        #expect(refused.output.contains("--allow-insecure-bind"))
+        let allowed = try UserSyncBinary.run(["test-bind", "-H", slapd.uri, "-D", Slapd.readerDN, "-y", pw, "--allow-insecure-bind"])
+        #expect(allowed.status == 0, "\(allowed.output)")
+        #expect(allowed.output.contains("not encrypted"))
+    }
+
+    @Test("LDAPS without the CA: the TLS exit code")
+    func untrustedCertificate() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--json"],
+                                            environment: ["LDAPTLS_CACERT": "/etc/ssl/certs/ca-certificates.crt"])
+        #expect(result.status == 4, "\(result.output)")
+        #expect((result.json?["error"] as? [String: Any])?["kind"] as? String == "tls")
+        // ldap.conf's environment form is honoured: with our CA in LDAPTLS_CACERT it works.
+        let viaEnvironment = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI], environment: ["LDAPTLS_CACERT": slapd.ca.caFile])
+        #expect(viaEnvironment.status == 0, "\(viaEnvironment.output)")
+    }
+
+    @Test("a missing base: the search exit code, with the matched DN")
+    func noSuchBase() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
+                                             "-b", "ou=nowhere,\(Slapd.suffix)", "--json"])
+        #expect(result.status == 7, "\(result.output)")
+        let error = try #require(result.json?["error"] as? [String: Any])
+        #expect(error["kind"] as? String == "noSuchObject")
+        #expect(error["matchedDN"] as? String == Slapd.suffix)
+    }
+
+    @Test("a size limit below the result: the incomplete exit code")
+    func sizeLimit() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
+                                             "-b", Slapd.peopleBase, "--size-limit", "100"])
+        #expect(result.status == 8, "\(result.output)")
+        #expect(result.output.contains("size limit"))
+    }
+
+    @Test("configuration and usage errors have their own exit codes")
+    func configurationErrors() throws {
+        let slapd = try CLISlapd.server()
+        let missing = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-D", Slapd.readerDN, "-y", "/nonexistent/pw"])
+        #expect(missing.status == 2, "\(missing.output)")
+        #expect(missing.output.contains("/nonexistent/pw"))
+        let noPassword = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-D", Slapd.readerDN])
+        #expect(noPassword.status == 2, "\(noPassword.output)")
+        let badFilter = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-b", Slapd.suffix, "--filter", "(uid=a"])
+        #expect(badFilter.status == 2, "\(badFilter.output)")
+        #expect(badFilter.output.contains("not closed"))
+        let badBase = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-b", "ou=x,"])
+        #expect(badBase.status == 2, "\(badBase.output)")
+        let badURI = try UserSyncBinary.run(["test-bind", "-H", "http://example.com"])
+        #expect(badURI.status == 2, "\(badURI.output)")
+        let badFlag = try UserSyncBinary.run(["test-bind", "-H", slapd.uri, "--tls-verify", "sometimes"])
+        #expect(badFlag.status == 64, "\(badFlag.output)")
+        let help = try UserSyncBinary.run(["test-bind", "--help"])
+        #expect(help.status == 0)
+        #expect(help.output.contains("Exit codes:"))
+        #expect(help.output.contains("--allow-insecure-bind"))
+    }
+
+    @Test("SASL EXTERNAL over ldapi://")
+    func saslExternal() throws {
+        let slapd = try CLISlapd.server()
+        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapiURI, "--sasl-mech", "EXTERNAL", "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect((result.json?["boundAs"] as? String)?.hasSuffix("cn=peercred,cn=external,cn=auth") == true)
+        #expect(result.json?["bindMethod"] as? String == "SASL EXTERNAL")
+    }
+
+    @Test("Samba AD: bind by UPN over LDAPS; a wrong password says 52e")
+    func activeDirectory() throws {
+        let dc = try SambaDC.shared()
+        let ok = try UserSyncBinary.run(["test-bind", "-H", dc.ldapsURI, "--ca-file", dc.ca.caFile,
+                                         "-D", SambaDC.adminUPN, "--password-env", "AD_PW",
+                                         "-b", SambaDC.bulkBase, "--filter", "(objectClass=user)", "--json"],
+                                        environment: ["AD_PW": SambaDC.adminPassword])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.json?["inChain"] as? Bool == true)
+        #expect(ok.json?["count"] as? Int == SambaDC.bigGroupSize)
+        #expect((ok.json?["vendor"] as? String)?.contains("Samba") == true)
+
+        let wrong = try UserSyncBinary.run(["test-bind", "-H", dc.ldapsURI, "--ca-file", dc.ca.caFile,
+                                            "-D", SambaDC.adminUPN, "--password-env", "AD_PW", "--json"],
+                                           environment: ["AD_PW": "wrong"])
+        #expect(wrong.status == 5, "\(wrong.output)")
+        let error = try #require(wrong.json?["error"] as? [String: Any])
+        #expect(error["kind"] as? String == "authentication")
+        #expect(error["adCode"] as? String == "52e")
+        #expect(error["adReason"] as? String == "invalidCredentials")
+
+        let plain = try UserSyncBinary.run(["test-bind", "-H", dc.ldapURI, "-D", SambaDC.adminUPN,
+                                            "--password-env", "AD_PW", "--allow-insecure-bind"],
+                                           environment: ["AD_PW": SambaDC.adminPassword])
+        #expect(plain.status == 6, "\(plain.output)")
+        #expect(plain.output.contains("Transport encryption required"))
+    }
+}
