@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 command -v swift >/dev/null || { echo "demo: the Swift toolchain (swift) is not on PATH" >&2; exit 1; }
 source scripts/lib/directory.sh
+source scripts/lib/build.sh
 
 echo "== Building usersync"
-swift build -c release --product usersync 2>&1 | tail -1
+quiet_build -c release --product usersync
 usersync=$(swift build -c release --show-bin-path)/usersync
 
 work=$(mktemp -d /tmp/usersync-demo.XXXXXX)

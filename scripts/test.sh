@@ -13,6 +13,7 @@ cleanup() {
   if [[ -f /tmp/usersync-test-samba.pid ]]; then kill "$(cat /tmp/usersync-test-samba.pid)" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+source scripts/lib/build.sh
 
-swift build 2>&1 | tail -1   # the CLI tests run the usersync executable
+quiet_build    # the CLI tests run the usersync executable
 swift test 2>&1

@@ -1,10 +1,8 @@
 import ArgumentParser
 
-@main
 struct UserSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "usersync",
-        version: "0.1.0",
         abstract: "Keep an application's user database in step with LDAP and Active Directory.",
         discussion: """
         Start by checking that usersync can reach and bind to the directory:
@@ -15,6 +13,7 @@ struct UserSyncCommand: AsyncParsableCommand {
         Exit codes:
         \(ExitStatus.table)
         """,
+        version: "0.1.0",
         subcommands: [TestBind.self]
     )
 }
