@@ -29,7 +29,11 @@ public final class SambaDC: @unchecked Sendable {
     private static let lock = NSLock()
 
     /// The domain controller of this test process, started on first use (about 20 s).
-    public static func shared() throws -> SambaDC {
+    public static func shared() async throws -> SambaDC {
+        try await offThePool { try sharedBlocking() }
+    }
+
+    private static func sharedBlocking() throws -> SambaDC {
         lock.lock()
         defer { lock.unlock() }
         if let instance { return try instance.get() }

@@ -170,3 +170,13 @@ public enum Cleanup {
         for action in all.reversed() { action() }
     }
 }
+
+/// Runs blocking work (starting servers, running programs) on a thread of its own, so that it
+/// does not hold one of the cooperative pool's threads (two on these machines) while tests that
+/// measure time wait for one.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
+}

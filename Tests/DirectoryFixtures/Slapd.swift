@@ -30,7 +30,12 @@ public final class Slapd: @unchecked Sendable {
     public static func userName(_ n: Int) -> String { String(format: "user%05d", n) }
 
     /// Builds and starts a server holding `users` people and whatever `extraLDIF` adds.
-    public static func start(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) throws -> Slapd {
+    public static func start(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) async throws -> Slapd {
+        try await offThePool { try startBlocking(users: users, extraLDIF: extraLDIF, ca: ca) }
+    }
+
+    /// `start` for callers that are not async (and not on the cooperative pool).
+    public static func startBlocking(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) throws -> Slapd {
         let directory = try Shell.temporaryDirectory("usersync-slapd")
         let ca = try ca ?? TestCA.make(in: directory.appendingPathComponent("tls"))
         let slapd = Slapd(directory: directory, port: Shell.freePort(), tlsPort: Shell.freePort(), ca: ca, users: users)

@@ -19,7 +19,11 @@ enum UserSyncBinary {
         }
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        try await offThePool { try runBlocking(arguments, environment: environment) }
+    }
+
+    static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw FixtureError("\(path) is missing: build it first (swift build)")
         }
@@ -32,11 +36,15 @@ enum UserSyncBinary {
 enum CLISlapd {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var instance: Swift.Result<Slapd, Error>?
-    static func server() throws -> Slapd {
+    static func server() async throws -> Slapd {
+        try await offThePool { try serverBlocking() }
+    }
+
+    private static func serverBlocking() throws -> Slapd {
         lock.lock()
         defer { lock.unlock() }
         if let instance { return try instance.get() }
-        let result = Swift.Result { try Slapd.start(users: 300) }
+        let result = Swift.Result { try Slapd.startBlocking(users: 300) }
         instance = result
         return try result.get()
     }
@@ -52,9 +60,9 @@ enum CLISlapd {
 @Suite("usersync test-bind")
 struct TestBindCommandTests {
     @Test("LDAPS with the CA, bind, search: exit 0 and every JSON field")
-    func successJSON() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run([
+    func successJSON() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run([
             "test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile, "-D", Slapd.readerDN,
             "-y", try CLISlapd.passwordFile(Slapd.readerPassword), "-b", Slapd.peopleBase,
             "--filter", "(objectClass=inetOrgPerson)", "--limit", "3", "--page-size", "50", "--json",
@@ -75,9 +83,9 @@ struct TestBindCommandTests {
     }
 
     @Test("StartTLS, human output")
-    func successText() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run([
+    func successText() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run([
             "test-bind", "-H", slapd.uri, "-Z", "--ca-file", slapd.ca.caFile, "-D", Slapd.readerDN,
             "--password-env", "READER_PW", "-b", Slapd.peopleBase, "--limit", "2",
         ], environment: ["READER_PW": Slapd.readerPassword])
@@ -92,9 +100,9 @@ struct TestBindCommandTests {
     }
 
     @Test("nothing listening: the unreachable exit code within 5 s")
-    func unreachable() throws {
+    func unreachable() async throws {
         let port = Shell.freePort()
-        let result = try UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--json"])
+        let result = try await UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--json"])
         #expect(result.status == 3, "\(result.output)")
         #expect(result.seconds < 5)
         let error = try #require(result.json?["error"] as? [String: Any])
@@ -103,7 +111,7 @@ struct TestBindCommandTests {
     }
 
     @Test("a server that never answers: the unreachable exit code within the timeout")
-    func silentServer() throws {
+    func silentServer() async throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -114,16 +122,16 @@ struct TestBindCommandTests {
         listen(fd, 4)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let result = try UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--timeout", "2"])
+        let result = try await UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--timeout", "2"])
         #expect(result.status == 3, "\(result.output)")
         #expect(result.seconds < 5)
         #expect(result.output.contains("error:"))
     }
 
     @Test("a wrong password: the authentication exit code")
-    func wrongPassword() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
+    func wrongPassword() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
                                              "-D", Slapd.readerDN, "-y", try CLISlapd.passwordFile("wrong")])
         #expect(result.status == 5, "\(result.output)")
         #expect(result.output.contains("Invalid credentials"))
@@ -131,33 +139,33 @@ struct TestBindCommandTests {
     }
 
     @Test("a password over plain ldap://: refused with the insecure exit code, allowed with the flag")
-    func insecureBind() throws {
-        let slapd = try CLISlapd.server()
+    func insecureBind() async throws {
+        let slapd = try await CLISlapd.server()
         let pw = try CLISlapd.passwordFile(Slapd.readerPassword)
-        let refused = try UserSyncBinary.run(["test-bind", "-H", slapd.uri, "-D", Slapd.readerDN, "-y", pw])
+        let refused = try await UserSyncBinary.run(["test-bind", "-H", slapd.uri, "-D", Slapd.readerDN, "-y", pw])
         #expect(refused.status == 6, "\(refused.output)")
         #expect(refused.output.contains("--allow-insecure-bind"))
-        let allowed = try UserSyncBinary.run(["test-bind", "-H", slapd.uri, "-D", Slapd.readerDN, "-y", pw, "--allow-insecure-bind"])
+        let allowed = try await UserSyncBinary.run(["test-bind", "-H", slapd.uri, "-D", Slapd.readerDN, "-y", pw, "--allow-insecure-bind"])
         #expect(allowed.status == 0, "\(allowed.output)")
         #expect(allowed.output.contains("not encrypted"))
     }
 
     @Test("LDAPS without the CA: the TLS exit code")
-    func untrustedCertificate() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--json"],
+    func untrustedCertificate() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--json"],
                                             environment: ["LDAPTLS_CACERT": "/etc/ssl/certs/ca-certificates.crt"])
         #expect(result.status == 4, "\(result.output)")
         #expect((result.json?["error"] as? [String: Any])?["kind"] as? String == "tls")
         // ldap.conf's environment form is honoured: with our CA in LDAPTLS_CACERT it works.
-        let viaEnvironment = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI], environment: ["LDAPTLS_CACERT": slapd.ca.caFile])
+        let viaEnvironment = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI], environment: ["LDAPTLS_CACERT": slapd.ca.caFile])
         #expect(viaEnvironment.status == 0, "\(viaEnvironment.output)")
     }
 
     @Test("a missing base: the search exit code, with the matched DN")
-    func noSuchBase() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
+    func noSuchBase() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
                                              "-b", "ou=nowhere,\(Slapd.suffix)", "--json"])
         #expect(result.status == 7, "\(result.output)")
         let error = try #require(result.json?["error"] as? [String: Any])
@@ -166,50 +174,50 @@ struct TestBindCommandTests {
     }
 
     @Test("a size limit below the result: the incomplete exit code")
-    func sizeLimit() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
+    func sizeLimit() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "--ca-file", slapd.ca.caFile,
                                              "-b", Slapd.peopleBase, "--size-limit", "100"])
         #expect(result.status == 8, "\(result.output)")
         #expect(result.output.contains("size limit"))
     }
 
     @Test("configuration and usage errors have their own exit codes")
-    func configurationErrors() throws {
-        let slapd = try CLISlapd.server()
-        let missing = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-D", Slapd.readerDN, "-y", "/nonexistent/pw"])
+    func configurationErrors() async throws {
+        let slapd = try await CLISlapd.server()
+        let missing = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-D", Slapd.readerDN, "-y", "/nonexistent/pw"])
         #expect(missing.status == 2, "\(missing.output)")
         #expect(missing.output.contains("/nonexistent/pw"))
-        let noPassword = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-D", Slapd.readerDN])
+        let noPassword = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-D", Slapd.readerDN])
         #expect(noPassword.status == 2, "\(noPassword.output)")
-        let badFilter = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-b", Slapd.suffix, "--filter", "(uid=a"])
+        let badFilter = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-b", Slapd.suffix, "--filter", "(uid=a"])
         #expect(badFilter.status == 2, "\(badFilter.output)")
         #expect(badFilter.output.contains("not closed"))
-        let badBase = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-b", "ou=x,"])
+        let badBase = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI, "-b", "ou=x,"])
         #expect(badBase.status == 2, "\(badBase.output)")
-        let badURI = try UserSyncBinary.run(["test-bind", "-H", "http://example.com"])
+        let badURI = try await UserSyncBinary.run(["test-bind", "-H", "http://example.com"])
         #expect(badURI.status == 2, "\(badURI.output)")
-        let badFlag = try UserSyncBinary.run(["test-bind", "-H", slapd.uri, "--tls-verify", "sometimes"])
+        let badFlag = try await UserSyncBinary.run(["test-bind", "-H", slapd.uri, "--tls-verify", "sometimes"])
         #expect(badFlag.status == 64, "\(badFlag.output)")
-        let help = try UserSyncBinary.run(["test-bind", "--help"])
+        let help = try await UserSyncBinary.run(["test-bind", "--help"])
         #expect(help.status == 0)
         #expect(help.output.contains("Exit codes:"))
         #expect(help.output.contains("--allow-insecure-bind"))
     }
 
     @Test("SASL EXTERNAL over ldapi://")
-    func saslExternal() throws {
-        let slapd = try CLISlapd.server()
-        let result = try UserSyncBinary.run(["test-bind", "-H", slapd.ldapiURI, "--sasl-mech", "EXTERNAL", "--json"])
+    func saslExternal() async throws {
+        let slapd = try await CLISlapd.server()
+        let result = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapiURI, "--sasl-mech", "EXTERNAL", "--json"])
         #expect(result.status == 0, "\(result.output)")
         #expect((result.json?["boundAs"] as? String)?.hasSuffix("cn=peercred,cn=external,cn=auth") == true)
         #expect(result.json?["bindMethod"] as? String == "SASL EXTERNAL")
     }
 
     @Test("Samba AD: bind by UPN over LDAPS; a wrong password says 52e")
-    func activeDirectory() throws {
-        let dc = try SambaDC.shared()
-        let ok = try UserSyncBinary.run(["test-bind", "-H", dc.ldapsURI, "--ca-file", dc.ca.caFile,
+    func activeDirectory() async throws {
+        let dc = try await SambaDC.shared()
+        let ok = try await UserSyncBinary.run(["test-bind", "-H", dc.ldapsURI, "--ca-file", dc.ca.caFile,
                                          "-D", SambaDC.adminUPN, "--password-env", "AD_PW",
                                          "-b", SambaDC.bulkBase, "--filter", "(objectClass=user)", "--json"],
                                         environment: ["AD_PW": SambaDC.adminPassword])
@@ -218,7 +226,7 @@ struct TestBindCommandTests {
         #expect(ok.json?["count"] as? Int == SambaDC.bigGroupSize)
         #expect((ok.json?["vendor"] as? String)?.contains("Samba") == true)
 
-        let wrong = try UserSyncBinary.run(["test-bind", "-H", dc.ldapsURI, "--ca-file", dc.ca.caFile,
+        let wrong = try await UserSyncBinary.run(["test-bind", "-H", dc.ldapsURI, "--ca-file", dc.ca.caFile,
                                             "-D", SambaDC.adminUPN, "--password-env", "AD_PW", "--json"],
                                            environment: ["AD_PW": "wrong"])
         #expect(wrong.status == 5, "\(wrong.output)")
@@ -227,7 +235,7 @@ struct TestBindCommandTests {
         #expect(error["adCode"] as? String == "52e")
         #expect(error["adReason"] as? String == "invalidCredentials")
 
-        let plain = try UserSyncBinary.run(["test-bind", "-H", dc.ldapURI, "-D", SambaDC.adminUPN,
+        let plain = try await UserSyncBinary.run(["test-bind", "-H", dc.ldapURI, "-D", SambaDC.adminUPN,
                                             "--password-env", "AD_PW", "--allow-insecure-bind"],
                                            environment: ["AD_PW": SambaDC.adminPassword])
         #expect(plain.status == 6, "\(plain.output)")

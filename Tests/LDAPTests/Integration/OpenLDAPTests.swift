@@ -42,11 +42,15 @@ enum SharedSlapd {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var instance: Result<Slapd, Error>?
 
-    static func server() throws -> Slapd {
+    static func server() async throws -> Slapd {
+        try await offThePool { try serverBlocking() }
+    }
+
+    private static func serverBlocking() throws -> Slapd {
         lock.lock()
         defer { lock.unlock() }
         if let instance { return try instance.get() }
-        let result = Result { try Slapd.start(users: userCount, extraLDIF: extraLDIF) }
+        let result = Result { try Slapd.startBlocking(users: userCount, extraLDIF: extraLDIF) }
         instance = result
         return try result.get()
     }
@@ -80,7 +84,7 @@ func expectLDAPError(_ kind: LDAPError.Kind, _ body: () async throws -> Void,
 struct OpenLDAPTests {
     @Test("a paged search with page size 100 returns every entry exactly once")
     func pagedSearchReturnsEveryEntryOnce() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         try await ldap.bind(.simple(dn: Slapd.readerDN, password: Slapd.readerPassword))
         let request = SearchRequest(base: Slapd.peopleBase, filter: "(uid=user*)", attributes: ["uid", "mail"])
@@ -102,7 +106,7 @@ struct OpenLDAPTests {
 
     @Test("entries carry attributes by case-insensitive name, values as bytes")
     func entriesAndBinaryValues() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         try await ldap.bind(.simple(dn: Slapd.adminDN, password: Slapd.adminPassword))
         let result = try await ldap.search(SearchRequest(base: Slapd.peopleBase, filter: LDAPFilter.or([
@@ -120,7 +124,7 @@ struct OpenLDAPTests {
 
     @Test("a size limit below the result size is reported, not truncated")
     func sizeLimitIsReported() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.uri)
         try await ldap.bind(.simple(dn: Slapd.readerDN, password: Slapd.readerPassword), allowInsecure: true)
         var received = 0
@@ -134,7 +138,7 @@ struct OpenLDAPTests {
 
     @Test("LDAPS succeeds with the CA and fails without it")
     func ldapsNeedsTheCA() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(verify: .demand, caFile: slapd.ca.caFile))
         #expect(await ldap.isTLS)
         try await ldap.bind(.simple(dn: Slapd.readerDN, password: Slapd.readerPassword))
@@ -149,7 +153,7 @@ struct OpenLDAPTests {
 
     @Test("StartTLS succeeds with the CA and fails without it")
     func startTLSNeedsTheCA() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.uri, tls: TLSOptions(caFile: slapd.ca.caFile), startTLS: true)
         #expect(await ldap.isTLS)
         #expect(await ldap.isSecure)
@@ -163,7 +167,7 @@ struct OpenLDAPTests {
 
     @Test("a password is not sent in clear unless allowed")
     func insecureBindIsRefused() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.uri)
         #expect(await !ldap.isSecure)
         _ = await expectLDAPError(.insecureBindRefused) {
@@ -175,7 +179,7 @@ struct OpenLDAPTests {
 
     @Test("an empty password is refused before it can become an anonymous bind")
     func emptyPasswordIsRefused() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         _ = await expectLDAPError(.authentication) {
             try await ldap.bind(.simple(dn: Slapd.readerDN, password: ""))
@@ -184,7 +188,7 @@ struct OpenLDAPTests {
 
     @Test("a wrong password is an authentication failure")
     func wrongPassword() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         let error = await expectLDAPError(.authentication) {
             try await ldap.bind(.simple(dn: Slapd.readerDN, password: "wrong"))
@@ -195,7 +199,7 @@ struct OpenLDAPTests {
 
     @Test("a missing base is noSuchObject with the matched DN")
     func noSuchBase() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         try await ldap.bind(.simple(dn: Slapd.readerDN, password: Slapd.readerPassword))
         let error = await expectLDAPError(.noSuchObject) {
@@ -207,7 +211,7 @@ struct OpenLDAPTests {
 
     @Test("an invalid filter is reported as an invalid request")
     func invalidFilter() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         _ = await expectLDAPError(.invalidRequest) {
             _ = try await ldap.search(SearchRequest(base: Slapd.suffix, filter: "(uid=a"))
@@ -216,7 +220,7 @@ struct OpenLDAPTests {
 
     @Test("the root DSE identifies OpenLDAP with paged results and no in-chain rule")
     func rootDSE() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         let root = try await ldap.rootDSE()
         #expect(root.vendor == "OpenLDAP")
@@ -231,7 +235,7 @@ struct OpenLDAPTests {
 
     @Test("search continuation references are counted, not followed")
     func continuationReferences() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
         try await ldap.bind(.simple(dn: Slapd.readerDN, password: Slapd.readerPassword))
         var entries: [String] = []
@@ -247,7 +251,7 @@ struct OpenLDAPTests {
 
     @Test("SASL EXTERNAL over ldapi:// binds as the process's own uid and gid")
     func saslExternalOverLDAPI() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapiURI)
         #expect(await ldap.isSecure)
         #expect(try await ldap.rootDSE().supportedSASLMechanisms.contains("EXTERNAL"))
@@ -258,7 +262,7 @@ struct OpenLDAPTests {
 
     @Test("SASL EXTERNAL over LDAPS binds as the client certificate's subject")
     func saslExternalWithClientCertificate() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile,
                                                                      certificateFile: slapd.ca.clientCertificate,
                                                                      keyFile: slapd.ca.clientKey))
@@ -268,7 +272,7 @@ struct OpenLDAPTests {
 
     @Test("the first server that answers is used; the others are reported")
     func failover() async throws {
-        let slapd = try SharedSlapd.server()
+        let slapd = try await SharedSlapd.server()
         let dead = "ldaps://127.0.0.1:\(Shell.freePort())"
         let ldap = try await connect("\(dead) \(slapd.ldapsURI)", tls: TLSOptions(caFile: slapd.ca.caFile))
         #expect(await ldap.uri == slapd.ldapsURI)
@@ -304,7 +308,7 @@ struct OpenLDAPTests {
 
     @Test("a connection cut in the middle of paging fails the search")
     func connectionCutMidRead() async throws {
-        let slapd = try Slapd.start(users: 300)
+        let slapd = try await Slapd.start(users: 300)
         defer { slapd.stop() }
         let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile), timeout: .seconds(10))
         try await ldap.bind(.simple(dn: Slapd.readerDN, password: Slapd.readerPassword))

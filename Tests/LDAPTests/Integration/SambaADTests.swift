@@ -7,7 +7,7 @@ import Testing
 @Suite("Samba Active Directory", .serialized)
 struct SambaADTests {
     func adminConnection() async throws -> (SambaDC, LDAPConnection) {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         let ldap = try await connect(dc.ldapsURI, tls: TLSOptions(verify: .demand, caFile: dc.ca.caFile))
         try await ldap.bind(.simple(dn: SambaDC.adminUPN, password: SambaDC.adminPassword))
         return (dc, ldap)
@@ -15,7 +15,7 @@ struct SambaADTests {
 
     @Test("LDAPS bind by UPN and by DN")
     func bindByUPNAndDN() async throws {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         for identity in [SambaDC.adminUPN, SambaDC.adminDN, "CORP\\Administrator"] {
             let ldap = try await connect(dc.ldapsURI, tls: TLSOptions(verify: .demand, caFile: dc.ca.caFile))
             #expect(await ldap.isTLS)
@@ -30,7 +30,7 @@ struct SambaADTests {
 
     @Test("StartTLS on port 389 with the CA")
     func startTLS() async throws {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         let ldap = try await connect(dc.ldapURI, tls: TLSOptions(verify: .demand, caFile: dc.ca.caFile), startTLS: true)
         #expect(await ldap.isTLS)
         try await ldap.bind(.simple(dn: SambaDC.adminUPN, password: SambaDC.adminPassword))
@@ -38,7 +38,7 @@ struct SambaADTests {
 
     @Test("a simple bind over plain LDAP is refused: by usersync, and by the server when forced")
     func plainBindRefused() async throws {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         let ldap = try await connect(dc.ldapURI)
         _ = await expectLDAPError(.insecureBindRefused) {
             try await ldap.bind(.simple(dn: SambaDC.adminUPN, password: SambaDC.adminPassword))
@@ -52,7 +52,7 @@ struct SambaADTests {
 
     @Test("a wrong password is invalid credentials with AD code 52e")
     func wrongPassword() async throws {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         let ldap = try await connect(dc.ldapsURI, tls: TLSOptions(caFile: dc.ca.caFile))
         let error = await expectLDAPError(.authentication) {
             try await ldap.bind(.simple(dn: "alice@\(SambaDC.realm)", password: "not her password"))
@@ -64,7 +64,7 @@ struct SambaADTests {
 
     @Test("a disabled account's bind is refused with AD's reason")
     func disabledAccount() async throws {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         let ldap = try await connect(dc.ldapsURI, tls: TLSOptions(caFile: dc.ca.caFile))
         let error = await expectLDAPError(.authentication) {
             try await ldap.bind(.simple(dn: "bob@\(SambaDC.realm)", password: SambaDC.bobPassword))
@@ -75,7 +75,7 @@ struct SambaADTests {
 
     @Test("a user binds with their own password")
     func userBind() async throws {
-        let dc = try SambaDC.shared()
+        let dc = try await SambaDC.shared()
         let ldap = try await connect(dc.ldapsURI, tls: TLSOptions(caFile: dc.ca.caFile))
         try await ldap.bind(.simple(dn: "alice@\(SambaDC.realm)", password: SambaDC.alicePassword))
     }
