@@ -9,6 +9,8 @@ public final class Slapd: @unchecked Sendable {
     public static let readerDN = "cn=reader,ou=services,dc=example,dc=com"
     public static let readerPassword = "reader-pw"
     public static let peopleBase = "ou=people,dc=example,dc=com"
+    public static let noPagingDN = "cn=nopaging,ou=services,dc=example,dc=com"
+    public static let noPagingPassword = "nopaging-pw"
 
     public let directory: URL
     public let port: Int
@@ -74,6 +76,9 @@ public final class Slapd: @unchecked Sendable {
         TLSCertificateFile \(ca.serverCertificate)
         TLSCertificateKeyFile \(ca.serverKey)
         TLSVerifyClient allow
+        # SASL binds (DIGEST-MD5, SCRAM-SHA-*) checked against userPassword; user name -> entry
+        sasl-auxprops slapd
+        authz-regexp uid=([^,]*),cn=[^,]*,cn=auth cn=$1,ou=services,\(Slapd.suffix)
         database mdb
         maxsize 1073741824
         suffix "\(Slapd.suffix)"
@@ -83,6 +88,8 @@ public final class Slapd: @unchecked Sendable {
         index objectClass eq
         index uid eq
         overlay memberof
+        # An account for which the server refuses the paged results control.
+        limits dn.exact="\(Slapd.noPagingDN)" size.prtotal=disabled
 
         """
         try config.write(toFile: configFile, atomically: true, encoding: .utf8)
@@ -113,6 +120,12 @@ public final class Slapd: @unchecked Sendable {
         objectClass: simpleSecurityObject
         cn: reader
         userPassword: \(Slapd.readerPassword)
+
+        dn: \(Slapd.noPagingDN)
+        objectClass: organizationalRole
+        objectClass: simpleSecurityObject
+        cn: nopaging
+        userPassword: \(Slapd.noPagingPassword)
 
 
         """

@@ -470,6 +470,8 @@ public actor LDAPConnection {
                     + "the base '\(request.base)' is not held by this server"
             case .unavailableCriticalExtension:
                 detail = "the server does not support a control this search needs"
+            case .adminLimitExceeded where diag?.lowercased().contains("paged") == true:
+                detail = "the server does not allow paged results for this account; the result would be incomplete"
             default:
                 break
             }

@@ -270,6 +270,39 @@ struct OpenLDAPTests {
         #expect(try await ldap.whoAmI() == "dn:\(TestCA.clientSubject)")
     }
 
+    @Test("Cyrus SASL mechanisms through the interactive bind", arguments: ["SCRAM-SHA-256", "DIGEST-MD5", "CRAM-MD5"])
+    func saslPasswordMechanisms(mechanism: String) async throws {
+        let slapd = try await SharedSlapd.server()
+        let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
+        try await ldap.bind(.sasl(mechanism: mechanism, authenticationID: "reader", password: Slapd.readerPassword))
+        #expect(try await ldap.whoAmI() == "dn:\(Slapd.readerDN)")
+
+        let other = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
+        let error = await expectLDAPError(.authentication) {
+            try await other.bind(.sasl(mechanism: mechanism, authenticationID: "reader", password: "wrong"))
+        }
+        #expect(error?.code == .invalidCredentials)
+    }
+
+    @Test("a server that refuses paging is reported, not read short")
+    func pagingRefused() async throws {
+        let slapd = try await SharedSlapd.server()
+        let ldap = try await connect(slapd.ldapsURI, tls: TLSOptions(caFile: slapd.ca.caFile))
+        try await ldap.bind(.simple(dn: Slapd.noPagingDN, password: Slapd.noPagingPassword))
+        var received = 0
+        let error = await expectLDAPError(.limitExceeded) {
+            for try await page in ldap.pagedSearch(SearchRequest(base: Slapd.peopleBase, attributes: ["1.1"]), pageSize: 100) {
+                received += page.entries.count
+            }
+        }
+        #expect(received == 0)
+        #expect(error?.code == .adminLimitExceeded)
+        #expect(error?.description.contains("does not allow paged results") == true)
+        // The same search without the control is complete.
+        let whole = try await ldap.search(SearchRequest(base: Slapd.peopleBase, filter: "(objectClass=inetOrgPerson)", attributes: ["1.1"]))
+        #expect(whole.entries.count == SharedSlapd.userCount + 1)
+    }
+
     @Test("the first server that answers is used; the others are reported")
     func failover() async throws {
         let slapd = try await SharedSlapd.server()
