@@ -25,22 +25,10 @@ public final class SambaDC: @unchecked Sendable {
     private var pid: pid_t?
     private static let pidFile = "/tmp/usersync-test-samba.pid"
 
-    nonisolated(unsafe) private static var instance: Result<SambaDC, Error>?
-    private static let lock = NSLock()
+    private static let fixture = SharedFixture { try SambaDC.start() }
 
-    /// The domain controller of this test process, started on first use (about 20 s).
-    public static func shared() async throws -> SambaDC {
-        try await offThePool { try sharedBlocking() }
-    }
-
-    private static func sharedBlocking() throws -> SambaDC {
-        lock.lock()
-        defer { lock.unlock() }
-        if let instance { return try instance.get() }
-        let result = Result { try SambaDC.start() }
-        instance = result
-        return try result.get()
-    }
+    /// The domain controller of this test process, started on first use (about 15 s).
+    public static func shared() async throws -> SambaDC { try await fixture.get() }
 
     private init(directory: URL, ca: TestCA) {
         self.directory = directory

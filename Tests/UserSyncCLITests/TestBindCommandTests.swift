@@ -34,20 +34,9 @@ enum UserSyncBinary {
 }
 
 enum CLISlapd {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var instance: Swift.Result<Slapd, Error>?
-    static func server() async throws -> Slapd {
-        try await offThePool { try serverBlocking() }
-    }
+    static let fixture = SharedFixture { try Slapd.startBlocking(users: 300) }
 
-    private static func serverBlocking() throws -> Slapd {
-        lock.lock()
-        defer { lock.unlock() }
-        if let instance { return try instance.get() }
-        let result = Swift.Result { try Slapd.startBlocking(users: 300) }
-        instance = result
-        return try result.get()
-    }
+    static func server() async throws -> Slapd { try await fixture.get() }
 
     static func passwordFile(_ password: String) throws -> String {
         let path = "/tmp/usersync-pw-\(UUID().uuidString)"
@@ -112,20 +101,13 @@ struct TestBindCommandTests {
 
     @Test("a server that never answers: the unreachable exit code within the timeout")
     func silentServer() async throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        listen(fd, 4)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = try SilentListener()
+        let port = listener.port
         let result = try await UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--timeout", "2"])
         #expect(result.status == 3, "\(result.output)")
         #expect(result.seconds < 5)
         #expect(result.output.contains("error:"))
+        _ = listener
     }
 
     @Test("a wrong password: the authentication exit code")

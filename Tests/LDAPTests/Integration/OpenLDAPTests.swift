@@ -39,21 +39,9 @@ enum SharedSlapd {
 
 
     """
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var instance: Result<Slapd, Error>?
+    static let fixture = SharedFixture { try Slapd.startBlocking(users: userCount, extraLDIF: extraLDIF) }
 
-    static func server() async throws -> Slapd {
-        try await offThePool { try serverBlocking() }
-    }
-
-    private static func serverBlocking() throws -> Slapd {
-        lock.lock()
-        defer { lock.unlock() }
-        if let instance { return try instance.get() }
-        let result = Result { try Slapd.startBlocking(users: userCount, extraLDIF: extraLDIF) }
-        instance = result
-        return try result.get()
-    }
+    static func server() async throws -> Slapd { try await fixture.get() }
 }
 
 func connect(_ uri: String, tls: TLSOptions = TLSOptions(), startTLS: Bool = false,
@@ -355,32 +343,4 @@ struct OpenLDAPTests {
         #expect(received < 300)
         #expect(error != nil)
     }
-}
-
-/// A TCP listener on loopback that accepts connections and never says anything.
-final class SilentListener: @unchecked Sendable {
-    let fd: Int32
-    let port: Int
-
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            close(fd)
-            throw FixtureError("cannot listen on loopback")
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        self.fd = fd
-        self.port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(fd) }
 }
