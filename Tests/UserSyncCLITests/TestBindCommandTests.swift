@@ -60,6 +60,7 @@ struct TestBindCommandTests {
         let json = try #require(result.json, "\(result.output)")
         #expect(json["uri"] as? String == slapd.ldapsURI)
         #expect(json["tls"] as? Bool == true)
+        #expect(json["certificateVerification"] as? String == "demand")
         #expect(json["boundAs"] as? String == "dn:\(Slapd.readerDN)")
         #expect(json["vendor"] as? String == "OpenLDAP")
         #expect(json["namingContexts"] as? [String] == [Slapd.suffix])
@@ -81,7 +82,7 @@ struct TestBindCommandTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("Bound as:"))
         #expect(result.output.contains("dn:\(Slapd.readerDN) (simple bind)"))
-        #expect(result.output.contains("on, StartTLS"))
+        #expect(result.output.contains("on, StartTLS; certificate verified (demand)"))
         #expect(result.output.contains("Found:"))
         #expect(result.output.contains("301 entries"))  // the ou entry itself and 300 people
         #expect(result.output.contains("… 299 more"))
@@ -142,6 +143,10 @@ struct TestBindCommandTests {
         // ldap.conf's environment form is honoured: with our CA in LDAPTLS_CACERT it works.
         let viaEnvironment = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI], environment: ["LDAPTLS_CACERT": slapd.ca.caFile])
         #expect(viaEnvironment.status == 0, "\(viaEnvironment.output)")
+        // So is LDAPTLS_REQCERT, and the output says the certificate was not checked.
+        let unchecked = try await UserSyncBinary.run(["test-bind", "-H", slapd.ldapsURI], environment: ["LDAPTLS_REQCERT": "never"])
+        #expect(unchecked.status == 0, "\(unchecked.output)")
+        #expect(unchecked.output.contains("certificate NOT checked"))
     }
 
     @Test("a missing base: the search exit code, with the matched DN")

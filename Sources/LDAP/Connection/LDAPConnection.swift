@@ -18,6 +18,8 @@ public actor LDAPConnection {
     public private(set) var uri: String = ""
     /// Whether TLS protects the connection (`ldaps://` or StartTLS).
     public private(set) var isTLS = false
+    /// The certificate check in force (from the options, or ldap.conf / LDAPTLS_REQCERT).
+    public private(set) var certificateVerification: TLSOptions.Verify?
     /// Servers that were tried before `uri` and did not answer, with the reason.
     public private(set) var skippedServers: [LDAPError] = []
 
@@ -125,6 +127,15 @@ public actor LDAPConnection {
         self.ld = handle
         self.uri = uri
         self.isTLS = ldap_tls_inplace(handle) != 0
+        var level: Int32 = 0
+        if ldap_get_option(handle, LDAP_OPT_X_TLS_REQUIRE_CERT, &level) == LDAP_OPT_SUCCESS {
+            switch level {
+            case LDAP_OPT_X_TLS_NEVER: certificateVerification = .never
+            case LDAP_OPT_X_TLS_ALLOW: certificateVerification = .allow
+            case LDAP_OPT_X_TLS_TRY: certificateVerification = .try
+            default: certificateVerification = .demand  // DEMAND and HARD
+            }
+        }
         keep = true
     }
 

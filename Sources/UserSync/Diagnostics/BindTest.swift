@@ -36,7 +36,7 @@ public struct BindTest: Sendable {
             report.tls = await ldap.isTLS
             if report.tls {
                 report.tlsMethod = connection.startTLS ? "StartTLS" : "LDAPS"
-                report.certificateVerification = connection.tls.verify?.rawValue ?? "default (ldap.conf; demand unless changed)"
+                report.certificateVerification = await ldap.certificateVerification?.rawValue
             }
             try await ldap.bind(credentials, allowInsecure: allowInsecureBind)
             report.bound = true

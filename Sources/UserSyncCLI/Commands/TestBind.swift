@@ -131,8 +131,8 @@ enum TestBindText {
         if let uri = r.uri {
             lines.append(("Server", uri + (r.vendor.map { " (\($0))" } ?? "")))
             if r.tls {
-                let verify = r.certificateVerification ?? "default"
-                let note = verify == "never" || verify == "allow" ? "certificate NOT checked (--tls-verify \(verify))"
+                let verify = r.certificateVerification ?? "unknown"
+                let note = verify == "never" || verify == "allow" ? "certificate NOT checked (verification \(verify): --tls-verify, TLS_REQCERT or LDAPTLS_REQCERT)"
                     : "certificate verified (\(verify))"
                 lines.append(("TLS", "on, \(r.tlsMethod ?? "TLS"); \(note)"))
             } else if uri.lowercased().hasPrefix("ldapi://") {
