@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libldap / liblber from OpenLDAP, with a shim for what Swift cannot import.
@@ -25,7 +26,7 @@ let package = Package(
         ),
         .target(
             name: "UserSync",
-            dependencies: ["LDAP"]
+            dependencies: ["LDAP", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "UserSyncCLI",
@@ -43,6 +44,10 @@ let package = Package(
         .testTarget(
             name: "LDAPTests",
             dependencies: ["LDAP", "DirectoryFixtures"]
+        ),
+        .testTarget(
+            name: "UserSyncTests",
+            dependencies: ["UserSync", "LDAP", "DirectoryFixtures"]
         ),
         .testTarget(
             name: "UserSyncCLITests",

@@ -1,0 +1,440 @@
+import Foundation
+import LDAP
+import Yams
+
+/// Finds and reads the configuration file.
+public enum ConfigLoader {
+    /// The keys each section accepts. `schemas/usersync.schema.json` must name the same ones
+    /// (a test compares them).
+    public enum Keys {
+        public static let root = ["store", "log", "sources"]
+        public static let store = ["sqlite"]
+        public static let log = ["directory", "retentionDays"]
+        public static let source = ["name", "type", "uri", "bindDN", "passwordFile", "passwordEnv", "startTLS",
+                                    "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "mapping", "options"]
+        public static let tls = ["caFile", "caDirectory", "certFile", "keyFile", "verify"]
+        public static let users = ["base", "filter", "scope", "pageSize", "idAttribute"]
+        public static let mapping = Mapping.fields + ["attributes"]
+        public static let rule = ["from", "template", "lowercase", "trim", "default", "join", "rdnValue", "format"]
+        public static let options = ["createUsers", "updateUsers", "deactivateMissing", "reactivateReturning",
+                                     "lowercaseUsernames", "lowercaseEmails", "requiredFields", "adoptExistingBy",
+                                     "maxUsers", "maxDeactivations", "disabledWhen", "keepRecords"]
+        public static let disabledWhen = ["userAccountControlBit"]
+    }
+
+    /// Where a configuration file is looked for when none is named: `$USERSYNC_CONFIG`,
+    /// `./usersync.yaml`, `/etc/usersync/usersync.yaml`.
+    public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let explicit { return explicit }
+        if let fromEnvironment = environment["USERSYNC_CONFIG"], !fromEnvironment.isEmpty { return fromEnvironment }
+        for candidate in ["usersync.yaml", "/etc/usersync/usersync.yaml"]
+        where FileManager.default.fileExists(atPath: candidate) {
+            return candidate
+        }
+        return nil
+    }
+
+    /// Reads and checks a file; throws `ConfigErrors` listing every problem found.
+    public static func load(_ path: String) throws(ConfigErrors) -> Configuration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigErrors([ConfigProblem(file: path, line: nil, column: nil, path: "",
+                                              message: FileManager.default.fileExists(atPath: path)
+                                                  ? "cannot read the file (permissions?)" : "no such file")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigErrors([ConfigProblem(file: path, line: nil, column: nil, path: "", message: "the file is not UTF-8 text")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Reads a configuration from text (`file` names it in messages).
+    public static func parse(_ text: String, file: String) throws(ConfigErrors) -> Configuration {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigErrors([ConfigProblem(file: file, line: nil, column: nil, path: "", message: "the file is empty")])
+            }
+            root = node
+        } catch let errors as ConfigErrors {
+            throw errors
+        } catch let error as YamlError {
+            throw ConfigErrors([yamlProblem(error, file: file)])
+        } catch {
+            throw ConfigErrors([ConfigProblem(file: file, line: nil, column: nil, path: "", message: "\(error)")])
+        }
+        var reader = ConfigReader(file: file)
+        let configuration = reader.configuration(root)
+        if !reader.problems.isEmpty || configuration == nil {
+            throw ConfigErrors(reader.problems)
+        }
+        return configuration!
+    }
+
+    static func yamlProblem(_ error: YamlError, file: String) -> ConfigProblem {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            let text = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+            return ConfigProblem(file: file, line: mark.line, column: mark.column, path: "", message: "not valid YAML: \(text)")
+        default:
+            return ConfigProblem(file: file, line: nil, column: nil, path: "", message: "not valid YAML: \(error)")
+        }
+    }
+}
+
+/// Walks the YAML tree, building the configuration and collecting every problem with its line.
+struct ConfigReader {
+    let file: String
+    var problems: [ConfigProblem] = []
+
+    init(file: String) { self.file = file }
+
+    mutating func problem(_ node: Node?, _ path: String, _ message: String, suggestion: String? = nil) {
+        problems.append(ConfigProblem(file: file, line: node?.mark?.line, column: node?.mark?.column, path: path,
+                                      message: message, suggestion: suggestion))
+    }
+
+    // MARK: Shapes
+
+    /// The mapping's values by key; reports keys not in `allowed` (with the nearest valid one),
+    /// duplicated keys, and required keys that are missing.
+    mutating func fields(_ node: Node, _ path: String, allowed: [String], required: [String] = []) -> [String: Node]? {
+        guard let mapping = node.mapping else {
+            problem(node, path, "expected a mapping of keys (\(allowed.prefix(4).joined(separator: ", ")), …), found \(describe(node))")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                problem(keyNode, path, "keys must be plain words")
+                continue
+            }
+            let keyPath = path.isEmpty ? key : "\(path).\(key)"
+            guard allowed.contains(key) else {
+                problem(keyNode, keyPath, "unknown key (valid here: \(allowed.joined(separator: ", ")))",
+                        suggestion: nearest(key, in: allowed))
+                continue
+            }
+            if result[key] != nil {
+                problem(keyNode, keyPath, "given twice")
+            }
+            result[key] = value
+        }
+        for key in required where result[key] == nil {
+            problem(node, path.isEmpty ? key : "\(path).\(key)", "missing (required)")
+        }
+        return result
+    }
+
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): return s.string.isEmpty ? "an empty value" : "'\(s.string)'"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    mutating func string(_ node: Node?, _ path: String, allowEmpty: Bool = false) -> String? {
+        guard let node else { return nil }
+        guard case .scalar(let scalar) = node else {
+            problem(node, path, "expected a text value, found \(describe(node))")
+            return nil
+        }
+        if scalar.string.isEmpty && !allowEmpty && scalar.style == .plain {
+            problem(node, path, "empty value")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func bool(_ node: Node?, _ path: String) -> Bool? {
+        guard let node else { return nil }
+        if let value = node.bool { return value }
+        problem(node, path, "expected true or false, found \(describe(node))")
+        return nil
+    }
+
+    mutating func int(_ node: Node?, _ path: String, min: Int = 0) -> Int? {
+        guard let node else { return nil }
+        guard let value = node.int, value >= min else {
+            problem(node, path, "expected a whole number of at least \(min), found \(describe(node))")
+            return nil
+        }
+        return value
+    }
+
+    mutating func seconds(_ node: Node?, _ path: String) -> Duration? {
+        guard let node else { return nil }
+        guard let value = node.float, value > 0 else {
+            problem(node, path, "expected a number of seconds above 0, found \(describe(node))")
+            return nil
+        }
+        return .milliseconds(Int(value * 1000))
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node?, _ path: String, _: T.Type) -> T?
+    where T.RawValue == String {
+        guard let text = string(node, path) else { return nil }
+        if let value = T(rawValue: text) { return value }
+        let names = T.allCases.map(\.rawValue)
+        problem(node, path, "'\(text)' is not one of \(names.joined(separator: ", "))", suggestion: nearest(text, in: names))
+        return nil
+    }
+
+    /// A list of strings; a single string is accepted as a list of one (or split on spaces
+    /// when `splitSpaces`, as a URI list).
+    mutating func strings(_ node: Node?, _ path: String, splitSpaces: Bool = false) -> [String]? {
+        guard let node else { return nil }
+        if case .scalar = node {
+            guard let text = string(node, path) else { return nil }
+            return splitSpaces ? text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) : [text]
+        }
+        guard let sequence = node.sequence else {
+            problem(node, path, "expected a list, found \(describe(node))")
+            return nil
+        }
+        var values: [String] = []
+        for (i, item) in sequence.enumerated() {
+            if let text = string(item, "\(path)[\(i)]") { values.append(text) }
+        }
+        return values
+    }
+
+    // MARK: Sections
+
+    mutating func configuration(_ root: Node) -> Configuration? {
+        guard let top = fields(root, "", allowed: ConfigLoader.Keys.root, required: ["store", "sources"]) else { return nil }
+        var store: StoreSettings?
+        if let node = top["store"], let f = fields(node, "store", allowed: ConfigLoader.Keys.store, required: ["sqlite"]) {
+            if let path = string(f["sqlite"], "store.sqlite") { store = StoreSettings(sqlite: path) }
+        }
+        var log: LogSettings?
+        if let node = top["log"], let f = fields(node, "log", allowed: ConfigLoader.Keys.log) {
+            var settings = LogSettings()
+            settings.directory = string(f["directory"], "log.directory")
+            if let days = int(f["retentionDays"], "log.retentionDays", min: 1) { settings.retentionDays = days }
+            log = settings
+        }
+        var sources: [SourceSettings] = []
+        if let node = top["sources"] {
+            if let list = node.sequence {
+                if list.isEmpty { problem(node, "sources", "no sources: add at least one") }
+                var seen: Set<String> = []
+                for (i, item) in list.enumerated() {
+                    if let nameNode = item.mapping?["name"], let name = nameNode.string, !seen.insert(name).inserted {
+                        problem(nameNode, "sources[\(i)].name", "the name '\(name)' is used by another source")
+                    }
+                    if let source = source(item, "sources[\(i)]") { sources.append(source) }
+                }
+            } else {
+                problem(node, "sources", "expected a list of sources (each starting with '- name: …')")
+            }
+        }
+        guard let store else { return nil }
+        return Configuration(store: store, log: log, sources: sources, file: file)
+    }
+
+    mutating func source(_ node: Node, _ path: String) -> SourceSettings? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.source, required: ["name", "type", "uri", "users", "mapping"]) else {
+            return nil
+        }
+        let problemsBefore = problems.count
+        let name = string(f["name"], "\(path).name")
+        if let name, !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
+            problem(f["name"], "\(path).name", "use letters, digits, '-', '_' and '.' only")
+        }
+        let type = choice(f["type"], "\(path).type", SourceSettings.Kind.self)
+        let uris = strings(f["uri"], "\(path).uri", splitSpaces: true) ?? []
+        for (i, uri) in uris.enumerated() {
+            let lower = uri.lowercased()
+            if !(lower.hasPrefix("ldap://") || lower.hasPrefix("ldaps://") || lower.hasPrefix("ldapi://")) {
+                problem(f["uri"], "\(path).uri" + (uris.count > 1 ? "[\(i)]" : ""),
+                        "'\(uri)' is not an LDAP URI (ldap://, ldaps:// or ldapi://)")
+            }
+        }
+        var connection = LDAPConnectionOptions(uris: uris)
+        if let startTLS = bool(f["startTLS"], "\(path).startTLS") { connection.startTLS = startTLS }
+        if let value = seconds(f["connectTimeout"], "\(path).connectTimeout") { connection.connectTimeout = value }
+        if let value = seconds(f["timeout"], "\(path).timeout") { connection.operationTimeout = value }
+        if let node = f["tls"], let t = fields(node, "\(path).tls", allowed: ConfigLoader.Keys.tls) {
+            connection.tls = TLSOptions(verify: choice(t["verify"], "\(path).tls.verify", TLSOptions.Verify.self),
+                                        caFile: string(t["caFile"], "\(path).tls.caFile"),
+                                        caDirectory: string(t["caDirectory"], "\(path).tls.caDirectory"),
+                                        certificateFile: string(t["certFile"], "\(path).tls.certFile"),
+                                        keyFile: string(t["keyFile"], "\(path).tls.keyFile"))
+            if (connection.tls.certificateFile == nil) != (connection.tls.keyFile == nil) {
+                problem(node, "\(path).tls", "certFile and keyFile go together")
+            }
+        }
+        let bindDN = string(f["bindDN"], "\(path).bindDN")
+        let passwordFile = string(f["passwordFile"], "\(path).passwordFile")
+        let passwordEnv = string(f["passwordEnv"], "\(path).passwordEnv")
+        if passwordFile != nil && passwordEnv != nil {
+            problem(f["passwordEnv"], "\(path).passwordEnv", "give passwordFile or passwordEnv, not both")
+        }
+        if bindDN != nil && passwordFile == nil && passwordEnv == nil {
+            problem(f["bindDN"], "\(path).bindDN", "a bind DN needs a password: add passwordFile or passwordEnv")
+        }
+        let allowInsecure = bool(f["allowInsecureBind"], "\(path).allowInsecureBind") ?? false
+        let users = f["users"].flatMap { self.userSearch($0, "\(path).users") }
+        let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
+        let options = f["options"].flatMap { self.options($0, "\(path).options") } ?? SyncOptions()
+        if let mapping {
+            for field in options.requiredFields where mapping[field] == nil {
+                problem(f["options"], "\(path).options.requiredFields", "'\(field)' is required but the mapping does not set it")
+            }
+        }
+        guard problems.count == problemsBefore, let name, let type, let users, let mapping else { return nil }
+        return SourceSettings(name: name, type: type, connection: connection, bindDN: bindDN, passwordFile: passwordFile,
+                              passwordEnv: passwordEnv, allowInsecureBind: allowInsecure, users: users, mapping: mapping,
+                              options: options)
+    }
+
+    mutating func userSearch(_ node: Node, _ path: String) -> UserSearch? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.users, required: ["base"]) else { return nil }
+        guard let base = string(f["base"], "\(path).base", allowEmpty: true) else { return nil }
+        do {
+            _ = try DistinguishedName(base)
+        } catch {
+            problem(f["base"], "\(path).base", error.reason)
+        }
+        var search = UserSearch(base: base)
+        if let filter = string(f["filter"], "\(path).filter") {
+            do {
+                search.filter = try LDAPFilter.check(filter)
+            } catch {
+                problem(f["filter"], "\(path).filter", error.reason)
+            }
+        }
+        if let scope = choice(f["scope"], "\(path).scope", SearchRequest.Scope.self) { search.scope = scope }
+        if let size = int(f["pageSize"], "\(path).pageSize", min: 1) { search.pageSize = size }
+        if let id = string(f["idAttribute"], "\(path).idAttribute") { search.idAttribute = id }
+        return search
+    }
+
+    mutating func mapping(_ node: Node, _ path: String) -> Mapping? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.mapping) else { return nil }
+        var mapping = Mapping()
+        mapping.username = f["username"].flatMap { rule($0, "\(path).username") }
+        mapping.email = f["email"].flatMap { rule($0, "\(path).email") }
+        mapping.firstName = f["firstName"].flatMap { rule($0, "\(path).firstName") }
+        mapping.lastName = f["lastName"].flatMap { rule($0, "\(path).lastName") }
+        mapping.displayName = f["displayName"].flatMap { rule($0, "\(path).displayName") }
+        mapping.manager = f["manager"].flatMap { rule($0, "\(path).manager") }
+        if let node = f["attributes"] {
+            if let extra = node.mapping {
+                for (key, value) in extra {
+                    guard let name = key.string, !name.isEmpty else {
+                        problem(key, "\(path).attributes", "attribute names must be plain words")
+                        continue
+                    }
+                    if let rule = rule(value, "\(path).attributes.\(name)") { mapping.attributes[name] = rule }
+                }
+            } else {
+                problem(node, "\(path).attributes", "expected a mapping of name: attribute")
+            }
+        }
+        return mapping
+    }
+
+    /// A field rule: `givenName` (the attribute), or `{ from: …, lowercase: true, … }`.
+    mutating func rule(_ node: Node, _ path: String) -> FieldRule? {
+        if case .scalar = node {
+            guard let attribute = string(node, path) else { return nil }
+            return FieldRule(from: attribute)
+        }
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.rule) else { return nil }
+        var rule = FieldRule(from: string(f["from"], "\(path).from"), template: string(f["template"], "\(path).template"))
+        if rule.from == nil && rule.template == nil && f["default"] == nil {
+            problem(node, path, "give 'from' (an attribute) or 'template' (\"{givenName} {sn}\")")
+        }
+        if rule.from != nil && rule.template != nil {
+            problem(f["template"], "\(path).template", "give 'from' or 'template', not both")
+        }
+        if let template = rule.template, TemplateParts(template) == nil {
+            problem(f["template"], "\(path).template", "unbalanced braces in the template")
+        }
+        rule.lowercase = bool(f["lowercase"], "\(path).lowercase") ?? false
+        rule.trim = bool(f["trim"], "\(path).trim") ?? true
+        rule.defaultValue = string(f["default"], "\(path).default", allowEmpty: true)
+        rule.join = string(f["join"], "\(path).join", allowEmpty: true)
+        rule.rdnValue = bool(f["rdnValue"], "\(path).rdnValue") ?? false
+        if let format = choice(f["format"], "\(path).format", FieldRule.Format.self) { rule.format = format }
+        return rule
+    }
+
+    mutating func options(_ node: Node, _ path: String) -> SyncOptions? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.options) else { return nil }
+        var o = SyncOptions()
+        if let v = bool(f["createUsers"], "\(path).createUsers") { o.createUsers = v }
+        if let v = bool(f["updateUsers"], "\(path).updateUsers") { o.updateUsers = v }
+        if let v = bool(f["deactivateMissing"], "\(path).deactivateMissing") { o.deactivateMissing = v }
+        if let v = bool(f["reactivateReturning"], "\(path).reactivateReturning") { o.reactivateReturning = v }
+        if let v = bool(f["lowercaseUsernames"], "\(path).lowercaseUsernames") { o.lowercaseUsernames = v }
+        if let v = bool(f["lowercaseEmails"], "\(path).lowercaseEmails") { o.lowercaseEmails = v }
+        if let fields = strings(f["requiredFields"], "\(path).requiredFields") {
+            for field in fields where !Mapping.fields.contains(field) {
+                problem(f["requiredFields"], "\(path).requiredFields", "'\(field)' is not a user field (\(Mapping.fields.joined(separator: ", ")))",
+                        suggestion: nearest(field, in: Mapping.fields))
+            }
+            o.requiredFields = fields
+        }
+        if let v = choice(f["adoptExistingBy"], "\(path).adoptExistingBy", SyncOptions.AdoptBy.self) { o.adoptExistingBy = v }
+        if let v = int(f["maxUsers"], "\(path).maxUsers", min: 1) { o.maxUsers = v }
+        if let node = f["maxDeactivations"] {
+            if let count = node.int, count >= 0 {
+                o.maxDeactivations = .absolute(count)
+            } else if let text = node.string, text.hasSuffix("%"), let share = Double(text.dropLast()), share >= 0, share <= 100 {
+                o.maxDeactivations = .percent(share)
+            } else {
+                problem(node, "\(path).maxDeactivations", "expected a number of users (25) or a percentage (\"10%\"), found \(describe(node))")
+            }
+        }
+        if let node = f["disabledWhen"], let d = fields(node, "\(path).disabledWhen", allowed: ConfigLoader.Keys.disabledWhen) {
+            if let bit = int(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", min: 1) {
+                if bit & (bit - 1) != 0 {
+                    problem(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", "expected one bit's value (2 for ACCOUNTDISABLE)")
+                }
+                o.disabledUserAccountControlBit = bit
+            }
+        }
+        if let v = int(f["keepRecords"], "\(path).keepRecords") { o.keepRecords = v }
+        return o
+    }
+}
+
+/// A template split into literal text and `{attribute}` references.
+struct TemplateParts: Equatable {
+    enum Part: Equatable {
+        case text(String)
+        case attribute(String)
+    }
+
+    let parts: [Part]
+
+    init?(_ template: String) {
+        var parts: [Part] = []
+        var current = ""
+        var inBraces = false
+        for c in template {
+            switch c {
+            case "{":
+                if inBraces { return nil }
+                if !current.isEmpty { parts.append(.text(current)) }
+                current = ""
+                inBraces = true
+            case "}":
+                if !inBraces || current.isEmpty { return nil }
+                parts.append(.attribute(current.trimmingCharacters(in: .whitespaces)))
+                current = ""
+                inBraces = false
+            default:
+                current.append(c)
+            }
+        }
+        if inBraces { return nil }
+        if !current.isEmpty { parts.append(.text(current)) }
+        self.parts = parts
+    }
+}

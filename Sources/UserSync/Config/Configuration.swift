@@ -1,0 +1,141 @@
+import LDAP
+
+/// The configuration file: where the store is, where logs go, and the sources to sync.
+/// Described for editors by `schemas/usersync.schema.json`; read by `ConfigLoader`.
+public struct Configuration: Sendable {
+    public var store: StoreSettings
+    public var log: LogSettings?
+    public var sources: [SourceSettings]
+    /// The file it was read from.
+    public var file: String
+
+    public func source(named name: String) -> SourceSettings? {
+        sources.first { $0.name == name }
+    }
+}
+
+public struct StoreSettings: Sendable, Equatable {
+    /// Path of the SQLite database (created 0600 on first use).
+    public var sqlite: String
+}
+
+public struct LogSettings: Sendable, Equatable {
+    /// Directory of the daily log files.
+    public var directory: String?
+    /// Days to keep log files.
+    public var retentionDays: Int = 30
+}
+
+/// One source of users. Only `ldap` sources exist so far.
+public struct SourceSettings: Sendable {
+    public enum Kind: String, Sendable, CaseIterable { case ldap }
+
+    public var name: String
+    public var type: Kind
+    public var connection: LDAPConnectionOptions
+    public var bindDN: String?
+    public var passwordFile: String?
+    public var passwordEnv: String?
+    public var allowInsecureBind: Bool = false
+    public var users: UserSearch
+    public var mapping: Mapping
+    public var options: SyncOptions
+}
+
+/// Where and how to find the source's users.
+public struct UserSearch: Sendable, Equatable {
+    public var base: String
+    public var filter: String = "(objectClass=person)"
+    public var scope: SearchRequest.Scope = .sub
+    public var pageSize: Int = 500
+    /// The attribute that identifies a user for ever (renames and moves keep it).
+    public var idAttribute: String = "entryUUID"
+}
+
+/// How directory attributes become a user's fields.
+public struct Mapping: Sendable, Equatable {
+    public var username: FieldRule?
+    public var email: FieldRule?
+    public var firstName: FieldRule?
+    public var lastName: FieldRule?
+    public var displayName: FieldRule?
+    public var manager: FieldRule?
+    /// Extra attributes stored in the user's `attributes` JSON, by name.
+    public var attributes: [String: FieldRule] = [:]
+
+    /// The named target fields, in their usual order.
+    public static let fields = ["username", "email", "firstName", "lastName", "displayName", "manager"]
+
+    public subscript(field: String) -> FieldRule? {
+        switch field {
+        case "username": return username
+        case "email": return email
+        case "firstName": return firstName
+        case "lastName": return lastName
+        case "displayName": return displayName
+        case "manager": return manager
+        default: return attributes[field]
+        }
+    }
+}
+
+/// How one field is computed from an entry.
+public struct FieldRule: Sendable, Equatable {
+    /// How a binary or special value is turned into text.
+    public enum Format: String, Sendable, CaseIterable {
+        /// UTF-8 text (the default).
+        case text
+        /// An AD objectGUID as `f462e9f1-…`.
+        case guid
+        /// An AD objectSid as `S-1-5-…`.
+        case sid
+        /// AD userAccountControl: "true" when the account is disabled.
+        case disabled
+    }
+
+    /// Source attribute; nil with a template.
+    public var from: String?
+    /// `"{givenName} {sn}"`: attribute names in braces.
+    public var template: String?
+    public var lowercase = false
+    public var trim = true
+    /// Used when the attribute is missing or empty.
+    public var defaultValue: String?
+    /// Joins all values with this separator; without it the first value is used.
+    public var join: String?
+    /// For DN-valued attributes (`manager`): use the value of the DN's first RDN.
+    public var rdnValue = false
+    public var format: Format = .text
+
+    public init(from: String? = nil, template: String? = nil) {
+        self.from = from
+        self.template = template
+    }
+}
+
+/// What a sync may do, per source.
+public struct SyncOptions: Sendable, Equatable {
+    public enum Limit: Sendable, Equatable {
+        case absolute(Int)
+        case percent(Double)
+    }
+
+    public enum AdoptBy: String, Sendable, CaseIterable { case none, username, email }
+
+    public var createUsers = true
+    public var updateUsers = true
+    public var deactivateMissing = true
+    public var reactivateReturning = true
+    public var lowercaseUsernames = false
+    public var lowercaseEmails = false
+    public var requiredFields: [String] = ["username"]
+    public var adoptExistingBy: AdoptBy = .none
+    /// A licence cap on active users: the run stops before applying if it would exceed it.
+    public var maxUsers: Int?
+    /// At most this many (or this share of the source's active users) deactivated in one run.
+    public var maxDeactivations: Limit = .percent(10)
+    /// AD: a user whose userAccountControl has this bit set is disabled (2 = ACCOUNTDISABLE).
+    public var disabledUserAccountControlBit: Int?
+    /// How many runs keep the records the source sent.
+    public var keepRecords = 10
+}

@@ -1,0 +1,247 @@
+import DirectoryFixtures
+import Foundation
+import LDAP
+import Testing
+@testable import UserSync
+
+/// The repository's root, for the schema and example files.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+func parse(_ yaml: String) throws(ConfigErrors) -> Configuration {
+    try ConfigLoader.parse(yaml, file: "test.yaml")
+}
+
+func problems(_ yaml: String) -> [ConfigProblem] {
+    do {
+        _ = try parse(yaml)
+        return []
+    } catch {
+        return error.problems
+    }
+}
+
+let minimal = """
+store:
+  sqlite: /tmp/users.db
+sources:
+  - name: corp
+    type: ldap
+    uri: ldaps://dc1.example.com
+    users:
+      base: dc=example,dc=com
+    mapping:
+      username: uid
+"""
+
+@Suite("Configuration file")
+struct ConfigLoaderTests {
+    @Test("the Active Directory example reads as written")
+    func activeDirectoryExample() throws {
+        let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/active-directory.yaml").path)
+        #expect(config.store.sqlite == "/var/lib/usersync/users.db")
+        #expect(config.log?.directory == "/var/log/usersync")
+        #expect(config.log?.retentionDays == 30)
+        let corp = try #require(config.source(named: "corp"))
+        #expect(corp.connection.uris == ["ldaps://dc1.corp.example.com", "ldaps://dc2.corp.example.com"])
+        #expect(corp.bindDN == "CN=svc-usersync,OU=Service,DC=corp,DC=example,DC=com")
+        #expect(corp.passwordFile == "/etc/usersync/corp.pw")
+        #expect(corp.connection.tls == TLSOptions(verify: .demand, caFile: "/etc/usersync/corp-ca.pem"))
+        #expect(corp.users.idAttribute == "objectGUID")
+        #expect(corp.users.filter == "(&(objectClass=user)(objectCategory=person))")
+        #expect(corp.users.pageSize == 500)
+        var username = FieldRule(from: "sAMAccountName")
+        username.lowercase = true
+        #expect(corp.mapping.username == username)
+        #expect(corp.mapping.firstName == FieldRule(from: "givenName"))
+        #expect(corp.mapping.displayName?.template == "{givenName} {sn}")
+        #expect(corp.mapping.manager?.rdnValue == true)
+        #expect(corp.mapping.attributes["department"] == FieldRule(from: "department"))
+        #expect(corp.mapping.attributes["sid"]?.format == .sid)
+        #expect(corp.options.maxDeactivations == .percent(10))
+        #expect(corp.options.disabledUserAccountControlBit == 2)
+        #expect(corp.options.deactivateMissing)
+    }
+
+    @Test("the OpenLDAP example reads as written")
+    func openLDAPExample() throws {
+        let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/openldap.yaml").path)
+        let ldap = try #require(config.sources.first)
+        #expect(ldap.connection.uris == ["ldap://ldap1.example.com", "ldap://ldap2.example.com"])
+        #expect(ldap.connection.startTLS)
+        #expect(ldap.passwordEnv == "LDAP_PW")
+        #expect(ldap.mapping.attributes["phones"]?.join == ", ")
+        #expect(ldap.options.requiredFields == ["username", "email"])
+        #expect(ldap.options.maxDeactivations == .absolute(25))
+        #expect(ldap.options.maxUsers == 5000)
+    }
+
+    @Test("defaults are safe")
+    func defaults() throws {
+        let source = try #require(try parse(minimal).sources.first)
+        #expect(source.allowInsecureBind == false)
+        #expect(source.options.maxDeactivations == .percent(10))
+        #expect(source.options.adoptExistingBy == .none)
+        #expect(source.options.requiredFields == ["username"])
+        #expect(source.users.scope == .sub)
+        #expect(source.mapping.username?.trim == true)
+    }
+
+    @Test("a misspelt key names the file, line and key and suggests the right one")
+    func unknownKey() {
+        let found = problems(minimal.replacingOccurrences(of: "      base:", with: "      bse:"))
+        let bse = found.first { $0.path == "sources[0].users.bse" }
+        #expect(bse?.line == 8)
+        #expect(bse?.suggestion == "base")
+        #expect(bse?.description.hasPrefix("test.yaml:8:7: sources[0].users.bse: unknown key") == true)
+        #expect(found.contains { $0.path == "sources[0].users.base" && $0.message.contains("missing") })
+    }
+
+    @Test("every problem is reported at once, each with its line")
+    func everyProblem() {
+        let yaml = """
+        store:
+          sqlite: /tmp/users.db
+        sources:
+          - name: corp
+            type: ldapp
+            uri: http://dc1
+            passwordfile: /x
+            users:
+              base: "cn=a,"
+              filter: (uid=a
+              pageSize: 0
+            mapping:
+              username: { frm: uid }
+              emial: mail
+            options:
+              maxDeactivations: lots
+              requiredFields: [ username, mail ]
+        """
+        let found = problems(yaml)
+        func at(_ path: String) -> ConfigProblem? { found.first { $0.path == path } }
+        #expect(at("sources[0].type")?.suggestion == "ldap")
+        #expect(at("sources[0].type")?.line == 5)
+        #expect(at("sources[0].uri")?.message.contains("not an LDAP URI") == true)
+        #expect(at("sources[0].passwordfile")?.suggestion == "passwordFile")
+        #expect(at("sources[0].users.base")?.line == 9)
+        #expect(at("sources[0].users.filter")?.message.contains("not closed") == true)
+        #expect(at("sources[0].users.pageSize") != nil)
+        #expect(at("sources[0].mapping.username.frm")?.suggestion == "from")
+        #expect(at("sources[0].mapping.emial")?.suggestion == "email")
+        #expect(at("sources[0].options.maxDeactivations")?.line == 16)
+        #expect(at("sources[0].options.requiredFields")?.suggestion == "email")
+        #expect(found.count >= 10)
+    }
+
+    @Test("broken YAML is reported with its line")
+    func brokenYAML() {
+        let found = problems("store:\n  sqlite: [unclosed\nsources: []\n")
+        #expect(found.count == 1)
+        #expect(found.first?.message.hasPrefix("not valid YAML") == true)
+        #expect(found.first?.line != nil)
+    }
+
+    @Test("files that cannot be read, and the search order")
+    func locate() {
+        #expect(problems("").first?.message == "the file is empty")
+        #expect(throws: ConfigErrors.self) { try ConfigLoader.load("/nonexistent/usersync.yaml") }
+        #expect(ConfigLoader.locate(explicit: "/a.yaml", environment: ["USERSYNC_CONFIG": "/b.yaml"]) == "/a.yaml")
+        #expect(ConfigLoader.locate(explicit: nil, environment: ["USERSYNC_CONFIG": "/b.yaml"]) == "/b.yaml")
+    }
+
+    @Test("source names are unique and password settings consistent")
+    func sourceChecks() {
+        let twice = minimal + "\n" + """
+          - name: corp
+            type: ldap
+            uri: ldap://x
+            bindDN: cn=a
+            users: { base: "dc=x" }
+            mapping: { username: uid }
+        """
+        let found = problems(twice)
+        #expect(found.contains { $0.message.contains("used by another source") })
+        #expect(found.contains { $0.path == "sources[1].bindDN" && $0.message.contains("needs a password") })
+    }
+
+    @Test("templates and maxDeactivations forms")
+    func rules() throws {
+        #expect(TemplateParts("{givenName} {sn}")?.parts == [.attribute("givenName"), .text(" "), .attribute("sn")])
+        #expect(TemplateParts("{a") == nil)
+        #expect(TemplateParts("a}") == nil)
+        #expect(TemplateParts("{}") == nil)
+        let bad = problems(minimal.replacingOccurrences(of: "username: uid", with: "username: uid\n      displayName: { template: \"{givenName\" }"))
+        #expect(bad.contains { $0.path == "sources[0].mapping.displayName.template" })
+        let percent = try parse(minimal + "\n    options: { maxDeactivations: \"2.5%\" }")
+        #expect(percent.sources.first?.options.maxDeactivations == .percent(2.5))
+    }
+}
+
+@Suite("Configuration schema")
+struct ConfigSchemaTests {
+    static func schema() throws -> [String: Any] {
+        let data = try Data(contentsOf: repositoryRoot.appendingPathComponent("schemas/usersync.schema.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    static func keys(_ object: Any?, _ path: [String]) -> Set<String>? {
+        var node = object as? [String: Any]
+        for step in path { node = node?[step] as? [String: Any] }
+        return (node?["properties"] as? [String: Any]).map { Set($0.keys) }
+    }
+
+    @Test("the schema and the decoder accept the same keys, and nothing else")
+    func sameKeys() throws {
+        let schema = try Self.schema()
+        let source = ["$defs", "source"]
+        let cases: [([String], [String])] = [
+            ([], ConfigLoader.Keys.root),
+            (["properties", "store"], ConfigLoader.Keys.store),
+            (["properties", "log"], ConfigLoader.Keys.log),
+            (source, ConfigLoader.Keys.source),
+            (source + ["properties", "tls"], ConfigLoader.Keys.tls),
+            (source + ["properties", "users"], ConfigLoader.Keys.users),
+            (source + ["properties", "mapping"], ConfigLoader.Keys.mapping),
+            (source + ["properties", "options"], ConfigLoader.Keys.options),
+            (source + ["properties", "options", "properties", "disabledWhen"], ConfigLoader.Keys.disabledWhen),
+        ]
+        for (path, decoderKeys) in cases {
+            #expect(Self.keys(schema, path) == Set(decoderKeys), "at \(path)")
+            var node: [String: Any]? = schema
+            for step in path { node = node?[step] as? [String: Any] }
+            #expect(node?["additionalProperties"] as? Bool == false, "at \(path)")
+        }
+        let ruleObject = ((schema["$defs"] as? [String: Any])?["rule"] as? [String: Any])?["oneOf"] as? [[String: Any]]
+        let ruleKeys = ruleObject?.compactMap { ($0["properties"] as? [String: Any]).map { Set($0.keys) } }.first
+        #expect(ruleKeys == Set(ConfigLoader.Keys.rule))
+        // Every enum in the schema matches the decoder's.
+        let options = ((schema["$defs"] as? [String: Any])?["source"] as? [String: Any])
+        let adopt = ((((options?["properties"] as? [String: Any])?["options"] as? [String: Any])?["properties"] as? [String: Any])?["adoptExistingBy"] as? [String: Any])?["enum"] as? [String]
+        #expect(adopt == SyncOptions.AdoptBy.allCases.map(\.rawValue))
+    }
+
+    @Test("every example config in the repository validates against the schema and loads")
+    func examplesValidate() throws {
+        let examples = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot.appendingPathComponent("examples").path)
+            .filter { $0.hasSuffix(".yaml") }.map { repositoryRoot.appendingPathComponent("examples/\($0)").path }
+        #expect(examples.count >= 2)
+        let result = try runSchemaCheck(examples)
+        #expect(result.status == 0, "\(result.output)")
+        for file in examples { _ = try ConfigLoader.load(file) }
+
+        // And the checker does reject a wrong file: the test is not a formality.
+        let wrong = FileManager.default.temporaryDirectory.appendingPathComponent("usersync-wrong-\(UUID()).yaml").path
+        try minimal.replacingOccurrences(of: "      base:", with: "      bse:").write(toFile: wrong, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: wrong) }
+        let rejected = try runSchemaCheck([wrong])
+        #expect(rejected.status != 0)
+        #expect(rejected.output.contains("bse"))
+    }
+
+    func runSchemaCheck(_ files: [String]) throws -> (status: Int32, output: String) {
+        try Shell.run("/usr/bin/python3", [repositoryRoot.appendingPathComponent("scripts/check-config-schema.py").path,
+                                          repositoryRoot.appendingPathComponent("schemas/usersync.schema.json").path] + files,
+                      allowFailure: true)
+    }
+}
