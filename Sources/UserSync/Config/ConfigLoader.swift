@@ -22,6 +22,11 @@ public enum ConfigLoader {
         public static let disabledWhen = ["userAccountControlBit"]
     }
 
+    /// The valid name nearest to a misspelt one, for "did you mean" hints.
+    public static func suggestion(for word: String, in candidates: [String]) -> String? {
+        nearest(word, in: candidates)
+    }
+
     /// Where a configuration file is looked for when none is named: `$USERSYNC_CONFIG`,
     /// `./usersync.yaml`, `/etc/usersync/usersync.yaml`.
     public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
@@ -104,6 +109,7 @@ struct ConfigReader {
             return nil
         }
         var result: [String: Node] = [:]
+        var suggested: Set<String> = []
         for (keyNode, value) in mapping {
             guard let key = keyNode.string else {
                 problem(keyNode, path, "keys must be plain words")
@@ -111,8 +117,10 @@ struct ConfigReader {
             }
             let keyPath = path.isEmpty ? key : "\(path).\(key)"
             guard allowed.contains(key) else {
+                let suggestion = nearest(key, in: allowed)
+                if let suggestion { suggested.insert(suggestion) }
                 problem(keyNode, keyPath, "unknown key (valid here: \(allowed.joined(separator: ", ")))",
-                        suggestion: nearest(key, in: allowed))
+                        suggestion: suggestion)
                 continue
             }
             if result[key] != nil {
@@ -120,7 +128,8 @@ struct ConfigReader {
             }
             result[key] = value
         }
-        for key in required where result[key] == nil {
+        // A required key that a misspelt one already points to is not reported twice.
+        for key in required where result[key] == nil && !suggested.contains(key) {
             problem(node, path.isEmpty ? key : "\(path).\(key)", "missing (required)")
         }
         return result
@@ -344,9 +353,11 @@ struct ConfigReader {
             guard let attribute = string(node, path) else { return nil }
             return FieldRule(from: attribute)
         }
+        let problemsBefore = problems.count
         guard let f = fields(node, path, allowed: ConfigLoader.Keys.rule) else { return nil }
+        let keysMisspelt = problems.count > problemsBefore
         var rule = FieldRule(from: string(f["from"], "\(path).from"), template: string(f["template"], "\(path).template"))
-        if rule.from == nil && rule.template == nil && f["default"] == nil {
+        if rule.from == nil && rule.template == nil && f["default"] == nil && !keysMisspelt {
             problem(node, path, "give 'from' (an attribute) or 'template' (\"{givenName} {sn}\")")
         }
         if rule.from != nil && rule.template != nil {

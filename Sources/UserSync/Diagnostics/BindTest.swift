@@ -194,3 +194,20 @@ extension Duration {
         return Double(s) + Double(atto) / 1e18
     }
 }
+
+extension BindTest {
+    /// The bind test of a configured source: its connection, credentials and user search.
+    public init(source: SourceSettings, listLimit: Int = 10) throws(Secrets.Unavailable) {
+        let password = try Secrets.password(file: source.passwordFile, environmentVariable: source.passwordEnv)
+        let credentials: BindCredentials
+        if let dn = source.bindDN, let password {
+            credentials = .simple(dn: dn, password: password)
+        } else {
+            credentials = .anonymous
+        }
+        let search = SearchRequest(base: source.users.base, scope: source.users.scope, filter: source.users.filter,
+                                   attributes: ["1.1"])
+        self.init(connection: source.connection, credentials: credentials, allowInsecureBind: source.allowInsecureBind,
+                  search: search, pageSize: source.users.pageSize, listLimit: listLimit)
+    }
+}

@@ -28,10 +28,15 @@ struct TestBind: AsyncParsableCommand {
         The local slapd, as root, over its Unix socket:
           usersync test-bind -H ldapi:/// --sasl-mech EXTERNAL
 
+        A source of the configuration file (its connection, bind and user search):
+          usersync test-bind --config /etc/usersync/usersync.yaml --source corp
+
         Exit codes:
         \(ExitStatus.table)
         """
     )
+
+    @OptionGroup(title: "A configured source (instead of -H …)") var configuration: ConfigOptions
 
     @OptionGroup(title: "Connection and bind") var directory: DirectoryOptions
 
@@ -57,6 +62,12 @@ struct TestBind: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        if directory.uri != nil && (configuration.config != nil || configuration.source != nil) {
+            throw ValidationError("Test either a server given with -H or a configured source (--config/--source), not both.")
+        }
+        if directory.uri == nil && configuration.located == nil {
+            throw ValidationError("Give the server with -H URI, or a configuration file with --config FILE (and --source NAME).")
+        }
         if limit < 0 { throw ValidationError("--limit must be 0 or more.") }
         if pageSize < 1 { throw ValidationError("--page-size must be at least 1.") }
         if sizeLimit < 0 { throw ValidationError("--size-limit must be 0 or more.") }
@@ -67,11 +78,15 @@ struct TestBind: AsyncParsableCommand {
         do {
             report = try await makeTest().run()
         } catch let failure as CommandFailure {
-            var report = BindTestReport()
-            report.triedURIs = directory.connectionOptions.uris
-            report.error = BindTestReport.Failure(kind: .other, message: failure.message)
-            report.error?.kind = "configuration"
-            print(report, json: output.json)
+            if output.json {
+                var report = BindTestReport()
+                report.triedURIs = directory.connectionOptions.uris
+                report.error = BindTestReport.Failure(kind: .other, message: failure.message)
+                report.error?.kind = "configuration"
+                Output.printJSON(report)
+            } else {
+                Output.write("error: \(failure.message)\n", to: .standardError)
+            }
             throw failure.status.exitCode
         }
         print(report, json: output.json)
@@ -82,6 +97,14 @@ struct TestBind: AsyncParsableCommand {
     }
 
     private func makeTest() throws -> BindTest {
+        if directory.uri == nil {
+            let source = try configuration.selectedSource(in: configuration.load())
+            do {
+                return try BindTest(source: source, listLimit: limit)
+            } catch {
+                throw CommandFailure(status: .configuration, message: "source '\(source.name)': \(error.description)")
+            }
+        }
         var search: SearchRequest?
         if let base {
             let checked: String

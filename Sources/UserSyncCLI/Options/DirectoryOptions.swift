@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import LDAP
+import UserSync
 
 /// How to reach and authenticate to a directory: the flags follow ldapsearch's.
 struct DirectoryOptions: ParsableArguments {
     @Option(name: [.customShort("H"), .customLong("uri")],
             help: ArgumentHelp("Server URI(s): ldap://, ldaps:// or ldapi://. Several, space- or comma-separated, are tried in order.",
                                valueName: "uri"))
-    var uri: String
+    var uri: String?
 
     @Option(name: [.customShort("D"), .customLong("bind-dn")],
             help: ArgumentHelp("Identity for a simple bind: a DN, or for Active Directory user@domain or DOMAIN\\user. Omit for an anonymous bind.",
@@ -80,7 +81,7 @@ struct DirectoryOptions: ParsableArguments {
 
     /// The connection settings these flags describe.
     var connectionOptions: LDAPConnectionOptions {
-        var options = LDAPConnectionOptions(uriList: uri)
+        var options = LDAPConnectionOptions(uriList: uri ?? "")
         options.startTLS = startTLS
         options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
         options.operationTimeout = .milliseconds(Int(timeout * 1000))
@@ -109,26 +110,11 @@ struct DirectoryOptions: ParsableArguments {
     }
 
     private func readPassword() throws -> String? {
-        if let file = passwordFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CommandFailure(status: .configuration, message: "cannot read the password file '\(file)'")
-            }
-            guard var text = String(data: data, encoding: .utf8) else {
-                throw CommandFailure(status: .configuration, message: "the password file '\(file)' is not UTF-8 text")
-            }
-            // ldapsearch -y uses the file byte for byte, so a trailing newline (which every editor
-            // adds) becomes part of the password. Ignore exactly one.
-            // ("\r\n" is one Character in Swift, so one removeLast drops either ending.)
-            if text.hasSuffix("\r\n") || text.hasSuffix("\n") { text.removeLast() }
-            return text
+        do {
+            return try Secrets.password(file: passwordFile, environmentVariable: passwordEnv)
+        } catch {
+            throw CommandFailure(status: .configuration, message: error.description)
         }
-        if let name = passwordEnv {
-            guard let value = ProcessInfo.processInfo.environment[name] else {
-                throw CommandFailure(status: .configuration, message: "the environment variable \(name) is not set")
-            }
-            return value
-        }
-        return nil
     }
 }
 
