@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libldap / liblber from OpenLDAP, with a shim for what Swift cannot import.
@@ -26,7 +27,11 @@ let package = Package(
         ),
         .target(
             name: "UserSync",
-            dependencies: ["LDAP", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "LDAP",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .executableTarget(
             name: "UserSyncCLI",

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Makes sure two runs on the same store never interleave, in one process or across several
+/// (a cron job overlapping a service): an exclusive `flock(2)` on `<store>.lock`, held for the
+/// whole run and released when the lock is released or the process ends, even by `kill -9`.
+public final class RunLock: @unchecked Sendable {
+    // The descriptor is only closed once, by release() or deinit, under `lock`.
+    private var fd: Int32
+    private let lock = NSLock()
+    public let path: String
+
+    /// Takes the lock, waiting up to `timeout` for a run in progress to finish; throws
+    /// `StoreError.busy` if it does not.
+    public init(store: String, timeout: Duration = .zero) throws {
+        path = store + ".lock"
+        fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError.cannotCreate(path, String(cString: strerror(errno))) }
+        let deadline = ContinuousClock.now + timeout
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+                close(fd)
+                throw StoreError.busy(store)
+            }
+            usleep(100_000)
+        }
+    }
+
+    /// Releases the lock (also done when the lock is deinitialised).
+    public func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        if fd >= 0 {
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
+    }
+
+    deinit { release() }
+}

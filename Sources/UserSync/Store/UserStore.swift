@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+
+/// The application's user database: a SQLite file, in WAL mode, created readable by its
+/// owner only, its tables made by versioned migrations (documented in `schemas/store.sql`).
+public final class UserStore: Sendable {
+    /// The path of the database file.
+    public let path: String
+    /// GRDB's pool: one writer, concurrent readers (WAL).
+    public let database: DatabasePool
+
+    /// Opens (creating if needed) the store at `path` and brings its tables up to date.
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            throw StoreError.directoryMissing(directory)
+        }
+        // Create the file 0600 before SQLite does (SQLite would use 0644 less the umask): it
+        // holds the directory's names and emails. The -wal and -shm files SQLite creates take
+        // the database file's permissions.
+        if !FileManager.default.fileExists(atPath: path) {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+            if fd < 0 && errno != EEXIST { throw StoreError.cannotCreate(path, String(cString: strerror(errno))) }
+            if fd >= 0 { close(fd) }
+        }
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        try UserStore.migrator.migrate(database)
+    }
+
+    /// The migrations, in order. A migration, once released, is never changed: add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: users, runs, changes") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY,
+                    source TEXT,
+                    external_id TEXT,
+                    username TEXT NOT NULL UNIQUE,
+                    email TEXT,
+                    first_name TEXT,
+                    last_name TEXT,
+                    display_name TEXT,
+                    manager TEXT,
+                    attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes)),
+                    state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'deactivated')),
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    deactivated_at TEXT,
+                    CHECK ((source IS NULL) = (external_id IS NULL))
+                );
+                CREATE UNIQUE INDEX users_source_external_id ON users (source, external_id) WHERE source IS NOT NULL;
+                CREATE INDEX users_email ON users (email);
+
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    started_at TEXT NOT NULL,
+                    finished_at TEXT,
+                    status TEXT NOT NULL CHECK (status IN ('running', 'applied', 'planned', 'stopped', 'failed')),
+                    dry_run INTEGER NOT NULL DEFAULT 0,
+                    entries_read INTEGER NOT NULL DEFAULT 0,
+                    created INTEGER NOT NULL DEFAULT 0,
+                    updated INTEGER NOT NULL DEFAULT 0,
+                    deactivated INTEGER NOT NULL DEFAULT 0,
+                    reactivated INTEGER NOT NULL DEFAULT 0,
+                    unchanged INTEGER NOT NULL DEFAULT 0,
+                    skipped INTEGER NOT NULL DEFAULT 0,
+                    error TEXT
+                );
+                CREATE INDEX runs_source_started ON runs (source, started_at);
+
+                CREATE TABLE changes (
+                    id INTEGER PRIMARY KEY,
+                    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                    object_type TEXT NOT NULL CHECK (object_type IN ('user', 'group', 'membership')),
+                    object_id INTEGER NOT NULL,
+                    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip')),
+                    field TEXT,
+                    old_value TEXT,
+                    new_value TEXT
+                );
+                CREATE INDEX changes_run ON changes (run_id);
+                CREATE INDEX changes_object ON changes (object_type, object_id);
+                """)
+        }
+        return migrator
+    }
+
+    /// The names of the migrations applied to this store.
+    public func appliedMigrations() throws -> [String] {
+        try database.read { db in try UserStore.migrator.appliedMigrations(db) }
+    }
+
+    /// The schema as SQLite holds it: each table's and index's SQL, in a stable order.
+    public func schemaSQL() throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT sql FROM sqlite_master
+                WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'
+                ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, name
+                """)
+        }
+    }
+}
+
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case directoryMissing(String)
+    case cannotCreate(String, String)
+    case busy(String)
+
+    public var description: String {
+        switch self {
+        case let .directoryMissing(directory): return "the store's directory '\(directory)' does not exist: create it first"
+        case let .cannotCreate(path, reason): return "cannot create the store '\(path)': \(reason)"
+        case let .busy(path): return "another run is in progress on the store '\(path)'"
+        }
+    }
+}

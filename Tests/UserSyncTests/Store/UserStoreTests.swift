@@ -1,0 +1,114 @@
+import DirectoryFixtures
+import Foundation
+import GRDB
+import Testing
+@testable import UserSync
+
+func temporaryStorePath() throws -> String {
+    let directory = try Shell.temporaryDirectory("usersync-store")
+    Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+    return directory.appendingPathComponent("users.db").path
+}
+
+/// The statements of a SQL file, comments removed and white space folded.
+func statements(_ sql: String) -> [String] {
+    sql.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
+        .joined(separator: "\n")
+        .split(separator: ";")
+        .map { $0.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ") }
+        .filter { !$0.isEmpty }
+}
+
+@Suite("Store")
+struct UserStoreTests {
+    @Test("a new store is a 0600 SQLite file in WAL mode with every migration applied")
+    func createsStore() throws {
+        let path = try temporaryStorePath()
+        let store = try UserStore(path: path)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let journal = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(journal == "wal")
+        #expect(try store.appliedMigrations() == ["v1: users, runs, changes"])
+        // Opening again changes nothing.
+        let again = try UserStore(path: path)
+        #expect(try again.appliedMigrations() == ["v1: users, runs, changes"])
+    }
+
+    @Test("schemas/store.sql documents exactly the tables and indexes the migrations make")
+    func documentedSchema() throws {
+        let store = try UserStore(path: try temporaryStorePath())
+        let documented = try String(contentsOf: repositoryRoot.appendingPathComponent("schemas/store.sql"), encoding: .utf8)
+        let actual = try store.schemaSQL().joined(separator: ";\n")
+        #expect(statements(documented) == statements(actual))
+    }
+
+    @Test("the store keeps its promises: unique usernames, one row per (source, id), valid states and JSON")
+    func constraints() throws {
+        let store = try UserStore(path: try temporaryStorePath())
+        try store.database.write { db in
+            let now = "2026-01-01T00:00:00Z"
+            try db.execute(sql: "INSERT INTO users (source, external_id, username, created_at, updated_at) VALUES ('corp', 'g1', 'ann', ?, ?)", arguments: [now, now])
+            // A user made by hand has neither source nor external id.
+            try db.execute(sql: "INSERT INTO users (username, created_at, updated_at) VALUES ('local', ?, ?)", arguments: [now, now])
+            for bad in [
+                "INSERT INTO users (source, external_id, username, created_at, updated_at) VALUES ('corp', 'g2', 'ann', '\(now)', '\(now)')",
+                "INSERT INTO users (source, external_id, username, created_at, updated_at) VALUES ('corp', 'g1', 'bob', '\(now)', '\(now)')",
+                "INSERT INTO users (source, username, created_at, updated_at) VALUES ('corp', 'carl', '\(now)', '\(now)')",
+                "INSERT INTO users (username, state, created_at, updated_at) VALUES ('dan', 'deleted', '\(now)', '\(now)')",
+                "INSERT INTO users (username, attributes, created_at, updated_at) VALUES ('eve', '{not json', '\(now)', '\(now)')",
+            ] {
+                #expect(throws: DatabaseError.self, "\(bad)") { try db.execute(sql: bad) }
+            }
+        }
+    }
+
+    @Test("a store in a missing directory is a clear error")
+    func missingDirectory() {
+        #expect {
+            _ = try UserStore(path: "/nonexistent/dir/users.db")
+        } throws: { error in
+            "\(error)".contains("'/nonexistent/dir' does not exist")
+        }
+    }
+
+    @Test("two runs never hold the store at once, within a process")
+    func runLockInProcess() throws {
+        let path = try temporaryStorePath()
+        let first = try RunLock(store: path)
+        let started = ContinuousClock.now
+        #expect {
+            _ = try RunLock(store: path, timeout: .milliseconds(300))
+        } throws: { error in
+            "\(error)" == "another run is in progress on the store '\(path)'"
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        first.release()
+        let second = try RunLock(store: path)
+        second.release()
+    }
+
+    @Test("nor across processes, and a lock dies with its process")
+    func runLockAcrossProcesses() async throws {
+        let path = try temporaryStorePath()
+        _ = FileManager.default.createFile(atPath: path + ".lock", contents: nil)
+        // flock(1) from util-linux holds the same lock in another process for two seconds.
+        // (-o: the lock stays in flock's own process, not in the shell it starts.)
+        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "sleep 2"], output: "/dev/null")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
+        // Waiting long enough gets it once the other process is gone.
+        let lock = try await offThePool { try RunLock(store: path, timeout: .seconds(10)) }
+        Shell.wait(holder)
+        lock.release()
+
+        // kill -9 of the holder frees the lock too.
+        let killed = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "sleep 5"], output: "/dev/null")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
+        kill(killed, SIGKILL)
+        Shell.wait(killed)
+        let after = try RunLock(store: path)
+        after.release()
+    }
+}
