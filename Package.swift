@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libldap / liblber from OpenLDAP, with a shim for what Swift cannot import.
@@ -25,10 +26,17 @@ let package = Package(
             name: "LDAP",
             dependencies: ["CLDAP"]
         ),
+        // zlib, for the compressed copies of what each run received.
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "UserSync",
             dependencies: [
                 "LDAP",
+                "CZlib",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -39,6 +47,7 @@ let package = Package(
                 "LDAP",
                 "UserSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Real directory servers (slapd, Samba AD) for the tests; not shipped.

@@ -5,7 +5,9 @@
 -- rows with a source belong to that source's sync.
 
 -- One change recorded by a run: create, update (one row per changed field, with old and new
--- value), deactivate, reactivate, adopt, or skip (with the reason in new_value).
+-- value), deactivate, reactivate, adopt, or skip (with the reason in new_value). record: the
+-- DN (or CSV line, API id) of the record the change came from. object_id is 0 for a skipped
+-- record that matched no user.
 CREATE TABLE changes (
     id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -14,7 +16,19 @@ CREATE TABLE changes (
     action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip')),
     field TEXT,
     old_value TEXT,
-    new_value TEXT
+    new_value TEXT,
+    record TEXT
+);
+
+-- What the source sent in a run, kept for the last `keepRecords` runs of each source: gzip of
+-- JSON lines ({"dn": …, "attributes": {name: [value, …]}}; binary values as {"base64": …}),
+-- one chunk per page read.
+CREATE TABLE run_records (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    chunk INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, chunk)
 );
 
 -- One sync run of one source, dry runs included. status: running (or killed while running),
@@ -40,6 +54,7 @@ CREATE TABLE runs (
 -- entryUUID, …) are both NULL for users made by hand or by the application; usersync never
 -- touches those. A user missing from the directory is deactivated, never deleted, and the same
 -- row comes back when the user does. attributes: a JSON object of the mapping's extra fields.
+-- dn: where the source last saw the user (DN, CSV line or API id).
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     source TEXT,
@@ -50,6 +65,7 @@ CREATE TABLE users (
     last_name TEXT,
     display_name TEXT,
     manager TEXT,
+    dn TEXT,
     attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes)),
     state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'deactivated')),
     created_at TEXT NOT NULL,

@@ -14,6 +14,6 @@ struct UserSyncCommand: AsyncParsableCommand {
         \(ExitStatus.table)
         """,
         version: "0.1.0",
-        subcommands: [TestBind.self, MappingCommand.self]
+        subcommands: [SyncCommand.self, RunsCommand.self, UsersCommand.self, TestBind.self, MappingCommand.self]
     )
 }

@@ -403,8 +403,8 @@ struct ConfigReader {
             }
         }
         if let node = f["disabledWhen"], let d = fields(node, "\(path).disabledWhen", allowed: ConfigLoader.Keys.disabledWhen) {
-            if let bit = int(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", min: 1) {
-                if bit & (bit - 1) != 0 {
+            if let bit = int(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", min: 0) {
+                if bit != 0 && bit & (bit - 1) != 0 {
                     problem(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", "expected one bit's value (2 for ACCOUNTDISABLE)")
                 }
                 o.disabledUserAccountControlBit = bit

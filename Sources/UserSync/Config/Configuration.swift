@@ -135,7 +135,8 @@ public struct SyncOptions: Sendable, Equatable {
     /// At most this many (or this share of the source's active users) deactivated in one run.
     public var maxDeactivations: Limit = .percent(10)
     /// AD: a user whose userAccountControl has this bit set is disabled (2 = ACCOUNTDISABLE).
-    public var disabledUserAccountControlBit: Int?
+    /// Entries without userAccountControl are never disabled by it; 0 turns it off.
+    public var disabledUserAccountControlBit: Int = ADValue.accountDisabledFlag
     /// How many runs keep the records the source sent.
     public var keepRecords = 10
 }

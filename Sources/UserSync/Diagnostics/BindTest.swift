@@ -198,13 +198,7 @@ extension Duration {
 extension BindTest {
     /// The bind test of a configured source: its connection, credentials and user search.
     public init(source: SourceSettings, listLimit: Int = 10) throws(Secrets.Unavailable) {
-        let password = try Secrets.password(file: source.passwordFile, environmentVariable: source.passwordEnv)
-        let credentials: BindCredentials
-        if let dn = source.bindDN, let password {
-            credentials = .simple(dn: dn, password: password)
-        } else {
-            credentials = .anonymous
-        }
+        let credentials = try source.credentials()
         let search = SearchRequest(base: source.users.base, scope: source.users.scope, filter: source.users.filter,
                                    attributes: ["1.1"])
         self.init(connection: source.connection, credentials: credentials, allowInsecureBind: source.allowInsecureBind,

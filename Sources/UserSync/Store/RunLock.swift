@@ -38,3 +38,18 @@ public final class RunLock: @unchecked Sendable {
 
     deinit { release() }
 }
+
+extension RunLock {
+    /// Takes the lock without blocking Swift's cooperative threads while it waits.
+    public static func acquire(store: String, timeout: Duration) async throws -> RunLock {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                do {
+                    continuation.resume(returning: try RunLock(store: store, timeout: timeout))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ public final class UserStore: Sendable {
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA temp_store = FILE")
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try UserStore.migrator.migrate(database)
@@ -48,6 +49,7 @@ public final class UserStore: Sendable {
                     last_name TEXT,
                     display_name TEXT,
                     manager TEXT,
+                    dn TEXT,
                     attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes)),
                     state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'deactivated')),
                     created_at TEXT NOT NULL,
@@ -84,10 +86,19 @@ public final class UserStore: Sendable {
                     action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip')),
                     field TEXT,
                     old_value TEXT,
-                    new_value TEXT
+                    new_value TEXT,
+                    record TEXT
                 );
                 CREATE INDEX changes_run ON changes (run_id);
                 CREATE INDEX changes_object ON changes (object_type, object_id);
+
+                CREATE TABLE run_records (
+                    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                    chunk INTEGER NOT NULL,
+                    entries INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (run_id, chunk)
+                );
                 """)
         }
         return migrator

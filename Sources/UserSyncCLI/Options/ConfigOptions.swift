@@ -1,15 +1,12 @@
 import ArgumentParser
 import UserSync
 
-/// `--config FILE` and `--source NAME`, shared by the commands that read the configuration.
-struct ConfigOptions: ParsableArguments {
+/// `--config FILE`, shared by every command that reads the configuration.
+struct ConfigFileOptions: ParsableArguments {
     @Option(name: [.customShort("c"), .customLong("config")],
             help: ArgumentHelp("Configuration file (default: $USERSYNC_CONFIG, ./usersync.yaml, /etc/usersync/usersync.yaml).",
                                valueName: "file"))
     var config: String?
-
-    @Option(name: .customLong("source"), help: ArgumentHelp("A source of the configuration, by name.", valueName: "name"))
-    var source: String?
 
     /// The configuration file to use, or nil when none is named or found.
     var located: String? { ConfigLoader.locate(explicit: config) }
@@ -18,7 +15,7 @@ struct ConfigOptions: ParsableArguments {
     func load() throws -> Configuration {
         guard let path = located else {
             throw CommandFailure(status: .configuration,
-                                 message: "no configuration file: give --config FILE, set USERSYNC_CONFIG, or create ./usersync.yaml or /etc/usersync/usersync.yaml")
+                                 message: "no configuration file: give --config FILE, set USERSYNC_CONFIG, or create ./usersync.yaml or /etc/usersync/usersync.yaml ('usersync mapping init' writes a starter)")
         }
         do {
             return try ConfigLoader.load(path)
@@ -27,21 +24,54 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
+    /// The store the configuration names, opened (and created or migrated when needed).
+    func openStore(_ configuration: Configuration) throws -> UserStore {
+        do {
+            return try UserStore(path: configuration.store.sqlite)
+        } catch let error as StoreError {
+            throw CommandFailure(status: .configuration, message: "\(configuration.file): store.sqlite: \(error)")
+        } catch {
+            throw CommandFailure(status: .failure, message: "cannot open the store '\(configuration.store.sqlite)': \(error)")
+        }
+    }
+}
+
+/// `--config FILE` and one `--source NAME`, for commands that work on one source.
+struct ConfigOptions: ParsableArguments {
+    @OptionGroup var file: ConfigFileOptions
+
+    @Option(name: .customLong("source"), help: ArgumentHelp("A source of the configuration, by name.", valueName: "name"))
+    var source: String?
+
+    var config: String? { file.config }
+    var located: String? { file.located }
+    func load() throws -> Configuration { try file.load() }
+
     /// The source named by --source, or the only one.
     func selectedSource(in configuration: Configuration) throws -> SourceSettings {
-        let names = configuration.sources.map(\.name)
-        if let name = source {
-            guard let found = configuration.source(named: name) else {
-                let hint = ConfigLoader.suggestion(for: name, in: names).map { " Did you mean '\($0)'?" } ?? ""
+        try configuration.sources(named: source.map { [$0] } ?? []).first!
+    }
+}
+
+extension Configuration {
+    /// The sources named (all of them when `names` is empty), or a configuration failure naming
+    /// the unknown one with the nearest real name.
+    func sources(named names: [String], allowSeveral: Bool = false) throws -> [SourceSettings] {
+        let all = sources.map(\.name)
+        if names.isEmpty {
+            guard sources.count == 1 || allowSeveral else {
                 throw CommandFailure(status: .configuration,
-                                     message: "\(configuration.file) has no source '\(name)' (it has: \(names.joined(separator: ", "))).\(hint)")
+                                     message: "\(file) has several sources (\(all.joined(separator: ", "))): name one with --source")
+            }
+            return sources
+        }
+        return try names.map { name in
+            guard let found = source(named: name) else {
+                let hint = ConfigLoader.suggestion(for: name, in: all).map { " Did you mean '\($0)'?" } ?? ""
+                throw CommandFailure(status: .configuration,
+                                     message: "\(file) has no source '\(name)' (it has: \(all.joined(separator: ", "))).\(hint)")
             }
             return found
         }
-        guard configuration.sources.count == 1 else {
-            throw CommandFailure(status: .configuration,
-                                 message: "\(configuration.file) has several sources (\(names.joined(separator: ", "))): name one with --source")
-        }
-        return configuration.sources[0]
     }
 }

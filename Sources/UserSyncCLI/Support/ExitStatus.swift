@@ -1,5 +1,6 @@
 import ArgumentParser
 import LDAP
+import UserSync
 
 /// The exit codes of `usersync`, one per class of failure, so that schedulers and scripts can
 /// tell them apart. Listed in `usersync --help` and the README.
@@ -13,6 +14,8 @@ enum ExitStatus: Int32, CaseIterable {
     case insecure = 6
     case searchFailed = 7
     case incomplete = 8
+    case guardStopped = 9
+    case busy = 10
     case usage = 64
 
     var meaning: String {
@@ -26,6 +29,8 @@ enum ExitStatus: Int32, CaseIterable {
         case .insecure: return "a password would travel unencrypted (refused by usersync or server)"
         case .searchFailed: return "the search failed (no such base, no access, bad filter)"
         case .incomplete: return "a size or time limit cut the result short"
+        case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations, maxUsers): nothing changed"
+        case .busy: return "another sync is in progress on the store (waited --wait seconds)"
         case .usage: return "invalid command-line arguments"
         }
     }
@@ -40,6 +45,19 @@ enum ExitStatus: Int32, CaseIterable {
         case .invalidRequest: self = operation == "connect" ? .configuration : .searchFailed
         case .limitExceeded: self = .incomplete
         case .other: self = .failure
+        }
+    }
+
+    /// The status of a sync that ended with `report`.
+    init(_ report: SyncReport) {
+        switch (report.status, report.errorKind) {
+        case (.applied, _), (.planned, _): self = .success
+        case (.stopped, _): self = .guardStopped
+        case (_, "configuration"?): self = .configuration
+        case (_, "busy"?): self = .busy
+        case (_, let kind?):
+            if let ldap = LDAPError.Kind(rawValue: kind) { self = ExitStatus(ldap) } else { self = .failure }
+        default: self = .failure
         }
     }
 

@@ -15,4 +15,11 @@ enum Output {
         guard let data = try? encoder.encode(value) else { return }
         write(String(decoding: data, as: UTF8.self) + "\n", to: .standardOutput)
     }
+
+    /// `text` followed by spaces up to `width` (never cut).
+    static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+        guard text.count < width else { return text }
+        let spaces = String(repeating: " ", count: width - text.count)
+        return right ? spaces + text : text + spaces
+    }
 }

@@ -1,0 +1,254 @@
+import Foundation
+import GRDB
+import LDAP
+
+/// A row of `runs`.
+public struct RunRecord: Codable, Sendable, FetchableRecord {
+    public var id: Int64
+    public var source: String
+    public var startedAt: String
+    public var finishedAt: String?
+    public var status: String
+    public var dryRun: Bool
+    public var entriesRead: Int
+    public var created: Int
+    public var updated: Int
+    public var deactivated: Int
+    public var reactivated: Int
+    public var unchanged: Int
+    public var skipped: Int
+    public var error: String?
+
+    public init(row: Row) throws {
+        id = row["id"]
+        source = row["source"]
+        startedAt = row["started_at"]
+        finishedAt = row["finished_at"]
+        status = row["status"]
+        dryRun = row["dry_run"]
+        entriesRead = row["entries_read"]
+        created = row["created"]
+        updated = row["updated"]
+        deactivated = row["deactivated"]
+        reactivated = row["reactivated"]
+        unchanged = row["unchanged"]
+        skipped = row["skipped"]
+        error = row["error"]
+    }
+
+    /// Seconds from start to finish, when finished.
+    public var durationSeconds: Double? {
+        guard let finishedAt, let start = Timestamp.date(startedAt), let end = Timestamp.date(finishedAt) else { return nil }
+        return end.timeIntervalSince(start)
+    }
+}
+
+/// A row of `users`.
+public struct UserRecord: Codable, Sendable, FetchableRecord {
+    public var id: Int64
+    public var source: String?
+    public var externalId: String?
+    public var username: String
+    public var email: String?
+    public var firstName: String?
+    public var lastName: String?
+    public var displayName: String?
+    public var manager: String?
+    public var dn: String?
+    /// The extra attributes (the JSON column, decoded).
+    public var attributes: [String: String]
+    public var state: String
+    public var createdAt: String
+    public var updatedAt: String
+    public var deactivatedAt: String?
+
+    public init(row: Row) throws {
+        id = row["id"]
+        source = row["source"]
+        externalId = row["external_id"]
+        username = row["username"]
+        email = row["email"]
+        firstName = row["first_name"]
+        lastName = row["last_name"]
+        displayName = row["display_name"]
+        manager = row["manager"]
+        dn = row["dn"]
+        let json: String = row["attributes"]
+        attributes = (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
+        state = row["state"]
+        createdAt = row["created_at"]
+        updatedAt = row["updated_at"]
+        deactivatedAt = row["deactivated_at"]
+    }
+}
+
+/// A row of `changes`, with the run it belongs to.
+public struct ChangeRecord: Codable, Sendable, FetchableRecord {
+    public var runId: Int64
+    public var objectId: Int64
+    public var username: String?
+    public var action: String
+    public var field: String?
+    public var oldValue: String?
+    public var newValue: String?
+    public var record: String?
+    public var runStartedAt: String?
+
+    public init(row: Row) throws {
+        runId = row["run_id"]
+        objectId = row["object_id"]
+        username = row["username"]
+        action = row["action"]
+        field = row["field"]
+        oldValue = row["old_value"]
+        newValue = row["new_value"]
+        record = row["record"]
+        runStartedAt = row["started_at"]
+    }
+}
+
+extension UserStore {
+    /// Records a run as started. Any run still marked `running` was killed (runs hold the run
+    /// lock, so none is really running): it is marked failed.
+    func beginRun(source: String, dryRun: Bool, at time: String) async throws -> Int64 {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET status = 'failed', finished_at = coalesce(finished_at, ?),
+                    error = 'interrupted: the process ended before the run finished (killed or crashed); nothing it planned was written'
+                WHERE status = 'running'
+                """, arguments: [time])
+            try db.execute(sql: "INSERT INTO runs (source, started_at, status, dry_run) VALUES (?, ?, 'running', ?)",
+                           arguments: [source, time, dryRun])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records how a run ended, with the records it received.
+    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int) async throws {
+        try await database.write { db in
+            try UserStore.finishRun(db, id, report: report, at: time, keepRecords: keepRecords)
+        }
+    }
+
+    static func finishRun(_ db: Database, _ id: Int64, report: SyncReport, at time: String, keepRecords: Int) throws {
+        let u = report.users
+        try db.execute(sql: """
+            UPDATE runs SET finished_at = ?, status = ?, entries_read = ?, created = ?, updated = ?, deactivated = ?,
+                reactivated = ?, unchanged = ?, skipped = ?, error = ?
+            WHERE id = ?
+            """, arguments: [time, report.status.rawValue, report.entriesRead, u.created, u.updated, u.deactivated,
+                             u.reactivated, u.unchanged, u.skipped, report.error, id])
+        if try db.tableExists("staged_records", in: "temp") {
+            try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) SELECT ?, chunk, entries, data FROM temp.staged_records",
+                           arguments: [id])
+        }
+        try db.execute(sql: """
+            DELETE FROM run_records WHERE run_id IN
+                (SELECT id FROM runs WHERE source = ? ORDER BY id DESC LIMIT -1 OFFSET ?)
+            """, arguments: [report.source, keepRecords])
+    }
+
+    /// The latest runs, newest first.
+    public func runs(limit: Int, source: String? = nil) throws -> [RunRecord] {
+        try database.read { db in
+            try RunRecord.fetchAll(db, sql: """
+                SELECT * FROM runs WHERE ?1 IS NULL OR source = ?1 ORDER BY id DESC LIMIT ?2
+                """, arguments: [source, limit])
+        }
+    }
+
+    public func run(id: Int64) throws -> RunRecord? {
+        try database.read { db in try RunRecord.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]) }
+    }
+
+    /// A run's changes in the order they were made (`limit` nil for all).
+    public func changes(run id: Int64, limit: Int? = nil) throws -> [ChangeRecord] {
+        try database.read { db in
+            try ChangeRecord.fetchAll(db, sql: """
+                SELECT c.*, coalesce(u.username, c.old_value) AS username, r.started_at
+                FROM changes c JOIN runs r ON r.id = c.run_id LEFT JOIN users u ON u.id = c.object_id AND c.object_type = 'user'
+                WHERE c.run_id = ? ORDER BY c.id LIMIT ?
+                """, arguments: [id, limit ?? -1])
+        }
+    }
+
+    /// How many changes a run has, by action.
+    public func changeCounts(run id: Int64) throws -> [String: Int] {
+        try database.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT action, count(*) AS n FROM changes WHERE run_id = ? GROUP BY action",
+                                        arguments: [id]) {
+                counts[row["action"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
+    /// Users, by username; `state` and `source` narrow the list.
+    public func users(state: String? = nil, source: String? = nil, limit: Int? = nil) throws -> [UserRecord] {
+        try database.read { db in
+            try UserRecord.fetchAll(db, sql: """
+                SELECT * FROM users WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source = ?2)
+                ORDER BY username LIMIT ?3
+                """, arguments: [state, source, limit ?? -1])
+        }
+    }
+
+    /// One user, by username (or by id when `name` is `#ID`).
+    public func user(named name: String) throws -> UserRecord? {
+        try database.read { db in
+            if name.hasPrefix("#"), let id = Int64(name.dropFirst()) {
+                return try UserRecord.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id])
+            }
+            return try UserRecord.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [name])
+        }
+    }
+
+    /// A user's changes, newest first.
+    public func history(user id: Int64, limit: Int = 50) throws -> [ChangeRecord] {
+        try database.read { db in
+            try ChangeRecord.fetchAll(db, sql: """
+                SELECT c.*, u.username, r.started_at
+                FROM changes c JOIN runs r ON r.id = c.run_id LEFT JOIN users u ON u.id = c.object_id
+                WHERE c.object_type = 'user' AND c.object_id = ? ORDER BY c.id DESC LIMIT ?
+                """, arguments: [id, limit])
+        }
+    }
+
+    /// The last record the user's source sent for them (from the runs that still keep their
+    /// records), and the run it came in.
+    public func lastRecord(of user: UserRecord) throws -> (runId: Int64, entry: LDAPEntry)? {
+        guard let source = user.source else { return nil }
+        return try database.read { db in
+            let runs = try Int64.fetchAll(db, sql: """
+                SELECT DISTINCT r.id FROM runs r JOIN run_records rr ON rr.run_id = r.id
+                WHERE r.source = ? ORDER BY r.id DESC
+                """, arguments: [source])
+            for run in runs {
+                let chunks = try Row.fetchCursor(db, sql: "SELECT data FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [run])
+                while let chunk = try chunks.next() {
+                    let data: Data = chunk["data"]
+                    for entry in try RecordArchive.decode(Array(data)) where entry.dn == user.dn {
+                        return (run, entry)
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The records a run received (nil when they are no longer kept).
+    public func records(run id: Int64) throws -> [LDAPEntry]? {
+        try database.read { db in
+            let chunks = try Data.fetchAll(db, sql: "SELECT data FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [id])
+            if chunks.isEmpty { return nil }
+            return try chunks.flatMap { try RecordArchive.decode(Array($0)) }
+        }
+    }
+}
+
+extension Timestamp {
+    static func date(_ text: String) -> Date? {
+        try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}

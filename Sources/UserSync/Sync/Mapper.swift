@@ -1,0 +1,182 @@
+import Foundation
+import LDAP
+
+/// A user as the mapping makes it from one source record, before it is compared with the store.
+public struct MappedUser: Sendable, Equatable, Codable {
+    /// The record's stable id (objectGUID, entryUUID, …) as text.
+    public var externalId: String?
+    /// Where the record came from: its DN (or CSV line, API id).
+    public var locator: String
+    public var username: String?
+    public var email: String?
+    public var firstName: String?
+    public var lastName: String?
+    public var displayName: String?
+    public var manager: String?
+    /// The mapping's extra fields.
+    public var attributes: [String: String] = [:]
+    /// Disabled in the directory (AD userAccountControl): stored as `deactivated`.
+    public var disabled = false
+    /// Why the record cannot be synced (a missing required field, no stable id); nil if it can.
+    public var skipReason: String?
+
+    public init(locator: String) { self.locator = locator }
+
+    public subscript(field: String) -> String? {
+        switch field {
+        case "username": return username
+        case "email": return email
+        case "firstName": return firstName
+        case "lastName": return lastName
+        case "displayName": return displayName
+        case "manager": return manager
+        default: return attributes[field]
+        }
+    }
+
+    /// The extra attributes as the store keeps them: a JSON object with sorted keys, so that
+    /// the same values always give the same text (the planner compares text).
+    public var attributesJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(attributes)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+/// Turns source records into users, as a source's mapping and options say.
+public struct Mapper: Sendable {
+    public let mapping: Mapping
+    public let options: SyncOptions
+    public let idAttribute: String
+
+    public init(mapping: Mapping, options: SyncOptions, idAttribute: String) {
+        self.mapping = mapping
+        self.options = options
+        self.idAttribute = idAttribute
+    }
+
+    public init(source: SourceSettings) {
+        self.init(mapping: source.mapping, options: source.options, idAttribute: source.users.idAttribute)
+    }
+
+    /// The attributes to ask the directory for: the stable id, every attribute the mapping
+    /// reads, and userAccountControl when disabled accounts are recognised.
+    public var requestedAttributes: [String] {
+        var names: [String] = [idAttribute]
+        for field in Mapping.fields + mapping.attributes.keys.sorted() {
+            guard let rule = mapping[field] else { continue }
+            names += rule.attributeNames
+        }
+        if options.disabledUserAccountControlBit != 0 { names.append("userAccountControl") }
+        var seen: Set<String> = []
+        return names.filter { seen.insert($0.lowercased()).inserted }
+    }
+
+    /// The user one entry maps to; `skipReason` says why it cannot be synced, if it cannot.
+    public func map(_ entry: LDAPEntry) -> MappedUser {
+        var user = MappedUser(locator: entry.dn)
+        user.externalId = Mapper.stableID(entry[idAttribute], attribute: idAttribute)
+        user.username = mapping.username.flatMap { value($0, entry) }
+        if options.lowercaseUsernames { user.username = user.username?.lowercased() }
+        user.email = mapping.email.flatMap { value($0, entry) }
+        if options.lowercaseEmails { user.email = user.email?.lowercased() }
+        user.firstName = mapping.firstName.flatMap { value($0, entry) }
+        user.lastName = mapping.lastName.flatMap { value($0, entry) }
+        user.displayName = mapping.displayName.flatMap { value($0, entry) }
+        user.manager = mapping.manager.flatMap { value($0, entry) }
+        for (name, rule) in mapping.attributes {
+            if let text = value(rule, entry) { user.attributes[name] = text }
+        }
+        let bit = options.disabledUserAccountControlBit
+        if bit != 0, let uac = entry.string("userAccountControl"), let flags = Int(uac.trimmingCharacters(in: .whitespaces)) {
+            user.disabled = flags & bit != 0
+        }
+
+        if user.externalId == nil {
+            user.skipReason = "no \(idAttribute) (the stable id that follows a user across renames and moves): check users.idAttribute and that the bind account may read it"
+        } else if let missing = (["username"] + options.requiredFields).first(where: { user[$0] == nil }) {
+            let from = mapping[missing]?.attributeNames.joined(separator: ", ")
+            user.skipReason = "no \(missing)" + (from.map { $0.isEmpty ? "" : " (from \($0))" } ?? "") + ", a required field"
+        }
+        return user
+    }
+
+    /// The text of a stable id: AD's binary GUIDs and SIDs decoded, other text as is, other
+    /// bytes in hex.
+    static func stableID(_ values: [LDAPValue], attribute: String) -> String? {
+        guard let value = values.first, !value.bytes.isEmpty else { return nil }
+        switch attribute.lowercased() {
+        case "objectguid":
+            if let guid = value.guidString { return guid }
+        case "objectsid":
+            if let sid = value.sidString { return sid }
+        default:
+            if let text = value.string { return text }
+        }
+        return value.bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// One field's value, or nil when the entry has nothing for it (and no default is given).
+    func value(_ rule: FieldRule, _ entry: LDAPEntry) -> String? {
+        var text: String?
+        if let template = rule.template, let parts = TemplateParts(template) {
+            var result = ""
+            var found = false
+            for part in parts.parts {
+                switch part {
+                case .text(let literal): result += literal
+                case .attribute(let name):
+                    if let value = entry[name].first.flatMap({ render($0, rule, attribute: name) }), !value.isEmpty {
+                        result += value
+                        found = true
+                    }
+                }
+            }
+            text = found ? result : nil
+        } else if let from = rule.from {
+            let values = entry[from].compactMap { render($0, rule, attribute: from) }.filter { !$0.isEmpty }
+            if let separator = rule.join {
+                text = values.isEmpty ? nil : values.joined(separator: separator)
+            } else {
+                text = values.first
+            }
+        }
+        if var value = text {
+            if rule.trim { value = value.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if rule.lowercase { value = value.lowercased() }
+            text = value.isEmpty ? nil : value
+        }
+        return text ?? rule.defaultValue
+    }
+
+    /// One attribute value as text, in the rule's format.
+    func render(_ value: LDAPValue, _ rule: FieldRule, attribute: String) -> String? {
+        switch rule.format {
+        case .guid: return value.guidString
+        case .sid: return value.sidString
+        case .disabled:
+            return value.string.flatMap(ADValue.isDisabled(userAccountControl:)).map { $0 ? "true" : "false" }
+        case .text:
+            guard var text = value.string else {
+                // Binary data that the mapping did not ask to decode: hex, never mojibake.
+                return value.bytes.map { String(format: "%02x", $0) }.joined()
+            }
+            if rule.rdnValue {
+                guard let dn = try? DistinguishedName(text), let rdn = dn.rdnValue else { return text }
+                text = rdn
+            }
+            return text
+        }
+    }
+}
+
+extension FieldRule {
+    /// The directory attributes the rule reads.
+    public var attributeNames: [String] {
+        if let from { return [from] }
+        if let template, let parts = TemplateParts(template) {
+            return parts.parts.compactMap { if case .attribute(let name) = $0 { return name } else { return nil } }
+        }
+        return []
+    }
+}

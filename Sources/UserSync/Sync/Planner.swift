@@ -1,0 +1,310 @@
+import Foundation
+import GRDB
+
+/// Compares the staged records with the source's users and writes the differences, with
+/// set-based SQL inside the caller's transaction. The caller commits (an applied run) or rolls
+/// back (a dry run, a guard stop): the statements are the same, so a dry run shows exactly what
+/// a real run would do.
+struct Planner {
+    let source: String
+    let runId: Int64
+    let now: String
+    let options: SyncOptions
+    let mapping: Mapping
+    let idAttribute: String
+
+    /// The store columns the mapping sets, with their field names.
+    var mappedColumns: [String] {
+        var columns: [String] = []
+        let pairs = [("username", "username"), ("email", "email"), ("firstName", "first_name"), ("lastName", "last_name"),
+                     ("displayName", "display_name"), ("manager", "manager")]
+        for (field, column) in pairs where mapping[field] != nil { columns.append(column) }
+        if !mapping.attributes.isEmpty { columns.append("attributes") }
+        return columns
+    }
+
+    /// The actions of staged rows that match an existing user.
+    static let matched = "('match', 'relink', 'adopt')"
+
+    func activeUsers(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0
+    }
+
+    /// Plans and writes the run's changes; returns the counts.
+    func apply(_ db: Database) throws -> SyncReport.Counts {
+        try identify(db)
+        try write(db)
+        return try counts(db)
+    }
+
+    // MARK: Identify: which user each record is, or why it is skipped
+
+    func identify(_ db: Database) throws {
+        // 1. The same stable id: the same user, whatever its name or place in the tree now.
+        try db.execute(sql: """
+            UPDATE staged SET user_id = u.id, action = 'match'
+            FROM users u
+            WHERE u.source = ? AND u.external_id = staged.external_id
+            """, arguments: [source])
+
+        // 2. Two records giving one username (often after lowercasing): never merged. The record
+        //    that already holds the name keeps it; the others are skipped.
+        let duplicated = try String.fetchAll(db, sql: """
+            SELECT username FROM staged WHERE skip IS NULL AND username IS NOT NULL
+            GROUP BY username HAVING count(*) > 1
+            """)
+        for name in duplicated {
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT s.seq, s.locator, u.username AS current
+                FROM staged s LEFT JOIN users u ON u.id = s.user_id
+                WHERE s.skip IS NULL AND s.username = ? ORDER BY s.seq
+                """, arguments: [name])
+            let keeper: Int64? = rows.first(where: { ($0["current"] as String?) == name })?["seq"]
+            for row in rows {
+                let seq: Int64 = row["seq"]
+                guard seq != keeper else { continue }
+                let others = rows.filter { ($0["seq"] as Int64) != seq }.map { $0["locator"] as String }
+                try db.execute(sql: "UPDATE staged SET skip = ? WHERE seq = ?", arguments: [
+                    "username '\(name)' conflict: also given to \(others.joined(separator: "; ")) (usernames must be unique, after lowercasing when it is on); not merged",
+                    seq])
+            }
+        }
+
+        // 3. A deleted account re-created with the same username (a new stable id): the old row
+        //    (of this source, its id gone from the directory) takes the new id.
+        try db.execute(sql: """
+            UPDATE staged SET user_id = u.id, action = 'relink'
+            FROM users u
+            WHERE staged.skip IS NULL AND staged.user_id IS NULL
+              AND u.source = ? AND u.username = staged.username
+              AND NOT EXISTS (SELECT 1 FROM staged s2 WHERE s2.external_id = u.external_id)
+            """, arguments: [source])
+
+        // 4. Adoption of users made by hand, when the options allow it.
+        switch options.adoptExistingBy {
+        case .none:
+            break
+        case .username:
+            try db.execute(sql: """
+                UPDATE staged SET user_id = u.id, action = 'adopt'
+                FROM users u
+                WHERE staged.skip IS NULL AND staged.user_id IS NULL AND u.source IS NULL AND u.username = staged.username
+                """)
+        case .email:
+            // One pass over the hand-made users, indexed, rather than a scan per record.
+            try db.execute(sql: """
+                CREATE TEMP TABLE hand_emails AS
+                    SELECT lower(email) AS key, min(id) AS id, count(*) AS n
+                    FROM users WHERE source IS NULL AND email IS NOT NULL GROUP BY lower(email);
+                CREATE INDEX temp.hand_emails_key ON hand_emails (key);
+                UPDATE staged SET user_id = h.id, action = 'adopt'
+                FROM hand_emails h
+                WHERE staged.skip IS NULL AND staged.user_id IS NULL AND staged.email IS NOT NULL
+                  AND h.key = lower(staged.email) AND h.n = 1;
+                UPDATE staged SET skip = 'email ' || quote(email) || ' belongs to several users usersync does not manage: not adopted'
+                WHERE skip IS NULL AND user_id IS NULL AND email IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM hand_emails h WHERE h.key = lower(staged.email) AND h.n > 1);
+                """)
+        }
+        if options.adoptExistingBy != .none {
+            try db.execute(sql: """
+                UPDATE staged SET skip = 'would adopt the same user as another record: not adopted', user_id = NULL, action = NULL
+                WHERE action = 'adopt'
+                  AND seq NOT IN (SELECT min(seq) FROM staged WHERE action = 'adopt' AND skip IS NULL GROUP BY user_id)
+                """)
+        }
+
+        // 5. Usernames held by someone else: reported and skipped, never merged.
+        try db.execute(sql: """
+            UPDATE staged SET skip = 'username ''' || staged.username || ''' is taken by ' ||
+                CASE WHEN u.source IS NULL
+                     THEN 'user ' || u.id || ', which usersync does not manage (made by hand or by the application); options.adoptExistingBy: username would take it over'
+                     WHEN u.source = ?1 THEN 'user ' || u.id || ' of this source (another directory entry)'
+                     ELSE 'user ' || u.id || ' of the source ''' || u.source || ''''
+                END
+            FROM users u
+            WHERE staged.skip IS NULL AND staged.user_id IS NULL AND u.username = staged.username
+            """, arguments: [source])
+        if options.updateUsers && mapping.username != nil {
+            try db.execute(sql: """
+                UPDATE staged SET skip = 'cannot rename ''' || me.username || ''' to ''' || staged.username ||
+                    ''': the name is taken by user ' || other.id ||
+                    CASE WHEN other.source IS NULL THEN ', which usersync does not manage'
+                         WHEN other.source = ?1 THEN ' of this source' ELSE ' of the source ''' || other.source || '''' END
+                FROM users me, users other
+                WHERE staged.skip IS NULL AND staged.user_id = me.id AND staged.username IS NOT me.username
+                  AND other.username = staged.username AND other.id <> me.id
+                """, arguments: [source])
+        }
+
+        // 6. What is left and unknown is new.
+        if options.createUsers {
+            try db.execute(sql: "UPDATE staged SET action = 'create' WHERE skip IS NULL AND user_id IS NULL")
+        } else {
+            try db.execute(sql: """
+                UPDATE staged SET skip = 'a new user, and options.createUsers is false'
+                WHERE skip IS NULL AND user_id IS NULL
+                """)
+        }
+    }
+
+    // MARK: Write
+
+    func write(_ db: Database) throws {
+        let run = runId
+        // Adoption: the user becomes this source's.
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'user', s.user_id, 'adopt', NULL, NULL, s.external_id, s.locator
+            FROM staged s WHERE s.skip IS NULL AND s.action = 'adopt'
+            """, arguments: [run])
+        try db.execute(sql: """
+            UPDATE users SET source = ?, external_id = s.external_id, updated_at = ?
+            FROM staged s WHERE s.skip IS NULL AND s.action = 'adopt' AND users.id = s.user_id
+            """, arguments: [source, now])
+        // A re-created account: the row takes the new stable id.
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'user', u.id, 'update', 'external_id', u.external_id, s.external_id, s.locator
+            FROM staged s JOIN users u ON u.id = s.user_id WHERE s.skip IS NULL AND s.action = 'relink'
+            """, arguments: [run])
+        try db.execute(sql: """
+            UPDATE users SET external_id = s.external_id, updated_at = ?
+            FROM staged s WHERE s.skip IS NULL AND s.action = 'relink' AND users.id = s.user_id
+            """, arguments: [now])
+
+        // Changed fields, one change row each; the DN is always kept current.
+        let columns = (options.updateUsers ? mappedColumns : []) + ["dn"]
+        for column in columns {
+            let staged = column == "dn" ? "s.locator" : "s.\(column)"
+            try db.execute(sql: """
+                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+                SELECT ?, 'user', u.id, 'update', '\(column)', u.\(column), \(staged), s.locator
+                FROM staged s JOIN users u ON u.id = s.user_id
+                WHERE s.skip IS NULL AND s.action IN \(Planner.matched) AND u.\(column) IS NOT \(staged)
+                """, arguments: [run])
+        }
+        let assignments = columns.map { $0 == "dn" ? "dn = s.locator" : "\($0) = s.\($0)" }.joined(separator: ", ")
+        let differs = columns.map { $0 == "dn" ? "users.dn IS NOT s.locator" : "users.\($0) IS NOT s.\($0)" }.joined(separator: " OR ")
+        try db.execute(sql: """
+            UPDATE users SET \(assignments), updated_at = ?
+            FROM staged s
+            WHERE users.id = s.user_id AND s.skip IS NULL AND s.action IN \(Planner.matched) AND (\(differs))
+            """, arguments: [now])
+
+        // Disabled in the directory: deactivated. Enabled again: reactivated.
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'user', u.id, 'deactivate', NULL, NULL, 'disabled in the directory', s.locator
+            FROM staged s JOIN users u ON u.id = s.user_id
+            WHERE s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 1 AND u.state = 'active'
+            """, arguments: [run])
+        try db.execute(sql: """
+            UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
+            FROM staged s
+            WHERE users.id = s.user_id AND s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 1 AND users.state = 'active'
+            """, arguments: [now])
+        if options.reactivateReturning {
+            try db.execute(sql: """
+                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+                SELECT ?, 'user', u.id, 'reactivate', NULL, NULL,
+                       CASE s.action WHEN 'relink' THEN 're-created in the directory with a new ' || ? ELSE 'back in the directory, enabled' END,
+                       s.locator
+                FROM staged s JOIN users u ON u.id = s.user_id
+                WHERE s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 0 AND u.state = 'deactivated'
+                """, arguments: [run, idAttribute])
+            try db.execute(sql: """
+                UPDATE users SET state = 'active', deactivated_at = NULL, updated_at = ?
+                FROM staged s
+                WHERE users.id = s.user_id AND s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 0 AND users.state = 'deactivated'
+                """, arguments: [now])
+        }
+
+        // Missing from a complete read: deactivated (never deleted).
+        if options.deactivateMissing {
+            try db.execute(sql: """
+                CREATE TEMP TABLE missing AS
+                    SELECT u.id, u.dn FROM users u
+                    WHERE u.source = ? AND u.state = 'active'
+                      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
+                      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
+                """, arguments: [source])
+            try db.execute(sql: """
+                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+                SELECT ?, 'user', id, 'deactivate', NULL, NULL, 'missing from the directory', dn FROM missing
+                """, arguments: [run])
+            try db.execute(sql: "UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1 WHERE id IN (SELECT id FROM missing)",
+                           arguments: [now])
+            try db.execute(sql: "DROP TABLE temp.missing")
+        }
+
+        // New users; one already disabled in the directory is stored deactivated.
+        try db.execute(sql: """
+            INSERT INTO users (source, external_id, username, email, first_name, last_name, display_name, manager, dn,
+                               attributes, state, created_at, updated_at, deactivated_at)
+            SELECT ?1, external_id, username, email, first_name, last_name, display_name, manager, locator, attributes,
+                   CASE WHEN disabled THEN 'deactivated' ELSE 'active' END, ?2, ?2, CASE WHEN disabled THEN ?2 END
+            FROM staged WHERE skip IS NULL AND action = 'create' ORDER BY seq
+            """, arguments: [source, now])
+        try db.execute(sql: """
+            UPDATE staged SET user_id = u.id
+            FROM users u WHERE staged.skip IS NULL AND staged.action = 'create' AND u.source = ? AND u.external_id = staged.external_id
+            """, arguments: [source])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'user', user_id, 'create', NULL, NULL,
+                   CASE WHEN disabled THEN 'deactivated (disabled in the directory)' ELSE 'active' END, locator
+            FROM staged WHERE skip IS NULL AND action = 'create' ORDER BY seq
+            """, arguments: [run])
+
+        // Skipped records, with the reason.
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'user', coalesce(user_id, 0), 'skip', NULL, username, skip, locator
+            FROM staged WHERE skip IS NOT NULL ORDER BY seq
+            """, arguments: [run])
+    }
+
+    // MARK: Counts
+
+    func counts(_ db: Database) throws -> SyncReport.Counts {
+        let row = try Row.fetchOne(db, sql: """
+            WITH touched AS (SELECT object_id, action FROM changes WHERE run_id = ?1 AND action <> 'skip'),
+                 stateful AS (SELECT object_id FROM touched WHERE action IN ('create', 'deactivate', 'reactivate'))
+            SELECT
+                (SELECT count(*) FROM staged WHERE skip IS NULL AND action = 'create') AS created,
+                (SELECT count(DISTINCT object_id) FROM touched WHERE action IN ('update', 'adopt')
+                    AND object_id NOT IN (SELECT object_id FROM stateful)) AS updated,
+                (SELECT count(DISTINCT object_id) FROM touched WHERE action = 'deactivate') AS deactivated,
+                (SELECT count(DISTINCT object_id) FROM touched WHERE action = 'reactivate') AS reactivated,
+                (SELECT count(*) FROM staged WHERE skip IS NULL AND action IN \(Planner.matched)
+                    AND user_id NOT IN (SELECT object_id FROM touched)) AS unchanged,
+                (SELECT count(*) FROM staged WHERE skip IS NOT NULL) AS skipped
+            """, arguments: [runId])!
+        var counts = SyncReport.Counts()
+        counts.created = row["created"]
+        counts.updated = row["updated"]
+        counts.deactivated = row["deactivated"]
+        counts.reactivated = row["reactivated"]
+        counts.unchanged = row["unchanged"]
+        counts.skipped = row["skipped"]
+        return counts
+    }
+
+    /// The run's first changes (up to `limit` of each action), with usernames, and how many
+    /// there are in all.
+    func changes(_ db: Database, limit: Int) throws -> ([PlannedChange], Int) {
+        let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM changes WHERE run_id = ?", arguments: [runId]) ?? 0
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT c.object_id, coalesce(u.username, c.old_value) AS username, c.action, c.field, c.old_value, c.new_value, c.record
+            FROM (SELECT *, row_number() OVER (PARTITION BY action ORDER BY id) AS n FROM changes WHERE run_id = ?) c
+            LEFT JOIN users u ON u.id = c.object_id
+            WHERE c.n <= ? ORDER BY c.id
+            """, arguments: [runId, limit])
+        let changes = rows.map { row in
+            PlannedChange(userId: row["object_id"], username: row["username"], action: row["action"], field: row["field"],
+                          oldValue: row["old_value"], newValue: row["new_value"], record: row["record"])
+        }
+        return (changes, total)
+    }
+}

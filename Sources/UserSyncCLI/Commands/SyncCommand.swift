@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import UserSync
+
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Bring the store's users in step with the configured sources.",
+        discussion: """
+        For each source: reads every entry its user search selects (any page error, size or time limit, or dropped connection fails the run), maps them, compares them with the users this source created or adopted, and writes the differences in one transaction:
+          create      a new entry (one already disabled in AD is stored deactivated)
+          update      changed fields only; a rename or move updates the same row
+          deactivate  a user missing from the read, or disabled in AD (never deleted)
+          reactivate  a user who is back (same row, same id), also when the account was re-created
+          skip        a record without a required field, or whose username is taken (reported, never merged)
+        Users made by hand or by another source are never touched.
+
+        Before writing, a guard stops the run when the read is empty, when more users would be deactivated than options.maxDeactivations allows (default 10% of the source's active users), or when active users would exceed options.maxUsers. --force overrides the first two. A stopped or failed run changes nothing.
+
+        Every run, dry runs included, is recorded: see 'usersync runs'.
+
+        Typical first use:
+          usersync mapping preview --source corp     # what the mapping makes of a few entries
+          usersync sync --source corp --dry-run      # the whole plan, nothing written
+          usersync sync --source corp                # apply; then schedule it
+
+        Exit codes:
+        \(ExitStatus.table)
+        """
+    )
+
+    @OptionGroup var file: ConfigFileOptions
+
+    @Option(name: .customLong("source"),
+            help: ArgumentHelp("A source to sync, by name; repeat for several (default: all, in file order).", valueName: "name"))
+    var sources: [String] = []
+
+    @Flag(name: [.customShort("n"), .customLong("dry-run")], help: "Compute and print the plan; change nothing.")
+    var dryRun = false
+
+    @Flag(name: .customLong("force"),
+          help: "Apply even when the read is empty or deactivations exceed maxDeactivations (never past maxUsers).")
+    var force = false
+
+    @Option(name: .customLong("wait"),
+            help: ArgumentHelp("Seconds to wait for another run on the same store to finish before giving up.", valueName: "seconds"))
+    var wait: Double = 30
+
+    @Option(name: .customLong("show"),
+            help: ArgumentHelp("How many changes of each kind to list in the human report.", valueName: "n"))
+    var show: Int = 50
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var logging: LogOptions
+
+    struct MultiReport: Encodable {
+        var sources: [SyncReport]
+    }
+
+    func validate() throws {
+        if wait < 0 { throw ValidationError("--wait must be 0 or more seconds") }
+        if show < 0 { throw ValidationError("--show must be 0 or more") }
+    }
+
+    func run() async throws {
+        let configuration = try file.load()
+        let selected = try configuration.sources(named: sources, allowSeveral: true)
+        let logger = logging.bootstrap(configuration)
+        let store = try file.openStore(configuration)
+        let engine = SyncEngine(store: store, logger: logger, lockTimeout: .milliseconds(Int(wait * 1000)),
+                                changeListLimit: max(show, 1))
+        var reports: [SyncReport] = []
+        for source in selected {
+            let report = await engine.run(source, dryRun: dryRun, force: force)
+            reports.append(report)
+            if !output.json { Output.write(SyncText.render(report, show: show), to: .standardOutput) }
+        }
+        if output.json {
+            if reports.count == 1 { Output.printJSON(reports[0]) } else { Output.printJSON(MultiReport(sources: reports)) }
+        }
+        let status = reports.map(ExitStatus.init).first { $0 != .success } ?? .success
+        if status != .success { throw status.exitCode }
+    }
+}
+
+/// The human report of a sync run.
+enum SyncText {
+    static func render(_ report: SyncReport, show: Int) -> String {
+        var text = ""
+        let run = report.runId.map { "run \($0)" } ?? "not recorded"
+        let seconds = String(format: "%.2f", report.durationSeconds)
+        switch report.status {
+        case .applied: text += "\(report.source): applied (\(run), \(seconds) s, \(report.entriesRead) entries read)\n"
+        case .planned: text += "\(report.source): dry run (\(run), \(seconds) s, \(report.entriesRead) entries read): nothing was changed\n"
+        case .stopped: text += "\(report.source): STOPPED by the guard (\(run)): \(report.error ?? "")\n"
+        case .failed: text += "\(report.source): FAILED (\(run)): \(report.error ?? "")\n"
+        }
+        if report.status != .failed {
+            let u = report.users
+            let verb = report.status == .applied ? "" : "would be "
+            text += "  \(verb)created \(u.created), updated \(u.updated), deactivated \(u.deactivated), reactivated \(u.reactivated); unchanged \(u.unchanged), skipped \(u.skipped)\n"
+        }
+        // An applied run lists what it skipped (the rest is in 'usersync runs show'); a plan lists all.
+        let listed = report.status == .applied ? report.changes.filter { $0.action == "skip" } : report.changes
+        if report.status != .failed && !listed.isEmpty && show > 0 {
+            text += table(listed, show: show)
+            if report.totalChanges > report.changes.count || listed.count < report.changes.count {
+                if report.status == .applied, let id = report.runId {
+                    text += "  every change: usersync runs show \(id)\n"
+                } else if report.totalChanges > report.changes.count {
+                    text += "  … \(report.totalChanges - report.changes.count) more changes not listed (raise --show)\n"
+                }
+            }
+        }
+        return text
+    }
+
+    /// Changes as aligned rows: action, user, what.
+    static func table(_ changes: [PlannedChange], show: Int) -> String {
+        var perAction: [String: Int] = [:]
+        var rows: [(String, String, String)] = []
+        for change in changes {
+            perAction[change.action, default: 0] += 1
+            guard perAction[change.action]! <= show else { continue }
+            let who = change.username ?? change.record ?? "#\(change.userId)"
+            let what: String
+            switch change.action {
+            case "update": what = "\(change.field ?? ""): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")"
+            case "create": what = [change.newValue, change.record].compactMap { $0 }.joined(separator: "  ")
+            case "adopt": what = "now owned by this source (\(change.newValue ?? ""))"
+            case "skip": what = "\(change.newValue ?? "")" + (change.record.map { "  [\($0)]" } ?? "")
+            default: what = change.newValue ?? ""
+            }
+            rows.append((change.action, who, what))
+        }
+        let width = min(rows.map { $0.1.count }.max() ?? 0, 32)
+        return rows.map { "  \(Output.pad($0.0, 10)) \(Output.pad($0.1, width))  \($0.2)\n" }.joined()
+    }
+}
