@@ -39,7 +39,20 @@ public struct LDAPEntry: Sendable {
     }
 
     private func index(of name: String) -> Int? {
-        attributes.firstIndex { $0.name.utf8.count == name.utf8.count && $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        // Attribute descriptions are ASCII (RFC 4512 section 2.5): an ASCII case fold on the
+        // bytes is exact, and much cheaper than Foundation's locale-aware comparison.
+        if let exact = attributes.firstIndex(where: { $0.name == name }) { return exact }
+        return attributes.firstIndex { LDAPEntry.asciiEqualIgnoringCase($0.name, name) }
+    }
+
+    static func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        for (x, y) in zip(a.utf8, b.utf8) where x != y {
+            let fx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            let fy = (y >= 65 && y <= 90) ? y | 0x20 : y
+            if fx != fy { return false }
+        }
+        return true
     }
 
     /// The attribute's values, or an empty array when the entry does not have it.

@@ -37,20 +37,29 @@ public enum RecordArchive {
 
     /// One page of entries as gzip-compressed JSON lines.
     public static func encode(_ entries: [LDAPEntry]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var lines: [UInt8] = []
+        var lines = ""
+        lines.reserveCapacity(entries.count * 256)
         for entry in entries {
-            var attributes: [String: [Value]] = [:]
-            for attribute in entry.attributes {
-                attributes[attribute.name] = attribute.values.map { value in
-                    value.string.map(Value.text) ?? .binary(value.bytes)
+            lines.append("{\"attributes\":{")
+            for (i, attribute) in entry.attributes.sorted(by: { $0.name < $1.name }).enumerated() {
+                if i > 0 { lines.append(",") }
+                JSONText.string(attribute.name, into: &lines)
+                lines.append(":[")
+                for (j, value) in attribute.values.enumerated() {
+                    if j > 0 { lines.append(",") }
+                    if let text = value.string {
+                        JSONText.string(text, into: &lines)
+                    } else {
+                        lines.append("{\"base64\":\"\(Data(value.bytes).base64EncodedString())\"}")
+                    }
                 }
+                lines.append("]")
             }
-            lines += try encoder.encode(Record(dn: entry.dn, attributes: attributes))
-            lines.append(UInt8(ascii: "\n"))
+            lines.append("},\"dn\":")
+            JSONText.string(entry.dn, into: &lines)
+            lines.append("}\n")
         }
-        return try Gzip.compress(lines)
+        return try Gzip.compress(Array(lines.utf8))
     }
 
     /// The entries of one chunk.

@@ -36,11 +36,7 @@ public struct MappedUser: Sendable, Equatable, Codable {
 
     /// The extra attributes as the store keeps them: a JSON object with sorted keys, so that
     /// the same values always give the same text (the planner compares text).
-    public var attributesJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(attributes)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
+    public var attributesJSON: String { JSONText.object(attributes) }
 }
 
 /// Turns source records into users, as a source's mapping and options say.
@@ -142,7 +138,7 @@ public struct Mapper: Sendable {
             }
         }
         if var value = text {
-            if rule.trim { value = value.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if rule.trim { value = value.trimmedWhitespace() }
             if rule.lowercase { value = value.lowercased() }
             text = value.isEmpty ? nil : value
         }
@@ -178,5 +174,19 @@ extension FieldRule {
             return parts.parts.compactMap { if case .attribute(let name) = $0 { return name } else { return nil } }
         }
         return []
+    }
+}
+
+extension String {
+    /// Without leading and trailing whitespace; returns self untouched (no copy) in the usual
+    /// case of nothing to trim. Foundation's trimmingCharacters(in:) bridges through NSString
+    /// and was the costliest step of mapping a record.
+    func trimmedWhitespace() -> String {
+        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return self }
+        if !first.properties.isWhitespace && !last.properties.isWhitespace { return self }
+        let scalars = unicodeScalars
+        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[start...end])
     }
 }
