@@ -91,6 +91,8 @@ public enum ConfigLoader {
 struct ConfigReader {
     let file: String
     var problems: [ConfigProblem] = []
+    /// Where each key was found: `sources[0].mapping.email` → line and column.
+    var locations: [String: ConfigLocation] = [:]
 
     init(file: String) { self.file = file }
 
@@ -116,6 +118,7 @@ struct ConfigReader {
                 continue
             }
             let keyPath = path.isEmpty ? key : "\(path).\(key)"
+            if let mark = keyNode.mark { locations[keyPath] = ConfigLocation(line: mark.line, column: mark.column) }
             guard allowed.contains(key) else {
                 let suggestion = nearest(key, in: allowed)
                 if let suggestion { suggested.insert(suggestion) }
@@ -241,7 +244,7 @@ struct ConfigReader {
             }
         }
         guard let store else { return nil }
-        return Configuration(store: store, log: log, sources: sources, file: file)
+        return Configuration(store: store, log: log, sources: sources, file: file, locations: locations)
     }
 
     mutating func source(_ node: Node, _ path: String) -> SourceSettings? {
@@ -338,6 +341,7 @@ struct ConfigReader {
                         problem(key, "\(path).attributes", "attribute names must be plain words")
                         continue
                     }
+                    if let mark = key.mark { locations["\(path).attributes.\(name)"] = ConfigLocation(line: mark.line, column: mark.column) }
                     if let rule = rule(value, "\(path).attributes.\(name)") { mapping.attributes[name] = rule }
                 }
             } else {

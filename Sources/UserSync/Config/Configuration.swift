@@ -8,10 +8,30 @@ public struct Configuration: Sendable {
     public var sources: [SourceSettings]
     /// The file it was read from.
     public var file: String
+    /// Where each key is in the file (`sources[0].mapping.email`), for messages.
+    public var locations: [String: ConfigLocation] = [:]
+
+    /// A problem at the key `path`, with its line when known.
+    public func problem(at path: String, _ message: String, suggestion: String? = nil) -> ConfigProblem {
+        let location = locations[path]
+        return ConfigProblem(file: file, line: location?.line, column: location?.column, path: path, message: message,
+                             suggestion: suggestion)
+    }
+
+    /// The index of a source in `sources`, for key paths.
+    public func index(of source: SourceSettings) -> Int {
+        sources.firstIndex { $0.name == source.name } ?? 0
+    }
 
     public func source(named name: String) -> SourceSettings? {
         sources.first { $0.name == name }
     }
+}
+
+/// A line and column of the configuration file (1-based).
+public struct ConfigLocation: Sendable, Equatable {
+    public let line: Int
+    public let column: Int
 }
 
 public struct StoreSettings: Sendable, Equatable {

@@ -29,22 +29,16 @@ public struct LDAPSource: RecordSource {
         let ldap = try await LDAPConnection.connect(settings.connection)
         do {
             try await ldap.bind(credentials, allowInsecure: settings.allowInsecureBind)
-            var request = SearchRequest(base: settings.users.base, scope: settings.users.scope,
+            let request = SearchRequest(base: settings.users.base, scope: settings.users.scope,
                                         filter: filter ?? settings.users.filter, attributes: attributes)
-            var pageSize = settings.users.pageSize
-            if let limit {
-                request.sizeLimit = limit
-                pageSize = min(pageSize, limit)
-            }
+            // A preview reads one page of `limit` entries and stops: a size limit instead would make
+            // the server end the search with sizeLimitExceeded, which a sync must treat as a failure.
+            let pageSize = limit.map { min(settings.users.pageSize, $0) } ?? settings.users.pageSize
             var count = 0
-            do {
-                for try await result in ldap.pagedSearch(request, pageSize: pageSize) {
-                    count += result.entries.count
-                    try await page(result.entries)
-                    if let limit, count >= limit { break }
-                }
-            } catch let error as LDAPError where limit != nil && error.kind == .limitExceeded {
-                // A preview asked for a few entries: the size limit it set is not a failure.
+            for try await result in ldap.pagedSearch(request, pageSize: pageSize) {
+                count += result.entries.count
+                try await page(result.entries)
+                if let limit, count >= limit { break }
             }
         } catch {
             await ldap.close()

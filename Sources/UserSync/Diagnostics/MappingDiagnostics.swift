@@ -1,0 +1,119 @@
+import Foundation
+import GRDB
+import LDAP
+
+/// Checks of a mapping against the live directory: attribute names against the server's
+/// schema (`mapping check`), and what the mapping makes of a few entries (`mapping preview`).
+public enum MappingDiagnostics {
+    /// The attribute names a source reads, each with the key path it is configured at.
+    public static func attributeReferences(_ source: SourceSettings, index: Int) -> [(name: String, path: String)] {
+        let base = "sources[\(index)]"
+        var references: [(String, String)] = [(source.users.idAttribute, "\(base).users.idAttribute")]
+        for field in Mapping.fields {
+            guard let rule = source.mapping[field] else { continue }
+            let path = "\(base).mapping.\(field)"
+            for name in rule.attributeNames { references.append((name, rule.template != nil ? "\(path).template" : path)) }
+        }
+        for name in source.mapping.attributes.keys.sorted() {
+            let path = "\(base).mapping.attributes.\(name)"
+            for attribute in source.mapping.attributes[name]!.attributeNames { references.append((attribute, path)) }
+        }
+        return references
+    }
+
+    /// Problems with the attribute names a source reads, found in the server's schema; throws
+    /// when the server cannot be reached or read.
+    public static func checkSchema(_ configuration: Configuration, source: SourceSettings) async throws -> [ConfigProblem] {
+        let ldap = try await LDAPConnection.connect(source.connection)
+        defer { Task { await ldap.close() } }
+        try await ldap.bind(try source.credentials(), allowInsecure: source.allowInsecureBind)
+        let schema = try await ldap.schema()
+        guard !schema.attributeNames.isEmpty else { return [] }
+        var problems: [ConfigProblem] = []
+        for (name, path) in attributeReferences(source, index: configuration.index(of: source)) where !schema.knows(name) {
+            let exact = configuration.locations[path + ".from"] != nil ? path + ".from" : path
+            problems.append(configuration.problem(at: exact, "the directory's schema has no attribute '\(name)'",
+                                                  suggestion: nearest(name, in: schema.canonicalNames)))
+        }
+        return problems
+    }
+
+    /// One entry as the mapping sees it.
+    public struct PreviewItem: Codable, Sendable {
+        public struct Field: Codable, Sendable {
+            public var field: String
+            public var value: String?
+            /// The source attributes the value came from, with their values as received.
+            public var from: [String: [String]]
+            public var required: Bool
+        }
+
+        public var dn: String
+        public var externalId: String?
+        public var state: String
+        public var fields: [Field]
+        /// Why a sync would skip this entry.
+        public var skipReason: String?
+        /// A username conflict: with another previewed entry, or a user in the store.
+        public var conflict: String?
+    }
+
+    /// Reads up to `limit` entries (with `filter` instead of the configured one, if given) and maps
+    /// them. `store`, when given, is checked for username conflicts.
+    public static func preview(_ source: SourceSettings, limit: Int, filter: String?, store: UserStore?) async throws -> [PreviewItem] {
+        let mapper = Mapper(source: source)
+        let collected = EntryCollector()
+        try await LDAPSource(settings: source, limit: limit, filter: filter)
+            .read(attributes: mapper.requestedAttributes) { entries in collected.add(entries) }
+        let entries = Array(collected.entries.prefix(limit))
+        var items: [PreviewItem] = []
+        var seen: [String: String] = [:]
+        for entry in entries {
+            let user = mapper.map(entry)
+            var fields: [PreviewItem.Field] = []
+            for field in Mapping.fields + source.mapping.attributes.keys.sorted() {
+                guard let rule = source.mapping[field] else { continue }
+                var from: [String: [String]] = [:]
+                for name in rule.attributeNames {
+                    from[name] = entry[name].map { $0.string ?? "<\($0.bytes.count) bytes>" }
+                }
+                fields.append(.init(field: field, value: user[field], from: from,
+                                    required: field == "username" || source.options.requiredFields.contains(field)))
+            }
+            var item = PreviewItem(dn: entry.dn, externalId: user.externalId,
+                                   state: user.disabled ? "deactivated (disabled in the directory)" : "active",
+                                   fields: fields, skipReason: user.skipReason)
+            if let name = user.username {
+                if let other = seen[name] {
+                    item.conflict = "username '\(name)' is also given to \(other)"
+                } else {
+                    seen[name] = entry.dn
+                    if let store, let holder = try store.user(named: name),
+                       holder.source != source.name || holder.externalId != user.externalId {
+                        item.conflict = holder.source == nil
+                            ? "username '\(name)' belongs to user \(holder.id), made by hand (adoptExistingBy: username would take it over)"
+                            : holder.source == source.name
+                                ? "username '\(name)' belongs to user \(holder.id) of this source with another \(source.users.idAttribute) (a re-created account: a sync relinks it if the old one is gone)"
+                                : "username '\(name)' belongs to user \(holder.id) of the source '\(holder.source!)'"
+                    }
+                }
+            }
+            items.append(item)
+        }
+        return items
+    }
+}
+
+/// Entries gathered by a page callback.
+final class EntryCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [LDAPEntry] = []
+
+    func add(_ entries: [LDAPEntry]) {
+        lock.lock()
+        collected += entries
+        lock.unlock()
+    }
+
+    var entries: [LDAPEntry] { lock.lock(); defer { lock.unlock() }; return collected }
+}
