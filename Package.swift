@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UserSyncTests",
-            dependencies: ["UserSync", "LDAP", "DirectoryFixtures"]
+            dependencies: ["UserSync", "LDAP", "DirectoryFixtures", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "UserSyncCLITests",

@@ -1,0 +1,377 @@
+import DirectoryFixtures
+import Foundation
+import GRDB
+import LDAP
+import Testing
+@testable import UserSync
+
+/// The sync against a real slapd and a real SQLite store: what an administrator relies on.
+@Suite("Sync with OpenLDAP")
+struct OpenLDAPSyncTests {
+    @Test("initial import creates every user with its mapped fields; a second run changes nothing")
+    func initialImport() async throws {
+        let h = try await SyncHarness.start(users: 120)
+        let source = try h.source()
+        let first = await h.sync(source)
+        #expect(first.status == .applied, "\(first.error ?? "")")
+        #expect(first.entriesRead == 120)
+        #expect(first.users.created == 120)
+        let users = try h.users()
+        #expect(users.count == 120)
+        let u7 = try #require(users["user00007"])
+        #expect(u7.source == "ldap")
+        #expect(u7.email == "user00007@example.com")
+        #expect(u7.firstName == "Given7")
+        #expect(u7.displayName == "Given7 Family7")
+        #expect(u7.attributes == ["employeeNumber": "7"])
+        #expect(u7.dn == Slapd.userDN(7))
+        #expect(u7.state == "active")
+        #expect(u7.externalId?.count == 36, "entryUUID text")
+        let run = try #require(try h.run(first.runId))
+        #expect(run.status == "applied" && run.created == 120 && run.entriesRead == 120)
+        #expect(try h.store.changeCounts(run: first.runId!) == ["create": 120])
+
+        let second = await h.sync(source)
+        #expect(second.status == .applied)
+        #expect(second.users.unchanged == 120)
+        #expect(second.users.created + second.users.updated + second.users.deactivated == 0)
+        #expect(try h.store.changeCounts(run: second.runId!).isEmpty)
+    }
+
+    @Test("a changed attribute updates only that field, recorded with old and new value; a dry run shows it and writes nothing")
+    func updates() async throws {
+        let h = try await SyncHarness.start(users: 30)
+        let source = try h.source()
+        _ = await h.sync(source)
+        try await h.modify("""
+            dn: \(Slapd.userDN(3))
+            changetype: modify
+            replace: mail
+            mail: new.address@example.com
+            -
+            replace: sn
+            sn: Newname
+
+            """)
+        let before = try h.snapshot()
+        let plan = await h.sync(source, dryRun: true)
+        #expect(plan.status == .planned)
+        #expect(plan.users.updated == 1 && plan.users.unchanged == 29)
+        let planned = plan.changes.filter { $0.action == "update" }.map { "\($0.field!): \($0.oldValue!) → \($0.newValue!)" }.sorted()
+        #expect(planned == ["display_name: Given3 Family3 → Given3 Newname", "email: user00003@example.com → new.address@example.com",
+                            "last_name: Family3 → Newname"])
+        #expect(try h.snapshot() == before, "a dry run writes nothing")
+        #expect(try h.run(plan.runId)?.status == "planned")
+        #expect(try h.store.changes(run: plan.runId!).isEmpty, "a dry run records no changes")
+
+        let applied = await h.sync(source)
+        #expect(applied.users.updated == 1)
+        let user = try #require(try h.users()["user00003"])
+        #expect(user.email == "new.address@example.com")
+        #expect(user.lastName == "Newname")
+        #expect(user.firstName == "Given3")
+        let changes = try h.store.changes(run: applied.runId!)
+        #expect(Set(changes.map { $0.field ?? "" }) == ["email", "last_name", "display_name"])
+        #expect(changes.allSatisfy { $0.objectId == user.id && $0.action == "update" })
+    }
+
+    @Test("a deleted entry is deactivated; re-created as a new object with the same username, the same row comes back with the new id")
+    func deleteAndRecreate() async throws {
+        let h = try await SyncHarness.start(users: 30)
+        let source = try h.source()
+        _ = await h.sync(source)
+        let original = try #require(try h.users()["user00005"])
+
+        try await h.modify("dn: \(Slapd.userDN(5))\nchangetype: delete\n\n")
+        let deleted = await h.sync(source)
+        #expect(deleted.status == .applied, "\(deleted.error ?? "")")
+        #expect(deleted.users.deactivated == 1)
+        let gone = try #require(try h.users()["user00005"])
+        #expect(gone.id == original.id && gone.state == "deactivated" && gone.deactivatedAt != nil)
+
+        try await h.modify("""
+            dn: \(Slapd.userDN(5))
+            changetype: add
+            objectClass: inetOrgPerson
+            uid: user00005
+            cn: Given5 Family5
+            givenName: Given5
+            sn: Family5
+            mail: user00005@example.com
+            employeeNumber: 5
+
+            """)
+        let back = await h.sync(source)
+        #expect(back.users.reactivated == 1 && back.users.created == 0)
+        let returned = try #require(try h.users()["user00005"])
+        #expect(returned.id == original.id, "the same row")
+        #expect(returned.state == "active" && returned.deactivatedAt == nil)
+        #expect(returned.externalId != original.externalId, "the row took the new entryUUID")
+        #expect(try h.store.users().count == 30)
+        let actions = Set(try h.store.changes(run: back.runId!).map(\.action))
+        #expect(actions == ["update", "reactivate"])
+    }
+
+    @Test("a rename (modrdn) or a move updates the same row, never deactivate + create")
+    func renameAndMove() async throws {
+        let h = try await SyncHarness.start(users: 20, extraLDIF: """
+            dn: ou=alumni,\(Slapd.suffix)
+            objectClass: organizationalUnit
+            ou: alumni
+
+            """)
+        let source = try h.source(base: Slapd.suffix)
+        _ = await h.sync(source)
+        let seven = try #require(try h.users()["user00007"])
+        let eight = try #require(try h.users()["user00008"])
+        try await h.modify("""
+            dn: \(Slapd.userDN(7))
+            changetype: modrdn
+            newrdn: uid=renamed7
+            deleteoldrdn: 1
+
+            dn: \(Slapd.userDN(8))
+            changetype: moddn
+            newrdn: uid=user00008
+            deleteoldrdn: 1
+            newsuperior: ou=alumni,\(Slapd.suffix)
+
+            """)
+        let report = await h.sync(source)
+        #expect(report.status == .applied)
+        #expect(report.users.updated == 2 && report.users.created == 0 && report.users.deactivated == 0)
+        let users = try h.users()
+        #expect(users["user00007"] == nil)
+        let renamed = try #require(users["renamed7"])
+        #expect(renamed.id == seven.id && renamed.externalId == seven.externalId)
+        #expect(renamed.dn == "uid=renamed7,\(Slapd.peopleBase)")
+        let moved = try #require(users["user00008"])
+        #expect(moved.id == eight.id && moved.state == "active")
+        #expect(moved.dn == "uid=user00008,ou=alumni,\(Slapd.suffix)")
+    }
+
+    @Test("users made by hand are never touched; a username they hold is a reported conflict unless adoption is on")
+    func handMadeUsers() async throws {
+        let h = try await SyncHarness.start(users: 10)
+        let now = "2026-01-01T00:00:00.000Z"
+        try await h.store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (username, email, created_at, updated_at) VALUES ('local-admin', 'admin@app', ?1, ?1)", arguments: [now])
+            try db.execute(sql: "INSERT INTO users (username, email, first_name, created_at, updated_at) VALUES ('user00003', 'mine@app', 'Hand', ?1, ?1)", arguments: [now])
+        }
+        let handRows = try await h.store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users WHERE source IS NULL ORDER BY id").map(\.description)
+        }
+        let report = await h.sync(try h.source())
+        #expect(report.status == .applied)
+        #expect(report.users.created == 9 && report.users.skipped == 1)
+        let skip = try #require(report.changes.first { $0.action == "skip" })
+        #expect(skip.record == Slapd.userDN(3))
+        #expect(skip.newValue?.contains("username 'user00003' is taken by user") == true)
+        #expect(skip.newValue?.contains("adoptExistingBy") == true)
+        // Everything deactivated in the directory: hand-made users stay as they are.
+        _ = await h.sync(try h.source(filter: "(uid=nobody)"), force: true)
+        let after = try await h.store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users WHERE source IS NULL ORDER BY id").map(\.description)
+        }
+        #expect(after == handRows)
+
+        // With adoption by username, the hand-made user00003 becomes the source's.
+        let adopting = await h.sync(try h.source(options: "      adoptExistingBy: username"))
+        #expect(adopting.status == .applied, "\(adopting.error ?? "")")
+        let adopted = try #require(try h.users()["user00003"])
+        #expect(adopted.source == "ldap" && adopted.email == "user00003@example.com" && adopted.firstName == "Given3")
+        #expect(try h.users()["local-admin"]?.source == nil)
+    }
+
+    @Test("a filter that matches nothing trips the guard: stopped, nothing changed; --force applies")
+    func emptyReadGuard() async throws {
+        let h = try await SyncHarness.start(users: 40)
+        _ = await h.sync(try h.source())
+        let before = try h.snapshot()
+        let empty = try h.source(filter: "(uid=nobody-at-all)")
+        let stopped = await h.sync(empty)
+        #expect(stopped.status == .stopped)
+        #expect(stopped.errorKind == "guard")
+        #expect(stopped.error?.contains("no entries") == true)
+        #expect(stopped.users.deactivated == 40, "the report says what would have happened")
+        #expect(try h.snapshot() == before)
+        #expect(try h.run(stopped.runId)?.status == "stopped")
+        #expect(try h.store.changes(run: stopped.runId!).isEmpty)
+
+        let forced = await h.sync(empty, force: true)
+        #expect(forced.status == .applied)
+        #expect(try h.store.users(state: "deactivated").count == 40)
+    }
+
+    @Test("more deactivations than maxDeactivations stop the run; --force applies them")
+    func maxDeactivationsGuard() async throws {
+        let h = try await SyncHarness.start(users: 50)
+        let source = try h.source(options: "      maxDeactivations: 10%")
+        _ = await h.sync(source)
+        let ldif = (1...8).map { "dn: \(Slapd.userDN($0))\nchangetype: delete\n" }.joined(separator: "\n") + "\n"
+        try await h.modify(ldif)
+        let before = try h.snapshot()
+        let stopped = await h.sync(source)
+        #expect(stopped.status == .stopped)
+        #expect(stopped.error?.contains("8 users would be deactivated, more than the 5 allowed") == true)
+        #expect(try h.snapshot() == before)
+
+        let absolute = await h.sync(try h.source(options: "      maxDeactivations: 8"))
+        #expect(absolute.status == .applied, "8 allowed")
+        #expect(absolute.users.deactivated == 8)
+    }
+
+    @Test("maxUsers is a licence cap: the run stops before applying, even with --force")
+    func maxUsers() async throws {
+        let h = try await SyncHarness.start(users: 60)
+        let source = try h.source(options: "      maxUsers: 50")
+        for force in [false, true] {
+            let report = await h.sync(source, force: force)
+            #expect(report.status == .stopped)
+            #expect(report.error?.contains("60 active users would exceed maxUsers (50)") == true)
+        }
+        #expect(try h.store.users().isEmpty)
+        let fits = await h.sync(try h.source(options: "      maxUsers: 60"))
+        #expect(fits.status == .applied && fits.users.created == 60)
+    }
+
+    @Test("the server stopped in the middle of paging: the run fails and the store is unchanged")
+    func connectionCutMidPaging() async throws {
+        let h = try await SyncHarness.start(users: 500)
+        let source = try h.source()
+        _ = await h.sync(source)
+        try await h.modify("dn: \(Slapd.userDN(400))\nchangetype: modify\nreplace: sn\nsn: Changed\n\n")
+        let before = try h.snapshot()
+        let cut = ServerStoppingSource(inner: LDAPSource(settings: source), slapd: h.slapd, pages: 3)
+        let report = await h.sync(source, from: cut)
+        #expect(report.status == .failed)
+        // The next page may already be on its way when the server dies (paging is pipelined).
+        #expect(report.entriesRead >= 150 && report.entriesRead < 500)
+        #expect(report.errorKind == LDAPError.Kind.connectionLost.rawValue || report.errorKind == LDAPError.Kind.unreachable.rawValue,
+                "\(report.errorKind ?? "nil"): \(report.error ?? "")")
+        #expect(report.error?.contains("nothing was changed") == true)
+        #expect(try h.snapshot() == before, "no user deactivated or changed")
+        #expect(try h.run(report.runId)?.status == "failed")
+
+        try await offThePool { try h.slapd.start() }
+        let next = await h.sync(source)
+        #expect(next.status == .applied && next.users.updated == 1 && next.users.deactivated == 0)
+    }
+
+    @Test("lowercase options fold usernames and emails; two entries folding to one username are reported, never merged")
+    func lowercaseAndConflicts() async throws {
+        let h = try await SyncHarness.start(users: 5, extraLDIF: """
+            dn: cn=Mixed Case,\(Slapd.peopleBase)
+            objectClass: inetOrgPerson
+            cn: Mixed Case
+            sn: Case
+            uid: Mixed.Case
+            mail: Mixed.Case@Example.COM
+
+            dn: cn=Dup One,\(Slapd.peopleBase)
+            objectClass: inetOrgPerson
+            cn: Dup One
+            sn: One
+            uid: DupUser
+            mail: dup1@example.com
+
+            dn: cn=Dup Two,\(Slapd.peopleBase)
+            objectClass: inetOrgPerson
+            cn: Dup Two
+            sn: Two
+            uid: dupuser
+            mail: dup2@example.com
+
+            """)
+        let source = try h.source(options: "      lowercaseUsernames: true\n      lowercaseEmails: true")
+        let report = await h.sync(source)
+        #expect(report.status == .applied)
+        #expect(report.users.created == 6 && report.users.skipped == 2)
+        let users = try h.users()
+        #expect(users["mixed.case"]?.email == "mixed.case@example.com")
+        #expect(users["dupuser"] == nil && users["DupUser"] == nil)
+        let skips = report.changes.filter { $0.action == "skip" }
+        #expect(Set(skips.compactMap(\.record)) == ["cn=Dup One,\(Slapd.peopleBase)", "cn=Dup Two,\(Slapd.peopleBase)"])
+        #expect(skips.allSatisfy { $0.newValue?.contains("username 'dupuser' conflict") == true })
+
+        // Without lowercasing they are two users.
+        let plain = try h.source()
+        let separate = await h.sync(plain, force: true)
+        #expect(try h.users()["DupUser"] != nil && h.users()["dupuser"] != nil, "\(separate.error ?? "")")
+    }
+
+    @Test("a record missing a required field is skipped with the reason; the others sync")
+    func requiredFields() async throws {
+        let h = try await SyncHarness.start(users: 5, extraLDIF: """
+            dn: uid=nomail,\(Slapd.peopleBase)
+            objectClass: inetOrgPerson
+            uid: nomail
+            cn: No Mail
+            sn: Mail
+
+            """)
+        let report = await h.sync(try h.source(options: "      requiredFields: [ username, email ]"))
+        #expect(report.users.created == 5 && report.users.skipped == 1)
+        let skip = try #require(report.changes.first { $0.action == "skip" })
+        #expect(skip.newValue == "no email (from mail), a required field")
+        #expect(skip.record == "uid=nomail,\(Slapd.peopleBase)")
+        #expect(try h.users()["nomail"] == nil)
+        let run = try #require(try h.run(report.runId))
+        #expect(run.skipped == 1)
+    }
+
+    @Test("the records of the last keepRecords runs are kept, compressed, and give a user's last record")
+    func keptRecords() async throws {
+        let h = try await SyncHarness.start(users: 60)
+        let source = try h.source()   // keepRecords: 3
+        var runs: [Int64] = []
+        for _ in 0..<4 { runs.append(await h.sync(source).runId!) }
+        #expect(try h.store.records(run: runs[0]) == nil, "the oldest run's records are gone")
+        let last = try #require(try h.store.records(run: runs[3]))
+        #expect(last.count == 60)
+        #expect(Set(last.map(\.dn)).contains(Slapd.userDN(42)))
+        let lastRun = runs[3]
+        let chunks = try await h.store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM run_records WHERE run_id = ?", arguments: [lastRun]) }
+        #expect(chunks == 2, "one chunk per page of 50")
+        let user = try #require(try h.users()["user00042"])
+        let record = try #require(try h.store.lastRecord(of: user))
+        #expect(record.runId == runs[3])
+        #expect(record.entry.string("mail") == "user00042@example.com")
+        #expect(record.entry.string("entryUUID") == user.externalId)
+    }
+
+    @Test("mapping preview maps live entries and flags a conflict with a user in the store")
+    func preview() async throws {
+        let h = try await SyncHarness.start(users: 8)
+        let now = "2026-01-01T00:00:00.000Z"
+        try await h.store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (username, created_at, updated_at) VALUES ('user00002', ?1, ?1)", arguments: [now])
+        }
+        let items = try await MappingDiagnostics.preview(try h.source(), limit: 3, filter: nil, store: h.store)
+        #expect(items.count == 3)
+        let first = items[0]
+        #expect(first.fields.first { $0.field == "displayName" }?.value == "Given1 Family1")
+        #expect(first.fields.first { $0.field == "displayName" }?.from == ["givenName": ["Given1"], "sn": ["Family1"]])
+        #expect(items[1].conflict?.contains("made by hand") == true)
+        let one = try await MappingDiagnostics.preview(try h.source(), limit: 5, filter: "(uid=user00006)", store: nil)
+        #expect(one.map(\.dn) == [Slapd.userDN(6)])
+    }
+
+    @Test("mapping check finds attribute names the server's schema does not have, at their line")
+    func schemaCheck() async throws {
+        let h = try await SyncHarness.start(users: 1)
+        let text = h.yaml(mapping: """
+                  username: uid
+                  email: { from: mial }
+                  attributes: { employee: employeNumber }
+            """)
+        let configuration = try ConfigLoader.parse(text, file: "test.yaml")
+        let problems = try await MappingDiagnostics.checkSchema(configuration, source: configuration.sources[0])
+        #expect(problems.map(\.path) == ["sources[0].mapping.email.from", "sources[0].mapping.attributes.employee"])
+        #expect(problems[0].suggestion == "mail")
+        #expect(problems[1].suggestion == "employeeNumber")
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[problems[0].line! - 1].contains("mial"))
+        #expect(lines[problems[1].line! - 1].contains("employeNumber"))
+    }
+}

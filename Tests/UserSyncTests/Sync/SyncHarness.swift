@@ -1,0 +1,113 @@
+import DirectoryFixtures
+import Foundation
+import GRDB
+import LDAP
+import Logging
+@testable import UserSync
+
+/// A real slapd, a real SQLite store in a temporary directory, and a source configured the way
+/// an administrator would write it (YAML through the real loader).
+struct SyncHarness {
+    let slapd: Slapd
+    let directory: URL
+    let store: UserStore
+
+    static func start(users: Int = 100, extraLDIF: String = "") async throws -> SyncHarness {
+        let slapd = try await Slapd.start(users: users, extraLDIF: extraLDIF)
+        let directory = try Shell.temporaryDirectory("usersync-sync")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        try "\(Slapd.readerPassword)\n".write(to: directory.appendingPathComponent("reader.pw"), atomically: true, encoding: .utf8)
+        let store = try UserStore(path: directory.appendingPathComponent("users.db").path)
+        return SyncHarness(slapd: slapd, directory: directory, store: store)
+    }
+
+    var storePath: String { directory.appendingPathComponent("users.db").path }
+
+    /// The configuration file's text; `options` and `mapping` are YAML lines indented for their section.
+    func yaml(filter: String = "(objectClass=inetOrgPerson)", base: String = Slapd.peopleBase, pageSize: Int = 50,
+              mapping: String? = nil, options: String = "") -> String {
+        let defaultMapping = """
+                  username: uid
+                  email: mail
+                  firstName: givenName
+                  lastName: sn
+                  displayName: { template: "{givenName} {sn}" }
+                  attributes: { employeeNumber: employeeNumber }
+            """
+        return """
+            store:
+              sqlite: \(storePath)
+            sources:
+              - name: ldap
+                type: ldap
+                uri: \(slapd.ldapsURI)
+                tls: { caFile: \(slapd.ca.caFile) }
+                bindDN: \(Slapd.readerDN)
+                passwordFile: \(directory.appendingPathComponent("reader.pw").path)
+                users:
+                  base: \(base)
+                  filter: "\(filter)"
+                  pageSize: \(pageSize)
+                  idAttribute: entryUUID
+                mapping:
+            \(mapping ?? defaultMapping)
+                options:
+                  keepRecords: 3
+            \(options)
+            """
+    }
+
+    func source(filter: String = "(objectClass=inetOrgPerson)", base: String = Slapd.peopleBase, pageSize: Int = 50,
+                mapping: String? = nil, options: String = "") throws -> SourceSettings {
+        let text = yaml(filter: filter, base: base, pageSize: pageSize, mapping: mapping, options: options)
+        return try ConfigLoader.parse(text, file: "test.yaml").sources[0]
+    }
+
+    func sync(_ source: SourceSettings, from recordSource: (any RecordSource)? = nil, dryRun: Bool = false,
+              force: Bool = false) async -> SyncReport {
+        await SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                         lockTimeout: .seconds(5)).run(source, from: recordSource, dryRun: dryRun, force: force)
+    }
+
+    func modify(_ ldif: String) async throws {
+        let slapd = self.slapd
+        try await offThePool { try slapd.modify(ldif) }
+    }
+
+    /// Every user row, by username.
+    func users() throws -> [String: UserRecord] {
+        Dictionary(uniqueKeysWithValues: try store.users().map { ($0.username, $0) })
+    }
+
+    /// The users table as text rows, to show that a run changed nothing.
+    func snapshot() throws -> [String] {
+        try store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map { $0.description }
+        }
+    }
+
+    func run(_ id: Int64?) throws -> RunRecord? {
+        guard let id else { return nil }
+        return try store.run(id: id)
+    }
+}
+
+/// A source that reads a real directory and stops its server after `pages` pages: the
+/// connection drops in the middle of a paged search.
+struct ServerStoppingSource: RecordSource {
+    let inner: LDAPSource
+    let slapd: Slapd
+    let pages: Int
+
+    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+        let seen = Counter()
+        let slapd = self.slapd
+        let stopAfter = pages
+        try await inner.read(attributes: attributes) { entries in
+            try await page(entries)
+            if seen.add(entries.count).page == stopAfter {
+                try await offThePool { slapd.stop(kill: true) }
+            }
+        }
+    }
+}
