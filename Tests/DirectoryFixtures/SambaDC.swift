@@ -162,4 +162,12 @@ extension SambaDC {
         }
         return nil
     }
+
+    /// Applies LDIF changes over LDAPS as the domain administrator (ldapmodify), as an
+    /// administrator would with their tools: the running DC sees them at once.
+    public func modify(_ ldif: String) throws {
+        try Shell.run("ldapmodify", ["-x", "-H", ldapsURI, "-D", SambaDC.adminUPN, "-w", SambaDC.adminPassword],
+                      environment: ProcessInfo.processInfo.environment.merging(["LDAPTLS_CACERT": ca.caFile]) { $1 },
+                      input: ldif)
+    }
 }

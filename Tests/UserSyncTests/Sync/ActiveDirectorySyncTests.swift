@@ -1,0 +1,128 @@
+import DirectoryFixtures
+import Foundation
+import LDAP
+import Logging
+import Testing
+@testable import UserSync
+
+/// The sync against a real Samba AD domain controller: objectGUID identity, disabled accounts
+/// (userAccountControl bit 2), DN-valued manager.
+@Suite("Sync with Active Directory (Samba)")
+struct ActiveDirectorySyncTests {
+    @Test("AD accounts: a disabled one is stored deactivated; disabling (514) deactivates, enabling (512) reactivates the same row")
+    func disabledAccounts() async throws {
+        let dc = try await SambaDC.shared()
+        let ou = "OU=Sync\(UInt32.random(in: 1000...999_999)),\(SambaDC.baseDN)"
+        // 544 = NORMAL_ACCOUNT | PASSWD_NOTREQD (no password needed to create it over LDAP);
+        // 546 adds ACCOUNTDISABLE.
+        try await offThePool {
+            try dc.modify("""
+                dn: \(ou)
+                changetype: add
+                objectClass: organizationalUnit
+
+                dn: CN=Carol Example,\(ou)
+                changetype: add
+                objectClass: user
+                sAMAccountName: Carol
+                givenName: Carol
+                sn: Example
+                mail: Carol.Example@Corp.Example.Test
+                userAccountControl: 544
+
+                dn: CN=Dave Disabled,\(ou)
+                changetype: add
+                objectClass: user
+                sAMAccountName: dave
+                givenName: Dave
+                sn: Disabled
+                userAccountControl: 546
+
+                dn: CN=Erin Report,\(ou)
+                changetype: add
+                objectClass: user
+                sAMAccountName: erin
+                givenName: Erin
+                sn: Report
+                manager: CN=Carol Example,\(ou)
+                userAccountControl: 544
+
+                """)
+        }
+        let directory = try Shell.temporaryDirectory("usersync-ad-sync")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try SambaDC.adminPassword.write(to: directory.appendingPathComponent("admin.pw"), atomically: true, encoding: .utf8)
+        let yaml = """
+            store:
+              sqlite: \(directory.appendingPathComponent("users.db").path)
+            sources:
+              - name: corp
+                type: ldap
+                uri: \(dc.ldapsURI)
+                tls: { caFile: \(dc.ca.caFile) }
+                bindDN: \(SambaDC.adminUPN)
+                passwordFile: \(directory.appendingPathComponent("admin.pw").path)
+                users:
+                  base: \(ou)
+                  filter: (&(objectClass=user)(objectCategory=person))
+                  idAttribute: objectGUID
+                mapping:
+                  username: { from: sAMAccountName, lowercase: true }
+                  email: { from: mail, lowercase: true }
+                  firstName: givenName
+                  lastName: sn
+                  manager: { from: manager, rdnValue: true }
+                  attributes: { sid: { from: objectSid, format: sid } }
+                options:
+                  maxDeactivations: 2
+            """
+        let source = try ConfigLoader.parse(yaml, file: "ad.yaml").sources[0]
+        let store = try UserStore(path: directory.appendingPathComponent("users.db").path)
+        let engine = SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+
+        let first = await engine.run(source)
+        #expect(first.status == .applied, "\(first.error ?? "")")
+        #expect(first.users.created == 3)
+        func users() throws -> [String: UserRecord] { Dictionary(uniqueKeysWithValues: try store.users().map { ($0.username, $0) }) }
+        var all = try users()
+        let carol = try #require(all["carol"])
+        #expect(carol.state == "active")
+        #expect(carol.email == "carol.example@corp.example.test")
+        let guid = try await offThePool { try dc.sambaToolUserShow("Carol", attribute: "objectGUID") }
+        #expect(carol.externalId == guid, "objectGUID as samba-tool prints it")
+        #expect(carol.attributes["sid"]?.hasPrefix("S-1-5-21-") == true)
+        #expect(all["dave"]?.state == "deactivated", "created deactivated: disabled in AD")
+        #expect(all["dave"]?.deactivatedAt != nil)
+        #expect(all["erin"]?.manager == "Carol Example")
+
+        try await offThePool {
+            try dc.modify("""
+                dn: CN=Carol Example,\(ou)
+                changetype: modify
+                replace: userAccountControl
+                userAccountControl: 546
+
+                dn: CN=Dave Disabled,\(ou)
+                changetype: modify
+                replace: userAccountControl
+                userAccountControl: 544
+
+                """)
+        }
+        let second = await engine.run(source)
+        #expect(second.status == .applied, "\(second.error ?? "")")
+        #expect(second.users.deactivated == 1 && second.users.reactivated == 1)
+        all = try users()
+        #expect(all["carol"]?.id == carol.id && all["carol"]?.state == "deactivated")
+        #expect(all["dave"]?.state == "active" && all["dave"]?.deactivatedAt == nil)
+        let reasons = try store.changes(run: second.runId!).map { "\($0.action) \($0.username ?? ""): \($0.newValue ?? "")" }.sorted()
+        #expect(reasons == ["deactivate carol: disabled in the directory", "reactivate dave: back in the directory, enabled"])
+
+        try await offThePool {
+            try dc.modify("dn: CN=Carol Example,\(ou)\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 544\n\n")
+        }
+        let third = await engine.run(source)
+        #expect(third.users.reactivated == 1)
+        #expect(try users()["carol"]?.id == carol.id && users()["carol"]?.state == "active")
+    }
+}
