@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 struct UserSyncCommand: AsyncParsableCommand {
@@ -16,4 +17,22 @@ struct UserSyncCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [SyncCommand.self, RunsCommand.self, UsersCommand.self, TestBind.self, MappingCommand.self]
     )
+
+    /// Runs the command named on the command line. A `CommandFailure` prints its message and
+    /// ends with its exit status; everything else is swift-argument-parser's to report.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
+            Foundation.exit(failure.status.rawValue)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -34,16 +34,21 @@ public enum Shell {
         return (status, output)
     }
 
-    /// Starts a program with stdin from a file and stdout/stderr appended to `output`.
+    /// Starts a program with stdin from a file and stdout/stderr appended to `output` (stderr to
+    /// `errorOutput` instead, when given).
     public static func spawn(_ program: String, _ arguments: [String], environment: [String: String]? = nil,
-                             stdin: String = "/dev/null", output: String) throws -> pid_t {
+                             stdin: String = "/dev/null", output: String, errorOutput: String? = nil) throws -> pid_t {
         let path = try which(program)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorOutput {
+            posix_spawn_file_actions_addopen(&actions, 2, errorOutput, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         let env = ProcessInfo.processInfo.environment.merging(environment ?? [:]) { $1 }.map { "\($0)=\($1)" }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]

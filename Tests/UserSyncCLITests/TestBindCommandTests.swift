@@ -12,10 +12,14 @@ enum UserSyncBinary {
 
     struct Result {
         let status: Int32
+        /// Standard output and standard error, interleaved.
         let output: String
         let seconds: Double
+        /// Standard output alone.
+        var standardOutput = ""
+        /// Standard output as a JSON object.
         var json: [String: Any]? {
-            (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any]
+            (try? JSONSerialization.jsonObject(with: Data(standardOutput.utf8))) as? [String: Any]
         }
     }
 
@@ -28,8 +32,15 @@ enum UserSyncBinary {
             throw FixtureError("\(path) is missing: build it first (swift build)")
         }
         let started = Date()
-        let result = try Shell.run(path, arguments, environment: environment, allowFailure: true)
-        return Result(status: result.status, output: result.output, seconds: Date().timeIntervalSince(started))
+        let out = "/tmp/usersync-cli-\(UUID().uuidString).out"
+        let err = "/tmp/usersync-cli-\(UUID().uuidString).err"
+        defer { unlink(out); unlink(err) }
+        let pid = try Shell.spawn(path, arguments, environment: environment, output: out, errorOutput: err)
+        let status = Shell.wait(pid)
+        let standardOutput = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let standardError = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        return Result(status: status, output: standardOutput + standardError, seconds: Date().timeIntervalSince(started),
+                      standardOutput: standardOutput)
     }
 }
 
