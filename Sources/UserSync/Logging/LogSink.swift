@@ -15,6 +15,7 @@ public final class LogSink: @unchecked Sendable {
     private let retentionDays: Int
     private var currentDay = ""
     private var file: FileHandle?
+    private var warnedAboutFile = false
     private var _consoleLevel: Logger.Level = .trace
 
     /// Standard error gets messages at this level and above; the file gets all.
@@ -29,8 +30,21 @@ public final class LogSink: @unchecked Sendable {
     /// `format` nil chooses human on a terminal, JSON otherwise.
     public init(format: Format? = nil, directory: String? = nil, retentionDays: Int = 30) {
         self.format = format ?? (isatty(STDERR_FILENO) != 0 ? .human : .json)
-        self.directory = directory
         self.retentionDays = retentionDays
+        // A missing log directory is created; one that cannot be is reported once and the
+        // log goes to standard error only, rather than failing the sync.
+        if let directory {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o750])
+                self.directory = directory
+            } catch {
+                FileHandle.standardError.write(Data("usersync: warning: cannot create the log directory '\(directory)' (\(error.localizedDescription)); logging to standard error only\n".utf8))
+                self.directory = nil
+            }
+        } else {
+            self.directory = nil
+        }
     }
 
     /// The day's log file in `directory`.
@@ -87,7 +101,12 @@ public final class LogSink: @unchecked Sendable {
                 _ = try? file?.seekToEnd()
                 currentDay = day
             }
-            file?.write(Data(json.utf8))
+            if let file {
+                file.write(Data(json.utf8))
+            } else if !warnedAboutFile {
+                warnedAboutFile = true
+                FileHandle.standardError.write(Data("usersync: warning: cannot open the log file in '\(directory)' (permissions?); logging to standard error only\n".utf8))
+            }
         }
     }
 

@@ -102,14 +102,18 @@ enum SyncText {
         }
         // An applied run lists what it skipped (the rest is in 'usersync runs show'); a plan lists all.
         let listed = report.status == .applied ? report.changes.filter { $0.action == "skip" } : report.changes
-        if report.status != .failed && !listed.isEmpty && show > 0 {
-            text += table(listed, show: show)
+        // A stopped run shows a sample of what it would have done, not a thousand lines.
+        let limit = report.status == .stopped ? min(show, 10) : show
+        if report.status != .failed && !listed.isEmpty && limit > 0 {
+            text += table(listed, show: limit)
             if report.totalChanges > report.changes.count || listed.count < report.changes.count {
                 if report.status == .applied, let id = report.runId {
                     text += "  every change: usersync runs show \(id)\n"
-                } else if report.totalChanges > report.changes.count {
-                    text += "  … \(report.totalChanges - report.changes.count) more changes not listed (raise --show)\n"
                 }
+            }
+            let shown = Dictionary(grouping: listed, by: \.action).values.reduce(0) { $0 + min($1.count, limit) }
+            if report.status != .applied && report.totalChanges > shown {
+                text += "  … \(report.totalChanges - shown) more changes not listed" + (report.status == .planned ? " (raise --show)" : "") + "\n"
             }
         }
         return text
