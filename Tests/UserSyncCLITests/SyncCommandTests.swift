@@ -243,4 +243,23 @@ struct SyncCommandTests {
         #expect(preview.output.contains(Slapd.userDN(1)) && preview.output.contains("← mail: user00001@example.com"))
         #expect(preview.output.contains("2 entries previewed; all would sync"))
     }
+
+    @Test("several sources run in file order and --json prints one object per source in 'sources'")
+    func severalSources() async throws {
+        let s = try await CLISyncSetup.start(users: 25)
+        let text = try String(contentsOfFile: s.config, encoding: .utf8)
+        let one = text.replacingOccurrences(of: "name: people", with: "name: first")
+            .replacingOccurrences(of: "(objectClass=inetOrgPerson)", with: "(uid=user0000*)")
+        let sourceBlock = one[one.range(of: "  - name: first")!.lowerBound...]
+            .replacingOccurrences(of: "name: first", with: "name: second")
+            .replacingOccurrences(of: "(uid=user0000*)", with: "(uid=user0001*)")
+        try (one + "\n" + sourceBlock).write(toFile: s.config, atomically: true, encoding: .utf8)
+        let result = try await s.usersync(["sync", "--json", "-q"])
+        #expect(result.status == 0, "\(result.output)")
+        let sources = try #require(result.json?["sources"] as? [[String: Any]], "\(result.output)")
+        #expect(sources.map { $0["source"] as? String } == ["first", "second"])
+        #expect(sources.map { ($0["users"] as? [String: Int])?["created"] } == [9, 10])
+        let only = try await s.usersync(["sync", "--source", "second", "--json", "-q"])
+        #expect(only.json?["source"] as? String == "second", "one source: one object")
+    }
 }

@@ -126,3 +126,47 @@ struct ActiveDirectorySyncTests {
         #expect(try users()["carol"]?.id == carol.id && users()["carol"]?.state == "active")
     }
 }
+
+@Suite("mapping init (Samba AD)")
+struct MappingStarterADTests {
+    @Test("mapping init recognises Active Directory: sAMAccountName, objectGUID, the disabled bit, sample values")
+    func activeDirectoryStarter() async throws {
+        let dc = try await SambaDC.shared()
+        let directory = try Shell.temporaryDirectory("usersync-ad-init")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try SambaDC.adminPassword.write(to: directory.appendingPathComponent("admin.pw"), atomically: true, encoding: .utf8)
+        let source = try ConfigLoader.parse("""
+            store: { sqlite: \(directory.appendingPathComponent("users.db").path) }
+            sources:
+              - name: corp
+                type: ldap
+                uri: \(dc.ldapsURI)
+                tls: { caFile: \(dc.ca.caFile) }
+                bindDN: \(SambaDC.adminUPN)
+                passwordFile: \(directory.appendingPathComponent("admin.pw").path)
+                users: { base: "\(SambaDC.staffBase)", filter: "(sAMAccountName=alice)" }
+                mapping: { username: sAMAccountName }
+            """, file: "ad.yaml").sources[0]
+        let text = try await MappingStarter.generate(source)
+        #expect(text.contains("an Active Directory"))
+        #expect(text.contains("idAttribute: objectGUID"))
+        #expect(text.contains("filter: (&(objectClass=user)(objectCategory=person))"))
+        #expect(text.contains("username: { from: sAMAccountName, lowercase: true }") && text.contains("# sample: alice"))
+        #expect(text.contains("email: { from: mail, lowercase: true }") && text.contains("# sample: Alice.Admin@Corp.Example.Test"))
+        #expect(text.contains("disabledWhen: { userAccountControlBit: 2 }"))
+        #expect(!text.contains("unicodePwd") && !text.contains("objectSid:"))
+
+        // The starter, put under the source, is a valid configuration.
+        let mappingPart = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { "    " + $0 }.joined(separator: "\n")
+        let configuration = try ConfigLoader.parse("""
+            store: { sqlite: /tmp/x.db }
+            sources:
+              - name: corp
+                type: ldap
+                uri: \(dc.ldapsURI)
+            \(mappingPart)
+            """, file: "starter.yaml")
+        #expect(configuration.sources[0].users.idAttribute == "objectGUID")
+        #expect(configuration.sources[0].mapping.username?.from == "sAMAccountName")
+    }
+}
