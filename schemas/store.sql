@@ -5,7 +5,9 @@
 -- rows with a source belong to that source's sync.
 
 -- One change recorded by a run: create, update (one row per changed field, with old and new
--- value), deactivate, reactivate, adopt, or skip (with the reason in new_value). record: the
+-- value), deactivate, reactivate, adopt, or skip (with the reason in new_value) of a user or a
+-- group; add or remove of a membership (object_type 'membership', object_id the group, field
+-- 'user' or 'group', new_value or old_value the member's id). record: the
 -- DN (or CSV line, API id) of the record the change came from. object_id is 0 for a skipped
 -- record that matched no user.
 CREATE TABLE changes (
@@ -13,11 +15,50 @@ CREATE TABLE changes (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     object_type TEXT NOT NULL CHECK (object_type IN ('user', 'group', 'membership')),
     object_id INTEGER NOT NULL,
-    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip')),
+    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip', 'add', 'remove')),
     field TEXT,
     old_value TEXT,
     new_value TEXT,
     record TEXT
+);
+
+-- Membership through nesting: user_id is in group_id directly or through any chain of child
+-- groups (active groups only). One indexed lookup answers "is U in G?". Kept by each run.
+CREATE TABLE effective_group_members (
+    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+
+-- Direct membership: the user is a member of the group in the directory.
+CREATE TABLE group_members (
+    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+
+-- Nesting: group_id is a member (child) of parent_id. A group may have several parents; the
+-- edges may form a cycle in a badly kept directory (runs report it).
+CREATE TABLE group_parents (
+    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    parent_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, parent_id)
+) WITHOUT ROWID;
+
+-- The directory's groups, imported by a source (source and external_id NULL for groups made
+-- by hand). Like users: identity is (source, external_id); a group missing from the directory is
+-- deactivated, never deleted.
+CREATE TABLE groups (
+    id INTEGER PRIMARY KEY,
+    source TEXT,
+    external_id TEXT,
+    name TEXT NOT NULL,
+    dn TEXT,
+    state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'deactivated')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    deactivated_at TEXT,
+    CHECK ((source IS NULL) = (external_id IS NULL))
 );
 
 -- What the source sent in a run, kept for the last `keepRecords` runs of each source: gzip of
@@ -47,6 +88,14 @@ CREATE TABLE runs (
     reactivated INTEGER NOT NULL DEFAULT 0,
     unchanged INTEGER NOT NULL DEFAULT 0,
     skipped INTEGER NOT NULL DEFAULT 0,
+    groups_read INTEGER NOT NULL DEFAULT 0,
+    groups_created INTEGER NOT NULL DEFAULT 0,
+    groups_updated INTEGER NOT NULL DEFAULT 0,
+    groups_deactivated INTEGER NOT NULL DEFAULT 0,
+    groups_reactivated INTEGER NOT NULL DEFAULT 0,
+    groups_unchanged INTEGER NOT NULL DEFAULT 0,
+    memberships_added INTEGER NOT NULL DEFAULT 0,
+    memberships_removed INTEGER NOT NULL DEFAULT 0,
     error TEXT
 );
 
@@ -76,6 +125,11 @@ CREATE TABLE users (
 
 CREATE INDEX changes_object ON changes (object_type, object_id);
 CREATE INDEX changes_run ON changes (run_id);
+CREATE INDEX effective_group_members_user ON effective_group_members (user_id);
+CREATE INDEX group_members_user ON group_members (user_id);
+CREATE INDEX group_parents_parent ON group_parents (parent_id);
+CREATE INDEX groups_name ON groups (name);
+CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WHERE source IS NOT NULL;
 CREATE INDEX runs_source_started ON runs (source, started_at);
 CREATE INDEX users_email ON users (email);
 CREATE UNIQUE INDEX users_source_external_id ON users (source, external_id) WHERE source IS NOT NULL;

@@ -11,9 +11,11 @@ public enum ConfigLoader {
         public static let store = ["sqlite"]
         public static let log = ["directory", "retentionDays"]
         public static let source = ["name", "type", "uri", "bindDN", "passwordFile", "passwordEnv", "startTLS",
-                                    "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "mapping", "options"]
+                                    "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "groups", "mapping", "options"]
         public static let tls = ["caFile", "caDirectory", "certFile", "keyFile", "verify"]
-        public static let users = ["base", "filter", "scope", "pageSize", "idAttribute"]
+        public static let users = ["base", "filter", "scope", "pageSize", "idAttribute", "memberOf", "memberOfStrategy"]
+        public static let groups = ["base", "filter", "scope", "pageSize", "idAttribute", "nameAttribute", "lowercase",
+                                    "include", "exclude", "tree", "membership"]
         public static let mapping = Mapping.fields + ["attributes"]
         public static let rule = ["from", "template", "lowercase", "trim", "default", "join", "rdnValue", "format"]
         public static let options = ["createUsers", "updateUsers", "deactivateMissing", "reactivateReturning",
@@ -290,6 +292,10 @@ struct ConfigReader {
         }
         let allowInsecure = bool(f["allowInsecureBind"], "\(path).allowInsecureBind") ?? false
         let users = f["users"].flatMap { self.userSearch($0, "\(path).users") }
+        let groups = f["groups"].flatMap { self.groupSearch($0, "\(path).groups") }
+        if let users, !users.memberOf.isEmpty, users.memberOfStrategy == .tree, f["groups"] == nil {
+            problem(f["users"], "\(path).users.memberOfStrategy", "tree needs a 'groups' section to read the group tree from")
+        }
         let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
         let options = f["options"].flatMap { self.options($0, "\(path).options") } ?? SyncOptions()
         if let mapping {
@@ -299,7 +305,7 @@ struct ConfigReader {
         }
         guard problems.count == problemsBefore, let name, let type, let users, let mapping else { return nil }
         return SourceSettings(name: name, type: type, connection: connection, bindDN: bindDN, passwordFile: passwordFile,
-                              passwordEnv: passwordEnv, allowInsecureBind: allowInsecure, users: users, mapping: mapping,
+                              passwordEnv: passwordEnv, allowInsecureBind: allowInsecure, users: users, groups: groups, mapping: mapping,
                               options: options)
     }
 
@@ -322,6 +328,50 @@ struct ConfigReader {
         if let scope = choice(f["scope"], "\(path).scope", SearchRequest.Scope.self) { search.scope = scope }
         if let size = int(f["pageSize"], "\(path).pageSize", min: 1) { search.pageSize = size }
         if let id = string(f["idAttribute"], "\(path).idAttribute") { search.idAttribute = id }
+        if let groups = strings(f["memberOf"], "\(path).memberOf") {
+            for (i, dn) in groups.enumerated() {
+                do { _ = try DistinguishedName(dn) } catch { problem(f["memberOf"], "\(path).memberOf[\(i)]", error.reason) }
+            }
+            search.memberOf = groups
+        }
+        if let strategy = choice(f["memberOfStrategy"], "\(path).memberOfStrategy", UserSearch.MemberOfStrategy.self) {
+            search.memberOfStrategy = strategy
+        }
+        return search
+    }
+
+    mutating func groupSearch(_ node: Node, _ path: String) -> GroupSearch? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.groups, required: ["base"]) else { return nil }
+        guard let base = string(f["base"], "\(path).base", allowEmpty: true) else { return nil }
+        do {
+            _ = try DistinguishedName(base)
+        } catch {
+            problem(f["base"], "\(path).base", error.reason)
+        }
+        var search = GroupSearch(base: base)
+        if let filter = string(f["filter"], "\(path).filter") {
+            do {
+                search.filter = try LDAPFilter.check(filter)
+            } catch {
+                problem(f["filter"], "\(path).filter", error.reason)
+            }
+        }
+        if let scope = choice(f["scope"], "\(path).scope", SearchRequest.Scope.self) { search.scope = scope }
+        if let size = int(f["pageSize"], "\(path).pageSize", min: 1) { search.pageSize = size }
+        search.idAttribute = string(f["idAttribute"], "\(path).idAttribute")
+        if let name = string(f["nameAttribute"], "\(path).nameAttribute") { search.nameAttribute = name }
+        if let lowercase = bool(f["lowercase"], "\(path).lowercase") { search.lowercase = lowercase }
+        for key in ["include", "exclude"] {
+            guard let pattern = string(f[key], "\(path).\(key)") else { continue }
+            do {
+                _ = try NSRegularExpression(pattern: pattern)
+                if key == "include" { search.include = pattern } else { search.exclude = pattern }
+            } catch {
+                problem(f[key], "\(path).\(key)", "not a valid regular expression: \(pattern)")
+            }
+        }
+        if let tree = bool(f["tree"], "\(path).tree") { search.tree = tree }
+        if let membership = choice(f["membership"], "\(path).membership", GroupSearch.Membership.self) { search.membership = membership }
         return search
     }
 

@@ -58,6 +58,8 @@ public struct SourceSettings: Sendable {
     public var passwordEnv: String?
     public var allowInsecureBind: Bool = false
     public var users: UserSearch
+    /// The groups to import; nil for none.
+    public var groups: GroupSearch?
     public var mapping: Mapping
     public var options: SyncOptions
 }
@@ -70,6 +72,61 @@ public struct UserSearch: Sendable, Equatable {
     public var pageSize: Int = 500
     /// The attribute that identifies a user for ever (renames and moves keep it).
     public var idAttribute: String = "entryUUID"
+    /// Only members (direct or nested) of these groups, by DN; empty for all users.
+    public var memberOf: [String] = []
+    public var memberOfStrategy: MemberOfStrategy = .auto
+
+    public enum MemberOfStrategy: String, Sendable, CaseIterable {
+        /// inChain when the server supports it, else tree.
+        case auto
+        /// AD's LDAP_MATCHING_RULE_IN_CHAIN in the user filter.
+        case inChain
+        /// The group tree read through the `groups` section.
+        case tree
+    }
+}
+
+/// Where and how to find the source's groups.
+public struct GroupSearch: Sendable, Equatable {
+    /// Where a group's members come from.
+    public enum Membership: String, Sendable, CaseIterable {
+        /// groupOfNames and AD groups: member DNs (AD: ranged past 1,500 values).
+        case member
+        /// groupOfUniqueNames: uniqueMember DNs (an optional `#'0101'B` UID suffix is ignored).
+        case uniqueMember
+        /// posixGroup: member usernames (memberUid); no nesting.
+        case memberUid
+        /// The memberOf attribute of users and groups.
+        case memberOf
+
+        /// The attribute of the group (or, for memberOf, of the member) that holds the links.
+        public var attribute: String { rawValue }
+
+        var defaultFilter: String {
+            switch self {
+            case .member, .memberOf: return "(|(objectClass=group)(objectClass=groupOfNames))"
+            case .uniqueMember: return "(objectClass=groupOfUniqueNames)"
+            case .memberUid: return "(objectClass=posixGroup)"
+            }
+        }
+    }
+
+    public var base: String
+    public var filter: String?
+    public var scope: SearchRequest.Scope = .sub
+    public var pageSize: Int = 500
+    /// Defaults to the users' idAttribute.
+    public var idAttribute: String?
+    public var nameAttribute: String = "cn"
+    public var lowercase = false
+    /// Regular expressions on group names.
+    public var include: String?
+    public var exclude: String?
+    /// Follow nesting (a member that is a group is a child group).
+    public var tree = true
+    public var membership: Membership = .member
+
+    public var effectiveFilter: String { filter ?? membership.defaultFilter }
 }
 
 /// How directory attributes become a user's fields.

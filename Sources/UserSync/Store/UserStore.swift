@@ -74,6 +74,14 @@ public final class UserStore: Sendable {
                     reactivated INTEGER NOT NULL DEFAULT 0,
                     unchanged INTEGER NOT NULL DEFAULT 0,
                     skipped INTEGER NOT NULL DEFAULT 0,
+                    groups_read INTEGER NOT NULL DEFAULT 0,
+                    groups_created INTEGER NOT NULL DEFAULT 0,
+                    groups_updated INTEGER NOT NULL DEFAULT 0,
+                    groups_deactivated INTEGER NOT NULL DEFAULT 0,
+                    groups_reactivated INTEGER NOT NULL DEFAULT 0,
+                    groups_unchanged INTEGER NOT NULL DEFAULT 0,
+                    memberships_added INTEGER NOT NULL DEFAULT 0,
+                    memberships_removed INTEGER NOT NULL DEFAULT 0,
                     error TEXT
                 );
                 CREATE INDEX runs_source_started ON runs (source, started_at);
@@ -83,7 +91,7 @@ public final class UserStore: Sendable {
                     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
                     object_type TEXT NOT NULL CHECK (object_type IN ('user', 'group', 'membership')),
                     object_id INTEGER NOT NULL,
-                    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip')),
+                    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'deactivate', 'reactivate', 'adopt', 'skip', 'add', 'remove')),
                     field TEXT,
                     old_value TEXT,
                     new_value TEXT,
@@ -99,6 +107,42 @@ public final class UserStore: Sendable {
                     data BLOB NOT NULL,
                     PRIMARY KEY (run_id, chunk)
                 );
+
+                CREATE TABLE groups (
+                    id INTEGER PRIMARY KEY,
+                    source TEXT,
+                    external_id TEXT,
+                    name TEXT NOT NULL,
+                    dn TEXT,
+                    state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'deactivated')),
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    deactivated_at TEXT,
+                    CHECK ((source IS NULL) = (external_id IS NULL))
+                );
+                CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WHERE source IS NOT NULL;
+                CREATE INDEX groups_name ON groups (name);
+
+                CREATE TABLE group_parents (
+                    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+                    parent_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+                    PRIMARY KEY (group_id, parent_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX group_parents_parent ON group_parents (parent_id);
+
+                CREATE TABLE group_members (
+                    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+                    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    PRIMARY KEY (group_id, user_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX group_members_user ON group_members (user_id);
+
+                CREATE TABLE effective_group_members (
+                    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+                    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    PRIMARY KEY (group_id, user_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX effective_group_members_user ON effective_group_members (user_id);
                 """)
         }
         return migrator

@@ -204,6 +204,7 @@ struct ConfigSchemaTests {
             (source, ConfigLoader.Keys.source),
             (source + ["properties", "tls"], ConfigLoader.Keys.tls),
             (source + ["properties", "users"], ConfigLoader.Keys.users),
+            (source + ["properties", "groups"], ConfigLoader.Keys.groups),
             (source + ["properties", "mapping"], ConfigLoader.Keys.mapping),
             (source + ["properties", "options"], ConfigLoader.Keys.options),
             (source + ["properties", "options", "properties", "disabledWhen"], ConfigLoader.Keys.disabledWhen),
