@@ -6,8 +6,25 @@ import LDAP
 /// (a page error, a size or time limit, a dropped connection): a partial read must never be
 /// mistaken for a directory in which users were deleted.
 public protocol RecordSource: Sendable {
-    /// Reads every record, handing each page to `page` as it arrives.
-    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws
+    /// Reads every user record, handing each page to `page` as it arrives.
+    @discardableResult
+    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo
+
+    /// Reads every group record (sources without groups read none).
+    func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws
+}
+
+extension RecordSource {
+    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {}
+}
+
+/// What a source says about a read beyond its records.
+public struct SourceReadInfo: Sendable {
+    /// The server itself limited the users to the members of `users.memberOf` (AD's in-chain
+    /// matching rule); false when the engine must do it from the group tree.
+    public var usersScopedByServer = false
+
+    public init(usersScopedByServer: Bool = false) { self.usersScopedByServer = usersScopedByServer }
 }
 
 /// An LDAP or Active Directory source: connect (with failover), bind, paged search.
@@ -24,13 +41,28 @@ public struct LDAPSource: RecordSource {
         self.filter = filter
     }
 
-    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+    @discardableResult
+    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
         let credentials = try settings.credentials()
         let ldap = try await LDAPConnection.connect(settings.connection)
+        var info = SourceReadInfo()
         do {
             try await ldap.bind(credentials, allowInsecure: settings.allowInsecureBind)
+            var userFilter = filter ?? settings.users.filter
+            let memberOf = settings.users.memberOf
+            if !memberOf.isEmpty && settings.users.memberOfStrategy != .tree {
+                var inChain = settings.users.memberOfStrategy == .inChain
+                if !inChain { inChain = try await ldap.rootDSE().supportsInChainMatchingRule }
+                if inChain {
+                    // LDAP_MATCHING_RULE_IN_CHAIN walks nested groups on the server: one search
+                    // returns the direct and nested members of the chosen groups.
+                    let clauses = memberOf.map { "(memberOf:\(ActiveDirectoryOIDs.matchingRuleInChain):=\(LDAPFilter.escape($0)))" }
+                    userFilter = "(&\(userFilter)" + (clauses.count == 1 ? clauses[0] : "(|\(clauses.joined()))") + ")"
+                    info.usersScopedByServer = true
+                }
+            }
             let request = SearchRequest(base: settings.users.base, scope: settings.users.scope,
-                                        filter: filter ?? settings.users.filter, attributes: attributes)
+                                        filter: userFilter, attributes: attributes)
             // A preview reads one page of `limit` entries and stops: a size limit instead would make
             // the server end the search with sizeLimitExceeded, which a sync must treat as a failure.
             let pageSize = limit.map { min(settings.users.pageSize, $0) } ?? settings.users.pageSize
@@ -39,6 +71,26 @@ public struct LDAPSource: RecordSource {
                 count += result.entries.count
                 try await page(result.entries)
                 if let limit, count >= limit { break }
+            }
+        } catch {
+            await ldap.close()
+            throw error
+        }
+        await ldap.close()
+        return info
+    }
+
+    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+        guard let groups = settings.groups else { return }
+        let ldap = try await LDAPConnection.connect(settings.connection)
+        do {
+            try await ldap.bind(try settings.credentials(), allowInsecure: settings.allowInsecureBind)
+            // completeRangedAttributes: AD sends at most 1,500 values of member per entry
+            // (member;range=0-1499); the search asks for the rest before handing the entry on.
+            let request = SearchRequest(base: groups.base, scope: groups.scope, filter: groups.effectiveFilter,
+                                        attributes: attributes, completeRangedAttributes: true)
+            for try await result in ldap.pagedSearch(request, pageSize: groups.pageSize) {
+                try await page(result.entries)
             }
         } catch {
             await ldap.close()

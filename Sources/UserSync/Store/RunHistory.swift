@@ -17,6 +17,14 @@ public struct RunRecord: Codable, Sendable, FetchableRecord {
     public var reactivated: Int
     public var unchanged: Int
     public var skipped: Int
+    public var groupsRead: Int
+    public var groupsCreated: Int
+    public var groupsUpdated: Int
+    public var groupsDeactivated: Int
+    public var groupsReactivated: Int
+    public var groupsUnchanged: Int
+    public var membershipsAdded: Int
+    public var membershipsRemoved: Int
     public var error: String?
 
     public init(row: Row) throws {
@@ -33,6 +41,14 @@ public struct RunRecord: Codable, Sendable, FetchableRecord {
         reactivated = row["reactivated"]
         unchanged = row["unchanged"]
         skipped = row["skipped"]
+        groupsRead = row["groups_read"]
+        groupsCreated = row["groups_created"]
+        groupsUpdated = row["groups_updated"]
+        groupsDeactivated = row["groups_deactivated"]
+        groupsReactivated = row["groups_reactivated"]
+        groupsUnchanged = row["groups_unchanged"]
+        membershipsAdded = row["memberships_added"]
+        membershipsRemoved = row["memberships_removed"]
         error = row["error"]
     }
 
@@ -138,6 +154,14 @@ extension UserStore {
             WHERE id = ?
             """, arguments: [time, report.status.rawValue, report.entriesRead, u.created, u.updated, u.deactivated,
                              u.reactivated, u.unchanged, u.skipped, report.error, id])
+        if let g = report.groups, let m = report.memberships {
+            try db.execute(sql: """
+                UPDATE runs SET groups_read = ?, groups_created = ?, groups_updated = ?, groups_deactivated = ?,
+                    groups_reactivated = ?, groups_unchanged = ?, memberships_added = ?, memberships_removed = ?
+                WHERE id = ?
+                """, arguments: [report.groupsRead ?? 0, g.created, g.updated, g.deactivated, g.reactivated, g.unchanged,
+                                 m.added, m.removed, id])
+        }
         if try db.tableExists("staged_records", in: "temp") {
             try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) SELECT ?, chunk, entries, data FROM temp.staged_records",
                            arguments: [id])

@@ -68,15 +68,39 @@ public struct SyncEngine: Sendable {
 
         // Read everything first. Any error here ends the run before a single user is touched.
         let pages = Counter()
+        let groupPages = Counter()
+        let groupMapper = settings.groups.map { GroupMapper(search: $0, userIDAttribute: settings.users.idAttribute) }
+        let linksFromUsers = settings.groups?.membership == .memberOf
+        var inScope: Int?
         do {
             try await staging.reset()
             let idAttribute = settings.users.idAttribute
             let pageLog = log
-            try await source.read(attributes: mapper.requestedAttributes) { entries in
+            let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
+            let info = try await source.read(attributes: attributes) { entries in
                 let users = entries.map(mapper.map)
                 try await staging.add(users, archive: try RecordArchive.encode(entries), idAttribute: idAttribute)
+                if linksFromUsers { try await staging.addLinks(GroupMapper.userLinks(entries)) }
                 let (page, total) = pages.add(entries.count)
                 pageLog.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
+            }
+            if let groupMapper {
+                let groupIDAttribute = groupMapper.idAttribute
+                try await source.readGroups(attributes: groupMapper.requestedAttributes) { entries in
+                    let mapped = groupMapper.map(entries)
+                    try await staging.addGroups(mapped.groups, idAttribute: groupIDAttribute)
+                    try await staging.addLinks(mapped.links)
+                    try await staging.addArchive(try RecordArchive.encode(entries), count: entries.count)
+                    _ = groupPages.add(mapped.groups.count)
+                }
+                log.info("groups read", metadata: ["groups": "\(groupPages.total)"])
+            }
+            if !settings.users.memberOf.isEmpty && !info.usersScopedByServer {
+                guard settings.groups != nil else {
+                    throw SyncConfigurationError(description: "users.memberOf: the server does not offer the in-chain matching rule (Active Directory's 1.2.840.113556.1.4.1941), so the group tree must be read: add a 'groups' section whose base and filter include those groups")
+                }
+                inScope = try await staging.scope(toMembersOf: settings.users.memberOf)
+                log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
             }
         } catch {
             report.entriesRead = pages.total
@@ -88,29 +112,40 @@ public struct SyncEngine: Sendable {
             return report
         }
         report.entriesRead = pages.total
+        if settings.groups != nil { report.groupsRead = groupPages.total }
         log.info("source read", metadata: ["entries": "\(pages.total)", "pages": "\(pages.pages)"])
 
         // Plan, guard and write in one transaction; roll back unless it is to be applied.
         let planner = Planner(source: settings.name, runId: runId, now: Timestamp.now(), options: settings.options,
                               mapping: settings.mapping, idAttribute: settings.users.idAttribute)
         let limit = changeListLimit
-        let entriesRead = pages.total
+        let entriesRead = inScope ?? pages.total
+        let groupPlanner = settings.groups.map { GroupPlanner(source: settings.name, runId: runId, now: planner.now, tree: $0.tree) }
+        let groupsRead = groupPages.total
         let pending = report
         do {
             let outcome: Outcome = try await store.database.writeWithoutTransaction { db in
                 var outcome = Outcome()
                 try db.inTransaction(.immediate) {
                     let activeBefore = try planner.activeUsers(db)
+                    let groupsBefore = try groupPlanner?.activeGroups(db) ?? 0
                     outcome.counts = try planner.apply(db)
+                    outcome.groups = try groupPlanner?.apply(db)
                     let activeAfter = try planner.activeUsers(db)
                     (outcome.changes, outcome.totalChanges) = try planner.changes(db, limit: limit)
-                    outcome.stop = SyncGuard(options: settings.options, force: force)
-                        .check(entriesRead: entriesRead, deactivations: outcome.counts.deactivated,
-                               activeBefore: activeBefore, activeAfter: activeAfter, source: settings)
+                    let guardCheck = SyncGuard(options: settings.options, force: force)
+                    outcome.stop = guardCheck.check(entriesRead: entriesRead, deactivations: outcome.counts.deactivated,
+                                                    activeBefore: activeBefore, activeAfter: activeAfter, source: settings)
+                    if outcome.stop == nil, let groups = outcome.groups {
+                        outcome.stop = guardCheck.checkGroups(groupsRead: groupsRead, deactivations: groups.groups.deactivated,
+                                                              activeBefore: groupsBefore, source: settings)
+                    }
                     if outcome.stop != nil || dryRun { return .rollback }
                     var applied = pending
                     applied.status = .applied
                     applied.users = outcome.counts
+                    applied.groups = outcome.groups?.groups
+                    applied.memberships = outcome.groups?.memberships
                     try UserStore.finishRun(db, runId, report: applied, at: Timestamp.now(), keepRecords: settings.options.keepRecords)
                     try SyncEngine.holdBeforeCommitForTests()
                     return .commit
@@ -118,6 +153,20 @@ public struct SyncEngine: Sendable {
                 return outcome
             }
             report.users = outcome.counts
+            if let groups = outcome.groups {
+                report.groups = groups.groups
+                report.memberships = groups.memberships
+                report.cycles = groups.cycles
+                report.unresolvedMembers = groups.unresolved
+                if !groups.cycles.isEmpty {
+                    log.warning("group nesting has cycles (the run goes on; each group in a cycle counts as its own ancestor)",
+                                metadata: ["groups": "\(groups.cycles.joined(separator: ", "))"])
+                }
+                if groups.unresolved > 0 {
+                    log.notice("group members that point outside the users and groups read, or to missing entries",
+                               metadata: ["count": "\(groups.unresolved)", "examples": "\(groups.unresolvedSamples.joined(separator: "; "))"])
+                }
+            }
             report.changes = outcome.changes
             report.totalChanges = outcome.totalChanges
             if let stop = outcome.stop {
@@ -155,6 +204,7 @@ public struct SyncEngine: Sendable {
 
     struct Outcome: Sendable {
         var counts = SyncReport.Counts()
+        var groups: GroupPlanner.Outcome?
         var changes: [PlannedChange] = []
         var totalChanges = 0
         var stop: String?
@@ -166,6 +216,8 @@ public struct SyncEngine: Sendable {
         case let error as LDAPError:
             return (error.description + (error.hint.map { " (\($0))" } ?? ""), error.kind.rawValue)
         case let error as Secrets.Unavailable:
+            return (error.description, "configuration")
+        case let error as SyncConfigurationError:
             return (error.description, "configuration")
         case let error as StoreError:
             if case .busy = error { return (error.description, "busy") }
@@ -186,6 +238,11 @@ public struct SyncEngine: Sendable {
         FileHandle.standardError.write(Data("usersync: holding the transaction open for \(seconds)s (test hook)\n".utf8))
         Thread.sleep(forTimeInterval: seconds)
     }
+}
+
+/// A setting that cannot work against this source, found while running.
+struct SyncConfigurationError: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// Pages and entries read so far (the page callback is @Sendable).

@@ -43,4 +43,18 @@ public struct SyncGuard: Sendable {
         }
         return nil
     }
+
+    /// The same rules for groups: an empty group read while the source has groups, or more group
+    /// deactivations than maxDeactivations allows (of the source's active groups).
+    public func checkGroups(groupsRead: Int, deactivations: Int, activeBefore: Int, source: SourceSettings) -> String? {
+        guard !force else { return nil }
+        if groupsRead == 0 && activeBefore > 0 {
+            return "the group search returned no groups (base '\(source.groups?.base ?? "")'), so all \(activeBefore) groups would be deactivated; nothing was changed. Check the groups base and filter; if it is right, run again with --force"
+        }
+        let allowed = allowedDeactivations(activeBefore: activeBefore)
+        if deactivations > allowed {
+            return "\(deactivations) groups would be deactivated, more than the \(allowed) allowed by maxDeactivations (of \(activeBefore) active groups); nothing was changed. Look at the plan with --dry-run; if it is right, run again with --force"
+        }
+        return nil
+    }
 }

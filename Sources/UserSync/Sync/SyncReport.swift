@@ -35,6 +35,14 @@ public struct SyncReport: Codable, Sendable {
     public var users = Counts()
     /// Entries the source sent.
     public var entriesRead = 0
+    /// With a `groups` section: what happened to the groups and memberships.
+    public var groups: GroupCounts?
+    public var memberships: MembershipCounts?
+    public var groupsRead: Int?
+    /// Groups that are their own ancestors (reported; the run completes).
+    public var cycles: [String]?
+    /// Member values that point outside what was read, or to missing entries.
+    public var unresolvedMembers: Int?
     public var durationSeconds = 0.0
     /// Why the run stopped or failed.
     public var error: String?
@@ -48,6 +56,7 @@ public struct SyncReport: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case runId, source, dryRun, status, users, entriesRead, durationSeconds, error, errorKind
+        case groups, memberships, groupsRead, cycles, unresolvedMembers
     }
 
     public init(source: String, dryRun: Bool, status: Status) {

@@ -25,7 +25,7 @@ struct SyncHarness {
 
     /// The configuration file's text; `options` and `mapping` are YAML lines indented for their section.
     func yaml(filter: String = "(objectClass=inetOrgPerson)", base: String = Slapd.peopleBase, pageSize: Int = 50,
-              mapping: String? = nil, options: String = "") -> String {
+              mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil) -> String {
         let defaultMapping = """
                   username: uid
                   email: mail
@@ -49,6 +49,8 @@ struct SyncHarness {
                   filter: "\(filter)"
                   pageSize: \(pageSize)
                   idAttribute: entryUUID
+            \(memberOf.map { "      memberOf: [ \"\($0)\" ]" } ?? "")
+            \(groups)
                 mapping:
             \(mapping ?? defaultMapping)
                 options:
@@ -58,8 +60,9 @@ struct SyncHarness {
     }
 
     func source(filter: String = "(objectClass=inetOrgPerson)", base: String = Slapd.peopleBase, pageSize: Int = 50,
-                mapping: String? = nil, options: String = "") throws -> SourceSettings {
-        let text = yaml(filter: filter, base: base, pageSize: pageSize, mapping: mapping, options: options)
+                mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil) throws -> SourceSettings {
+        let text = yaml(filter: filter, base: base, pageSize: pageSize, mapping: mapping, options: options, groups: groups,
+                        memberOf: memberOf)
         return try ConfigLoader.parse(text, file: "test.yaml").sources[0]
     }
 
@@ -99,11 +102,11 @@ struct ServerStoppingSource: RecordSource {
     let slapd: Slapd
     let pages: Int
 
-    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
         let seen = Counter()
         let slapd = self.slapd
         let stopAfter = pages
-        try await inner.read(attributes: attributes) { entries in
+        return try await inner.read(attributes: attributes) { entries in
             try await page(entries)
             if seen.add(entries.count).page == stopAfter {
                 try await offThePool { slapd.stop(kill: true) }

@@ -1,0 +1,327 @@
+import Foundation
+import GRDB
+import LDAP
+
+/// Turns group entries into staged groups and membership links, as a source's `groups` says.
+struct GroupMapper: Sendable {
+    let search: GroupSearch
+    let idAttribute: String
+
+    init(search: GroupSearch, userIDAttribute: String) {
+        self.search = search
+        self.idAttribute = search.idAttribute ?? userIDAttribute
+    }
+
+    var requestedAttributes: [String] {
+        var names = [idAttribute, search.nameAttribute]
+        names.append(search.membership == .memberOf ? "memberOf" : search.membership.attribute)
+        return names
+    }
+
+    typealias StagedGroup = (externalId: String?, dn: String, name: String?, skip: String?)
+    typealias Link = (group: String, member: String, kind: String)
+
+    /// The groups of a page that pass include/exclude, and their links.
+    func map(_ entries: [LDAPEntry]) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
+        let include = search.include.flatMap { try? NSRegularExpression(pattern: $0) }
+        let exclude = search.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
+        func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+            regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+        var groups: [StagedGroup] = []
+        var links: [Link] = []
+        var excluded = 0
+        for entry in entries {
+            var name = entry.string(search.nameAttribute)
+            if search.lowercase { name = name?.lowercased() }
+            if let name {
+                if let include, !matches(include, name) { excluded += 1; continue }
+                if let exclude, matches(exclude, name) { excluded += 1; continue }
+            }
+            let id = Mapper.stableID(entry[idAttribute], attribute: idAttribute)
+            var skip: String?
+            if id == nil { skip = "no \(idAttribute) (the group's stable id)" }
+            else if name == nil { skip = "no \(search.nameAttribute) (the group's name)" }
+            groups.append((id, entry.dn, name, skip))
+            let norm = Staging.normalize(entry.dn)
+            switch search.membership {
+            case .member, .uniqueMember:
+                for value in entry.strings(search.membership.attribute) {
+                    links.append((norm, Staging.normalize(GroupMapper.stripUID(value)), "dn"))
+                }
+            case .memberUid:
+                for value in entry.strings("memberUid") { links.append((norm, value.lowercased(), "uid")) }
+            case .memberOf:
+                for parent in entry.strings("memberOf") { links.append((Staging.normalize(parent), norm, "dn")) }
+            }
+        }
+        return (groups, links, excluded)
+    }
+
+    /// uniqueMember is a NameAndOptionalUID (RFC 4517 section 3.3.21): `dn#'0101'B`.
+    static func stripUID(_ value: String) -> String {
+        guard value.hasSuffix("'B"), let hash = value.range(of: "#'", options: .backwards) else { return value }
+        return String(value[..<hash.lowerBound])
+    }
+
+    /// Links from users' memberOf (the memberOf strategy).
+    static func userLinks(_ entries: [LDAPEntry]) -> [Link] {
+        entries.flatMap { entry in
+            entry.strings("memberOf").map { (Staging.normalize($0), Staging.normalize(entry.dn), "dn") }
+        }
+    }
+}
+
+/// Group and membership counts of a run.
+public struct GroupCounts: Codable, Sendable, Equatable {
+    public var created = 0
+    public var updated = 0
+    public var deactivated = 0
+    public var reactivated = 0
+    public var unchanged = 0
+
+    public init() {}
+}
+
+public struct MembershipCounts: Codable, Sendable, Equatable {
+    public var added = 0
+    public var removed = 0
+
+    public init() {}
+}
+
+/// The group part of a run, inside the same transaction as the users: groups like users
+/// (identity by stable id, deactivated when missing), then nesting edges and direct members of
+/// the groups read, then the effective (nested) membership of the source's groups.
+struct GroupPlanner {
+    let source: String
+    let runId: Int64
+    let now: String
+    let tree: Bool
+
+    struct Outcome: Sendable {
+        var groups = GroupCounts()
+        var memberships = MembershipCounts()
+        var cycles: [String] = []
+        var unresolved = 0
+        var unresolvedSamples: [String] = []
+    }
+
+    func activeGroups(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM groups WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0
+    }
+
+    func apply(_ db: Database) throws -> Outcome {
+        var outcome = Outcome()
+        let (s, r, t) = (source, runId, now)
+        // Groups.
+        try db.execute(sql: """
+            UPDATE staged_groups SET group_id = g.id, action = 'match'
+            FROM groups g WHERE g.source = ? AND g.external_id = staged_groups.external_id AND staged_groups.skip IS NULL
+            """, arguments: [s])
+        for (column, staged) in [("name", "s.name"), ("dn", "s.dn")] {
+            try db.execute(sql: """
+                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+                SELECT ?, 'group', g.id, 'update', '\(column)', g.\(column), \(staged), s.dn
+                FROM staged_groups s JOIN groups g ON g.id = s.group_id WHERE s.action = 'match' AND g.\(column) IS NOT \(staged)
+                """, arguments: [r])
+        }
+        try db.execute(sql: """
+            UPDATE groups SET name = s.name, dn = s.dn, updated_at = ?
+            FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND (groups.name IS NOT s.name OR groups.dn IS NOT s.dn)
+            """, arguments: [t])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'group', g.id, 'reactivate', NULL, NULL, 'back in the directory', s.dn
+            FROM staged_groups s JOIN groups g ON g.id = s.group_id WHERE s.action = 'match' AND g.state = 'deactivated'
+            """, arguments: [r])
+        try db.execute(sql: """
+            UPDATE groups SET state = 'active', deactivated_at = NULL, updated_at = ?
+            FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND groups.state = 'deactivated'
+            """, arguments: [t])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'group', g.id, 'deactivate', NULL, NULL, 'missing from the directory', g.dn
+            FROM groups g WHERE g.source = ? AND g.state = 'active'
+              AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = g.external_id)
+            """, arguments: [r, s])
+        try db.execute(sql: """
+            UPDATE groups SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
+            WHERE source = ?2 AND state = 'active' AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = groups.external_id)
+            """, arguments: [t, s])
+        try db.execute(sql: """
+            INSERT INTO groups (source, external_id, name, dn, state, created_at, updated_at)
+            SELECT ?1, external_id, name, dn, 'active', ?2, ?2 FROM staged_groups WHERE skip IS NULL AND group_id IS NULL ORDER BY seq
+            """, arguments: [s, t])
+        try db.execute(sql: """
+            UPDATE staged_groups SET group_id = g.id, action = 'create'
+            FROM groups g WHERE staged_groups.skip IS NULL AND staged_groups.group_id IS NULL AND g.source = ? AND g.external_id = staged_groups.external_id
+            """, arguments: [s])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'group', group_id, 'create', NULL, NULL, name, dn FROM staged_groups WHERE action = 'create' ORDER BY seq
+            """, arguments: [r])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'group', 0, 'skip', NULL, name, skip, dn FROM staged_groups WHERE skip IS NOT NULL ORDER BY seq
+            """, arguments: [r])
+
+        // Nesting: the member lists of the groups read are the truth for edges between this source's groups.
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_lower_username ON staged (lower(username))")
+        try db.execute(sql: """
+            CREATE TEMP TABLE desired_parents AS
+            SELECT DISTINCT child.group_id AS group_id, parent.group_id AS parent_id
+            FROM staged_links l
+            JOIN staged_groups parent ON parent.dn_norm = l.group_dn AND parent.group_id IS NOT NULL
+            JOIN staged_groups child ON child.dn_norm = l.member AND child.group_id IS NOT NULL
+            WHERE l.member_kind = 'dn' AND ?
+            """, arguments: [tree])
+        try db.execute(sql: """
+            CREATE TEMP TABLE removed_parents AS
+            SELECT gp.group_id, gp.parent_id FROM group_parents gp
+            JOIN staged_groups p ON p.group_id = gp.parent_id
+            JOIN groups c ON c.id = gp.group_id AND c.source = ?
+            WHERE NOT EXISTS (SELECT 1 FROM desired_parents d WHERE d.group_id = gp.group_id AND d.parent_id = gp.parent_id)
+            """, arguments: [s])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'membership', d.parent_id, 'add', 'group', NULL, d.group_id, c.dn
+            FROM desired_parents d JOIN groups c ON c.id = d.group_id
+            WHERE NOT EXISTS (SELECT 1 FROM group_parents gp WHERE gp.group_id = d.group_id AND gp.parent_id = d.parent_id)
+            """, arguments: [r])
+        outcome.memberships.added += db.changesCount
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO group_parents (group_id, parent_id) SELECT group_id, parent_id FROM desired_parents;
+            """)
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'membership', x.parent_id, 'remove', 'group', x.group_id, NULL, c.dn
+            FROM removed_parents x JOIN groups c ON c.id = x.group_id
+            """, arguments: [r])
+        outcome.memberships.removed += db.changesCount
+        try db.execute(sql: """
+            DELETE FROM group_parents WHERE EXISTS
+                (SELECT 1 FROM removed_parents x WHERE x.group_id = group_parents.group_id AND x.parent_id = group_parents.parent_id)
+            """)
+
+        // Direct members: users of this source in the member lists of the groups read.
+        try db.execute(sql: """
+            CREATE TEMP TABLE desired_members AS
+            SELECT g.group_id, s.user_id FROM staged_links l
+            JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
+            JOIN staged s ON s.dn_norm = l.member AND s.user_id IS NOT NULL
+            WHERE l.member_kind = 'dn'
+            UNION
+            SELECT g.group_id, s.user_id FROM staged_links l
+            JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
+            JOIN staged s ON lower(s.username) = l.member AND s.user_id IS NOT NULL
+            WHERE l.member_kind = 'uid'
+            """)
+        try db.execute(sql: """
+            CREATE TEMP TABLE removed_members AS
+            SELECT gm.group_id, gm.user_id FROM group_members gm
+            JOIN staged_groups g ON g.group_id = gm.group_id
+            JOIN users u ON u.id = gm.user_id AND u.source = ?
+            WHERE NOT EXISTS (SELECT 1 FROM desired_members d WHERE d.group_id = gm.group_id AND d.user_id = gm.user_id)
+            """, arguments: [s])
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'membership', d.group_id, 'add', 'user', NULL, d.user_id, u.dn
+            FROM desired_members d JOIN users u ON u.id = d.user_id
+            WHERE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = d.group_id AND gm.user_id = d.user_id)
+            """, arguments: [r])
+        outcome.memberships.added += db.changesCount
+        try db.execute(sql: "INSERT OR IGNORE INTO group_members (group_id, user_id) SELECT group_id, user_id FROM desired_members")
+        try db.execute(sql: """
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'membership', x.group_id, 'remove', 'user', x.user_id, NULL, u.dn
+            FROM removed_members x JOIN users u ON u.id = x.user_id
+            """, arguments: [r])
+        outcome.memberships.removed += db.changesCount
+        try db.execute(sql: """
+            DELETE FROM group_members WHERE EXISTS
+                (SELECT 1 FROM removed_members x WHERE x.group_id = group_members.group_id AND x.user_id = group_members.user_id)
+            """)
+
+        // Effective membership of this source's active groups, through any nesting. UNION (not
+        // UNION ALL) makes the recursion stop on a cycle.
+        try db.execute(sql: "DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM groups WHERE source = ?)", arguments: [s])
+        try db.execute(sql: """
+            WITH RECURSIVE closure(ancestor, descendant) AS (
+                SELECT id, id FROM groups WHERE source = ? AND state = 'active'
+                UNION
+                SELECT c.ancestor, gp.group_id FROM closure c
+                JOIN group_parents gp ON gp.parent_id = c.descendant
+                JOIN groups g ON g.id = gp.group_id AND g.state = 'active'
+            )
+            INSERT OR IGNORE INTO effective_group_members (group_id, user_id)
+            SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant
+            """, arguments: [s])
+
+        // Cycles (reported; the run completes) and members that resolve to nothing read.
+        outcome.cycles = try String.fetchAll(db, sql: """
+            WITH RECURSIVE reach(start, node) AS (
+                SELECT gp.group_id, gp.parent_id FROM group_parents gp JOIN groups g ON g.id = gp.group_id WHERE g.source = ?
+                UNION
+                SELECT r.start, gp.parent_id FROM reach r JOIN group_parents gp ON gp.group_id = r.node
+            )
+            SELECT g.name FROM reach r JOIN groups g ON g.id = r.start WHERE r.start = r.node ORDER BY g.name
+            """, arguments: [s])
+        let unresolved = """
+            FROM staged_links l JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.skip IS NULL
+            WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE l.member_kind = 'dn' AND s.dn_norm = l.member)
+              AND NOT EXISTS (SELECT 1 FROM staged s WHERE l.member_kind = 'uid' AND lower(s.username) = l.member)
+              AND NOT EXISTS (SELECT 1 FROM staged_groups g2 WHERE l.member_kind = 'dn' AND g2.dn_norm = l.member)
+            """
+        outcome.unresolved = try Int.fetchOne(db, sql: "SELECT count(*) \(unresolved)") ?? 0
+        outcome.unresolvedSamples = try String.fetchAll(db, sql: "SELECT g.dn || ' → ' || l.member \(unresolved) LIMIT 5")
+
+        // Counts.
+        let row = try Row.fetchOne(db, sql: """
+            SELECT
+              (SELECT count(*) FROM staged_groups WHERE action = 'create') AS created,
+              (SELECT count(DISTINCT object_id) FROM changes WHERE run_id = ?1 AND object_type = 'group' AND action = 'update'
+                 AND object_id NOT IN (SELECT object_id FROM changes WHERE run_id = ?1 AND object_type = 'group' AND action IN ('reactivate', 'create'))) AS updated,
+              (SELECT count(*) FROM changes WHERE run_id = ?1 AND object_type = 'group' AND action = 'deactivate') AS deactivated,
+              (SELECT count(*) FROM changes WHERE run_id = ?1 AND object_type = 'group' AND action = 'reactivate') AS reactivated,
+              (SELECT count(*) FROM staged_groups WHERE action = 'match'
+                 AND group_id NOT IN (SELECT object_id FROM changes WHERE run_id = ?1 AND object_type = 'group')) AS unchanged
+            """, arguments: [r])!
+        outcome.groups.created = row["created"]
+        outcome.groups.updated = row["updated"]
+        outcome.groups.deactivated = row["deactivated"]
+        outcome.groups.reactivated = row["reactivated"]
+        outcome.groups.unchanged = row["unchanged"]
+        try db.execute(sql: """
+            DROP TABLE temp.desired_parents; DROP TABLE temp.removed_parents;
+            DROP TABLE temp.desired_members; DROP TABLE temp.removed_members;
+            """)
+        return outcome
+    }
+}
+
+extension Staging {
+    /// Keeps only the staged users who are members, directly or through nested groups, of the
+    /// groups `memberOf` names (the tree strategy of `users.memberOf`). Returns how many remain.
+    func scope(toMembersOf memberOf: [String]) async throws -> Int {
+        let chosen = memberOf.map(Staging.normalize)
+        let json = String(decoding: try JSONEncoder().encode(chosen), as: UTF8.self)
+        return try await database.write { db in
+            try db.execute(sql: """
+                CREATE TEMP TABLE scoped AS
+                WITH RECURSIVE chosen(dn) AS (
+                    SELECT value FROM json_each(?)
+                    UNION
+                    SELECT l.member FROM staged_links l JOIN chosen c ON l.group_dn = c.dn
+                    JOIN staged_groups g ON g.dn_norm = l.member
+                )
+                SELECT s.seq FROM staged s JOIN staged_links l ON l.member = s.dn_norm AND l.member_kind = 'dn' JOIN chosen c ON c.dn = l.group_dn
+                UNION
+                SELECT s.seq FROM staged s JOIN staged_links l ON l.member = lower(s.username) AND l.member_kind = 'uid' JOIN chosen c ON c.dn = l.group_dn
+                """, arguments: [json])
+            try db.execute(sql: "DELETE FROM staged WHERE seq NOT IN (SELECT seq FROM scoped)")
+            try db.execute(sql: "DROP TABLE temp.scoped")
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM staged") ?? 0
+        }
+    }
+}

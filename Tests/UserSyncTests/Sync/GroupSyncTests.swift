@@ -1,0 +1,195 @@
+import DirectoryFixtures
+import Foundation
+import GRDB
+import LDAP
+import Testing
+@testable import UserSync
+
+/// LDIF of a groupOfNames under ou=groups with the given members (group cns and user numbers).
+func groupLDIF(_ cn: String, groups: [String] = [], users: [Int] = [], extra: [String] = []) -> String {
+    var text = "dn: cn=\(cn),ou=groups,\(Slapd.suffix)\nobjectClass: groupOfNames\ncn: \(cn)\n"
+    for g in groups { text += "member: cn=\(g),ou=groups,\(Slapd.suffix)\n" }
+    for u in users { text += "member: \(Slapd.userDN(u))\n" }
+    for e in extra { text += "member: \(e)\n" }
+    return text + "\n"
+}
+
+extension SyncHarness {
+    /// Effective members (usernames) of every group of the store, by group name.
+    func effective() async throws -> [String: Set<String>] {
+        try await store.database.read { db in
+            var result: [String: Set<String>] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT g.name, u.username FROM groups g
+                LEFT JOIN effective_group_members e ON e.group_id = g.id LEFT JOIN users u ON u.id = e.user_id
+                WHERE g.state = 'active'
+                """) {
+                let name: String = row["name"]
+                var members = result[name] ?? []
+                if let user: String = row["username"] { members.insert(user) }
+                result[name] = members
+            }
+            return result
+        }
+    }
+
+    func parents() async throws -> Set<String> {
+        try await store.database.read { db in
+            Set(try String.fetchAll(db, sql: """
+                SELECT c.name || '<' || p.name FROM group_parents gp JOIN groups c ON c.id = gp.group_id JOIN groups p ON p.id = gp.parent_id
+                """))
+        }
+    }
+}
+
+func names(_ numbers: [Int]) -> Set<String> { Set(numbers.map(Slapd.userName)) }
+
+let groupsSection = """
+        groups:
+          base: ou=groups,dc=example,dc=com
+          filter: (objectClass=groupOfNames)
+    """
+
+@Suite("Group trees with OpenLDAP")
+struct GroupSyncTests {
+    static let tree = groupLDIF("l1", groups: ["l2", "shared"], users: [1])
+        + groupLDIF("l2", groups: ["l3"], users: [2])
+        + groupLDIF("l3", groups: ["l4"], users: [3])
+        + groupLDIF("l4", groups: ["l5"], users: [4])
+        + groupLDIF("l5", users: [5])
+        + groupLDIF("shared", users: [6])
+        + groupLDIF("other", groups: ["shared"], users: [7])
+        + groupLDIF("cyclea", groups: ["cycleb"], users: [8])
+        + groupLDIF("cycleb", groups: ["cyclea"], users: [9])
+        + groupLDIF("outside", users: [10], extra: ["uid=ghost,ou=people,\(Slapd.suffix)", "cn=nowhere,dc=elsewhere"])
+
+    @Test("a 5-level tree, a group with two parents and a cycle: effective memberships exactly; the run completes and reports")
+    func treeImport() async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: GroupSyncTests.tree)
+        let source = try h.source(options: "", groups: groupsSection)
+        let report = await h.sync(source)
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(report.groups?.created == 10 && report.groupsRead == 10)
+        #expect(report.cycles == ["cyclea", "cycleb"])
+        #expect(report.unresolvedMembers == 2, "the missing entry and the DN outside the tree")
+        #expect(try await h.effective() == [
+            "l1": names([1, 2, 3, 4, 5, 6]), "l2": names([2, 3, 4, 5]), "l3": names([3, 4, 5]), "l4": names([4, 5]), "l5": names([5]),
+            "shared": names([6]), "other": names([6, 7]), "cyclea": names([8, 9]), "cycleb": names([8, 9]), "outside": names([10]),
+        ])
+        #expect(try await h.parents() == ["l2<l1", "shared<l1", "l3<l2", "l4<l3", "l5<l4", "shared<other", "cycleb<cyclea", "cyclea<cycleb"])
+        #expect(report.memberships?.added == 8 + 10)
+        let again = await h.sync(source)
+        #expect(again.groups?.unchanged == 10 && again.memberships == MembershipCounts())
+    }
+
+    @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows")
+    func treeChanges() async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: GroupSyncTests.tree)
+        let source = try h.source(options: "", groups: groupsSection)
+        _ = await h.sync(source)
+        let l3 = try await h.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM groups WHERE name = 'l3'") }
+        try await h.modify("""
+            dn: cn=l5,ou=groups,\(Slapd.suffix)
+            changetype: modify
+            delete: member
+            member: \(Slapd.userDN(5))
+            -
+            add: member
+            member: cn=other,ou=groups,\(Slapd.suffix)
+
+            dn: cn=l3,ou=groups,\(Slapd.suffix)
+            changetype: modrdn
+            newrdn: cn=level3
+            deleteoldrdn: 1
+
+            dn: cn=l2,ou=groups,\(Slapd.suffix)
+            changetype: modify
+            replace: member
+            member: cn=level3,ou=groups,\(Slapd.suffix)
+            member: \(Slapd.userDN(2))
+
+            dn: cn=cyclea,ou=groups,\(Slapd.suffix)
+            changetype: delete
+
+            """)
+        let report = await h.sync(source)
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(report.groups?.updated == 1 && report.groups?.deactivated == 1)
+        let effective = try await h.effective()
+        #expect(effective["level3"] == names([3, 4, 6, 7]))
+        #expect(effective["l5"] == names([6, 7]))
+        #expect(effective["l1"] == names([1, 2, 3, 4, 6]).union(names([7])))
+        #expect(effective["cyclea"] == nil, "deactivated")
+        let renamed = try await h.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM groups WHERE name = 'level3'") }
+        #expect(renamed == l3, "a rename keeps the row")
+        let changes = try h.store.changes(run: report.runId!)
+        let summary = Set(changes.map { "\($0.action) \($0.field ?? "")" })
+        #expect(summary.isSuperset(of: ["remove user", "add group", "update name", "update dn", "deactivate "]))
+    }
+
+    @Test("users.memberOf by the group tree: only direct and nested members are synced; leaving the group deactivates")
+    func groupScopedUsers() async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: GroupSyncTests.tree)
+        let source = try h.source(options: "", groups: groupsSection,
+                                  memberOf: "cn=l3,ou=groups,\(Slapd.suffix)")
+        let report = await h.sync(source)
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(Set(try h.users().keys) == names([3, 4, 5]))
+        try await h.modify("""
+            dn: cn=l5,ou=groups,\(Slapd.suffix)
+            changetype: modify
+            replace: member
+            member: \(Slapd.userDN(11))
+
+            """)
+        let next = await h.sync(source)
+        #expect(next.users.deactivated == 1 && next.users.created == 1)
+        #expect(try h.users()[Slapd.userName(5)]?.state == "deactivated")
+        #expect(try h.users()[Slapd.userName(11)]?.state == "active")
+    }
+
+    @Test("groupOfUniqueNames (uniqueMember, with a UID suffix) and posixGroup (memberUid) sources")
+    func otherShapes() async throws {
+        let h = try await SyncHarness.start(users: 5, extraLDIF: """
+            dn: cn=unique,ou=groups,\(Slapd.suffix)
+            objectClass: groupOfUniqueNames
+            cn: unique
+            uniqueMember: \(Slapd.userDN(1))
+            uniqueMember: \(Slapd.userDN(2))#'0101'B
+            uniqueMember: cn=uniquechild,ou=groups,\(Slapd.suffix)
+
+            dn: cn=uniquechild,ou=groups,\(Slapd.suffix)
+            objectClass: groupOfUniqueNames
+            cn: uniquechild
+            uniqueMember: \(Slapd.userDN(3))
+
+            dn: cn=posix,ou=groups,\(Slapd.suffix)
+            objectClass: posixGroup
+            cn: posix
+            gidNumber: 5000
+            memberUid: user00004
+            memberUid: USER00005
+            memberUid: nobody
+
+            """)
+        let unique = await h.sync(try h.source(groups: """
+                    groups:
+                      base: ou=groups,dc=example,dc=com
+                      membership: uniqueMember
+                """))
+        #expect(unique.status == .applied, "\(unique.error ?? "")")
+        var effective = try await h.effective()
+        #expect(effective == ["unique": names([1, 2, 3]), "uniquechild": names([3])])
+
+        let posix = await h.sync(try h.source(groups: """
+                    groups:
+                      base: ou=groups,dc=example,dc=com
+                      membership: memberUid
+                """), force: true)
+        #expect(posix.status == .applied, "\(posix.error ?? "")")
+        #expect(posix.unresolvedMembers == 1)
+        effective = try await h.effective()
+        #expect(effective["posix"] == names([4, 5]))
+        #expect(effective["unique"] == nil, "groups of the other shape are no longer read: deactivated")
+    }
+}
