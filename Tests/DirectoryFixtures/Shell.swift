@@ -95,21 +95,37 @@ public enum Shell {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
+    /// A TCP port on 127.0.0.1 that is free now and was not handed out before in this process.
+    /// It is taken below the kernel's ephemeral range: a port from that range (bind to port 0)
+    /// can be taken by any outgoing connection of the parallel tests before the server binds it,
+    /// which made a server fail to start now and then.
     public static func freePort() -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
+        let below = max(12_000, min(range.first ?? 32_768, 32_768))
+        for _ in 0..<1000 {
+            let port = Int.random(in: 10_000..<below)
+            let taken = portsLock.withLock { !handedOut.insert(port).inserted }
+            if taken { continue }
+            if canBind(port) { return port }
+        }
+        return 0
+    }
+
+    private static let portsLock = NSLock()
+    nonisolated(unsafe) private static var handedOut: Set<Int> = []
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        } == 0
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:port.
