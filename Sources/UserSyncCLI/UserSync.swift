@@ -15,7 +15,7 @@ struct UserSyncCommand: AsyncParsableCommand {
         \(ExitStatus.table)
         """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, RunsCommand.self, UsersCommand.self, TestBind.self, MappingCommand.self]
+        subcommands: [SyncCommand.self, RunsCommand.self, UsersCommand.self, GroupsCommand.self, TestBind.self, MappingCommand.self]
     )
 
     /// Runs the command named on the command line. A `CommandFailure` prints its message and

@@ -101,8 +101,12 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
 /// A row of `changes`, with the run it belongs to.
 public struct ChangeRecord: Codable, Sendable, FetchableRecord {
     public var runId: Int64
+    public var objectType: String
     public var objectId: Int64
+    /// The user's or group's name.
     public var username: String?
+    /// For a membership: the member's username or group name.
+    public var memberName: String?
     public var action: String
     public var field: String?
     public var oldValue: String?
@@ -112,8 +116,10 @@ public struct ChangeRecord: Codable, Sendable, FetchableRecord {
 
     public init(row: Row) throws {
         runId = row["run_id"]
+        objectType = row["object_type"]
         objectId = row["object_id"]
-        username = row["username"]
+        username = row["name"]
+        memberName = row["member_name"]
         action = row["action"]
         field = row["field"]
         oldValue = row["old_value"]
@@ -189,8 +195,8 @@ extension UserStore {
     public func changes(run id: Int64, limit: Int? = nil) throws -> [ChangeRecord] {
         try database.read { db in
             try ChangeRecord.fetchAll(db, sql: """
-                SELECT c.*, coalesce(u.username, c.old_value) AS username, r.started_at
-                FROM changes c JOIN runs r ON r.id = c.run_id LEFT JOIN users u ON u.id = c.object_id AND c.object_type = 'user'
+                SELECT c.*, \(ChangeText.columns), r.started_at
+                FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
                 WHERE c.run_id = ? ORDER BY c.id LIMIT ?
                 """, arguments: [id, limit ?? -1])
         }
@@ -232,9 +238,11 @@ extension UserStore {
     public func history(user id: Int64, limit: Int = 50) throws -> [ChangeRecord] {
         try database.read { db in
             try ChangeRecord.fetchAll(db, sql: """
-                SELECT c.*, u.username, r.started_at
-                FROM changes c JOIN runs r ON r.id = c.run_id LEFT JOIN users u ON u.id = c.object_id
-                WHERE c.object_type = 'user' AND c.object_id = ? ORDER BY c.id DESC LIMIT ?
+                SELECT c.*, \(ChangeText.columns), r.started_at
+                FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
+                WHERE (c.object_type = 'user' AND c.object_id = ?1)
+                   OR (c.object_type = 'membership' AND c.field = 'user' AND CAST(coalesce(c.new_value, c.old_value) AS INTEGER) = ?1)
+                ORDER BY c.id DESC LIMIT ?2
                 """, arguments: [id, limit])
         }
     }

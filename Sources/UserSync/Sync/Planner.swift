@@ -296,15 +296,37 @@ struct Planner {
     func changes(_ db: Database, limit: Int) throws -> ([PlannedChange], Int) {
         let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM changes WHERE run_id = ?", arguments: [runId]) ?? 0
         let rows = try Row.fetchAll(db, sql: """
-            SELECT c.object_id, coalesce(u.username, c.old_value) AS username, c.action, c.field, c.old_value, c.new_value, c.record
-            FROM (SELECT *, row_number() OVER (PARTITION BY action ORDER BY id) AS n FROM changes WHERE run_id = ?) c
-            LEFT JOIN users u ON u.id = c.object_id
+            SELECT c.*, \(ChangeText.columns)
+            FROM (SELECT *, row_number() OVER (PARTITION BY object_type, action ORDER BY id) AS n FROM changes WHERE run_id = ?) c
+            \(ChangeText.joins)
             WHERE c.n <= ? ORDER BY c.id
             """, arguments: [runId, limit])
-        let changes = rows.map { row in
-            PlannedChange(userId: row["object_id"], username: row["username"], action: row["action"], field: row["field"],
-                          oldValue: row["old_value"], newValue: row["new_value"], record: row["record"])
-        }
+        let changes = rows.map(PlannedChange.init(row:))
         return (changes, total)
+    }
+}
+
+/// SQL that turns `changes` rows into readable ones: the user's or group's name, and for a
+/// membership the member's name.
+enum ChangeText {
+    static let columns = """
+        CASE c.object_type WHEN 'user' THEN coalesce(u.username, c.old_value) ELSE coalesce(g.name, c.old_value) END AS name,
+        CASE WHEN c.object_type = 'membership' AND c.field = 'user' THEN mu.username
+             WHEN c.object_type = 'membership' AND c.field = 'group' THEN mg.name END AS member_name
+        """
+    static let joins = """
+        LEFT JOIN users u ON u.id = c.object_id AND c.object_type = 'user'
+        LEFT JOIN groups g ON g.id = c.object_id AND c.object_type IN ('group', 'membership')
+        LEFT JOIN users mu ON c.object_type = 'membership' AND c.field = 'user' AND mu.id = coalesce(c.new_value, c.old_value)
+        LEFT JOIN groups mg ON c.object_type = 'membership' AND c.field = 'group' AND mg.id = coalesce(c.new_value, c.old_value)
+        """
+}
+
+extension PlannedChange {
+    init(row: Row) {
+        self.init(userId: row["object_id"], username: row["name"], action: row["action"], field: row["field"],
+                  oldValue: row["old_value"], newValue: row["new_value"], record: row["record"])
+        objectType = row["object_type"]
+        memberName = row["member_name"]
     }
 }

@@ -76,6 +76,10 @@ public struct PlannedChange: Codable, Sendable, Equatable {
     public var newValue: String?
     /// The DN (or locator) of the record behind the change.
     public var record: String?
+    /// user, group or membership.
+    public var objectType = "user"
+    /// For a membership: the member's username or group name.
+    public var memberName: String?
 
     public init(userId: Int64, username: String?, action: String, field: String?, oldValue: String?, newValue: String?,
                 record: String?) {

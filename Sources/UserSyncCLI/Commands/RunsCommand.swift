@@ -93,13 +93,20 @@ struct RunsCommand: AsyncParsableCommand {
             if let secs = run.durationSeconds { text += String(format: " (%.2f s)", secs) }
             text += "\n  read      \(run.entriesRead) entries\n"
             text += "  users     created \(run.created), updated \(run.updated), deactivated \(run.deactivated), reactivated \(run.reactivated), unchanged \(run.unchanged), skipped \(run.skipped)\n"
+            if run.groupsRead > 0 || run.groupsDeactivated > 0 {
+                text += "  groups    \(run.groupsRead) read: created \(run.groupsCreated), updated \(run.groupsUpdated), deactivated \(run.groupsDeactivated), reactivated \(run.groupsReactivated), unchanged \(run.groupsUnchanged); memberships +\(run.membershipsAdded) −\(run.membershipsRemoved)\n"
+            }
             if let error = run.error { text += "  error     \(error)\n" }
             text += "  records   " + (received.map { "\($0.count) kept (--records prints them)" } ?? "not kept (options.keepRecords)") + "\n"
             if !changes.isEmpty {
                 text += "changes:\n"
-                text += SyncText.table(changes.map { PlannedChange(userId: $0.objectId, username: $0.username, action: $0.action, field: $0.field,
-                                                                   oldValue: $0.oldValue, newValue: $0.newValue, record: $0.record) },
-                                       show: Int.max)
+                text += SyncText.table(changes.map { c in
+                    var change = PlannedChange(userId: c.objectId, username: c.username, action: c.action, field: c.field,
+                                               oldValue: c.oldValue, newValue: c.newValue, record: c.record)
+                    change.objectType = c.objectType
+                    change.memberName = c.memberName
+                    return change
+                }, show: Int.max)
             } else if run.dryRun {
                 text += "a dry run writes no changes: run 'usersync sync --dry-run' again to see its plan\n"
             }

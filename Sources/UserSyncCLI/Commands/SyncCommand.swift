@@ -98,7 +98,16 @@ enum SyncText {
         if report.status != .failed {
             let u = report.users
             let verb = report.status == .applied ? "" : "would be "
-            text += "  \(verb)created \(u.created), updated \(u.updated), deactivated \(u.deactivated), reactivated \(u.reactivated); unchanged \(u.unchanged), skipped \(u.skipped)\n"
+            text += "  users: \(verb)created \(u.created), updated \(u.updated), deactivated \(u.deactivated), reactivated \(u.reactivated); unchanged \(u.unchanged), skipped \(u.skipped)\n"
+            if let g = report.groups, let m = report.memberships {
+                text += "  groups (\(report.groupsRead ?? 0) read): \(verb)created \(g.created), updated \(g.updated), deactivated \(g.deactivated), reactivated \(g.reactivated); unchanged \(g.unchanged); memberships +\(m.added) −\(m.removed)\n"
+            }
+            if let cycles = report.cycles, !cycles.isEmpty {
+                text += "  note: nesting cycles through \(cycles.joined(separator: ", "))\n"
+            }
+            if let unresolved = report.unresolvedMembers, unresolved > 0 {
+                text += "  note: \(unresolved) group member value\(unresolved == 1 ? "" : "s") point outside what was read (see the log)\n"
+            }
         }
         // An applied run lists what it skipped (the rest is in 'usersync runs show'); a plan lists all.
         let listed = report.status == .applied ? report.changes.filter { $0.action == "skip" } : report.changes
@@ -126,9 +135,12 @@ enum SyncText {
         for change in changes {
             perAction[change.action, default: 0] += 1
             guard perAction[change.action]! <= show else { continue }
-            let who = change.username ?? change.record ?? "#\(change.userId)"
+            var who = change.username ?? change.record ?? "#\(change.userId)"
+            if change.objectType == "group" { who = "group " + who }
             let what: String
             switch change.action {
+            case "add", "remove":
+                what = "\(change.action == "add" ? "+" : "−") \(change.field ?? "member") \(change.memberName ?? change.newValue ?? change.oldValue ?? "")"
             case "update": what = "\(change.field ?? ""): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")"
             case "create": what = [change.newValue, change.record].compactMap { $0 }.joined(separator: "  ")
             case "adopt": what = "now owned by this source (\(change.newValue ?? ""))"

@@ -63,6 +63,8 @@ struct UsersCommand: AsyncParsableCommand {
             var lastRecord: RecordJSON?
             var lastRecordRun: Int64?
             var history: [ChangeRecord]
+            var groups: [String]
+            var effectiveGroups: [String]
         }
 
         func run() async throws {
@@ -74,7 +76,9 @@ struct UsersCommand: AsyncParsableCommand {
             let last = try store.lastRecord(of: user)
             let history = try store.history(user: user.id, limit: limit)
             if output.json {
-                Output.printJSON(Report(user: user, lastRecord: last.map { RecordJSON($0.entry) }, lastRecordRun: last?.runId, history: history))
+                let groups = try store.groups(ofUser: user.id)
+                Output.printJSON(Report(user: user, lastRecord: last.map { RecordJSON($0.entry) }, lastRecordRun: last?.runId, history: history,
+                                        groups: groups.direct, effectiveGroups: groups.effective))
                 return
             }
             var text = "user \(user.id): \(user.username) (\(user.state))\n"
@@ -86,6 +90,12 @@ struct UsersCommand: AsyncParsableCommand {
             ]
             for (label, value) in rows { if let value { text += "  \(Output.pad(label, 13)) \(value)\n" } }
             for key in user.attributes.keys.sorted() { text += "  \(Output.pad(key, 13)) \(user.attributes[key]!)\n" }
+            let groups = try store.groups(ofUser: user.id)
+            if !groups.effective.isEmpty {
+                text += "groups: \(groups.direct.joined(separator: ", "))"
+                let nested = Set(groups.effective).subtracting(groups.direct).sorted()
+                text += nested.isEmpty ? "\n" : "; through nesting: \(nested.joined(separator: ", "))\n"
+            }
             if let last {
                 text += "last record received (run \(last.runId)):\n"
                 text += RecordJSON(last.entry).ldif.split(separator: "\n").map { "  \($0)\n" }.joined()
@@ -96,7 +106,9 @@ struct UsersCommand: AsyncParsableCommand {
                 text += "history (newest first):\n"
                 for change in history {
                     var what = change.action
-                    if let field = change.field { what += " \(field): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")" }
+                    if change.objectType == "membership" {
+                        what = change.action == "add" ? "added to group \(change.username ?? "?")" : "removed from group \(change.username ?? "?")"
+                    } else if let field = change.field { what += " \(field): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")" }
                     else if let value = change.newValue { what += ": \(value)" }
                     text += "  run \(change.runId)  \(String((change.runStartedAt ?? "").prefix(19)))  \(what)\n"
                 }

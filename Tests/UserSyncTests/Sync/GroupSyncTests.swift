@@ -5,15 +5,6 @@ import LDAP
 import Testing
 @testable import UserSync
 
-/// LDIF of a groupOfNames under ou=groups with the given members (group cns and user numbers).
-func groupLDIF(_ cn: String, groups: [String] = [], users: [Int] = [], extra: [String] = []) -> String {
-    var text = "dn: cn=\(cn),ou=groups,\(Slapd.suffix)\nobjectClass: groupOfNames\ncn: \(cn)\n"
-    for g in groups { text += "member: cn=\(g),ou=groups,\(Slapd.suffix)\n" }
-    for u in users { text += "member: \(Slapd.userDN(u))\n" }
-    for e in extra { text += "member: \(e)\n" }
-    return text + "\n"
-}
-
 extension SyncHarness {
     /// Effective members (usernames) of every group of the store, by group name.
     func effective() async throws -> [String: Set<String>] {
@@ -52,20 +43,11 @@ let groupsSection = """
 
 @Suite("Group trees with OpenLDAP")
 struct GroupSyncTests {
-    static let tree = groupLDIF("l1", groups: ["l2", "shared"], users: [1])
-        + groupLDIF("l2", groups: ["l3"], users: [2])
-        + groupLDIF("l3", groups: ["l4"], users: [3])
-        + groupLDIF("l4", groups: ["l5"], users: [4])
-        + groupLDIF("l5", users: [5])
-        + groupLDIF("shared", users: [6])
-        + groupLDIF("other", groups: ["shared"], users: [7])
-        + groupLDIF("cyclea", groups: ["cycleb"], users: [8])
-        + groupLDIF("cycleb", groups: ["cyclea"], users: [9])
-        + groupLDIF("outside", users: [10], extra: ["uid=ghost,ou=people,\(Slapd.suffix)", "cn=nowhere,dc=elsewhere"])
+    static let tree = Slapd.sampleGroupTree
 
     @Test("a 5-level tree, a group with two parents and a cycle: effective memberships exactly; the run completes and reports")
     func treeImport() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: GroupSyncTests.tree)
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
         let source = try h.source(options: "", groups: groupsSection)
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
@@ -84,7 +66,7 @@ struct GroupSyncTests {
 
     @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows")
     func treeChanges() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: GroupSyncTests.tree)
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
         let source = try h.source(options: "", groups: groupsSection)
         _ = await h.sync(source)
         let l3 = try await h.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM groups WHERE name = 'l3'") }
@@ -129,7 +111,7 @@ struct GroupSyncTests {
 
     @Test("users.memberOf by the group tree: only direct and nested members are synced; leaving the group deactivates")
     func groupScopedUsers() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: GroupSyncTests.tree)
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
         let source = try h.source(options: "", groups: groupsSection,
                                   memberOf: "cn=l3,ou=groups,\(Slapd.suffix)")
         let report = await h.sync(source)
