@@ -174,4 +174,33 @@ struct GroupSyncTests {
         #expect(effective["posix"] == names([4, 5]))
         #expect(effective["unique"] == nil, "groups of the other shape are no longer read: deactivated")
     }
+
+    @Test("include and exclude patterns, tree: false, and the guard on group deactivations")
+    func filtersAndGuard() async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
+        let filtered = await h.sync(try h.source(groups: """
+                groups:
+                  base: ou=groups,dc=example,dc=com
+                  include: "^l[0-9]$"
+                  exclude: "^l5$"
+                  tree: false
+            """))
+        #expect(filtered.status == .applied, "\(filtered.error ?? "")")
+        var effective = try await h.effective()
+        #expect(effective == ["l1": names([1]), "l2": names([2]), "l3": names([3]), "l4": names([4])], "no nesting followed")
+        #expect(try await h.parents().isEmpty)
+
+        let all = try h.source(options: "      maxDeactivations: 10%", groups: groupsSection)
+        #expect(await h.sync(all).status == .applied)
+        effective = try await h.effective()
+        #expect(effective["l1"] == names([1, 2, 3, 4, 5, 6]), "nesting followed once tree is on")
+        try await h.modify(["cyclea", "cycleb", "outside"].map { "dn: cn=\($0),ou=groups,\(Slapd.suffix)\nchangetype: delete\n" }
+            .joined(separator: "\n") + "\n")
+        let stopped = await h.sync(all)
+        #expect(stopped.status == .stopped)
+        #expect(stopped.error?.contains("3 groups would be deactivated, more than the 1 allowed") == true, "\(stopped.error ?? "")")
+        #expect(try await h.effective().count == 10, "nothing changed")
+        let forced = await h.sync(all, force: true)
+        #expect(forced.status == .applied && forced.groups?.deactivated == 3)
+    }
 }
