@@ -39,16 +39,26 @@ public final class Slapd: @unchecked Sendable {
     /// `start` for callers that are not async (and not on the cooperative pool).
     public static func startBlocking(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) throws -> Slapd {
         let directory = try Shell.temporaryDirectory("usersync-slapd")
-        let ca = try ca ?? TestCA.make(in: directory.appendingPathComponent("tls"))
-        let slapd = Slapd(directory: directory, port: Shell.freePort(), tlsPort: Shell.freePort(), ca: ca, users: users)
-        try slapd.writeConfig()
-        try slapd.load(extraLDIF: extraLDIF)
-        try slapd.start()
-        Cleanup.atExit { [slapd] in
-            slapd.stop()
+        do {
+            let ca = try ca ?? TestCA.make(in: directory.appendingPathComponent("tls"))
+            let slapd = Slapd(directory: directory, port: Shell.freePort(), tlsPort: Shell.freePort(), ca: ca, users: users)
+            try slapd.writeConfig()
+            try slapd.load(extraLDIF: extraLDIF)
+            try slapd.start()
+            Cleanup.atExit { [slapd] in
+                slapd.stop()
+                try? FileManager.default.removeItem(at: directory)
+            }
+            return slapd
+        } catch {
+            // A server that did not start leaves nothing behind.
+            if let text = try? String(contentsOf: directory.appendingPathComponent("slapd.pid"), encoding: .utf8),
+               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(pid, SIGKILL)
+            }
             try? FileManager.default.removeItem(at: directory)
+            throw error
         }
-        return slapd
     }
 
     private init(directory: URL, port: Int, tlsPort: Int, ca: TestCA, users: Int) {
