@@ -60,8 +60,30 @@ struct GroupSyncTests {
         ])
         #expect(try await h.parents() == ["l2<l1", "shared<l1", "l3<l2", "l4<l3", "l5<l4", "shared<other", "cycleb<cyclea", "cyclea<cycleb"])
         #expect(report.memberships?.added == 8 + 10)
+
+        // A group made by the application, with a member and under a synced group: never touched.
+        let now = "2026-01-01T00:00:00.000Z"
+        try await h.store.database.write { db in
+            try db.execute(sql: "INSERT INTO groups (name, created_at, updated_at) VALUES ('app-admins', ?1, ?1)", arguments: [now])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "INSERT INTO group_members (group_id, user_id) SELECT ?, id FROM users WHERE username = 'user00011'", arguments: [id])
+            try db.execute(sql: "INSERT INTO group_parents (group_id, parent_id) SELECT ?, id FROM groups WHERE name = 'l1'", arguments: [id])
+        }
         let again = await h.sync(source)
         #expect(again.groups?.unchanged == 10 && again.memberships == MembershipCounts())
+        let hand = try await h.store.database.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT g.state, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) AS members,
+                       (SELECT count(*) FROM group_parents p WHERE p.group_id = g.id) AS parents
+                FROM groups g WHERE g.name = 'app-admins'
+                """)
+        }
+        let state: String? = hand?["state"]
+        let members: Int? = hand?["members"]
+        let parents: Int? = hand?["parents"]
+        #expect(state == "active")
+        #expect(members == 1)
+        #expect(parents == 1)
     }
 
     @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows")
