@@ -3,6 +3,7 @@
 # fixture, Tests/DirectoryFixtures/Slapd.swift.)
 #
 #   directory_start DIR USERS      # sets LDAP_URI, LDAPS_URI, CA_FILE, READER_DN, READER_PW_FILE
+#   directory_start DIR 0 FILE     # the same with the organisation (the base entries) and FILE's entries
 #   directory_stop DIR
 
 SUFFIX="dc=example,dc=com"
@@ -70,8 +71,8 @@ LDIF
   }'
 }
 
-directory_start() {  # DIR USERS
-  local d=$1 users=$2
+directory_start() {  # DIR USERS [EXTRA_LDIF_FILE]
+  local d=$1 users=$2 extra=${3:-}
   mkdir -p "$d/db"
   make_ca "$d/tls"
   cat > "$d/slapd.conf" <<CONF
@@ -94,9 +95,11 @@ rootdn "$ADMIN_DN"
 rootpw secret
 directory $d/db
 index objectClass eq
+index uid eq
 overlay memberof
 CONF
   organisation_ldif "$users" > "$d/data.ldif"
+  [[ -n $extra ]] && cat "$extra" >> "$d/data.ldif"
   slapadd -q -f "$d/slapd.conf" -l "$d/data.ldif"
   local port tls_port
   port=$(free_port); tls_port=$(free_port)

@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""usersync's benchmark: a full sync against the speed of a raw ldapsearch dump.
+
+Generates a directory of N users with realistic attributes and G nested groups, loads it into a
+throw-away slapd on loopback, builds usersync in release mode, and measures, alternating the
+commands and repeating each (median of --repeat runs):
+
+  floor     ldapsearch -E pr=1000/noprompt of the same users and attributes, to /dev/null
+  import    usersync sync into an empty store
+  noop      usersync sync again (nothing changed)
+  changed   usersync sync after 10% of the users were modified and 1% deleted
+  groups    usersync sync with the groups section (users already synced), and its own floor
+
+Prints a table (median wall time, ratio to the floor, users per second, peak RSS from the
+kernel's accounting via /usr/bin/time) and writes it as Markdown and JSON.
+
+  Benchmarks/bench.py                       # 100,000 users, 2,000 groups, 5 repeats
+  Benchmarks/bench.py --users 1000000       # the large run
+  Benchmarks/bench.py --users 2000 --groups 40 --repeat 1 --usersync .build/debug/usersync   # a smoke run
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUFFIX = "dc=example,dc=com"
+PEOPLE = "ou=people," + SUFFIX
+GROUPS = "ou=groups," + SUFFIX
+READER = "cn=reader,ou=services," + SUFFIX
+ATTRIBUTES = ["entryUUID", "uid", "mail", "givenName", "sn", "cn", "title", "departmentNumber", "employeeNumber",
+              "telephoneNumber", "manager"]
+GIVEN = "Ann Ben Chloe David Emma Farid Grace Hugo Ines Jonas Kim Lena Marco Nora Omar Paula".split()
+FAMILY = "Smith Jones Garcia Muller Rossi Dubois Novak Silva Kowalski Jensen Tanaka Okafor".split()
+DEPARTMENTS = "Sales Engineering Finance Support Marketing Legal Operations Research".split()
+
+
+def uid(i):
+    return "u%07d" % i
+
+
+def user_ldif(i, out, variant=""):
+    g, f = GIVEN[i % len(GIVEN)], FAMILY[(i // len(GIVEN)) % len(FAMILY)]
+    dept = DEPARTMENTS[i % len(DEPARTMENTS)]
+    out.write(f"dn: uid={uid(i)},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid(i)}\ncn: {g} {f}\n"
+              f"givenName: {g}\nsn: {f}{variant}\nmail: {g.lower()}.{f.lower()}.{i}@example.com\n"
+              f"title: {dept} specialist\ndepartmentNumber: {dept}\nemployeeNumber: {i}\n"
+              f"telephoneNumber: +41 44 {i % 1000:03d} {i % 10000:04d}\n")
+    if i > 10:
+        out.write(f"manager: uid={uid(i // 10)},{PEOPLE}\n")
+    out.write("\n")
+
+
+def generate(path, users, groups, rng):
+    """Users, then groups: a tree with fan-out 10 (group k's parent is group (k-1)//10), ~50 users each."""
+    with open(path, "w") as out:
+        for i in range(1, users + 1):
+            user_ldif(i, out)
+        children = {}
+        for k in range(1, groups):
+            children.setdefault((k - 1) // 10, []).append(k)
+        for k in range(groups):
+            out.write(f"dn: cn=g{k:05d},{GROUPS}\nobjectClass: groupOfNames\ncn: g{k:05d}\n")
+            for c in children.get(k, []):
+                out.write(f"member: cn=g{c:05d},{GROUPS}\n")
+            for u in rng.sample(range(1, users + 1), min(50, users)):
+                out.write(f"member: uid={uid(u)},{PEOPLE}\n")
+            out.write("\n")
+
+
+def shell(script, env=None):
+    return subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def timed(command, env=None):
+    """Wall seconds and peak RSS (KiB) of one command, from GNU time."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        started = time.monotonic()
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + command, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.monotonic() - started
+        if result.returncode != 0:
+            sys.exit(f"bench: {' '.join(command[:3])}… failed ({result.returncode}):\n{result.stderr[-2000:]}")
+        return wall, int(open(t.name).read().split()[-1])
+
+
+def config(path, work, uri, groups):
+    text = f"""store:
+  sqlite: {work}/users.db
+sources:
+  - name: bench
+    type: ldap
+    uri: {uri}
+    bindDN: {READER}
+    passwordFile: {work}/reader.pw
+    allowInsecureBind: true
+    users:
+      base: {PEOPLE}
+      filter: (objectClass=inetOrgPerson)
+      pageSize: 1000
+      idAttribute: entryUUID
+"""
+    if groups:
+        text += f"""    groups:
+      base: {GROUPS}
+      filter: (objectClass=groupOfNames)
+      pageSize: 1000
+"""
+    text += """    mapping:
+      username: uid
+      email: { from: mail, lowercase: true }
+      firstName: givenName
+      lastName: sn
+      displayName: cn
+      manager: { from: manager, rdnValue: true }
+      attributes:
+        title: title
+        department: departmentNumber
+        employeeNumber: employeeNumber
+        phone: telephoneNumber
+    options:
+      maxDeactivations: 5%
+      keepRecords: 3
+"""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--groups", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--usersync", help="a usersync binary to measure (default: build the release one)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"), help="where results.md and results.json go")
+    args = parser.parse_args()
+    if args.users < 100 or args.groups < 1 or args.repeat < 1:
+        sys.exit("bench: --users ≥ 100, --groups ≥ 1, --repeat ≥ 1")
+
+    subprocess.run([os.path.join(ROOT, "scripts/install-deps.sh")], check=True)
+    usersync = args.usersync
+    if not usersync:
+        print("== building usersync (release)", flush=True)
+        subprocess.run(["swift", "build", "-c", "release", "--product", "usersync"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        usersync = os.path.join(shell(f"cd {ROOT} && swift build -c release --show-bin-path").strip(), "usersync")
+
+    work = tempfile.mkdtemp(prefix="usersync-bench.")
+    lib = os.path.join(ROOT, "scripts/lib/directory.sh")
+    try:
+        print(f"== generating {args.users:,} users and {args.groups:,} groups; loading slapd", flush=True)
+        generate(f"{work}/data.ldif", args.users, args.groups, random.Random(42))
+        env_line = shell(f'source {lib}; directory_start {work}/d 0 {work}/data.ldif >&2; echo "$LDAP_URI"').strip()
+        uri = env_line.splitlines()[-1]
+        with open(f"{work}/reader.pw", "w") as f:
+            f.write("reader-pw\n")
+        os.chmod(f"{work}/reader.pw", 0o600)
+        config(f"{work}/users.yaml", work, uri, groups=False)
+        config(f"{work}/groups.yaml", work, uri, groups=True)
+        store = f"{work}/users.db"
+
+        def clear_store():
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                if os.path.exists(store + suffix):
+                    os.remove(store + suffix)
+
+        def snapshot(name):
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(store + suffix):
+                    shutil.copy(store + suffix, f"{work}/{name}{suffix}")
+
+        def restore(name):
+            clear_store()
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{work}/{name}{suffix}"):
+                    shutil.copy(f"{work}/{name}{suffix}", store + suffix)
+
+        floor_cmd = ["ldapsearch", "-LLL", "-x", "-H", uri, "-D", READER, "-w", "reader-pw", "-b", PEOPLE,
+                     "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)"] + ATTRIBUTES
+        group_floor_cmd = ["ldapsearch", "-LLL", "-x", "-H", uri, "-D", READER, "-w", "reader-pw", "-b", GROUPS,
+                           "-E", "pr=1000/noprompt", "(objectClass=groupOfNames)", "entryUUID", "cn", "member"]
+        sync = [usersync, "sync", "--config", f"{work}/users.yaml", "-q"]
+        sync_groups = [usersync, "sync", "--config", f"{work}/groups.yaml", "-q"]
+        samples = {k: [] for k in ("floor", "import", "noop", "changed", "groupFloor", "groups")}
+
+        print(f"== measuring ({args.repeat} rounds)", flush=True)
+        for _ in range(args.repeat):
+            samples["floor"].append(timed(floor_cmd))
+            clear_store()
+            samples["import"].append(timed(sync))
+            samples["noop"].append(timed(sync))
+            snapshot("synced")
+            samples["groupFloor"].append(timed(group_floor_cmd))
+            samples["groups"].append(timed(sync_groups))
+            restore("synced")
+
+        print("== modifying 10% of the users and deleting 1% in the directory", flush=True)
+        rng = random.Random(7)
+        chosen = rng.sample(range(1, args.users + 1), args.users // 10 + args.users // 100)
+        modified, deleted = chosen[: args.users // 10], chosen[args.users // 10:]
+        with open(f"{work}/changes.ldif", "w") as out:
+            for i in modified:
+                out.write(f"dn: uid={uid(i)},{PEOPLE}\nchangetype: modify\nreplace: title\ntitle: Senior {i}\n-\n"
+                          f"replace: telephoneNumber\ntelephoneNumber: +41 44 999 {i % 10000:04d}\n\n")
+            for i in deleted:
+                out.write(f"dn: uid={uid(i)},{PEOPLE}\nchangetype: delete\n\n")
+        subprocess.run(["ldapmodify", "-x", "-H", uri, "-D", "cn=admin," + SUFFIX, "-w", "secret", "-f", f"{work}/changes.ldif"],
+                       check=True, stdout=subprocess.DEVNULL)
+        for _ in range(args.repeat):
+            restore("synced")
+            samples["changed"].append(timed(sync))
+
+        def median(key):
+            return statistics.median(s[0] for s in samples[key]), max(s[1] for s in samples[key])
+
+        floor, _ = median("floor")
+        group_floor, _ = median("groupFloor")
+        noop_wall, _ = median("noop")
+        rows = []
+        for key, label, count, base in [
+            ("floor", "ldapsearch dump (floor)", args.users, floor),
+            ("import", "full import into an empty store", args.users, floor),
+            ("noop", "no-op resync", args.users, floor),
+            ("changed", "resync after 10% modified, 1% deleted", args.users, floor),
+            ("groupFloor", "ldapsearch dump of the groups (group floor)", args.groups, group_floor),
+            ("groups", "group tree import (users already synced)", args.groups, group_floor),
+        ]:
+            wall, rss = median(key)
+            rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / base, 2),
+                         "perSecond": round(count / wall), "peakRSSMiB": round(rss / 1024, 1),
+                         "samples": [round(s[0], 3) for s in samples[key]]})
+        groups_only = median("groups")[0] - noop_wall
+        result = {"users": args.users, "groups": args.groups, "repeat": args.repeat, "usersync": usersync,
+                  "rows": rows, "groupImportOverNoop": round(groups_only, 3),
+                  "groupImportRatio": round(groups_only / group_floor, 2) if group_floor > 0 else None}
+        table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB |",
+                 "| --- | ---: | ---: | ---: | ---: |"]
+        for r in rows:
+            table.append(f"| {r['label']} | {r['seconds']:.3f} | {r['ratio']:.2f} | {r['perSecond']:,} | {r['peakRSSMiB']:.1f} |")
+        table.append(f"\nGroup import alone (groups run − no-op run): {groups_only:.3f} s = "
+                     f"{result['groupImportRatio']} × the group floor.")
+        markdown = "\n".join(table) + "\n"
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "results.md"), "w") as f:
+            f.write(markdown)
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        print(markdown)
+        print(f"(written to {args.out}/results.md and results.json)")
+    finally:
+        subprocess.run(["bash", "-c", f"source {lib}; directory_stop {work}/d"], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+import DirectoryFixtures
+import Foundation
+import Testing
+
+/// Keeps the benchmark from rotting: a small run (2,000 users, 40 groups, one round) with the
+/// debug binary, checking that every measure is there. No timing is asserted.
+@Suite("Benchmark")
+struct BenchmarkSmokeTests {
+    @Test("Benchmarks/bench.py runs end to end on a small directory and writes its table")
+    func smallRun() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let out = try Shell.temporaryDirectory("usersync-bench-smoke")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try await offThePool {
+            try Shell.run("/usr/bin/python3", [root.appendingPathComponent("Benchmarks/bench.py").path, "--users", "2000", "--groups", "40",
+                                               "--repeat", "1", "--usersync", UserSyncBinary.path, "--out", out.path], allowFailure: true)
+        }
+        #expect(result.status == 0, "\(result.output)")
+        let data = try Data(contentsOf: out.appendingPathComponent("results.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["measure"] as? String } == ["floor", "import", "noop", "changed", "groupFloor", "groups"])
+        #expect(rows.allSatisfy { ($0["seconds"] as? Double ?? 0) > 0 && ($0["peakRSSMiB"] as? Double ?? 0) > 0 })
+        let markdown = try String(contentsOf: out.appendingPathComponent("results.md"), encoding: .utf8)
+        #expect(markdown.contains("| full import into an empty store |"))
+    }
+}
