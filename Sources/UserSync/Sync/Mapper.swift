@@ -157,8 +157,7 @@ public struct Mapper: Sendable {
                 // Binary data that the mapping did not ask to decode: hex, never mojibake.
                 return value.bytes.map { String(format: "%02x", $0) }.joined()
             }
-            if rule.rdnValue {
-                guard let dn = try? DistinguishedName(text), let rdn = dn.rdnValue else { return text }
+            if rule.rdnValue, let rdn = DistinguishedName.firstRDNValue(text) {
                 text = rdn
             }
             return text
@@ -182,6 +181,8 @@ extension String {
     /// case of nothing to trim. Foundation's trimmingCharacters(in:) bridges through NSString
     /// and was the costliest step of mapping a record.
     func trimmedWhitespace() -> String {
+        // The usual case, checked on bytes: an ASCII first and last character that is not a space.
+        if let first = utf8.first, let last = utf8.last, first > 0x20, first < 0x80, last > 0x20, last < 0x80 { return self }
         guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return self }
         if !first.properties.isWhitespace && !last.properties.isWhitespace { return self }
         let scalars = unicodeScalars

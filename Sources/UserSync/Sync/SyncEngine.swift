@@ -77,13 +77,23 @@ public struct SyncEngine: Sendable {
             let idAttribute = settings.users.idAttribute
             let pageLog = log
             let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
+            // A two-stage pipeline: page N is mapped and compressed on another thread while page
+            // N-1 is written to the staging tables and page N+1 is on its way from the server.
+            let pipeline = PagePipeline()
+            @Sendable func store(_ prepared: PreparedPage) async throws {
+                try await staging.add(prepared.users, archive: prepared.archive, idAttribute: idAttribute)
+                try await staging.addLinks(prepared.links)
+            }
             let info = try await source.read(attributes: attributes) { entries in
-                let users = entries.map(mapper.map)
-                try await staging.add(users, archive: try RecordArchive.encode(entries), idAttribute: idAttribute)
-                if linksFromUsers { try await staging.addLinks(GroupMapper.userLinks(entries)) }
+                let next = Task.detached {
+                    PreparedPage(users: entries.map(mapper.map), archive: try RecordArchive.encode(entries),
+                                 links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
+                }
+                if let previous = pipeline.swap(next) { try await store(try await previous.value) }
                 let (page, total) = pages.add(entries.count)
                 pageLog.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
             }
+            if let last = pipeline.swap(nil) { try await store(try await last.value) }
             if let groupMapper {
                 let groupIDAttribute = groupMapper.idAttribute
                 try await source.readGroups(attributes: groupMapper.requestedAttributes) { entries in
@@ -237,6 +247,28 @@ public struct SyncEngine: Sendable {
               let seconds = Double(text) else { return }
         FileHandle.standardError.write(Data("usersync: holding the transaction open for \(seconds)s (test hook)\n".utf8))
         Thread.sleep(forTimeInterval: seconds)
+    }
+}
+
+/// One page, mapped and compressed, waiting to be staged.
+struct PreparedPage: Sendable {
+    let users: [MappedUser]
+    let archive: [UInt8]
+    let links: [GroupMapper.Link]
+}
+
+/// The page being prepared while the previous one is staged.
+final class PagePipeline: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: Task<PreparedPage, any Error>?
+
+    /// Puts `task` in place and returns the one it replaces.
+    func swap(_ task: Task<PreparedPage, any Error>?) -> Task<PreparedPage, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        let previous = pending
+        pending = task
+        return previous
     }
 }
 

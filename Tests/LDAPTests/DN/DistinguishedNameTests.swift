@@ -78,4 +78,19 @@ struct DistinguishedNameTests {
             (error as? DNParseError)?.description.contains(reason) == true
         }
     }
+
+    @Test("the fast path for plain DNs gives exactly what the full parser gives")
+    func fastPathAgrees() throws {
+        let samples = [
+            "", "dc=example,dc=com", "CN=Ann  Smith, OU=Staff ,DC=Corp,DC=Example", "uid=user00001,ou=people,dc=example,dc=com",
+            "OID.2.5.4.3=Ann,dc=x", "cn=a=b,dc=x", "cn=Smith\\, Ann,dc=x", "cn=\"quoted\",dc=x", "cn=a+sn=b,dc=x",
+            "cn=#41,dc=x", "cn=Ünïcode,dc=x", "cn=,dc=x", "=x,dc=y", "cn=x,,dc=y", "no equals", "cn=x;dc=y", "cn=  spaced  ,dc=x",
+            "CN=t12345G1,OU=t12345,DC=corp,DC=example,DC=test",
+        ]
+        for dn in samples {
+            let parsed = try? DistinguishedName(dn)
+            #expect(DistinguishedName.normalize(dn) == parsed?.normalized, "\(dn)")
+            #expect(DistinguishedName.firstRDNValue(dn) == parsed?.rdnValue, "\(dn)")
+        }
+    }
 }
