@@ -116,6 +116,11 @@ public enum Shell {
     nonisolated(unsafe) private static var handedOut: Set<Int> = []
 
     private static func canBind(_ port: Int) -> Bool {
+        onLoopback(port) { fd, address, length in bind(fd, address, length) } == 0
+    }
+
+    /// Runs `body` (bind or connect) on a new TCP socket with 127.0.0.1:port, then closes it.
+    private static func onLoopback(_ port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -124,22 +129,13 @@ public enum Shell {
         address.sin_port = UInt16(port).bigEndian
         let length = socklen_t(MemoryLayout<sockaddr_in>.size)
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        } == 0
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, length) }
+        }
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:port.
     public static func isListening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        return withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-        } == 0
+        onLoopback(port) { fd, address, length in connect(fd, address, length) } == 0
     }
 
     /// Waits until the port accepts connections, or throws after `timeout` seconds.

@@ -95,12 +95,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
     /// The value of the first RDN (`Ann Smith` for `CN=Ann Smith,OU=Staff`), or nil if the DN
     /// does not parse. Fast for plain DNs, like `normalize`.
     public static func firstRDNValue(_ string: String) -> String? {
-        if !string.isEmpty, fastNormalize(string) != nil, let equals = string.utf8.firstIndex(of: UInt8(ascii: "=")) {
-            let comma = string.utf8[equals...].firstIndex(of: UInt8(ascii: ",")) ?? string.utf8.endIndex
-            let type = string[string.startIndex..<equals].trimmingASCIISpaces()
-            let value = string[string.utf8.index(after: equals)..<comma].trimmingASCIISpaces()
-            if !type.isEmpty && !value.isEmpty && type.utf8.allSatisfy(isTypeByte) { return String(value) }
-        }
+        if let first = plainPairs(string)?.first { return String(first.value) }
         return (try? DistinguishedName(string))?.rdnValue
     }
 
@@ -123,22 +118,24 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
             || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
     }
 
-    static func fastNormalize(_ string: String) -> String? {
-        if string.isEmpty { return "" }
+    /// The (type, value) pairs of a plain DN, or nil when it needs the full parser.
+    static func plainPairs(_ string: String) -> [(type: Substring, value: Substring)]? {
         guard isPlain(string.utf8) else { return nil }
-        var out = ""
-        out.reserveCapacity(string.utf8.count)
-        for (i, part) in string.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+        var pairs: [(type: Substring, value: Substring)] = []
+        for part in string.split(separator: ",", omittingEmptySubsequences: false) {
             guard let equals = part.firstIndex(of: "=") else { return nil }
             let type = part[part.startIndex..<equals].trimmingASCIISpaces()
             let value = part[part.index(after: equals)...].trimmingASCIISpaces()
             guard !type.isEmpty, !value.isEmpty, type.utf8.allSatisfy(isTypeByte) else { return nil }
-            if i > 0 { out.append(",") }
-            out.append(normalizeType(String(type)))
-            out.append("=")
-            out.append(normalizeValue(String(value)))
+            pairs.append((type, value))
         }
-        return out
+        return pairs
+    }
+
+    static func fastNormalize(_ string: String) -> String? {
+        if string.isEmpty { return "" }
+        guard let pairs = plainPairs(string) else { return nil }
+        return pairs.map { normalizeType(String($0.type)) + "=" + normalizeValue(String($0.value)) }.joined(separator: ",")
     }
 
     /// Escapes a value for use in a DN string (RFC 4514 §2.4).

@@ -309,29 +309,42 @@ struct ConfigReader {
                               options: options)
     }
 
+    /// A DN value (the empty root DN allowed), with a problem reported if it does not parse.
+    mutating func distinguishedName(_ node: Node?, _ path: String) -> String? {
+        guard let text = string(node, path, allowEmpty: true) else { return nil }
+        checkDN(text, node, path)
+        return text
+    }
+
+    mutating func checkDN(_ text: String, _ node: Node?, _ path: String) {
+        do {
+            _ = try DistinguishedName(text)
+        } catch {
+            problem(node, path, error.reason)
+        }
+    }
+
+    /// An RFC 4515 filter, or nil (with a problem reported) if it is malformed.
+    mutating func filter(_ node: Node?, _ path: String) -> String? {
+        guard let text = string(node, path) else { return nil }
+        do {
+            return try LDAPFilter.check(text)
+        } catch {
+            problem(node, path, error.reason)
+            return nil
+        }
+    }
+
     mutating func userSearch(_ node: Node, _ path: String) -> UserSearch? {
         guard let f = fields(node, path, allowed: ConfigLoader.Keys.users, required: ["base"]) else { return nil }
-        guard let base = string(f["base"], "\(path).base", allowEmpty: true) else { return nil }
-        do {
-            _ = try DistinguishedName(base)
-        } catch {
-            problem(f["base"], "\(path).base", error.reason)
-        }
+        guard let base = distinguishedName(f["base"], "\(path).base") else { return nil }
         var search = UserSearch(base: base)
-        if let filter = string(f["filter"], "\(path).filter") {
-            do {
-                search.filter = try LDAPFilter.check(filter)
-            } catch {
-                problem(f["filter"], "\(path).filter", error.reason)
-            }
-        }
+        if let filter = filter(f["filter"], "\(path).filter") { search.filter = filter }
         if let scope = choice(f["scope"], "\(path).scope", SearchRequest.Scope.self) { search.scope = scope }
         if let size = int(f["pageSize"], "\(path).pageSize", min: 1) { search.pageSize = size }
         if let id = string(f["idAttribute"], "\(path).idAttribute") { search.idAttribute = id }
         if let groups = strings(f["memberOf"], "\(path).memberOf") {
-            for (i, dn) in groups.enumerated() {
-                do { _ = try DistinguishedName(dn) } catch { problem(f["memberOf"], "\(path).memberOf[\(i)]", error.reason) }
-            }
+            for (i, dn) in groups.enumerated() { checkDN(dn, f["memberOf"], "\(path).memberOf[\(i)]") }
             search.memberOf = groups
         }
         if let strategy = choice(f["memberOfStrategy"], "\(path).memberOfStrategy", UserSearch.MemberOfStrategy.self) {
@@ -342,20 +355,9 @@ struct ConfigReader {
 
     mutating func groupSearch(_ node: Node, _ path: String) -> GroupSearch? {
         guard let f = fields(node, path, allowed: ConfigLoader.Keys.groups, required: ["base"]) else { return nil }
-        guard let base = string(f["base"], "\(path).base", allowEmpty: true) else { return nil }
-        do {
-            _ = try DistinguishedName(base)
-        } catch {
-            problem(f["base"], "\(path).base", error.reason)
-        }
+        guard let base = distinguishedName(f["base"], "\(path).base") else { return nil }
         var search = GroupSearch(base: base)
-        if let filter = string(f["filter"], "\(path).filter") {
-            do {
-                search.filter = try LDAPFilter.check(filter)
-            } catch {
-                problem(f["filter"], "\(path).filter", error.reason)
-            }
-        }
+        if let filter = filter(f["filter"], "\(path).filter") { search.filter = filter }
         if let scope = choice(f["scope"], "\(path).scope", SearchRequest.Scope.self) { search.scope = scope }
         if let size = int(f["pageSize"], "\(path).pageSize", min: 1) { search.pageSize = size }
         search.idAttribute = string(f["idAttribute"], "\(path).idAttribute")
