@@ -10,6 +10,13 @@ struct UserSyncCommand: AsyncParsableCommand {
           usersync test-bind -H ldaps://dc1.corp.example.com \\
             -D svc-usersync@corp.example.com -y /etc/usersync/corp.pw \\
             -b OU=Staff,DC=corp,DC=example,DC=com
+        Then write the configuration file (examples/ in the source tree) and:
+          usersync mapping init --source corp     # a starter mapping
+          usersync mapping check                  # problems, by line
+          usersync mapping preview --source corp  # a few mapped users
+          usersync sync --dry-run                 # the plan, unwritten
+          usersync sync                           # apply; schedule it
+          usersync runs | users | groups tree     # history and store
 
         Exit codes:
         \(ExitStatus.table)
