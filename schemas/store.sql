@@ -61,9 +61,11 @@ CREATE TABLE groups (
     CHECK ((source IS NULL) = (external_id IS NULL))
 );
 
--- What the source sent in a run, kept for the last `keepRecords` runs of each source: gzip of
--- JSON lines ({"dn": …, "attributes": {name: [value, …]}}; binary values as {"base64": …}),
--- one chunk per page read.
+-- What the source sent in a run, kept for the last `keepRecords` runs of each source, one chunk
+-- per page read: gzip of the entries one after another, each as the DN, the number of
+-- attributes, and per attribute its name, the number of values and the values (every text and
+-- value preceded by its length in bytes, every number an unsigned LEB128 varint). Values are
+-- the bytes the source sent. `usersync runs show ID --records --json` prints them as JSON.
 CREATE TABLE run_records (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     chunk INTEGER NOT NULL,
@@ -99,6 +101,17 @@ CREATE TABLE runs (
     error TEXT
 );
 
+-- usersync's own bookkeeping: per synced user, a 64-bit hash of its stable id and of the record
+-- its row was last written from (with the mapping and options of that run). A record that is
+-- exactly the same next time skips the mapping and the comparison. Any update or delete of the
+-- user's row deletes its line (the triggers below), so a row changed by someone else is
+-- compared in full again by the next run.
+CREATE TABLE sync_fingerprints (
+    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    id_hash INTEGER NOT NULL,
+    fingerprint INTEGER NOT NULL
+);
+
 -- The application's users. source and external_id (the directory's stable id: objectGUID,
 -- entryUUID, …) are both NULL for users made by hand or by the application; usersync never
 -- touches those. A user missing from the directory is deactivated, never deleted, and the same
@@ -131,5 +144,13 @@ CREATE INDEX group_parents_parent ON group_parents (parent_id);
 CREATE INDEX groups_name ON groups (name);
 CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WHERE source IS NOT NULL;
 CREATE INDEX runs_source_started ON runs (source, started_at);
+CREATE TRIGGER users_delete_forgets_fingerprint AFTER DELETE ON users
+BEGIN
+    DELETE FROM sync_fingerprints WHERE user_id = OLD.id;
+END;
 CREATE INDEX users_email ON users (email);
 CREATE UNIQUE INDEX users_source_external_id ON users (source, external_id) WHERE source IS NOT NULL;
+CREATE TRIGGER users_update_forgets_fingerprint AFTER UPDATE ON users
+BEGIN
+    DELETE FROM sync_fingerprints WHERE user_id = OLD.id;
+END;

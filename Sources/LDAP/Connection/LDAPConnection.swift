@@ -389,7 +389,10 @@ public actor LDAPConnection {
             }
         }
         if request.completeRangedAttributes {
-            for i in received.entries.indices where received.entries[i].attributes.contains(where: { $0.name.contains(";") }) {
+            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
+            // which cost more than parsing the entry.
+            for i in received.entries.indices
+            where received.entries[i].attributes.contains(where: { $0.name.utf8.contains(UInt8(ascii: ";")) }) {
                 try completeRanges(&received.entries[i], request: request)
             }
         }

@@ -1,82 +1,108 @@
 import Foundation
 import LDAP
 
-/// The records a run received, as the store keeps them: JSON lines, one entry per line,
-/// `{"dn": …, "attributes": {"name": [value, …]}}`, a binary value as `{"base64": …}`;
-/// each page gzip-compressed into one `run_records` chunk.
+/// The records a run received, as the store keeps them: each page one gzip-compressed
+/// `run_records` chunk of the entries one after another, each as its DN, its number of
+/// attributes and per attribute the name, the number of values and the values, each text and
+/// value preceded by its length (unsigned LEB128 varints). Values stay the bytes the source
+/// sent. A compact binary form rather than JSON: every run keeps every record it read, and
+/// writing JSON text was a tenth of a sync's time.
 public enum RecordArchive {
-    enum Value: Codable, Equatable {
-        case text(String)
-        case binary([UInt8])
-
-        struct Binary: Codable { var base64: String }
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                self = .text(text)
-            } else {
-                let binary = try container.decode(Binary.self)
-                self = .binary(Array(Data(base64Encoded: binary.base64) ?? Data()))
-            }
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .text(let text): try container.encode(text)
-            case .binary(let bytes): try container.encode(Binary(base64: Data(bytes).base64EncodedString()))
-            }
-        }
+    public struct Corrupt: Error, CustomStringConvertible, Sendable {
+        public var description: String { "a kept record chunk is damaged (it does not decode)" }
     }
 
-    struct Record: Codable {
-        var dn: String
-        var attributes: [String: [Value]]
-    }
+    /// The compression level: gzip's fastest, about 4× smaller than the records, at a fraction
+    /// of the cost of the default level.
+    static let level: Int32 = 1
 
-    /// One page of entries as gzip-compressed JSON lines.
+    /// One page of entries, compressed.
     public static func encode(_ entries: [LDAPEntry]) throws -> [UInt8] {
-        var lines = ""
-        lines.reserveCapacity(entries.count * 256)
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.count * 320)
         for entry in entries {
-            lines.append("{\"attributes\":{")
-            for (i, attribute) in entry.attributes.sorted(by: { $0.name < $1.name }).enumerated() {
-                if i > 0 { lines.append(",") }
-                JSONText.string(attribute.name, into: &lines)
-                lines.append(":[")
-                for (j, value) in attribute.values.enumerated() {
-                    if j > 0 { lines.append(",") }
-                    if let text = value.string {
-                        JSONText.string(text, into: &lines)
-                    } else {
-                        lines.append("{\"base64\":\"\(Data(value.bytes).base64EncodedString())\"}")
-                    }
+            var dn = entry.dn
+            dn.withUTF8 { append($0, to: &out) }
+            appendVarint(entry.attributes.count, to: &out)
+            for attribute in entry.attributes {
+                var name = attribute.name
+                name.withUTF8 { append($0, to: &out) }
+                appendVarint(attribute.values.count, to: &out)
+                for value in attribute.values {
+                    value.bytes.withUnsafeBufferPointer { append($0, to: &out) }
                 }
-                lines.append("]")
             }
-            lines.append("},\"dn\":")
-            JSONText.string(entry.dn, into: &lines)
-            lines.append("}\n")
         }
-        return try Gzip.compress(Array(lines.utf8))
+        return try Gzip.compress(out, level: level)
     }
 
     /// The entries of one chunk.
     public static func decode(_ data: [UInt8]) throws -> [LDAPEntry] {
-        let text = try Gzip.decompress(data)
-        let decoder = JSONDecoder()
-        return try text.split(separator: UInt8(ascii: "\n")).map { line in
-            let record = try decoder.decode(Record.self, from: Data(line))
-            let attributes = record.attributes.keys.sorted().map { name in
-                LDAPAttribute(name: name, values: record.attributes[name]!.map { value in
-                    switch value {
-                    case .text(let text): return LDAPValue(text)
-                    case .binary(let bytes): return LDAPValue(bytes)
-                    }
-                })
+        let bytes = try Gzip.decompress(data)
+        var reader = Reader(bytes: bytes)
+        var entries: [LDAPEntry] = []
+        while !reader.atEnd {
+            let dn = try reader.string()
+            let count = try reader.varint()
+            var attributes: [LDAPAttribute] = []
+            for _ in 0..<count {
+                let name = try reader.string()
+                let valueCount = try reader.varint()
+                var values: [LDAPValue] = []
+                for _ in 0..<valueCount { values.append(LDAPValue(try reader.field())) }
+                attributes.append(LDAPAttribute(name: name, values: values))
             }
-            return LDAPEntry(dn: record.dn, attributes: attributes)
+            entries.append(LDAPEntry(dn: dn, attributes: attributes))
+        }
+        return entries
+    }
+
+    @inline(__always)
+    static func appendVarint(_ value: Int, to out: inout [UInt8]) {
+        var n = UInt(value)
+        while n >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: n) | 0x80)
+            n >>= 7
+        }
+        out.append(UInt8(n))
+    }
+
+    static func append(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        appendVarint(bytes.count, to: &out)
+        out.append(contentsOf: bytes)
+    }
+
+    struct Reader {
+        let bytes: [UInt8]
+        var offset = 0
+
+        var atEnd: Bool { offset >= bytes.count }
+
+        mutating func varint() throws(Corrupt) -> Int {
+            var result: UInt = 0
+            var shift: UInt = 0
+            while true {
+                guard offset < bytes.count, shift < 64 else { throw Corrupt() }
+                let byte = bytes[offset]
+                offset += 1
+                result |= UInt(byte & 0x7f) << shift
+                if byte < 0x80 { break }
+                shift += 7
+            }
+            // Every counted item takes at least one byte: a count beyond the rest is damage.
+            guard result <= UInt(bytes.count - offset) else { throw Corrupt() }
+            return Int(result)
+        }
+
+        mutating func field() throws(Corrupt) -> [UInt8] {
+            let count = try varint()
+            guard count <= bytes.count - offset else { throw Corrupt() }
+            defer { offset += count }
+            return Array(bytes[offset..<offset + count])
+        }
+
+        mutating func string() throws(Corrupt) -> String {
+            String(decoding: try field(), as: UTF8.self)
         }
     }
 }

@@ -145,6 +145,23 @@ public final class UserStore: Sendable {
                 CREATE INDEX effective_group_members_user ON effective_group_members (user_id);
                 """)
         }
+        migrator.registerMigration("v2: sync fingerprints") { db in
+            try db.execute(sql: """
+                CREATE TABLE sync_fingerprints (
+                    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+                    id_hash INTEGER NOT NULL,
+                    fingerprint INTEGER NOT NULL
+                );
+                CREATE TRIGGER users_update_forgets_fingerprint AFTER UPDATE ON users
+                BEGIN
+                    DELETE FROM sync_fingerprints WHERE user_id = OLD.id;
+                END;
+                CREATE TRIGGER users_delete_forgets_fingerprint AFTER DELETE ON users
+                BEGIN
+                    DELETE FROM sync_fingerprints WHERE user_id = OLD.id;
+                END;
+                """)
+        }
         return migrator
     }
 

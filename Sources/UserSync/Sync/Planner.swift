@@ -25,6 +25,8 @@ struct Planner {
 
     /// The actions of staged rows that match an existing user.
     static let matched = "('match', 'relink', 'adopt')"
+    /// Staged rows (alias `s`) matched to a user and mapped in full: candidates for changes.
+    static let compared = "s.skip IS NULL AND s.action IN \(matched) AND s.unchanged = 0"
 
     func activeUsers(_ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0
@@ -46,6 +48,12 @@ struct Planner {
             FROM users u
             WHERE u.source = ? AND u.external_id = staged.external_id
             """, arguments: [source])
+        // An unchanged record whose row changed identity after the read began (written by the
+        // application meanwhile): only its identity was staged, so it waits for the next run.
+        try db.execute(sql: """
+            UPDATE staged SET skip = 'the user''s row changed in the store while this run read the source; compared again by the next run'
+            WHERE unchanged = 1 AND skip IS NULL AND action IS NULL
+            """)
 
         // 2. Two records giving one username (often after lowercasing): never merged. The record
         //    that already holds the name keeps it; the others are skipped.
@@ -181,7 +189,7 @@ struct Planner {
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
                 SELECT ?, 'user', u.id, 'update', '\(column)', u.\(column), \(staged), s.locator
                 FROM staged s JOIN users u ON u.id = s.user_id
-                WHERE s.skip IS NULL AND s.action IN \(Planner.matched) AND u.\(column) IS NOT \(staged)
+                WHERE \(Planner.compared) AND u.\(column) IS NOT \(staged)
                 """, arguments: [run])
         }
         let assignments = columns.map { $0 == "dn" ? "dn = s.locator" : "\($0) = s.\($0)" }.joined(separator: ", ")
@@ -189,7 +197,7 @@ struct Planner {
         try db.execute(sql: """
             UPDATE users SET \(assignments), updated_at = ?
             FROM staged s
-            WHERE users.id = s.user_id AND s.skip IS NULL AND s.action IN \(Planner.matched) AND (\(differs))
+            WHERE users.id = s.user_id AND \(Planner.compared) AND (\(differs))
             """, arguments: [now])
 
         // Disabled in the directory: deactivated. Enabled again: reactivated.
@@ -197,12 +205,12 @@ struct Planner {
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'user', u.id, 'deactivate', NULL, NULL, 'disabled in the directory', s.locator
             FROM staged s JOIN users u ON u.id = s.user_id
-            WHERE s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 1 AND u.state = 'active'
+            WHERE \(Planner.compared) AND s.disabled = 1 AND u.state = 'active'
             """, arguments: [run])
         try db.execute(sql: """
             UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
             FROM staged s
-            WHERE users.id = s.user_id AND s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 1 AND users.state = 'active'
+            WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled = 1 AND users.state = 'active'
             """, arguments: [now])
         if options.reactivateReturning {
             try db.execute(sql: """
@@ -211,12 +219,12 @@ struct Planner {
                        CASE s.action WHEN 'relink' THEN 're-created in the directory with a new ' || ? ELSE 'back in the directory, enabled' END,
                        s.locator
                 FROM staged s JOIN users u ON u.id = s.user_id
-                WHERE s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 0 AND u.state = 'deactivated'
+                WHERE \(Planner.compared) AND s.disabled = 0 AND u.state = 'deactivated'
                 """, arguments: [run, idAttribute])
             try db.execute(sql: """
                 UPDATE users SET state = 'active', deactivated_at = NULL, updated_at = ?
                 FROM staged s
-                WHERE users.id = s.user_id AND s.skip IS NULL AND s.action IN \(Planner.matched) AND s.disabled = 0 AND users.state = 'deactivated'
+                WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled = 0 AND users.state = 'deactivated'
                 """, arguments: [now])
         }
 
@@ -257,6 +265,15 @@ struct Planner {
             FROM staged WHERE skip IS NULL AND action = 'create' ORDER BY seq
             """, arguments: [run])
 
+        // What each row was written from, for the next run to recognise (after every update of
+        // `users`: its trigger forgets the fingerprints of rows it changes).
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO sync_fingerprints (user_id, id_hash, fingerprint)
+            SELECT user_id, id_hash, fingerprint FROM staged
+            WHERE skip IS NULL AND unchanged = 0 AND user_id IS NOT NULL AND id_hash IS NOT NULL AND fingerprint IS NOT NULL
+              AND action IN ('match', 'relink', 'adopt', 'create')
+            """)
+
         // Skipped records, with the reason.
         try db.execute(sql: """
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
@@ -266,6 +283,11 @@ struct Planner {
     }
 
     // MARK: Counts
+
+    /// Records that were identical to their rows' last records and stayed so.
+    func identicalRecords(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM staged WHERE unchanged = 1 AND skip IS NULL AND action = 'match'") ?? 0
+    }
 
     func counts(_ db: Database) throws -> SyncReport.Counts {
         let row = try Row.fetchOne(db, sql: """

@@ -10,9 +10,9 @@ final class Staging: Sendable {
 
     init(database: DatabasePool) { self.database = database }
 
-    static let columns = ["username", "email", "first_name", "last_name", "display_name", "manager"]
-
-    /// Drops what a previous run left and creates empty tables.
+    /// Drops what a previous run left and creates empty tables. The user table gets its
+    /// indexes once it is full (`finishUsers`): one sort is much cheaper than keeping four
+    /// indexes up to date row by row.
     func reset() async throws {
         try await database.writeWithoutTransaction { db in
             try db.execute(sql: """
@@ -24,7 +24,7 @@ final class Staging: Sendable {
                 DROP TABLE IF EXISTS temp.staged_links;
                 CREATE TEMP TABLE staged (
                     seq INTEGER PRIMARY KEY,
-                    external_id TEXT UNIQUE,
+                    external_id TEXT,
                     locator TEXT NOT NULL,
                     dn_norm TEXT,
                     username TEXT,
@@ -37,11 +37,13 @@ final class Staging: Sendable {
                     disabled INTEGER NOT NULL,
                     skip TEXT,
                     user_id INTEGER,
-                    action TEXT
+                    action TEXT,
+                    -- The record is exactly as the user's row was last written from (RecordFingerprint):
+                    -- only its identity is staged, and the planner leaves the row alone.
+                    unchanged INTEGER NOT NULL DEFAULT 0,
+                    fingerprint INTEGER,
+                    id_hash INTEGER
                 );
-                CREATE INDEX temp.staged_username ON staged (username);
-                CREATE INDEX temp.staged_user_id ON staged (user_id);
-                CREATE INDEX temp.staged_dn_norm ON staged (dn_norm);
                 CREATE TEMP TABLE staged_groups (
                     seq INTEGER PRIMARY KEY,
                     external_id TEXT UNIQUE,
@@ -71,32 +73,72 @@ final class Staging: Sendable {
         }
     }
 
-    /// Adds one page: its mapped users and the compressed records.
-    func add(_ users: [MappedUser], archive: [UInt8], idAttribute: String) async throws {
+    /// Adds one page: its records, in the order read, and the compressed copy of the page.
+    /// `withDNs`: also keep each DN normalised (group memberships and scoping match on it).
+    func add(_ records: [StagedRecord], archive: [UInt8], withDNs: Bool) async throws {
         try await database.write { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO staged (external_id, locator, dn_norm, username, email, first_name, last_name, display_name, manager,
-                                    attributes, disabled, skip)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (external_id) DO NOTHING
+                                    attributes, disabled, skip, fingerprint, id_hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            for user in users {
-                let norm = Staging.normalize(user.locator)
-                try insert.execute(arguments: [user.externalId, user.locator, norm, user.username, user.email, user.firstName,
-                                               user.lastName, user.displayName, user.manager, user.attributesJSON,
-                                               user.disabled, user.skipReason])
-                if db.changesCount == 0, let id = user.externalId {
-                    // Two records with one stable id (a referral, an alias, a bad idAttribute).
-                    let first = try String.fetchOne(db, sql: "SELECT locator FROM staged WHERE external_id = ?", arguments: [id]) ?? "?"
-                    try insert.execute(arguments: [nil, user.locator, norm, user.username, user.email, user.firstName,
-                                                   user.lastName, user.displayName, user.manager, user.attributesJSON,
-                                                   user.disabled,
-                                                   "the same \(idAttribute) (\(id)) as \(first): each user needs its own stable id"])
+            let insertUnchanged = try db.cachedStatement(sql: """
+                INSERT INTO staged (external_id, locator, attributes, disabled, user_id, unchanged, fingerprint, id_hash)
+                VALUES (?, ?, '{}', 0, ?, 1, ?, ?)
+                """)
+            for record in records {
+                switch record {
+                case let .mapped(user, fingerprint, idHash):
+                    try insert.execute(arguments: [user.externalId, user.locator, withDNs ? Staging.normalize(user.locator) : nil,
+                                                   user.username, user.email, user.firstName, user.lastName, user.displayName,
+                                                   user.manager, user.attributesJSON, user.disabled, user.skipReason,
+                                                   Int64(bitPattern: fingerprint), idHash.map { Int64(bitPattern: $0) }])
+                case let .unchanged(externalId, locator, userId, fingerprint, idHash):
+                    try insertUnchanged.execute(arguments: [externalId, locator, userId, Int64(bitPattern: fingerprint),
+                                                            Int64(bitPattern: idHash)])
                 }
             }
             try db.execute(sql: "INSERT INTO staged_records (entries, data) VALUES (?, ?)",
-                           arguments: [users.count, Data(archive)])
+                           arguments: [records.count, Data(archive)])
         }
+    }
+
+    /// After the last page of users: two records with one stable id are both kept out but the
+    /// first (a referral, an alias, a bad idAttribute), unchanged records get their username
+    /// (and normalised DN) from the store, and the indexes are built.
+    func finishUsers(idAttribute: String, withDNs: Bool) async throws {
+        try await database.writeWithoutTransaction { db in
+            try db.execute(sql: "CREATE INDEX temp.staged_external_id ON staged (external_id)")
+            try db.execute(sql: """
+                UPDATE staged SET
+                    skip = 'the same ' || ? || ' (' || external_id || ') as ' ||
+                           (SELECT f.locator FROM staged f WHERE f.external_id = staged.external_id ORDER BY f.seq LIMIT 1) ||
+                           ': each user needs its own stable id',
+                    external_id = NULL
+                WHERE seq IN (
+                    SELECT s.seq FROM staged s
+                    JOIN (SELECT external_id, min(seq) AS first FROM staged WHERE external_id IS NOT NULL
+                          GROUP BY external_id HAVING count(*) > 1) d
+                      ON s.external_id = d.external_id AND s.seq > d.first)
+                """, arguments: [idAttribute])
+            try db.execute(sql: """
+                UPDATE staged SET username = u.username
+                FROM users u WHERE staged.unchanged = 1 AND u.id = staged.user_id
+                """)
+            if withDNs {
+                db.add(function: Staging.dnNormFunction)
+                try db.execute(sql: "UPDATE staged SET dn_norm = usersync_dn_norm(locator) WHERE unchanged = 1")
+                try db.execute(sql: "CREATE INDEX temp.staged_dn_norm ON staged (dn_norm)")
+            }
+            try db.execute(sql: "CREATE INDEX temp.staged_username ON staged (username)")
+            try db.execute(sql: "CREATE INDEX temp.staged_user_id ON staged (user_id)")
+        }
+    }
+
+    /// `usersync_dn_norm(dn)`: `Staging.normalize` in SQL.
+    static let dnNormFunction = DatabaseFunction("usersync_dn_norm", argumentCount: 1, pure: true) { values in
+        guard let dn = String.fromDatabaseValue(values[0]) else { return nil }
+        return Staging.normalize(dn)
     }
 
     /// A DN in the form links are matched on (RFC 4514 normalised; lowercased if it does not parse).
@@ -149,4 +191,10 @@ final class Staging: Sendable {
                 """)
         }
     }
+}
+
+/// One staged user record: mapped in full, or only identified because it is unchanged.
+enum StagedRecord: Sendable {
+    case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?)
+    case unchanged(externalId: String, locator: String, userId: Int64, fingerprint: UInt64, idHash: UInt64)
 }

@@ -71,22 +71,29 @@ public struct SyncEngine: Sendable {
         let groupPages = Counter()
         let groupMapper = settings.groups.map { GroupMapper(search: $0, userIDAttribute: settings.users.idAttribute) }
         let linksFromUsers = settings.groups?.membership == .memberOf
+        // Normalised DNs are needed only to match group members and to scope users by groups.
+        let withDNs = settings.groups != nil || !settings.users.memberOf.isEmpty
         var inScope: Int?
         do {
             try await staging.reset()
             let idAttribute = settings.users.idAttribute
             let pageLog = log
             let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
+            let fingerprint = RecordFingerprint(source: settings)
+            let sourceName = settings.name
+            let known = try await self.store.database.read { db in try KnownRecords.load(db, source: sourceName) }
+            log.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
             // A two-stage pipeline: page N is mapped and compressed on another thread while page
             // N-1 is written to the staging tables and page N+1 is on its way from the server.
             let pipeline = PagePipeline()
             @Sendable func store(_ prepared: PreparedPage) async throws {
-                try await staging.add(prepared.users, archive: prepared.archive, idAttribute: idAttribute)
+                try await staging.add(prepared.records, archive: prepared.archive, withDNs: withDNs)
                 try await staging.addLinks(prepared.links)
             }
             let info = try await source.read(attributes: attributes) { entries in
                 let next = Task.detached {
-                    PreparedPage(users: entries.map(mapper.map), archive: try RecordArchive.encode(entries),
+                    PreparedPage(records: entries.map { SyncEngine.stage($0, mapper: mapper, fingerprint: fingerprint, known: known) },
+                                 archive: try RecordArchive.encode(entries),
                                  links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
                 }
                 if let previous = pipeline.swap(next) { try await store(try await previous.value) }
@@ -94,6 +101,7 @@ public struct SyncEngine: Sendable {
                 pageLog.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
             }
             if let last = pipeline.swap(nil) { try await store(try await last.value) }
+            try await staging.finishUsers(idAttribute: idAttribute, withDNs: withDNs)
             if let groupMapper {
                 let groupIDAttribute = groupMapper.idAttribute
                 try await source.readGroups(attributes: groupMapper.requestedAttributes) { entries in
@@ -140,6 +148,7 @@ public struct SyncEngine: Sendable {
                     let activeBefore = try planner.activeUsers(db)
                     let groupsBefore = try groupPlanner?.activeGroups(db) ?? 0
                     outcome.counts = try planner.apply(db)
+                    outcome.identical = try planner.identicalRecords(db)
                     outcome.groups = try groupPlanner?.apply(db)
                     let activeAfter = try planner.activeUsers(db)
                     (outcome.changes, outcome.totalChanges) = try planner.changes(db, limit: limit)
@@ -154,6 +163,7 @@ public struct SyncEngine: Sendable {
                     var applied = pending
                     applied.status = .applied
                     applied.users = outcome.counts
+                    applied.identicalRecords = outcome.identical
                     applied.groups = outcome.groups?.groups
                     applied.memberships = outcome.groups?.memberships
                     try UserStore.finishRun(db, runId, report: applied, at: Timestamp.now(), keepRecords: settings.options.keepRecords)
@@ -163,6 +173,7 @@ public struct SyncEngine: Sendable {
                 return outcome
             }
             report.users = outcome.counts
+            report.identicalRecords = outcome.identical
             if let groups = outcome.groups {
                 report.groups = groups.groups
                 report.memberships = groups.memberships
@@ -206,14 +217,29 @@ public struct SyncEngine: Sendable {
         let u = report.users
         log.info("run \(report.status.rawValue)", metadata: [
             "created": "\(u.created)", "updated": "\(u.updated)", "deactivated": "\(u.deactivated)",
-            "reactivated": "\(u.reactivated)", "unchanged": "\(u.unchanged)", "skipped": "\(u.skipped)",
+            "reactivated": "\(u.reactivated)", "unchanged": "\(u.unchanged)", "skipped": "\(u.skipped)", "identicalRecords": "\(report.identicalRecords)",
             "seconds": "\(String(format: "%.3f", report.durationSeconds))",
         ])
         return report
     }
 
+    /// One record as the staging table takes it: only its identity when it is exactly what the
+    /// user's row was last written from, else mapped in full.
+    static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords) -> StagedRecord {
+        let print = fingerprint(entry)
+        guard let id = Mapper.stableID(entry[mapper.idAttribute], attribute: mapper.idAttribute) else {
+            return .mapped(mapper.map(entry), fingerprint: print, idHash: nil)
+        }
+        let idHash = RecordFingerprint.idHash(id)
+        if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
+            return .unchanged(externalId: id, locator: entry.dn, userId: userId, fingerprint: print, idHash: idHash)
+        }
+        return .mapped(mapper.map(entry), fingerprint: print, idHash: idHash)
+    }
+
     struct Outcome: Sendable {
         var counts = SyncReport.Counts()
+        var identical = 0
         var groups: GroupPlanner.Outcome?
         var changes: [PlannedChange] = []
         var totalChanges = 0
@@ -252,7 +278,7 @@ public struct SyncEngine: Sendable {
 
 /// One page, mapped and compressed, waiting to be staged.
 struct PreparedPage: Sendable {
-    let users: [MappedUser]
+    let records: [StagedRecord]
     let archive: [UInt8]
     let links: [GroupMapper.Link]
 }

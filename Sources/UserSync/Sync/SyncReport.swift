@@ -35,6 +35,9 @@ public struct SyncReport: Codable, Sendable {
     public var users = Counts()
     /// Entries the source sent.
     public var entriesRead = 0
+    /// Of those, records identical to what their users' rows were last written from: recognised
+    /// by their fingerprint, neither mapped nor compared field by field (they count as unchanged).
+    public var identicalRecords = 0
     /// With a `groups` section: what happened to the groups and memberships.
     public var groups: GroupCounts?
     public var memberships: MembershipCounts?
@@ -55,7 +58,7 @@ public struct SyncReport: Codable, Sendable {
     public var totalChanges = 0
 
     enum CodingKeys: String, CodingKey {
-        case runId, source, dryRun, status, users, entriesRead, durationSeconds, error, errorKind
+        case runId, source, dryRun, status, users, entriesRead, identicalRecords, durationSeconds, error, errorKind
         case groups, memberships, groupsRead, cycles, unresolvedMembers
     }
 

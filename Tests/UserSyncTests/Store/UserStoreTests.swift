@@ -29,10 +29,10 @@ struct UserStoreTests {
         #expect(mode == 0o600)
         let journal = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
-        #expect(try store.appliedMigrations() == ["v1: users, runs, changes"])
+        #expect(try store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints"])
         // Opening again changes nothing.
         let again = try UserStore(path: path)
-        #expect(try again.appliedMigrations() == ["v1: users, runs, changes"])
+        #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints"])
     }
 
     @Test("schemas/store.sql documents exactly the tables and indexes the migrations make")

@@ -94,6 +94,10 @@ struct ActiveDirectorySyncTests {
         #expect(all["dave"]?.state == "deactivated", "created deactivated: disabled in AD")
         #expect(all["dave"]?.deactivatedAt != nil)
         #expect(all["erin"]?.manager == "Carol Example")
+        // Nothing changed: every record is recognised as identical, and the disabled one stays deactivated.
+        let again = await engine.run(source)
+        #expect(again.users.unchanged == 3 && again.identicalRecords == 3, "\(again.error ?? "")")
+        #expect(try users()["dave"]?.state == "deactivated")
 
         try await offThePool {
             try dc.modify("""

@@ -38,6 +38,54 @@ struct OpenLDAPSyncTests {
         #expect(try h.store.changeCounts(run: second.runId!).isEmpty)
     }
 
+    @Test("records identical to the last run skip mapping, and still: a row edited in the store is corrected, a returning user reactivated, a new mapping applied to all")
+    func identicalRecords() async throws {
+        let h = try await SyncHarness.start(users: 40)
+        let source = try h.source()
+        let first = await h.sync(source)
+        #expect(first.users.created == 40 && first.identicalRecords == 0)
+        let fingerprints = try await h.store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_fingerprints") }
+        #expect(fingerprints == 40)
+
+        let second = await h.sync(source)
+        #expect(second.users.unchanged == 40 && second.identicalRecords == 40, "nothing changed: every record recognised")
+        #expect(try h.store.changeCounts(run: second.runId!).isEmpty)
+
+        // Someone edits a synced row in the store: its fingerprint is forgotten, the next run
+        // compares it in full and puts the directory's value back.
+        try await h.store.database.write { db in
+            try db.execute(sql: "UPDATE users SET email = 'edited@by.hand' WHERE username = 'user00004'")
+        }
+        // A user leaves the filter (deactivated), then comes back exactly as before (reactivated).
+        let narrowed = await h.sync(try h.source(filter: "(&(objectClass=inetOrgPerson)(!(uid=user00009)))"))
+        #expect(narrowed.users.deactivated == 1 && narrowed.identicalRecords == 38, "\(narrowed.error ?? "")")
+        #expect(try h.users()["user00004"]?.email == "user00004@example.com")
+        let back = await h.sync(source)
+        #expect(back.users.reactivated == 1 && back.users.unchanged == 39 && back.identicalRecords == 39)
+        #expect(try h.users()["user00009"]?.state == "active")
+
+        // A changed mapping changes every fingerprint: all records are compared and updated.
+        let remapped = try h.source(mapping: """
+                  username: uid
+                  email: mail
+                  firstName: givenName
+                  lastName: sn
+                  displayName: { template: "{sn}, {givenName}" }
+                  attributes: { employeeNumber: employeeNumber }
+            """)
+        let all = await h.sync(remapped)
+        #expect(all.users.updated == 40 && all.identicalRecords == 0)
+        #expect(try h.users()["user00007"]?.displayName == "Family7, Given7")
+        let again = await h.sync(remapped)
+        #expect(again.users.unchanged == 40 && again.identicalRecords == 40)
+        // A dry run recognises them too, and writes nothing.
+        let before = try h.snapshot()
+        let dry = await h.sync(source, dryRun: true)
+        #expect(dry.users.updated == 40 && dry.identicalRecords == 0)
+        #expect(try h.snapshot() == before)
+        #expect(await h.sync(remapped).identicalRecords == 40, "the dry run left the fingerprints as they were")
+    }
+
     @Test("a changed attribute updates only that field, recorded with old and new value; a dry run shows it and writes nothing")
     func updates() async throws {
         let h = try await SyncHarness.start(users: 30)

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import LDAP
+
+/// Recognises records that are exactly as the last run stored them, so that they skip mapping
+/// and the field-by-field comparison (most records of most runs).
+///
+/// A record's fingerprint is a 64-bit FNV-1a hash of its DN and its attributes (names and
+/// values, each length-prefixed), seeded with everything else that decides what the record
+/// becomes: the source's name, stable-id attribute, mapping and options. The store keeps, per
+/// user, the fingerprint of the record its row was last written from (`sync_fingerprints`);
+/// any other write to the row (by the application, a deactivation, an adoption) deletes it
+/// (triggers on `users`), so a row with a fingerprint is exactly what the mapping makes of that
+/// record. A changed mapping or option changes every fingerprint: the next run compares all.
+///
+/// FNV-1a's steps are bijections of its state, so two records of equal length that differ in
+/// any byte never share a fingerprint; other collisions are a 2⁻⁶⁴ chance.
+struct RecordFingerprint: Sendable {
+    let seed: UInt64
+    let idAttribute: String
+
+    static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+    static let prime: UInt64 = 0x0000_0100_0000_01b3
+
+    init(source: SourceSettings) {
+        idAttribute = source.users.idAttribute
+        var text = "usersync record fingerprint v1\u{0}\(source.name)\u{0}\(source.users.idAttribute)\u{0}"
+        text += "\(source.options)\u{0}"
+        for field in Mapping.fields {
+            text += "\(field)=\(source.mapping[field].map { "\($0)" } ?? "-")\u{0}"
+        }
+        for name in source.mapping.attributes.keys.sorted() {
+            text += "attributes.\(name)=\(source.mapping.attributes[name]!)\u{0}"
+        }
+        var hash = RecordFingerprint.offsetBasis
+        RecordFingerprint.add(Array(text.utf8), to: &hash)
+        seed = hash
+    }
+
+    /// The record's fingerprint.
+    func callAsFunction(_ entry: LDAPEntry) -> UInt64 {
+        var hash = seed
+        var dn = entry.dn
+        dn.withUTF8 { RecordFingerprint.add($0, to: &hash) }
+        RecordFingerprint.add(length: entry.attributes.count, to: &hash)
+        for attribute in entry.attributes {
+            var name = attribute.name
+            name.withUTF8 { bytes in
+                RecordFingerprint.add(length: bytes.count, to: &hash)
+                for byte in bytes { RecordFingerprint.step(byte | (byte >= 65 && byte <= 90 ? 0x20 : 0), &hash) }
+            }
+            RecordFingerprint.add(length: attribute.values.count, to: &hash)
+            for value in attribute.values {
+                value.bytes.withUnsafeBufferPointer { RecordFingerprint.add($0, to: &hash) }
+            }
+        }
+        return hash
+    }
+
+    /// The hash of a stable id's text, the key under which a run looks up what it last stored.
+    static func idHash(_ id: String) -> UInt64 {
+        var hash = offsetBasis
+        var text = id
+        text.withUTF8 { add($0, to: &hash) }
+        return hash
+    }
+
+    @inline(__always)
+    static func step(_ byte: UInt8, _ hash: inout UInt64) {
+        hash = (hash ^ UInt64(byte)) &* prime
+    }
+
+    static func add(length: Int, to hash: inout UInt64) {
+        var n = UInt64(length)
+        for _ in 0..<4 {
+            step(UInt8(truncatingIfNeeded: n), &hash)
+            n >>= 8
+        }
+    }
+
+    static func add<Bytes: Collection>(_ bytes: Bytes, to hash: inout UInt64) where Bytes.Element == UInt8 {
+        add(length: bytes.count, to: &hash)
+        for byte in bytes { step(byte, &hash) }
+    }
+}
+
+/// What the store holds of one source's users, by the hash of their stable id: each synced
+/// user's row id and the fingerprint of the record it was written from. About 40 bytes a user.
+struct KnownRecords: Sendable {
+    struct Known: Sendable {
+        let fingerprint: UInt64
+        let userId: Int64
+    }
+
+    private var byIdHash: [UInt64: Known] = [:]
+
+    var count: Int { byIdHash.count }
+
+    /// The user whose stored record has this fingerprint, or nil (new, changed, or unknown).
+    func unchangedUser(idHash: UInt64, fingerprint: UInt64) -> Int64? {
+        guard let known = byIdHash[idHash], known.fingerprint == fingerprint else { return nil }
+        return known.userId
+    }
+
+    /// Loads the fingerprints of one source's users. Two users whose ids share a hash (a 2⁻⁶⁴
+    /// chance) are both left out: their records take the full comparison.
+    static func load(_ db: Database, source: String) throws -> KnownRecords {
+        var known = KnownRecords()
+        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE source = ?", arguments: [source]) ?? 0
+        known.byIdHash.reserveCapacity(count)
+        var ambiguous: Set<UInt64> = []
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT f.id_hash, f.fingerprint, f.user_id FROM sync_fingerprints f JOIN users u ON u.id = f.user_id
+            WHERE u.source = ?
+            """, arguments: [source])
+        while let row = try rows.next() {
+            let idHash = UInt64(bitPattern: row[0] as Int64)
+            let entry = Known(fingerprint: UInt64(bitPattern: row[1] as Int64), userId: row[2])
+            if known.byIdHash.updateValue(entry, forKey: idHash) != nil { ambiguous.insert(idHash) }
+        }
+        for idHash in ambiguous { known.byIdHash[idHash] = nil }
+        return known
+    }
+}
