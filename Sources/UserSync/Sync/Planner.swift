@@ -86,6 +86,7 @@ struct Planner {
             WHERE staged.skip IS NULL AND staged.user_id IS NULL
               AND u.source = ? AND u.username = staged.username
               AND NOT EXISTS (SELECT 1 FROM staged s2 WHERE s2.external_id = u.external_id)
+              AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
             """, arguments: [source])
 
         // 4. Adoption of users made by hand, when the options allow it.
@@ -236,6 +237,7 @@ struct Planner {
                     WHERE u.source = ? AND u.state = 'active'
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
+                      AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
                 """, arguments: [source])
             try db.execute(sql: """
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
@@ -286,7 +288,10 @@ struct Planner {
 
     /// Records that were identical to their rows' last records and stayed so.
     func identicalRecords(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM staged WHERE unchanged = 1 AND skip IS NULL AND action = 'match'") ?? 0
+        try Int.fetchOne(db, sql: """
+            SELECT (SELECT count(*) FROM staged WHERE unchanged = 1 AND skip IS NULL AND action = 'match')
+                 + (SELECT count(*) FROM identical)
+            """) ?? 0
     }
 
     func counts(_ db: Database) throws -> SyncReport.Counts {
@@ -300,7 +305,7 @@ struct Planner {
                 (SELECT count(DISTINCT object_id) FROM touched WHERE action = 'deactivate') AS deactivated,
                 (SELECT count(DISTINCT object_id) FROM touched WHERE action = 'reactivate') AS reactivated,
                 (SELECT count(*) FROM staged WHERE skip IS NULL AND action IN \(Planner.matched)
-                    AND user_id NOT IN (SELECT object_id FROM touched)) AS unchanged,
+                    AND user_id NOT IN (SELECT object_id FROM touched)) + (SELECT count(*) FROM identical) AS unchanged,
                 (SELECT count(*) FROM staged WHERE skip IS NOT NULL) AS skipped
             """, arguments: [runId])!
         var counts = SyncReport.Counts()

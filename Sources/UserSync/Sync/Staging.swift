@@ -22,6 +22,14 @@ final class Staging: Sendable {
                 DROP TABLE IF EXISTS temp.missing;
                 DROP TABLE IF EXISTS temp.staged_groups;
                 DROP TABLE IF EXISTS temp.staged_links;
+                DROP TABLE IF EXISTS temp.identical;
+                -- Records identical to what their users' rows were last written from (RecordFingerprint):
+                -- only the user and the record's place in the read are kept; the planner leaves the row alone.
+                CREATE TEMP TABLE identical (
+                    user_id INTEGER PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    fingerprint INTEGER NOT NULL
+                );
                 CREATE TEMP TABLE staged (
                     seq INTEGER PRIMARY KEY,
                     external_id TEXT,
@@ -38,8 +46,8 @@ final class Staging: Sendable {
                     skip TEXT,
                     user_id INTEGER,
                     action TEXT,
-                    -- The record is exactly as the user's row was last written from (RecordFingerprint):
-                    -- only its identity is staged, and the planner leaves the row alone.
+                    -- An identical record (see `identical`) staged for the group planner, which
+                    -- matches members by DN and username: the planner leaves the row alone.
                     unchanged INTEGER NOT NULL DEFAULT 0,
                     fingerprint INTEGER,
                     id_hash INTEGER
@@ -73,29 +81,36 @@ final class Staging: Sendable {
         }
     }
 
-    /// Adds one page: its records, in the order read, and the compressed copy of the page.
-    /// `withDNs`: also keep each DN normalised (group memberships and scoping match on it).
-    func add(_ records: [StagedRecord], archive: [UInt8], withDNs: Bool) async throws {
+    /// Adds one page: its records (numbered from `firstSeq` in the order read) and the
+    /// compressed copy of the page. `withDNs`: also keep each DN normalised (group memberships
+    /// and scoping match on it).
+    func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws {
         try await database.write { db in
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO staged (external_id, locator, dn_norm, username, email, first_name, last_name, display_name, manager,
+                INSERT INTO staged (seq, external_id, locator, dn_norm, username, email, first_name, last_name, display_name, manager,
                                     attributes, disabled, skip, fingerprint, id_hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            let insertUnchanged = try db.cachedStatement(sql: """
-                INSERT INTO staged (external_id, locator, attributes, disabled, user_id, unchanged, fingerprint, id_hash)
-                VALUES (?, ?, '{}', 0, ?, 1, ?, ?)
+            let insertIdentical = try db.cachedStatement(sql: """
+                INSERT INTO identical (user_id, seq, fingerprint) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING
                 """)
-            for record in records {
+            for (i, record) in records.enumerated() {
+                let seq = firstSeq + Int64(i)
                 switch record {
                 case let .mapped(user, fingerprint, idHash):
-                    try insert.execute(arguments: [user.externalId, user.locator, withDNs ? Staging.normalize(user.locator) : nil,
+                    try insert.execute(arguments: [seq, user.externalId, user.locator, withDNs ? Staging.normalize(user.locator) : nil,
                                                    user.username, user.email, user.firstName, user.lastName, user.displayName,
                                                    user.manager, user.attributesJSON, user.disabled, user.skipReason,
                                                    Int64(bitPattern: fingerprint), idHash.map { Int64(bitPattern: $0) }])
-                case let .unchanged(externalId, locator, userId, fingerprint, idHash):
-                    try insertUnchanged.execute(arguments: [externalId, locator, userId, Int64(bitPattern: fingerprint),
-                                                            Int64(bitPattern: idHash)])
+                case let .identical(externalId, locator, userId, fingerprint):
+                    try insertIdentical.execute(arguments: [userId, seq, Int64(bitPattern: fingerprint)])
+                    if db.changesCount == 0 {
+                        // The same record twice in one read (a referral, an alias).
+                        let first = try String.fetchOne(db, sql: "SELECT dn FROM users WHERE id = ?", arguments: [userId]) ?? "?"
+                        try insert.execute(arguments: [seq, nil, locator, nil, nil, nil, nil, nil, nil, nil, "{}", false,
+                                                       "the same \(idAttribute) (\(externalId)) as \(first): each user needs its own stable id",
+                                                       nil, nil])
+                    }
                 }
             }
             try db.execute(sql: "INSERT INTO staged_records (entries, data) VALUES (?, ?)",
@@ -103,17 +118,20 @@ final class Staging: Sendable {
         }
     }
 
-    /// After the last page of users: two records with one stable id are both kept out but the
-    /// first (a referral, an alias, a bad idAttribute), unchanged records get their username
-    /// (and normalised DN) from the store, and the indexes are built.
-    func finishUsers(idAttribute: String, withDNs: Bool) async throws {
+    /// After the last page of users: of two records with one stable id only the first is synced
+    /// (the other is skipped with the reason); an identical record whose row was written by
+    /// someone else during the read is skipped (the next run compares it); with `withDNs` the
+    /// identical records join the staged ones with their username and normalised DN, for the
+    /// group planner; then the indexes are built.
+    func finishUsers(source: String, idAttribute: String, withDNs: Bool) async throws {
         try await database.writeWithoutTransaction { db in
             try db.execute(sql: "CREATE INDEX temp.staged_external_id ON staged (external_id)")
+            let duplicate = "': each user needs its own stable id'"
+            // Staged records that repeat an earlier staged record's id.
             try db.execute(sql: """
                 UPDATE staged SET
-                    skip = 'the same ' || ? || ' (' || external_id || ') as ' ||
-                           (SELECT f.locator FROM staged f WHERE f.external_id = staged.external_id ORDER BY f.seq LIMIT 1) ||
-                           ': each user needs its own stable id',
+                    skip = 'the same ' || ?1 || ' (' || external_id || ') as ' ||
+                           (SELECT f.locator FROM staged f WHERE f.external_id = staged.external_id ORDER BY f.seq LIMIT 1) || \(duplicate),
                     external_id = NULL
                 WHERE seq IN (
                     SELECT s.seq FROM staged s
@@ -121,13 +139,45 @@ final class Staging: Sendable {
                           GROUP BY external_id HAVING count(*) > 1) d
                       ON s.external_id = d.external_id AND s.seq > d.first)
                 """, arguments: [idAttribute])
+            // A staged record and an identical one with the same id: the later one is skipped.
             try db.execute(sql: """
-                UPDATE staged SET username = u.username
-                FROM users u WHERE staged.unchanged = 1 AND u.id = staged.user_id
+                CREATE TEMP TABLE twins AS
+                SELECT s.seq AS staged_seq, i.seq AS identical_seq, i.user_id, s.external_id, s.locator, u.dn
+                FROM staged s JOIN users u ON u.source = ?2 AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
+                """, arguments: [idAttribute, source])
+            try db.execute(sql: """
+                UPDATE staged SET skip = 'the same ' || ?1 || ' (' || t.external_id || ') as ' || t.dn || \(duplicate), external_id = NULL
+                FROM twins t WHERE staged.seq = t.staged_seq AND t.staged_seq > t.identical_seq
+                """, arguments: [idAttribute])
+            try db.execute(sql: """
+                INSERT INTO staged (seq, locator, attributes, disabled, skip)
+                SELECT t.identical_seq, t.dn, '{}', 0, 'the same ' || ?1 || ' (' || t.external_id || ') as ' || t.locator || \(duplicate)
+                FROM twins t WHERE t.identical_seq > t.staged_seq
+                """, arguments: [idAttribute])
+            try db.execute(sql: """
+                DELETE FROM identical WHERE user_id IN (SELECT user_id FROM twins WHERE identical_seq > staged_seq)
+                """)
+            try db.execute(sql: "DROP TABLE temp.twins")
+            // Rows written by someone else since the read began: the trigger on users forgot their fingerprint.
+            try db.execute(sql: """
+                INSERT INTO staged (seq, locator, attributes, disabled, user_id, skip)
+                SELECT i.seq, coalesce(u.dn, '?'), '{}', 0, i.user_id,
+                       'the user''s row changed in the store while this run read the source; compared again by the next run'
+                FROM identical i LEFT JOIN users u ON u.id = i.user_id
+                WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = i.user_id AND f.fingerprint = i.fingerprint)
+                """)
+            try db.execute(sql: """
+                DELETE FROM identical
+                WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = identical.user_id AND f.fingerprint = identical.fingerprint)
                 """)
             if withDNs {
                 db.add(function: Staging.dnNormFunction)
-                try db.execute(sql: "UPDATE staged SET dn_norm = usersync_dn_norm(locator) WHERE unchanged = 1")
+                try db.execute(sql: """
+                    INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, unchanged, fingerprint)
+                    SELECT i.seq, u.external_id, u.dn, usersync_dn_norm(u.dn), u.username, '{}', 0, i.user_id, 1, i.fingerprint
+                    FROM identical i JOIN users u ON u.id = i.user_id
+                    """)
+                try db.execute(sql: "DELETE FROM identical")
                 try db.execute(sql: "CREATE INDEX temp.staged_dn_norm ON staged (dn_norm)")
             }
             try db.execute(sql: "CREATE INDEX temp.staged_username ON staged (username)")
@@ -188,6 +238,7 @@ final class Staging: Sendable {
                 DROP TABLE IF EXISTS temp.missing;
                 DROP TABLE IF EXISTS temp.staged_groups;
                 DROP TABLE IF EXISTS temp.staged_links;
+                DROP TABLE IF EXISTS temp.identical;
                 """)
         }
     }
@@ -196,5 +247,5 @@ final class Staging: Sendable {
 /// One staged user record: mapped in full, or only identified because it is unchanged.
 enum StagedRecord: Sendable {
     case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?)
-    case unchanged(externalId: String, locator: String, userId: Int64, fingerprint: UInt64, idHash: UInt64)
+    case identical(externalId: String, locator: String, userId: Int64, fingerprint: UInt64)
 }

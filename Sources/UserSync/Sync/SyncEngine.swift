@@ -65,6 +65,20 @@ public struct SyncEngine: Sendable {
         let source = recordSource ?? LDAPSource(settings: settings)
         let staging = Staging(database: store.database)
         defer { Task { await staging.drop() } }
+        if log.logLevel <= .debug {
+            // -v: the statements of the run that take 10 ms or more, with their time.
+            let sqlLog = log
+            try? await store.database.writeWithoutTransaction { db in
+                db.trace(options: .profile) { event in
+                    guard case let .profile(statement, duration) = event, duration >= 0.01 else { return }
+                    sqlLog.debug("slow statement", metadata: ["seconds": "\(String(format: "%.3f", duration))",
+                                                              "sql": "\(statement.sql.prefix(300))"])
+                }
+            }
+        }
+        defer {
+            if log.logLevel <= .debug { Task { try? await store.database.writeWithoutTransaction { db in db.trace(options: [], nil) } } }
+        }
 
         // Read everything first. Any error here ends the run before a single user is touched.
         let pages = Counter()
@@ -87,21 +101,23 @@ public struct SyncEngine: Sendable {
             // N-1 is written to the staging tables and page N+1 is on its way from the server.
             let pipeline = PagePipeline()
             @Sendable func store(_ prepared: PreparedPage) async throws {
-                try await staging.add(prepared.records, archive: prepared.archive, withDNs: withDNs)
+                try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive, withDNs: withDNs,
+                                      idAttribute: idAttribute)
                 try await staging.addLinks(prepared.links)
             }
             let info = try await source.read(attributes: attributes) { entries in
+                let (page, total) = pages.add(entries.count)
                 let next = Task.detached {
                     PreparedPage(records: entries.map { SyncEngine.stage($0, mapper: mapper, fingerprint: fingerprint, known: known) },
+                                 firstSeq: Int64(total - entries.count + 1),
                                  archive: try RecordArchive.encode(entries),
                                  links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
                 }
                 if let previous = pipeline.swap(next) { try await store(try await previous.value) }
-                let (page, total) = pages.add(entries.count)
                 pageLog.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
             }
             if let last = pipeline.swap(nil) { try await store(try await last.value) }
-            try await staging.finishUsers(idAttribute: idAttribute, withDNs: withDNs)
+            try await staging.finishUsers(source: settings.name, idAttribute: idAttribute, withDNs: withDNs)
             if let groupMapper {
                 let groupIDAttribute = groupMapper.idAttribute
                 try await source.readGroups(attributes: groupMapper.requestedAttributes) { entries in
@@ -232,7 +248,7 @@ public struct SyncEngine: Sendable {
         }
         let idHash = RecordFingerprint.idHash(id)
         if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
-            return .unchanged(externalId: id, locator: entry.dn, userId: userId, fingerprint: print, idHash: idHash)
+            return .identical(externalId: id, locator: entry.dn, userId: userId, fingerprint: print)
         }
         return .mapped(mapper.map(entry), fingerprint: print, idHash: idHash)
     }
@@ -279,6 +295,8 @@ public struct SyncEngine: Sendable {
 /// One page, mapped and compressed, waiting to be staged.
 struct PreparedPage: Sendable {
     let records: [StagedRecord]
+    /// The place in the read of the page's first record (1-based).
+    let firstSeq: Int64
     let archive: [UInt8]
     let links: [GroupMapper.Link]
 }

@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+import LDAP
+import Logging
+import Testing
+@testable import UserSync
+
+/// Records handed over as they are: the cases a directory rarely produces on demand (the same
+/// stable id twice in one read).
+struct FixedSource: RecordSource {
+    let entries: [LDAPEntry]
+    let pageSize: Int
+
+    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+        var start = 0
+        while start < entries.count {
+            try await page(Array(entries[start..<min(start + pageSize, entries.count)]))
+            start += pageSize
+        }
+        return SourceReadInfo()
+    }
+}
+
+@Suite("Identical records")
+struct FingerprintTests {
+    static func person(_ uid: String, id: String, dn: String? = nil, mail: String? = nil) -> LDAPEntry {
+        LDAPEntry(dn: dn ?? "uid=\(uid),ou=people,dc=example,dc=com", attributes: [
+            LDAPAttribute(name: "entryUUID", values: [LDAPValue(id)]),
+            LDAPAttribute(name: "uid", values: [LDAPValue(uid)]),
+            LDAPAttribute(name: "mail", values: [LDAPValue(mail ?? "\(uid)@example.com")]),
+        ])
+    }
+
+    static func setup() throws -> (UserStore, SourceSettings, SyncEngine) {
+        let path = try temporaryStorePath()
+        let config = try ConfigLoader.parse("""
+            store:
+              sqlite: \(path)
+            sources:
+              - name: fixed
+                type: ldap
+                uri: ldap://127.0.0.1:9
+                users:
+                  base: ou=people,dc=example,dc=com
+                  idAttribute: entryUUID
+                mapping:
+                  username: uid
+                  email: mail
+            """, file: "fixed.yaml")
+        let store = try UserStore(path: path)
+        let engine = SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return (store, config.sources[0], engine)
+    }
+
+    @Test("the fingerprint covers the DN, attribute names and values, and the mapping; the id hash only the id")
+    func fingerprintInputs() throws {
+        let (_, settings, _) = try FingerprintTests.setup()
+        let print = RecordFingerprint(source: settings)
+        let ann = FingerprintTests.person("ann", id: "1")
+        #expect(print(ann) == print(FingerprintTests.person("ann", id: "1")))
+        #expect(print(ann) != print(FingerprintTests.person("ann", id: "1", dn: "uid=ann,ou=alumni,dc=example,dc=com")))
+        #expect(print(ann) != print(FingerprintTests.person("ann", id: "1", mail: "ann@example.org")))
+        #expect(print(ann) != print(FingerprintTests.person("ann", id: "2")))
+        // Attribute names are matched without case, as LDAP does.
+        let upper = LDAPEntry(dn: ann.dn, attributes: ann.attributes.map { LDAPAttribute(name: $0.name.uppercased(), values: $0.values) })
+        #expect(print(ann) == print(upper))
+        // A value moved from one attribute to the next is another record.
+        let shifted = LDAPEntry(dn: "x", attributes: [LDAPAttribute(name: "a", values: [LDAPValue("bc")])])
+        let other = LDAPEntry(dn: "x", attributes: [LDAPAttribute(name: "ab", values: [LDAPValue("c")])])
+        #expect(print(shifted) != print(other))
+        var lowercased = settings
+        lowercased.options.lowercaseEmails = true
+        #expect(RecordFingerprint(source: lowercased)(ann) != print(ann), "another option, another fingerprint")
+        #expect(RecordFingerprint.idHash("1") != RecordFingerprint.idHash("2"))
+    }
+
+    @Test("two records with one stable id: the first one read is synced, the other skipped, whether either is identical to the last run or not")
+    func duplicateIDs() async throws {
+        let (store, settings, engine) = try FingerprintTests.setup()
+        let ann = FingerprintTests.person("ann", id: "id-1")
+        let bob = FingerprintTests.person("bob", id: "id-2")
+        let alias = FingerprintTests.person("ann2", id: "id-1", dn: "uid=ann2,ou=alias,dc=example,dc=com")
+
+        let first = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
+        #expect(first.status == .applied, "\(first.error ?? "")")
+        #expect(first.users.created == 2 && first.users.skipped == 1)
+        func skipReasons(_ report: SyncReport) throws -> [String] {
+            try store.changes(run: report.runId!).filter { $0.action == "skip" }.compactMap(\.newValue)
+        }
+        #expect(try skipReasons(first) == ["the same entryUUID (id-1) as uid=ann,ou=people,dc=example,dc=com: each user needs its own stable id"])
+
+        // ann is identical to the last run and comes first: the alias after it is skipped.
+        let second = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
+        #expect(second.identicalRecords == 2 && second.users.unchanged == 2 && second.users.skipped == 1)
+        #expect(try skipReasons(second) == ["the same entryUUID (id-1) as uid=ann,ou=people,dc=example,dc=com: each user needs its own stable id"])
+
+        // The alias comes first now: it is the one synced (the row follows it), ann is skipped.
+        let third = await engine.run(settings, from: FixedSource(entries: [alias, bob, ann], pageSize: 2))
+        #expect(third.users.updated == 1 && third.users.skipped == 1 && third.users.unchanged == 1 && third.identicalRecords == 1)
+        #expect(try skipReasons(third) == ["the same entryUUID (id-1) as uid=ann2,ou=alias,dc=example,dc=com: each user needs its own stable id"])
+        #expect(try store.user(named: "ann2")?.dn == "uid=ann2,ou=alias,dc=example,dc=com")
+        #expect(try store.user(named: "ann") == nil, "renamed: the same row")
+
+        // The same identical record twice in one read.
+        let fourth = await engine.run(settings, from: FixedSource(entries: [alias, bob, alias], pageSize: 5))
+        #expect(fourth.identicalRecords == 2 && fourth.users.unchanged == 2 && fourth.users.skipped == 1)
+        #expect(try skipReasons(fourth) == ["the same entryUUID (id-1) as uid=ann2,ou=alias,dc=example,dc=com: each user needs its own stable id"])
+        #expect(try store.users().filter { $0.state == "active" }.count == 2, "nobody deactivated")
+    }
+
+    @Test("a row written by someone else while the run reads is left for the next run, never deactivated")
+    func rowChangedDuringRead() async throws {
+        let (store, settings, engine) = try FingerprintTests.setup()
+        let people = (1...5).map { FingerprintTests.person("u\($0)", id: "id-\($0)") }
+        _ = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
+        // The application edits u3 after the read began (between the first and the second page).
+        let source = EditingSource(entries: people, store: store)
+        let report = await engine.run(settings, from: source)
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(report.users.skipped == 1 && report.users.unchanged == 4 && report.users.deactivated == 0)
+        #expect(try store.user(named: "u3")?.email == "edited@example.com" && store.user(named: "u3")?.state == "active")
+        let next = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
+        #expect(next.users.updated == 1 && next.identicalRecords == 4)
+        #expect(try store.user(named: "u3")?.email == "u3@example.com", "the directory's value is back")
+    }
+}
+
+/// Hands over the first page, then edits u3's row in the store as an application would, then the rest.
+struct EditingSource: RecordSource {
+    let entries: [LDAPEntry]
+    let store: UserStore
+
+    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+        try await page(Array(entries.prefix(2)))
+        try await store.database.write { db in
+            try db.execute(sql: "UPDATE users SET email = 'edited@example.com' WHERE username = 'u3'")
+        }
+        try await page(Array(entries.dropFirst(2)))
+        return SourceReadInfo()
+    }
+}
