@@ -97,26 +97,36 @@ public struct SyncEngine: Sendable {
             let sourceName = settings.name
             let known = try await self.store.database.read { db in try KnownRecords.load(db, source: sourceName) }
             log.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
-            // A two-stage pipeline: page N is mapped and compressed on another thread while page
-            // N-1 is written to the staging tables and page N+1 is on its way from the server.
+            // A pipeline: while page N+1 is read from the server, page N is fingerprinted, mapped
+            // and compressed on another thread, and page N-1 is written to the staging tables.
+            // The reader waits only when more than `PagePipeline.depth` pages are in flight, so
+            // memory stays bounded by a few pages.
             let pipeline = PagePipeline()
-            @Sendable func store(_ prepared: PreparedPage) async throws {
-                try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive, withDNs: withDNs,
-                                      idAttribute: idAttribute)
-                try await staging.addLinks(prepared.links)
-            }
-            let info = try await source.read(attributes: attributes) { entries in
-                let (page, total) = pages.add(entries.count)
-                let next = Task.detached {
-                    PreparedPage(records: entries.map { SyncEngine.stage($0, mapper: mapper, fingerprint: fingerprint, known: known) },
-                                 firstSeq: Int64(total - entries.count + 1),
-                                 archive: try RecordArchive.encode(entries),
-                                 links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
+            let info: SourceReadInfo
+            do {
+                info = try await source.read(attributes: attributes) { entries in
+                    let (page, total) = pages.add(entries.count)
+                    let previous = pipeline.last
+                    let task = Task.detached {
+                        let prepared = PreparedPage(
+                            records: entries.map { SyncEngine.stage($0, mapper: mapper, fingerprint: fingerprint, known: known) },
+                            firstSeq: Int64(total - entries.count + 1),
+                            archive: try RecordArchive.encode(entries),
+                            links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
+                        try await previous?.value
+                        try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive,
+                                              withDNs: withDNs, idAttribute: idAttribute)
+                        try await staging.addLinks(prepared.links)
+                    }
+                    if let wait = pipeline.push(task) { try await wait.value }
+                    pageLog.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
                 }
-                if let previous = pipeline.swap(next) { try await store(try await previous.value) }
-                pageLog.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
+            } catch {
+                // Let the pages in flight finish before the staging tables are dropped.
+                _ = try? await pipeline.last?.value
+                throw error
             }
-            if let last = pipeline.swap(nil) { try await store(try await last.value) }
+            try await pipeline.last?.value
             try await staging.finishUsers(source: settings.name, idAttribute: idAttribute, withDNs: withDNs)
             if let groupMapper {
                 let groupIDAttribute = groupMapper.idAttribute
@@ -301,18 +311,27 @@ struct PreparedPage: Sendable {
     let links: [GroupMapper.Link]
 }
 
-/// The page being prepared while the previous one is staged.
+/// The pages in flight between the reader and the staging tables, oldest first. Each page's
+/// task waits for the one before it, so pages are staged in the order read.
 final class PagePipeline: @unchecked Sendable {
+    /// Pages in flight before the reader waits.
+    static let depth = 3
     private let lock = NSLock()
-    private var pending: Task<PreparedPage, any Error>?
+    private var tasks: [Task<Void, any Error>] = []
 
-    /// Puts `task` in place and returns the one it replaces.
-    func swap(_ task: Task<PreparedPage, any Error>?) -> Task<PreparedPage, any Error>? {
+    /// The newest page's task.
+    var last: Task<Void, any Error>? {
         lock.lock()
         defer { lock.unlock() }
-        let previous = pending
-        pending = task
-        return previous
+        return tasks.last
+    }
+
+    /// Adds a page's task; returns the oldest one for the reader to wait for when too many are in flight.
+    func push(_ task: Task<Void, any Error>) -> Task<Void, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        tasks.append(task)
+        return tasks.count > PagePipeline.depth ? tasks.removeFirst() : nil
     }
 }
 
