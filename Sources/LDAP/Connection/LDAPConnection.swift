@@ -391,8 +391,7 @@ public actor LDAPConnection {
         if request.completeRangedAttributes {
             // A byte test: String.contains(String) goes through Foundation's locale-aware search,
             // which cost more than parsing the entry.
-            for i in received.entries.indices
-            where received.entries[i].attributes.contains(where: { $0.name.utf8.contains(UInt8(ascii: ";")) }) {
+            for i in received.entries.indices where received.entries[i].hasAttributeName(containing: UInt8(ascii: ";")) {
                 try completeRanges(&received.entries[i], request: request)
             }
         }
@@ -410,7 +409,9 @@ public actor LDAPConnection {
             throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
         }
         let dnString = LDAPConnection.string(dn)
-        var attributes: [LDAPAttribute] = []
+        // All names and values go into one packed buffer (LDAPEntry.packed): one allocation per
+        // entry rather than two per attribute.
+        var packer = LDAPEntry.Packer(capacity: 512)
         while true {
             var name = berval()
             var values: UnsafeMutablePointer<berval>?
@@ -418,17 +419,12 @@ public actor LDAPConnection {
             // ldap_get_attribute_ber(3): "the array of values ... must be freed with ber_memfree()".
             defer { if values != nil { ber_memfree(values) } }
             guard rc == LDAP_SUCCESS, name.bv_val != nil else { break }
-            var list: [LDAPValue] = []
-            if let values {
-                var i = 0
-                while values[i].bv_val != nil {
-                    list.append(LDAPValue(LDAPConnection.bytes(values[i])))
-                    i += 1
-                }
-            }
-            attributes.append(LDAPAttribute(name: LDAPConnection.string(name), values: list))
+            var count = 0
+            if let values { while values[count].bv_val != nil { count += 1 } }
+            packer.appendName(LDAPConnection.buffer(name), valueCount: count)
+            for i in 0..<count { packer.appendValue(LDAPConnection.buffer(values![i])) }
         }
-        return LDAPEntry(dn: dnString, attributes: attributes)
+        return LDAPEntry(dn: dnString, packer: packer)
     }
 
     private func parseReference(_ handle: OpaquePointer, _ message: OpaquePointer) -> [String] {
@@ -567,6 +563,12 @@ public actor LDAPConnection {
     static func bytes(_ value: berval) -> [UInt8] {
         guard let base = value.bv_val, value.bv_len > 0 else { return [] }
         return Array(UnsafeRawBufferPointer(start: base, count: Int(value.bv_len)))
+    }
+
+    /// The bytes of a berval, without copying them (valid while libldap keeps the value).
+    static func buffer(_ value: berval) -> UnsafeBufferPointer<UInt8> {
+        guard let base = value.bv_val, value.bv_len > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: UnsafeRawPointer(base).assumingMemoryBound(to: UInt8.self), count: Int(value.bv_len))
     }
 
     static func string(_ value: berval) -> String {

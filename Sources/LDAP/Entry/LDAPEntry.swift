@@ -29,20 +29,63 @@ public struct LDAPAttribute: Sendable {
 
 /// A directory entry: its DN and its attributes. Attribute names are matched without regard
 /// to case, as LDAP requires (`mail`, `Mail` and `MAIL` are one attribute).
+///
+/// The attributes live in one packed byte buffer (`packed`), not in arrays of arrays: an entry
+/// read from the server is one allocation for its values instead of two per attribute, and a
+/// sync that only fingerprints and keeps a record never takes it apart. `attributes` and the
+/// lookups decode from it.
 public struct LDAPEntry: Sendable {
     public let dn: String
-    public private(set) var attributes: [LDAPAttribute]
+    /// The attributes in the order the server sent them, each as its name and its values, every
+    /// name and value preceded by its length and every value list by its count (unsigned LEB128).
+    public private(set) var packed: [UInt8]
 
     public init(dn: String, attributes: [LDAPAttribute]) {
         self.dn = dn
-        self.attributes = attributes
+        var packer = Packer()
+        for attribute in attributes {
+            packer.appendName(Array(attribute.name.utf8), valueCount: attribute.values.count)
+            for value in attribute.values { value.bytes.withUnsafeBufferPointer { packer.appendValue($0) } }
+        }
+        packed = packer.bytes
     }
 
-    private func index(of name: String) -> Int? {
-        // Attribute descriptions are ASCII (RFC 4512 section 2.5): an ASCII case fold on the
-        // bytes is exact, and much cheaper than Foundation's locale-aware comparison.
-        if let exact = attributes.firstIndex(where: { $0.name == name }) { return exact }
-        return attributes.firstIndex { LDAPEntry.asciiEqualIgnoringCase($0.name, name) }
+    /// An entry from its DN and packed attributes; nil if `packed` is not well formed.
+    public init?(dn: String, packed: [UInt8]) {
+        var ok = true
+        packed.withUnsafeBufferPointer { buffer in
+            var reader = PackedReader(buffer)
+            while !reader.atEnd {
+                guard reader.skipAttribute() else { ok = false; return }
+            }
+        }
+        guard ok else { return nil }
+        self.dn = dn
+        self.packed = packed
+    }
+
+    init(dn: String, packer: Packer) {
+        self.dn = dn
+        self.packed = packer.bytes
+    }
+
+    /// The attributes, decoded.
+    public var attributes: [LDAPAttribute] {
+        var result: [LDAPAttribute] = []
+        packed.withUnsafeBufferPointer { buffer in
+            var reader = PackedReader(buffer)
+            while !reader.atEnd {
+                guard let name = reader.field(), let count = reader.varint() else { return }
+                var values: [LDAPValue] = []
+                values.reserveCapacity(count)
+                for _ in 0..<count {
+                    guard let value = reader.field() else { return }
+                    values.append(LDAPValue(Array(value)))
+                }
+                result.append(LDAPAttribute(name: String(decoding: name, as: UTF8.self), values: values))
+            }
+        }
+        return result
     }
 
     static func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
@@ -55,35 +98,162 @@ public struct LDAPEntry: Sendable {
         return true
     }
 
+    /// Whether an attribute name equals `name` (ASCII letters without regard to case: attribute
+    /// descriptions are ASCII, RFC 4512 section 2.5).
+    static func nameMatches(_ bytes: UnsafeBufferPointer<UInt8>, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count == name.count else { return false }
+        for i in 0..<bytes.count {
+            let x = bytes[i], y = name[i]
+            if x == y { continue }
+            let fx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            let fy = (y >= 65 && y <= 90) ? y | 0x20 : y
+            if fx != fy { return false }
+        }
+        return true
+    }
+
+    /// Calls `body` with the values of the first attribute named `name`, without copying them.
+    public func withValues<R>(_ name: String, _ body: ([UnsafeBufferPointer<UInt8>]) throws -> R) rethrows -> R {
+        var name = name
+        return try name.withUTF8 { wanted in
+            try packed.withUnsafeBufferPointer { buffer in
+                var reader = PackedReader(buffer)
+                while !reader.atEnd {
+                    guard let attribute = reader.field(), let count = reader.varint() else { break }
+                    if LDAPEntry.nameMatches(attribute, wanted) {
+                        var values: [UnsafeBufferPointer<UInt8>] = []
+                        values.reserveCapacity(count)
+                        for _ in 0..<count {
+                            guard let value = reader.field() else { break }
+                            values.append(value)
+                        }
+                        return try body(values)
+                    }
+                    for _ in 0..<count { guard reader.field() != nil else { return try body([]) } }
+                }
+                return try body([])
+            }
+        }
+    }
+
     /// The attribute's values, or an empty array when the entry does not have it.
     public subscript(name: String) -> [LDAPValue] {
-        guard let i = index(of: name) else { return [] }
-        return attributes[i].values
+        withValues(name) { $0.map { LDAPValue(Array($0)) } }
     }
 
     /// Whether the entry has the attribute (with at least one value).
-    public func has(_ name: String) -> Bool { !self[name].isEmpty }
+    public func has(_ name: String) -> Bool { withValues(name) { !$0.isEmpty } }
 
     /// The attribute's values as text (values that are not UTF-8 are left out).
-    public func strings(_ name: String) -> [String] { self[name].compactMap(\.string) }
+    public func strings(_ name: String) -> [String] {
+        withValues(name) { values in values.compactMap { String(validating: $0, as: UTF8.self) } }
+    }
 
     /// The first value as text.
-    public func string(_ name: String) -> String? { self[name].first?.string }
+    public func string(_ name: String) -> String? {
+        withValues(name) { values in values.first.flatMap { String(validating: $0, as: UTF8.self) } }
+    }
 
     /// The first value's bytes.
-    public func bytes(_ name: String) -> [UInt8]? { self[name].first?.bytes }
+    public func bytes(_ name: String) -> [UInt8]? { withValues(name) { $0.first.map { Array($0) } } }
+
+    /// Whether some attribute name contains `byte` (`;` marks AD's ranged attributes).
+    public func hasAttributeName(containing byte: UInt8) -> Bool {
+        packed.withUnsafeBufferPointer { buffer in
+            var reader = PackedReader(buffer)
+            while !reader.atEnd {
+                guard let name = reader.field(), let count = reader.varint() else { return false }
+                if name.contains(byte) { return true }
+                for _ in 0..<count { guard reader.field() != nil else { return false } }
+            }
+            return false
+        }
+    }
 
     /// Replaces (or adds) an attribute's values.
     public mutating func set(_ name: String, values: [LDAPValue]) {
-        if let i = index(of: name) {
-            attributes[i].values = values
+        var all = attributes
+        if let i = all.firstIndex(where: { LDAPEntry.asciiEqualIgnoringCase($0.name, name) }) {
+            all[i].values = values
         } else {
-            attributes.append(LDAPAttribute(name: name, values: values))
+            all.append(LDAPAttribute(name: name, values: values))
         }
+        self = LDAPEntry(dn: dn, attributes: all)
     }
 
     /// Removes an attribute.
     public mutating func remove(_ name: String) {
-        if let i = index(of: name) { attributes.remove(at: i) }
+        var all = attributes
+        if let i = all.firstIndex(where: { LDAPEntry.asciiEqualIgnoringCase($0.name, name) }) { all.remove(at: i) }
+        self = LDAPEntry(dn: dn, attributes: all)
+    }
+
+    /// Builds `packed` attribute by attribute.
+    struct Packer {
+        var bytes: [UInt8] = []
+
+        init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+        mutating func varint(_ value: Int) {
+            var n = UInt(value)
+            while n >= 0x80 {
+                bytes.append(UInt8(truncatingIfNeeded: n) | 0x80)
+                n >>= 7
+            }
+            bytes.append(UInt8(n))
+        }
+
+        mutating func appendName(_ name: UnsafeBufferPointer<UInt8>, valueCount: Int) {
+            varint(name.count)
+            bytes.append(contentsOf: name)
+            varint(valueCount)
+        }
+
+        mutating func appendName(_ name: [UInt8], valueCount: Int) {
+            name.withUnsafeBufferPointer { appendName($0, valueCount: valueCount) }
+        }
+
+        mutating func appendValue(_ value: UnsafeBufferPointer<UInt8>) {
+            varint(value.count)
+            bytes.append(contentsOf: value)
+        }
+    }
+}
+
+/// Walks a packed attribute buffer; every read is bounds-checked and gives nil past the end.
+struct PackedReader {
+    let buffer: UnsafeBufferPointer<UInt8>
+    var offset = 0
+
+    init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
+
+    var atEnd: Bool { offset >= buffer.count }
+
+    mutating func varint() -> Int? {
+        var result: UInt = 0
+        var shift: UInt = 0
+        while offset < buffer.count, shift < 64 {
+            let byte = buffer[offset]
+            offset += 1
+            result |= UInt(byte & 0x7f) << shift
+            if byte < 0x80 {
+                // Every counted item takes at least one byte.
+                return result <= UInt(buffer.count - offset) ? Int(result) : nil
+            }
+            shift += 7
+        }
+        return nil
+    }
+
+    mutating func field() -> UnsafeBufferPointer<UInt8>? {
+        guard let count = varint(), count <= buffer.count - offset else { return nil }
+        defer { offset += count }
+        return UnsafeBufferPointer(rebasing: buffer[offset..<offset + count])
+    }
+
+    mutating func skipAttribute() -> Bool {
+        guard field() != nil, let count = varint() else { return false }
+        for _ in 0..<count { guard field() != nil else { return false } }
+        return true
     }
 }

@@ -5,16 +5,16 @@ import LDAP
 /// Recognises records that are exactly as the last run stored them, so that they skip mapping
 /// and the field-by-field comparison (most records of most runs).
 ///
-/// A record's fingerprint is a 64-bit FNV-1a hash of its DN and its attributes (names and
-/// values, each length-prefixed), seeded with everything else that decides what the record
-/// becomes: the source's name, stable-id attribute, mapping and options. The store keeps, per
+/// A record's fingerprint is a 64-bit hash (FNV-1a's prime, a word at a time) of its DN and its
+/// packed attributes (names, values, counts and lengths), seeded with everything else that
+/// decides what the record becomes: the source's name, stable-id attribute, mapping and options. The store keeps, per
 /// user, the fingerprint of the record its row was last written from (`sync_fingerprints`);
 /// any other write to the row (by the application, a deactivation, an adoption) deletes it
 /// (triggers on `users`), so a row with a fingerprint is exactly what the mapping makes of that
 /// record. A changed mapping or option changes every fingerprint: the next run compares all.
 ///
-/// FNV-1a's steps are bijections of its state, so two records of equal length that differ in
-/// any byte never share a fingerprint; other collisions are a 2⁻⁶⁴ chance.
+/// Each step is a bijection of the hash's state, so two records of equal length that differ in
+/// one word never share a fingerprint; other collisions are about a 2⁻⁶⁴ chance.
 struct RecordFingerprint: Sendable {
     let seed: UInt64
     let idAttribute: String
@@ -24,7 +24,7 @@ struct RecordFingerprint: Sendable {
 
     init(source: SourceSettings) {
         idAttribute = source.users.idAttribute
-        var text = "usersync record fingerprint v1\u{0}\(source.name)\u{0}\(source.users.idAttribute)\u{0}"
+        var text = "usersync record fingerprint v2\u{0}\(source.name)\u{0}\(source.users.idAttribute)\u{0}"
         text += "\(source.options)\u{0}"
         for field in Mapping.fields {
             text += "\(field)=\(source.mapping[field].map { "\($0)" } ?? "-")\u{0}"
@@ -37,24 +37,34 @@ struct RecordFingerprint: Sendable {
         seed = hash
     }
 
-    /// The record's fingerprint.
+    /// The record's fingerprint: the DN and the packed attributes (names as the server spelt
+    /// them, values, counts and lengths), eight bytes at a time.
     func callAsFunction(_ entry: LDAPEntry) -> UInt64 {
         var hash = seed
         var dn = entry.dn
-        dn.withUTF8 { RecordFingerprint.add($0, to: &hash) }
-        RecordFingerprint.add(length: entry.attributes.count, to: &hash)
-        for attribute in entry.attributes {
-            var name = attribute.name
-            name.withUTF8 { bytes in
-                RecordFingerprint.add(length: bytes.count, to: &hash)
-                for byte in bytes { RecordFingerprint.step(byte | (byte >= 65 && byte <= 90 ? 0x20 : 0), &hash) }
-            }
-            RecordFingerprint.add(length: attribute.values.count, to: &hash)
-            for value in attribute.values {
-                value.bytes.withUnsafeBufferPointer { RecordFingerprint.add($0, to: &hash) }
-            }
-        }
+        dn.withUTF8 { RecordFingerprint.addWords($0, to: &hash) }
+        entry.packed.withUnsafeBufferPointer { RecordFingerprint.addWords($0, to: &hash) }
         return hash
+    }
+
+    /// Adds the length, then each 8-byte word: xor, multiply by the FNV prime, rotate (each a
+    /// bijection of the state, so inputs of one length that differ in one word never collide;
+    /// the rotation carries high bits down), then the last bytes one by one.
+    static func addWords(_ bytes: UnsafeBufferPointer<UInt8>, to hash: inout UInt64) {
+        add(length: bytes.count, to: &hash)
+        guard let base = bytes.baseAddress else { return }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= bytes.count {
+            let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let mixed = (hash ^ word) &* prime
+            hash = (mixed << 31) | (mixed >> 33)
+            i += 8
+        }
+        while i < bytes.count {
+            step(bytes[i], &hash)
+            i += 1
+        }
     }
 
     /// The hash of a stable id's text, the key under which a run looks up what it last stored.

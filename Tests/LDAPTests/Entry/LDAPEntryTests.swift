@@ -1,0 +1,59 @@
+import Testing
+@testable import LDAP
+
+@Suite("Entries")
+struct LDAPEntryTests {
+    static let entry = LDAPEntry(dn: "uid=ann,dc=x", attributes: [
+        LDAPAttribute(name: "cn", values: [LDAPValue("Ann Lee")]),
+        LDAPAttribute(name: "mail", values: [LDAPValue("a@x"), LDAPValue("b@x")]),
+        LDAPAttribute(name: "jpegPhoto", values: [LDAPValue([0, 0xff, 0x80, 0x0a])]),
+        LDAPAttribute(name: "description", values: [LDAPValue([])]),
+        LDAPAttribute(name: "member;range=0-1499", values: []),
+    ])
+
+    @Test("packed attributes give back every name and value in order, binary and empty values included")
+    func roundTrip() {
+        let attributes = LDAPEntryTests.entry.attributes
+        #expect(attributes.map(\.name) == ["cn", "mail", "jpegPhoto", "description", "member;range=0-1499"])
+        #expect(attributes[1].values.map(\.string) == ["a@x", "b@x"])
+        #expect(attributes[2].values[0].bytes == [0, 0xff, 0x80, 0x0a])
+        #expect(attributes[3].values.map(\.bytes) == [[]])
+        #expect(attributes[4].values.isEmpty)
+        // A long value: its length takes more than one varint byte.
+        let long = String(repeating: "x", count: 70_000)
+        #expect(LDAPEntry(dn: "", attributes: [LDAPAttribute(name: "a", values: [LDAPValue(long)])]).string("a") == long)
+    }
+
+    @Test("lookups ignore the case of attribute names; absent attributes give nothing")
+    func lookups() {
+        let entry = LDAPEntryTests.entry
+        #expect(entry.strings("MAIL") == ["a@x", "b@x"])
+        #expect(entry.string("Cn") == "Ann Lee")
+        #expect(entry.bytes("jpegphoto") == [0, 0xff, 0x80, 0x0a])
+        #expect(entry.string("jpegPhoto") == nil, "not UTF-8")
+        #expect(entry["sn"].isEmpty && !entry.has("sn") && entry.has("mail"))
+        #expect(entry.hasAttributeName(containing: UInt8(ascii: ";")))
+        #expect(!LDAPEntry(dn: "", attributes: [LDAPAttribute(name: "cn", values: [LDAPValue("a;b")])]).hasAttributeName(containing: UInt8(ascii: ";")),
+                "values are not names")
+    }
+
+    @Test("set replaces or adds, remove removes, the rest stays")
+    func edits() {
+        var entry = LDAPEntryTests.entry
+        entry.set("MAIL", values: [LDAPValue("c@x")])
+        entry.set("sn", values: [LDAPValue("Lee")])
+        entry.remove("member;range=0-1499")
+        #expect(entry.attributes.map(\.name) == ["cn", "mail", "jpegPhoto", "description", "sn"])
+        #expect(entry.strings("mail") == ["c@x"] && entry.string("sn") == "Lee")
+    }
+
+    @Test("a packed block that is cut short or overruns is refused")
+    func malformed() {
+        let packed = LDAPEntryTests.entry.packed
+        #expect(LDAPEntry(dn: "x", packed: packed)?.attributes.count == 5)
+        #expect(LDAPEntry(dn: "x", packed: []) != nil, "no attributes")
+        #expect(LDAPEntry(dn: "x", packed: Array(packed.dropLast())) == nil)
+        #expect(LDAPEntry(dn: "x", packed: [5, 0x61]) == nil, "a name longer than the block")
+        #expect(LDAPEntry(dn: "x", packed: [0xff, 0xff, 0xff]) == nil, "an unfinished varint")
+    }
+}
