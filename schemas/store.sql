@@ -137,7 +137,7 @@ CREATE TABLE users (
 );
 
 CREATE INDEX changes_object ON changes (object_type, object_id);
-CREATE INDEX changes_run ON changes (run_id);
+CREATE INDEX changes_run_kind ON changes (run_id, object_type, action);
 CREATE INDEX effective_group_members_user ON effective_group_members (user_id);
 CREATE INDEX group_members_user ON group_members (user_id);
 CREATE INDEX group_parents_parent ON group_parents (parent_id);

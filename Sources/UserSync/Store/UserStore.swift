@@ -147,6 +147,8 @@ public final class UserStore: Sendable {
         }
         migrator.registerMigration("v2: sync fingerprints") { db in
             try db.execute(sql: """
+                DROP INDEX changes_run;
+                CREATE INDEX changes_run_kind ON changes (run_id, object_type, action);
                 CREATE TABLE sync_fingerprints (
                     user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
                     id_hash INTEGER NOT NULL,

@@ -12,6 +12,8 @@ struct Planner {
     let options: SyncOptions
     let mapping: Mapping
     let idAttribute: String
+    /// Write the new users' ids into `staged.user_id` (the group planner matches members there).
+    var recordCreatedIDs = false
 
     /// The store columns the mapping sets, with their field names.
     var mappedColumns: [String] {
@@ -25,6 +27,10 @@ struct Planner {
 
     /// The actions of staged rows that match an existing user.
     static let matched = "('match', 'relink', 'adopt')"
+    /// Staged rows that become new users, once `identify` ran: neither skipped nor matched.
+    /// (Left as NULL rather than set to 'create': rewriting every wide staged row of an import
+    /// cost more than creating the users.)
+    static let creates = "skip IS NULL AND action IS NULL"
     /// Staged rows (alias `s`) matched to a user and mapped in full: candidates for changes.
     static let compared = "s.skip IS NULL AND s.action IN \(matched) AND s.unchanged = 0"
 
@@ -146,10 +152,8 @@ struct Planner {
                 """, arguments: [source])
         }
 
-        // 6. What is left and unknown is new.
-        if options.createUsers {
-            try db.execute(sql: "UPDATE staged SET action = 'create' WHERE skip IS NULL AND user_id IS NULL")
-        } else {
+        // 6. What is left and unknown is new (`Planner.creates`).
+        if !options.createUsers {
             try db.execute(sql: """
                 UPDATE staged SET skip = 'a new user, and options.createUsers is false'
                 WHERE skip IS NULL AND user_id IS NULL
@@ -248,33 +252,44 @@ struct Planner {
             try db.execute(sql: "DROP TABLE temp.missing")
         }
 
-        // New users; one already disabled in the directory is stored deactivated.
+        // New users; one already disabled in the directory is stored deactivated. Their ids are
+        // given here, numbered in the order read after the highest id in use (the transaction
+        // holds the write lock): the same numbering names them in `changes` and
+        // `sync_fingerprints` without looking each one up again.
+        let base = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM users") ?? 0
+        let newID = "?2 + row_number() OVER (ORDER BY seq)"
         try db.execute(sql: """
-            INSERT INTO users (source, external_id, username, email, first_name, last_name, display_name, manager, dn,
+            INSERT INTO users (id, source, external_id, username, email, first_name, last_name, display_name, manager, dn,
                                attributes, state, created_at, updated_at, deactivated_at)
-            SELECT ?1, external_id, username, email, first_name, last_name, display_name, manager, locator, attributes,
-                   CASE WHEN disabled THEN 'deactivated' ELSE 'active' END, ?2, ?2, CASE WHEN disabled THEN ?2 END
-            FROM staged WHERE skip IS NULL AND action = 'create' ORDER BY seq
-            """, arguments: [source, now])
-        try db.execute(sql: """
-            UPDATE staged SET user_id = u.id
-            FROM users u WHERE staged.skip IS NULL AND staged.action = 'create' AND u.source = ? AND u.external_id = staged.external_id
-            """, arguments: [source])
+            SELECT \(newID), ?1, external_id, username, email, first_name, last_name, display_name, manager, locator, attributes,
+                   CASE WHEN disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3, CASE WHEN disabled THEN ?3 END
+            FROM staged WHERE \(Planner.creates) ORDER BY seq
+            """, arguments: [source, base, now])
         try db.execute(sql: """
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'user', user_id, 'create', NULL, NULL,
+            SELECT ?1, 'user', \(newID), 'create', NULL, NULL,
                    CASE WHEN disabled THEN 'deactivated (disabled in the directory)' ELSE 'active' END, locator
-            FROM staged WHERE skip IS NULL AND action = 'create' ORDER BY seq
-            """, arguments: [run])
+            FROM staged WHERE \(Planner.creates) ORDER BY seq
+            """, arguments: [run, base])
 
         // What each row was written from, for the next run to recognise (after every update of
         // `users`: its trigger forgets the fingerprints of rows it changes).
         try db.execute(sql: """
             INSERT OR REPLACE INTO sync_fingerprints (user_id, id_hash, fingerprint)
-            SELECT user_id, id_hash, fingerprint FROM staged
-            WHERE skip IS NULL AND unchanged = 0 AND user_id IS NOT NULL AND id_hash IS NOT NULL AND fingerprint IS NOT NULL
-              AND action IN ('match', 'relink', 'adopt', 'create')
+            SELECT user_id, id_hash, fingerprint FROM staged s WHERE \(Planner.compared) AND id_hash IS NOT NULL AND fingerprint IS NOT NULL
             """)
+        try db.execute(sql: """
+            INSERT INTO sync_fingerprints (user_id, id_hash, fingerprint)
+            SELECT user_id, id_hash, fingerprint FROM (SELECT \(newID) AS user_id, id_hash, fingerprint FROM staged WHERE \(Planner.creates))
+            WHERE id_hash IS NOT NULL AND fingerprint IS NOT NULL
+            """, arguments: [nil, base])
+        if recordCreatedIDs {
+            try db.execute(sql: """
+                UPDATE staged SET user_id = n.id
+                FROM (SELECT seq, \(newID) AS id FROM staged WHERE \(Planner.creates)) n
+                WHERE staged.seq = n.seq
+                """, arguments: [nil, base])
+        }
 
         // Skipped records, with the reason.
         try db.execute(sql: """
@@ -299,7 +314,7 @@ struct Planner {
             WITH touched AS (SELECT object_id, action FROM changes WHERE run_id = ?1 AND action <> 'skip'),
                  stateful AS (SELECT object_id FROM touched WHERE action IN ('create', 'deactivate', 'reactivate'))
             SELECT
-                (SELECT count(*) FROM staged WHERE skip IS NULL AND action = 'create') AS created,
+                (SELECT count(*) FROM staged WHERE \(Planner.creates)) AS created,
                 (SELECT count(DISTINCT object_id) FROM touched WHERE action IN ('update', 'adopt')
                     AND object_id NOT IN (SELECT object_id FROM stateful)) AS updated,
                 (SELECT count(DISTINCT object_id) FROM touched WHERE action = 'deactivate') AS deactivated,
@@ -318,17 +333,26 @@ struct Planner {
         return counts
     }
 
-    /// The run's first changes (up to `limit` of each action), with usernames, and how many
-    /// there are in all.
-    func changes(_ db: Database, limit: Int) throws -> ([PlannedChange], Int) {
+    /// The run's first changes (up to `limit` of each kind; only skips when `onlySkips`), with
+    /// usernames, and how many there are in all. One indexed query per kind: an import's
+    /// hundred thousand creates are counted, not sorted.
+    func changes(_ db: Database, limit: Int, onlySkips: Bool = false) throws -> ([PlannedChange], Int) {
         let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM changes WHERE run_id = ?", arguments: [runId]) ?? 0
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT c.*, \(ChangeText.columns)
-            FROM (SELECT *, row_number() OVER (PARTITION BY object_type, action ORDER BY id) AS n FROM changes WHERE run_id = ?) c
-            \(ChangeText.joins)
-            WHERE c.n <= ? ORDER BY c.id
-            """, arguments: [runId, limit])
-        let changes = rows.map(PlannedChange.init(row:))
+        guard limit > 0, total > 0 else { return ([], total) }
+        let kinds = try Row.fetchAll(db, sql: """
+            SELECT DISTINCT object_type, action FROM changes WHERE run_id = ?\(onlySkips ? " AND action = 'skip'" : "")
+            """, arguments: [runId])
+        var changes: [PlannedChange] = []
+        for kind in kinds {
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT c.*, \(ChangeText.columns)
+                FROM (SELECT * FROM changes WHERE run_id = ? AND object_type = ? AND action = ? ORDER BY id LIMIT ?) c
+                \(ChangeText.joins)
+                ORDER BY c.id
+                """, arguments: [runId, kind["object_type"] as String, kind["action"] as String, limit])
+            changes += rows.map(PlannedChange.init(row:))
+        }
+        changes.sort { $0.changeId < $1.changeId }
         return (changes, total)
     }
 }
@@ -355,5 +379,6 @@ extension PlannedChange {
                   oldValue: row["old_value"], newValue: row["new_value"], record: row["record"])
         objectType = row["object_type"]
         memberName = row["member_name"]
+        changeId = row["id"]
     }
 }

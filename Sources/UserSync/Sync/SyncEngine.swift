@@ -160,8 +160,10 @@ public struct SyncEngine: Sendable {
         log.info("source read", metadata: ["entries": "\(pages.total)", "pages": "\(pages.pages)"])
 
         // Plan, guard and write in one transaction; roll back unless it is to be applied.
-        let planner = Planner(source: settings.name, runId: runId, now: Timestamp.now(), options: settings.options,
-                              mapping: settings.mapping, idAttribute: settings.users.idAttribute)
+        var plan = Planner(source: settings.name, runId: runId, now: Timestamp.now(), options: settings.options,
+                           mapping: settings.mapping, idAttribute: settings.users.idAttribute)
+        plan.recordCreatedIDs = settings.groups != nil
+        let planner = plan
         let limit = changeListLimit
         let entriesRead = inScope ?? pages.total
         let groupPlanner = settings.groups.map { GroupPlanner(source: settings.name, runId: runId, now: planner.now, tree: $0.tree) }
@@ -177,7 +179,6 @@ public struct SyncEngine: Sendable {
                     outcome.identical = try planner.identicalRecords(db)
                     outcome.groups = try groupPlanner?.apply(db)
                     let activeAfter = try planner.activeUsers(db)
-                    (outcome.changes, outcome.totalChanges) = try planner.changes(db, limit: limit)
                     let guardCheck = SyncGuard(options: settings.options, force: force)
                     outcome.stop = guardCheck.check(entriesRead: entriesRead, deactivations: outcome.counts.deactivated,
                                                     activeBefore: activeBefore, activeAfter: activeAfter, source: settings)
@@ -185,6 +186,9 @@ public struct SyncEngine: Sendable {
                         outcome.stop = guardCheck.checkGroups(groupsRead: groupsRead, deactivations: groups.groups.deactivated,
                                                               activeBefore: groupsBefore, source: settings)
                     }
+                    // An applied run reports only what it skipped (the rest is in `runs show`).
+                    (outcome.changes, outcome.totalChanges) = try planner.changes(db, limit: limit,
+                                                                                  onlySkips: !dryRun && outcome.stop == nil)
                     if outcome.stop != nil || dryRun { return .rollback }
                     var applied = pending
                     applied.status = .applied

@@ -83,6 +83,8 @@ public struct PlannedChange: Codable, Sendable, Equatable {
     public var objectType = "user"
     /// For a membership: the member's username or group name.
     public var memberName: String?
+    /// The `changes` row's id (0 before it is written): the order of the changes.
+    public var changeId: Int64 = 0
 
     public init(userId: Int64, username: String?, action: String, field: String?, oldValue: String?, newValue: String?,
                 record: String?) {

@@ -68,7 +68,7 @@ struct SyncCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(configuration)
         let store = try file.openStore(configuration)
         let engine = SyncEngine(store: store, logger: logger, lockTimeout: .milliseconds(Int(wait * 1000)),
-                                changeListLimit: max(show, 1))
+                                changeListLimit: output.json ? 0 : max(show, 1))
         var reports: [SyncReport] = []
         for source in selected {
             let report = await engine.run(source, dryRun: dryRun, force: force)
