@@ -100,7 +100,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Bytes that never need the full parser: ASCII, no escapes, quotes, `+`, `;`, `#`, `<`, `>`.
-    static func isPlain(_ bytes: String.UTF8View) -> Bool {
+    static func isPlain<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Bool {
         for byte in bytes {
             if byte >= 0x80 || byte < 0x20 { return false }
             switch byte {
@@ -113,11 +113,6 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
-    static func isTypeByte(_ byte: UInt8) -> Bool {
-        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-    }
-
     /// The (type, value) pairs of a plain DN, or nil when it needs the full parser.
     static func plainPairs(_ string: String) -> [(type: Substring, value: Substring)]? {
         guard isPlain(string.utf8) else { return nil }
@@ -126,16 +121,84 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
             guard let equals = part.firstIndex(of: "=") else { return nil }
             let type = part[part.startIndex..<equals].trimmingASCIISpaces()
             let value = part[part.index(after: equals)...].trimmingASCIISpaces()
-            guard !type.isEmpty, !value.isEmpty, type.utf8.allSatisfy(isTypeByte) else { return nil }
+            guard !type.isEmpty, !value.isEmpty, DNParser.isValidType(String(type)) else { return nil }
             pairs.append((type, value))
         }
         return pairs
     }
 
+    /// `normalized` for a plain DN, on its bytes: types and values ASCII-lowercased, `oid.`
+    /// dropped from types, spaces around `,` and `=` removed and runs of spaces in values folded
+    /// (plain values need no escaping). One allocation; a sync normalises every DN it reads
+    /// when groups are synced.
     static func fastNormalize(_ string: String) -> String? {
         if string.isEmpty { return "" }
-        guard let pairs = plainPairs(string) else { return nil }
-        return pairs.map { normalizeType(String($0.type)) + "=" + normalizeValue(String($0.value)) }.joined(separator: ",")
+        var input = string
+        return input.withUTF8 { bytes -> String? in
+            guard isPlain(bytes) else { return nil }
+            var out = [UInt8]()
+            out.reserveCapacity(bytes.count)
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
+                guard let equals = (start..<end).first(where: { bytes[$0] == UInt8(ascii: "=") }) else { return nil }
+                // The type: trimmed, letters, digits, '-' and '.', lowercased, without "oid.".
+                var t0 = start, t1 = equals
+                while t0 < t1 && bytes[t0] == 0x20 { t0 += 1 }
+                while t1 > t0 && bytes[t1 - 1] == 0x20 { t1 -= 1 }
+                if t1 - t0 >= 4, lower(bytes[t0]) == UInt8(ascii: "o"), lower(bytes[t0 + 1]) == UInt8(ascii: "i"),
+                   lower(bytes[t0 + 2]) == UInt8(ascii: "d"), bytes[t0 + 3] == UInt8(ascii: ".") {
+                    t0 += 4
+                }
+                guard isValidType(UnsafeBufferPointer(rebasing: bytes[t0..<t1])) else { return nil }
+                if start > 0 { out.append(UInt8(ascii: ",")) }
+                for i in t0..<t1 { out.append(lower(bytes[i])) }
+                out.append(UInt8(ascii: "="))
+                // The value: words lowercased, one space between them.
+                let valueStart = out.count
+                var i = equals + 1
+                var pendingSpace = false
+                while i < end {
+                    let byte = bytes[i]
+                    if byte == 0x20 {
+                        pendingSpace = out.count > valueStart
+                    } else {
+                        if pendingSpace { out.append(0x20); pendingSpace = false }
+                        out.append(lower(byte))
+                    }
+                    i += 1
+                }
+                guard out.count > valueStart else { return nil }
+                start = end + 1
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
+    @inline(__always)
+    static func lower(_ byte: UInt8) -> UInt8 { byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
+
+    /// `DNParser.isValidType` on bytes (without an `oid.` prefix): a descriptor (a letter, then letters,
+    /// digits and '-') or a numeric OID (digit groups separated by single dots).
+    static func isValidType(_ type: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = type.first else { return false }
+        func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+        func isLetter(_ b: UInt8) -> Bool { (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
+        if isLetter(first) { return type.allSatisfy { isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "-") } }
+        guard isDigit(first), type.last.map(isDigit) == true else { return false }
+        var previousDot = false
+        for byte in type {
+            if byte == UInt8(ascii: ".") {
+                if previousDot { return false }
+                previousDot = true
+            } else if isDigit(byte) {
+                previousDot = false
+            } else {
+                return false
+            }
+        }
+        return true
     }
 
     /// Escapes a value for use in a DN string (RFC 4514 §2.4).

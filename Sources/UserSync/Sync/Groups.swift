@@ -256,6 +256,7 @@ struct GroupPlanner {
             )
             INSERT OR IGNORE INTO effective_group_members (group_id, user_id)
             SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant
+            ORDER BY 1, 2
             """, arguments: [s])
 
         // Cycles (reported; the run completes) and members that resolve to nothing read.

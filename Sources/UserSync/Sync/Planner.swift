@@ -55,14 +55,8 @@ struct Planner {
         try db.execute(sql: """
             UPDATE staged SET user_id = u.id, action = 'match'
             FROM users u
-            WHERE u.source = ? AND u.external_id = staged.external_id
+            WHERE staged.unchanged = 0 AND u.source = ? AND u.external_id = staged.external_id
             """, arguments: [source])
-        // An unchanged record whose row changed identity after the read began (written by the
-        // application meanwhile): only its identity was staged, so it waits for the next run.
-        try db.execute(sql: """
-            UPDATE staged SET skip = 'the user''s row changed in the store while this run read the source; compared again by the next run'
-            WHERE unchanged = 1 AND skip IS NULL AND action IS NULL
-            """)
 
         // 2. Two records giving one username (often after lowercasing): never merged. The record
         //    that already holds the name keeps it; the others are skipped.

@@ -28,7 +28,8 @@ final class Staging: Sendable {
                 CREATE TEMP TABLE identical (
                     user_id INTEGER PRIMARY KEY,
                     seq INTEGER NOT NULL,
-                    fingerprint INTEGER NOT NULL
+                    fingerprint INTEGER NOT NULL,
+                    dn_norm TEXT
                 );
                 CREATE TEMP TABLE staged (
                     seq INTEGER PRIMARY KEY,
@@ -92,7 +93,7 @@ final class Staging: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             let insertIdentical = try db.cachedStatement(sql: """
-                INSERT INTO identical (user_id, seq, fingerprint) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING
+                INSERT INTO identical (user_id, seq, fingerprint, dn_norm) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING
                 """)
             for (i, record) in records.enumerated() {
                 let seq = firstSeq + Int64(i)
@@ -102,8 +103,8 @@ final class Staging: Sendable {
                                                    user.username, user.email, user.firstName, user.lastName, user.displayName,
                                                    user.manager, user.attributesJSON, user.disabled, user.skipReason,
                                                    Int64(bitPattern: fingerprint), idHash.map { Int64(bitPattern: $0) }])
-                case let .identical(externalId, locator, userId, fingerprint):
-                    try insertIdentical.execute(arguments: [userId, seq, Int64(bitPattern: fingerprint)])
+                case let .identical(externalId, locator, userId, fingerprint, dnNorm):
+                    try insertIdentical.execute(arguments: [userId, seq, Int64(bitPattern: fingerprint), dnNorm])
                     if db.changesCount == 0 {
                         // The same record twice in one read (a referral, an alias).
                         let first = try String.fetchOne(db, sql: "SELECT dn FROM users WHERE id = ?", arguments: [userId]) ?? "?"
@@ -171,10 +172,11 @@ final class Staging: Sendable {
                 WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = identical.user_id AND f.fingerprint = identical.fingerprint)
                 """)
             if withDNs {
-                db.add(function: Staging.dnNormFunction)
+                // Already matched: the planner's stable-id match passes over them.
                 try db.execute(sql: """
-                    INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, unchanged, fingerprint)
-                    SELECT i.seq, u.external_id, u.dn, usersync_dn_norm(u.dn), u.username, '{}', 0, i.user_id, 1, i.fingerprint
+                    INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, action, unchanged,
+                                        fingerprint)
+                    SELECT i.seq, u.external_id, u.dn, i.dn_norm, u.username, '{}', 0, i.user_id, 'match', 1, i.fingerprint
                     FROM identical i JOIN users u ON u.id = i.user_id
                     """)
                 try db.execute(sql: "DELETE FROM identical")
@@ -183,12 +185,6 @@ final class Staging: Sendable {
             try db.execute(sql: "CREATE INDEX temp.staged_username ON staged (username)")
             try db.execute(sql: "CREATE INDEX temp.staged_user_id ON staged (user_id)")
         }
-    }
-
-    /// `usersync_dn_norm(dn)`: `Staging.normalize` in SQL.
-    static let dnNormFunction = DatabaseFunction("usersync_dn_norm", argumentCount: 1, pure: true) { values in
-        guard let dn = String.fromDatabaseValue(values[0]) else { return nil }
-        return Staging.normalize(dn)
     }
 
     /// A DN in the form links are matched on (RFC 4514 normalised; lowercased if it does not parse).
@@ -247,5 +243,6 @@ final class Staging: Sendable {
 /// One staged user record: mapped in full, or only identified because it is unchanged.
 enum StagedRecord: Sendable {
     case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?)
-    case identical(externalId: String, locator: String, userId: Int64, fingerprint: UInt64)
+    /// `dnNorm`: the normalised DN, when groups need it.
+    case identical(externalId: String, locator: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
 }

@@ -109,7 +109,9 @@ public struct SyncEngine: Sendable {
                     let previous = pipeline.last
                     let task = Task.detached {
                         let prepared = PreparedPage(
-                            records: entries.map { SyncEngine.stage($0, mapper: mapper, fingerprint: fingerprint, known: known) },
+                            records: entries.map {
+                                SyncEngine.stage($0, mapper: mapper, fingerprint: fingerprint, known: known, withDNs: withDNs)
+                            },
                             firstSeq: Int64(total - entries.count + 1),
                             archive: try RecordArchive.encode(entries),
                             links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
@@ -255,14 +257,16 @@ public struct SyncEngine: Sendable {
 
     /// One record as the staging table takes it: only its identity when it is exactly what the
     /// user's row was last written from, else mapped in full.
-    static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords) -> StagedRecord {
+    static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
+                      withDNs: Bool) -> StagedRecord {
         let print = fingerprint(entry)
         guard let id = Mapper.stableID(entry[mapper.idAttribute], attribute: mapper.idAttribute) else {
             return .mapped(mapper.map(entry), fingerprint: print, idHash: nil)
         }
         let idHash = RecordFingerprint.idHash(id)
         if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
-            return .identical(externalId: id, locator: entry.dn, userId: userId, fingerprint: print)
+            return .identical(externalId: id, locator: entry.dn, userId: userId, fingerprint: print,
+                              dnNorm: withDNs ? Staging.normalize(entry.dn) : nil)
         }
         return .mapped(mapper.map(entry), fingerprint: print, idHash: idHash)
     }

@@ -85,7 +85,8 @@ struct DistinguishedNameTests {
             "", "dc=example,dc=com", "CN=Ann  Smith, OU=Staff ,DC=Corp,DC=Example", "uid=user00001,ou=people,dc=example,dc=com",
             "OID.2.5.4.3=Ann,dc=x", "cn=a=b,dc=x", "cn=Smith\\, Ann,dc=x", "cn=\"quoted\",dc=x", "cn=a+sn=b,dc=x",
             "cn=#41,dc=x", "cn=Ünïcode,dc=x", "cn=,dc=x", "=x,dc=y", "cn=x,,dc=y", "no equals", "cn=x;dc=y", "cn=  spaced  ,dc=x",
-            "CN=t12345G1,OU=t12345,DC=corp,DC=example,DC=test",
+            "CN=t12345G1,OU=t12345,DC=corp,DC=example,DC=test", "oid.=x,dc=y", "cn=a   b  c,dc=x", " cn = x , dc = y ",
+            "cn=x,dc=y ", "CN=MiXeD,O=Org-1.2", "cn=x,", ",cn=x", "cn=x, ,dc=y", "c-n.1=v",
         ]
         for dn in samples {
             let parsed = try? DistinguishedName(dn)
