@@ -243,12 +243,22 @@ struct GroupPlanner {
                 (SELECT 1 FROM removed_members x WHERE x.group_id = group_members.group_id AND x.user_id = group_members.user_id)
             """)
 
-        // Effective membership of this source's active groups, through any nesting. UNION (not
-        // UNION ALL) makes the recursion stop on a cycle.
-        try db.execute(sql: "DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM groups WHERE source = ?)", arguments: [s])
+        // Effective membership through any nesting, recomputed only for the groups whose subtree
+        // changed this run (a group or membership change, and every ancestor of it): a run that
+        // changes nothing rewrites nothing. UNION (not UNION ALL) makes the recursions stop on a cycle.
+        try db.execute(sql: """
+            CREATE TEMP TABLE affected AS
+            WITH RECURSIVE up(id) AS (
+                SELECT object_id FROM changes WHERE run_id = ? AND object_type IN ('group', 'membership')
+                UNION
+                SELECT gp.parent_id FROM up JOIN group_parents gp ON gp.group_id = up.id
+            )
+            SELECT id FROM up
+            """, arguments: [r])
+        try db.execute(sql: "DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM affected)")
         try db.execute(sql: """
             WITH RECURSIVE closure(ancestor, descendant) AS (
-                SELECT id, id FROM groups WHERE source = ? AND state = 'active'
+                SELECT g.id, g.id FROM affected a JOIN groups g ON g.id = a.id WHERE g.source = ? AND g.state = 'active'
                 UNION
                 SELECT c.ancestor, gp.group_id FROM closure c
                 JOIN group_parents gp ON gp.parent_id = c.descendant
@@ -258,6 +268,7 @@ struct GroupPlanner {
             SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant
             ORDER BY 1, 2
             """, arguments: [s])
+        try db.execute(sql: "DROP TABLE temp.affected")
 
         // Cycles (reported; the run completes) and members that resolve to nothing read.
         outcome.cycles = try String.fetchAll(db, sql: """
@@ -268,14 +279,17 @@ struct GroupPlanner {
             )
             SELECT g.name FROM reach r JOIN groups g ON g.id = r.start WHERE r.start = r.node ORDER BY g.name
             """, arguments: [s])
-        let unresolved = """
+        try db.execute(sql: """
+            CREATE TEMP TABLE unresolved AS
+            SELECT g.dn || ' → ' || l.member AS link
             FROM staged_links l JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.skip IS NULL
             WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE l.member_kind = 'dn' AND s.dn_norm = l.member)
               AND NOT EXISTS (SELECT 1 FROM staged s WHERE l.member_kind = 'uid' AND lower(s.username) = l.member)
               AND NOT EXISTS (SELECT 1 FROM staged_groups g2 WHERE l.member_kind = 'dn' AND g2.dn_norm = l.member)
-            """
-        outcome.unresolved = try Int.fetchOne(db, sql: "SELECT count(*) \(unresolved)") ?? 0
-        outcome.unresolvedSamples = try String.fetchAll(db, sql: "SELECT g.dn || ' → ' || l.member \(unresolved) LIMIT 5")
+            """)
+        outcome.unresolved = try Int.fetchOne(db, sql: "SELECT count(*) FROM unresolved") ?? 0
+        outcome.unresolvedSamples = try String.fetchAll(db, sql: "SELECT link FROM unresolved LIMIT 5")
+        try db.execute(sql: "DROP TABLE temp.unresolved")
 
         // Counts.
         let row = try Row.fetchOne(db, sql: """
