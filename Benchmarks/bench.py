@@ -10,6 +10,7 @@ commands and repeating each (median of --repeat runs):
   noop      usersync sync again (nothing changed)
   changed   usersync sync after 10% of the users were modified and 1% deleted
   groups    usersync sync with the groups section (users already synced), and its own floor
+  groupsNoop the same run again (nothing changed)
 
 Prints a table (median wall time, ratio to the floor, users per second, peak RSS from the
 kernel's accounting via /usr/bin/time) and writes it as Markdown and JSON.
@@ -187,7 +188,7 @@ def main():
                            "-E", "pr=1000/noprompt", "(objectClass=groupOfNames)", "entryUUID", "cn", "member"]
         sync = [usersync, "sync", "--config", f"{work}/users.yaml", "-q"]
         sync_groups = [usersync, "sync", "--config", f"{work}/groups.yaml", "-q"]
-        samples = {k: [] for k in ("floor", "import", "noop", "changed", "groupFloor", "groups")}
+        samples = {k: [] for k in ("floor", "import", "noop", "changed", "groupFloor", "groups", "groupsNoop")}
 
         print(f"== measuring ({args.repeat} rounds)", flush=True)
         for _ in range(args.repeat):
@@ -198,6 +199,7 @@ def main():
             snapshot("synced")
             samples["groupFloor"].append(timed(group_floor_cmd))
             samples["groups"].append(timed(sync_groups))
+            samples["groupsNoop"].append(timed(sync_groups))
             restore("synced")
 
         print("== modifying 10% of the users and deleting 1% in the directory", flush=True)
@@ -230,6 +232,7 @@ def main():
             ("changed", "resync after 10% modified, 1% deleted", args.users, floor),
             ("groupFloor", "ldapsearch dump of the groups (group floor)", args.groups, group_floor),
             ("groups", "group tree import (users already synced)", args.groups, group_floor),
+            ("groupsNoop", "users and groups resync, nothing changed", args.groups, group_floor),
         ]:
             wall, rss = median(key)
             rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / base, 2),

@@ -169,8 +169,11 @@ struct GroupPlanner {
         // Nesting: the member lists of the groups read are the truth for edges between this source's groups.
         try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_lower_username ON staged (lower(username))")
         try db.execute(sql: """
-            CREATE TEMP TABLE desired_parents AS
-            SELECT DISTINCT child.group_id AS group_id, parent.group_id AS parent_id
+            CREATE TEMP TABLE desired_parents (group_id INTEGER, parent_id INTEGER, PRIMARY KEY (group_id, parent_id)) WITHOUT ROWID
+            """)
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO desired_parents (group_id, parent_id)
+            SELECT child.group_id, parent.group_id
             FROM staged_links l
             JOIN staged_groups parent ON parent.dn_norm = l.group_dn AND parent.group_id IS NOT NULL
             JOIN staged_groups child ON child.dn_norm = l.member AND child.group_id IS NOT NULL
@@ -206,16 +209,21 @@ struct GroupPlanner {
 
         // Direct members: users of this source in the member lists of the groups read.
         try db.execute(sql: """
-            CREATE TEMP TABLE desired_members AS
+            CREATE TEMP TABLE desired_members (group_id INTEGER, user_id INTEGER, PRIMARY KEY (group_id, user_id)) WITHOUT ROWID
+            """)
+        // Keyed, so that finding the members that left is one lookup each (it was a scan each).
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO desired_members (group_id, user_id)
             SELECT g.group_id, s.user_id FROM staged_links l
             JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
             JOIN staged s ON s.dn_norm = l.member AND s.user_id IS NOT NULL
             WHERE l.member_kind = 'dn'
-            UNION
+            UNION ALL
             SELECT g.group_id, s.user_id FROM staged_links l
             JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
             JOIN staged s ON lower(s.username) = l.member AND s.user_id IS NOT NULL
             WHERE l.member_kind = 'uid'
+            ORDER BY 1, 2
             """)
         try db.execute(sql: """
             CREATE TEMP TABLE removed_members AS
