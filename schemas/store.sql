@@ -150,6 +150,7 @@ BEGIN
 END;
 CREATE INDEX users_email ON users (email);
 CREATE UNIQUE INDEX users_source_external_id ON users (source, external_id) WHERE source IS NOT NULL;
+CREATE INDEX users_source_state ON users (source, state);
 CREATE TRIGGER users_update_forgets_fingerprint AFTER UPDATE ON users
 BEGIN
     DELETE FROM sync_fingerprints WHERE user_id = OLD.id;

@@ -149,6 +149,7 @@ public final class UserStore: Sendable {
             try db.execute(sql: """
                 DROP INDEX changes_run;
                 CREATE INDEX changes_run_kind ON changes (run_id, object_type, action);
+                CREATE INDEX users_source_state ON users (source, state);
                 CREATE TABLE sync_fingerprints (
                     user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
                     id_hash INTEGER NOT NULL,

@@ -236,9 +236,9 @@ struct Planner {
                 CREATE TEMP TABLE missing AS
                     SELECT u.id, u.dn FROM users u
                     WHERE u.source = ? AND u.state = 'active'
-                      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
-                      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
+                      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
+                      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
                 """, arguments: [source])
             try db.execute(sql: """
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)

@@ -161,16 +161,18 @@ final class Staging: Sendable {
             try db.execute(sql: "DROP TABLE temp.twins")
             // Rows written by someone else since the read began: the trigger on users forgot their fingerprint.
             try db.execute(sql: """
-                INSERT INTO staged (seq, locator, attributes, disabled, user_id, skip)
-                SELECT i.seq, coalesce(u.dn, '?'), '{}', 0, i.user_id,
-                       'the user''s row changed in the store while this run read the source; compared again by the next run'
-                FROM identical i LEFT JOIN users u ON u.id = i.user_id
+                CREATE TEMP TABLE stale AS
+                SELECT i.user_id, i.seq FROM identical i
                 WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = i.user_id AND f.fingerprint = i.fingerprint)
                 """)
             try db.execute(sql: """
-                DELETE FROM identical
-                WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = identical.user_id AND f.fingerprint = identical.fingerprint)
+                INSERT INTO staged (seq, locator, attributes, disabled, user_id, skip)
+                SELECT x.seq, coalesce(u.dn, '?'), '{}', 0, x.user_id,
+                       'the user''s row changed in the store while this run read the source; compared again by the next run'
+                FROM stale x LEFT JOIN users u ON u.id = x.user_id
                 """)
+            try db.execute(sql: "DELETE FROM identical WHERE user_id IN (SELECT user_id FROM stale)")
+            try db.execute(sql: "DROP TABLE temp.stale")
             if withDNs {
                 // Already matched: the planner's stable-id match passes over them.
                 try db.execute(sql: """

@@ -95,8 +95,14 @@ public struct SyncEngine: Sendable {
             let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
             let fingerprint = RecordFingerprint(source: settings)
             let sourceName = settings.name
-            let known = try await self.store.database.read { db in try KnownRecords.load(db, source: sourceName) }
-            log.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
+            // Loaded on a reader connection while the source connects, binds and sends its first page.
+            let database = self.store.database
+            let loadLog = log
+            let knownRecords = Task {
+                let known = try await database.read { db in try KnownRecords.load(db, source: sourceName) }
+                loadLog.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
+                return known
+            }
             // A pipeline: while page N+1 is read from the server, page N is fingerprinted, mapped
             // and compressed on another thread, and page N-1 is written to the staging tables.
             // The reader waits only when more than `PagePipeline.depth` pages are in flight, so
@@ -106,6 +112,9 @@ public struct SyncEngine: Sendable {
             do {
                 info = try await source.read(attributes: attributes) { entries in
                     let (page, total) = pages.add(entries.count)
+                    // Loaded before the first page is handed on (it overlapped the connect, the
+                    // bind and the first page): what the read is compared with predates every page.
+                    let known = try await knownRecords.value
                     let previous = pipeline.last
                     let task = Task.detached {
                         let prepared = PreparedPage(
