@@ -95,7 +95,13 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
     /// The value of the first RDN (`Ann Smith` for `CN=Ann Smith,OU=Staff`), or nil if the DN
     /// does not parse. Fast for plain DNs, like `normalize`.
     public static func firstRDNValue(_ string: String) -> String? {
-        if let first = plainPairs(string)?.first { return String(first.value) }
+        var input = string
+        let fast: String?? = input.withUTF8 { bytes in
+            var first: Range<Int>?
+            guard walkPlain(bytes, { _, value in if first == nil { first = value } }), let first else { return .none }
+            return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[first]), as: UTF8.self))
+        }
+        if let fast { return fast }
         return (try? DistinguishedName(string))?.rdnValue
     }
 
@@ -113,20 +119,6 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
-    /// The (type, value) pairs of a plain DN, or nil when it needs the full parser.
-    static func plainPairs(_ string: String) -> [(type: Substring, value: Substring)]? {
-        guard isPlain(string.utf8) else { return nil }
-        var pairs: [(type: Substring, value: Substring)] = []
-        for part in string.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let equals = part.firstIndex(of: "=") else { return nil }
-            let type = part[part.startIndex..<equals].trimmingASCIISpaces()
-            let value = part[part.index(after: equals)...].trimmingASCIISpaces()
-            guard !type.isEmpty, !value.isEmpty, DNParser.isValidType(String(type)) else { return nil }
-            pairs.append((type, value))
-        }
-        return pairs
-    }
-
     /// `normalized` for a plain DN, on its bytes: types and values ASCII-lowercased, `oid.`
     /// dropped from types, spaces around `,` and `=` removed and runs of spaces in values folded
     /// (plain values need no escaping). One allocation; a sync normalises every DN it reads
@@ -135,45 +127,62 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         if string.isEmpty { return "" }
         var input = string
         return input.withUTF8 { bytes -> String? in
-            guard isPlain(bytes) else { return nil }
             var out = [UInt8]()
             out.reserveCapacity(bytes.count)
-            var start = 0
-            while start <= bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
-                guard let equals = (start..<end).first(where: { bytes[$0] == UInt8(ascii: "=") }) else { return nil }
-                // The type: trimmed, letters, digits, '-' and '.', lowercased, without "oid.".
-                var t0 = start, t1 = equals
-                while t0 < t1 && bytes[t0] == 0x20 { t0 += 1 }
-                while t1 > t0 && bytes[t1 - 1] == 0x20 { t1 -= 1 }
-                if t1 - t0 >= 4, lower(bytes[t0]) == UInt8(ascii: "o"), lower(bytes[t0 + 1]) == UInt8(ascii: "i"),
+            let plain = walkPlain(bytes) { type, value in
+                if !out.isEmpty { out.append(UInt8(ascii: ",")) }
+                var t0 = type.lowerBound
+                if type.count >= 4, lower(bytes[t0]) == UInt8(ascii: "o"), lower(bytes[t0 + 1]) == UInt8(ascii: "i"),
                    lower(bytes[t0 + 2]) == UInt8(ascii: "d"), bytes[t0 + 3] == UInt8(ascii: ".") {
                     t0 += 4
                 }
-                guard isValidType(UnsafeBufferPointer(rebasing: bytes[t0..<t1])) else { return nil }
-                if start > 0 { out.append(UInt8(ascii: ",")) }
-                for i in t0..<t1 { out.append(lower(bytes[i])) }
+                for i in t0..<type.upperBound { out.append(lower(bytes[i])) }
                 out.append(UInt8(ascii: "="))
-                // The value: words lowercased, one space between them.
-                let valueStart = out.count
-                var i = equals + 1
+                // Words lowercased, one space between them.
                 var pendingSpace = false
-                while i < end {
+                for i in value {
                     let byte = bytes[i]
                     if byte == 0x20 {
-                        pendingSpace = out.count > valueStart
+                        pendingSpace = true
                     } else {
                         if pendingSpace { out.append(0x20); pendingSpace = false }
                         out.append(lower(byte))
                     }
-                    i += 1
                 }
-                guard out.count > valueStart else { return nil }
-                start = end + 1
             }
-            return String(decoding: out, as: UTF8.self)
+            return plain ? String(decoding: out, as: UTF8.self) : nil
         }
+    }
+
+    /// Walks a plain DN's RDNs (see `isPlain`): for each, the type's and the value's byte ranges,
+    /// trimmed of spaces. False (the full parser is needed) when the DN is not plain, a part has
+    /// no `=`, a type is not valid (`DNParser.isValidType`) or a value is empty.
+    static func walkPlain(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Range<Int>, Range<Int>) -> Void) -> Bool {
+        guard isPlain(bytes) else { return false }
+        var start = 0
+        while start <= bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
+            var equals = start
+            while equals < end && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+            guard equals < end else { return false }
+            var t0 = start, t1 = equals
+            while t0 < t1 && bytes[t0] == 0x20 { t0 += 1 }
+            while t1 > t0 && bytes[t1 - 1] == 0x20 { t1 -= 1 }
+            var v0 = equals + 1, v1 = end
+            while v0 < v1 && bytes[v0] == 0x20 { v0 += 1 }
+            while v1 > v0 && bytes[v1 - 1] == 0x20 { v1 -= 1 }
+            guard v0 < v1 else { return false }
+            var bare = t0
+            if t1 - t0 >= 4, lower(bytes[t0]) == UInt8(ascii: "o"), lower(bytes[t0 + 1]) == UInt8(ascii: "i"),
+               lower(bytes[t0 + 2]) == UInt8(ascii: "d"), bytes[t0 + 3] == UInt8(ascii: ".") {
+                bare += 4
+            }
+            guard isValidType(UnsafeBufferPointer(rebasing: bytes[bare..<t1])) else { return false }
+            body(t0..<t1, v0..<v1)
+            start = end + 1
+        }
+        return true
     }
 
     @inline(__always)
@@ -412,18 +421,4 @@ extension String {
         while s.last == " " { s = s.dropLast() }
         return String(s)
     }
-}
-
-extension Substring {
-    /// Without leading and trailing ASCII spaces.
-    func trimmingASCIISpaces() -> Substring {
-        var result = self
-        while result.utf8.first == UInt8(ascii: " ") { result = result.dropFirst() }
-        while result.utf8.last == UInt8(ascii: " ") { result = result.dropLast() }
-        return result
-    }
-}
-
-extension String {
-    func trimmingASCIISpaces() -> Substring { self[...].trimmingASCIISpaces() }
 }

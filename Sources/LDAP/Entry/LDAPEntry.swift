@@ -88,7 +88,9 @@ public struct LDAPEntry: Sendable {
         return result
     }
 
-    static func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
+    /// Whether two attribute names are the same attribute: equal but for the case of ASCII
+    /// letters (attribute descriptions are ASCII, RFC 4512 section 2.5).
+    public static func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
         for (x, y) in zip(a.utf8, b.utf8) where x != y {
             let fx = (x >= 65 && x <= 90) ? x | 0x20 : x

@@ -71,7 +71,7 @@ public struct Mapper: Sendable {
     /// The user one entry maps to; `skipReason` says why it cannot be synced, if it cannot.
     public func map(_ entry: LDAPEntry) -> MappedUser {
         var user = MappedUser(locator: entry.dn)
-        user.externalId = Mapper.stableID(entry[idAttribute], attribute: idAttribute)
+        user.externalId = Mapper.stableID(of: entry, attribute: idAttribute)
         user.username = mapping.username.flatMap { value($0, entry) }
         if options.lowercaseUsernames { user.username = user.username?.lowercased() }
         user.email = mapping.email.flatMap { value($0, entry) }
@@ -100,16 +100,21 @@ public struct Mapper: Sendable {
     /// The text of a stable id: AD's binary GUIDs and SIDs decoded, other text as is, other
     /// bytes in hex.
     static func stableID(_ values: [LDAPValue], attribute: String) -> String? {
-        guard let value = values.first, !value.bytes.isEmpty else { return nil }
-        switch attribute.lowercased() {
-        case "objectguid":
-            if let guid = value.guidString { return guid }
-        case "objectsid":
-            if let sid = value.sidString { return sid }
-        default:
-            if let text = value.string { return text }
-        }
-        return value.bytes.map { String(format: "%02x", $0) }.joined()
+        guard let value = values.first else { return nil }
+        return value.bytes.withUnsafeBufferPointer { stableID($0, attribute: attribute) }
+    }
+
+    /// The stable id of an entry (its first value of `attribute`), read in place.
+    static func stableID(of entry: LDAPEntry, attribute: String) -> String? {
+        entry.withValues(attribute) { values in values.first.flatMap { stableID($0, attribute: attribute) } }
+    }
+
+    static func stableID(_ value: UnsafeBufferPointer<UInt8>, attribute: String) -> String? {
+        guard !value.isEmpty else { return nil }
+        if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectGUID"), let guid = ADValue.guidString(Array(value)) { return guid }
+        if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectSid"), let sid = ADValue.sidString(Array(value)) { return sid }
+        if let text = String(validating: value, as: UTF8.self) { return text }
+        return value.map { String(format: "%02x", $0) }.joined()
     }
 
     /// One field's value, or nil when the entry has nothing for it (and no default is given).
@@ -122,7 +127,7 @@ public struct Mapper: Sendable {
                 switch part {
                 case .text(let literal): result += literal
                 case .attribute(let name):
-                    if let value = entry[name].first.flatMap({ render($0, rule, attribute: name) }), !value.isEmpty {
+                    if let value = entry.withValues(name, { $0.first.flatMap { render($0, rule) } }), !value.isEmpty {
                         result += value
                         found = true
                     }
@@ -130,11 +135,16 @@ public struct Mapper: Sendable {
             }
             text = found ? result : nil
         } else if let from = rule.from {
-            let values = entry[from].compactMap { render($0, rule, attribute: from) }.filter { !$0.isEmpty }
-            if let separator = rule.join {
-                text = values.isEmpty ? nil : values.joined(separator: separator)
-            } else {
-                text = values.first
+            // On the entry's own bytes: no copy of the values, only the text that is kept.
+            text = entry.withValues(from) { values -> String? in
+                if let separator = rule.join {
+                    let all = values.compactMap { render($0, rule) }.filter { !$0.isEmpty }
+                    return all.isEmpty ? nil : all.joined(separator: separator)
+                }
+                for value in values {
+                    if let rendered = render(value, rule), !rendered.isEmpty { return rendered }
+                }
+                return nil
             }
         }
         if var value = text {
@@ -146,16 +156,16 @@ public struct Mapper: Sendable {
     }
 
     /// One attribute value as text, in the rule's format.
-    func render(_ value: LDAPValue, _ rule: FieldRule, attribute: String) -> String? {
+    func render(_ value: UnsafeBufferPointer<UInt8>, _ rule: FieldRule) -> String? {
         switch rule.format {
-        case .guid: return value.guidString
-        case .sid: return value.sidString
+        case .guid: return ADValue.guidString(Array(value))
+        case .sid: return ADValue.sidString(Array(value))
         case .disabled:
-            return value.string.flatMap(ADValue.isDisabled(userAccountControl:)).map { $0 ? "true" : "false" }
+            return String(validating: value, as: UTF8.self).flatMap(ADValue.isDisabled(userAccountControl:)).map { $0 ? "true" : "false" }
         case .text:
-            guard var text = value.string else {
+            guard var text = String(validating: value, as: UTF8.self) else {
                 // Binary data that the mapping did not ask to decode: hex, never mojibake.
-                return value.bytes.map { String(format: "%02x", $0) }.joined()
+                return value.map { String(format: "%02x", $0) }.joined()
             }
             if rule.rdnValue, let rdn = DistinguishedName.firstRDNValue(text) {
                 text = rdn
@@ -191,3 +201,4 @@ extension String {
         return String(scalars[start...end])
     }
 }
+

@@ -269,7 +269,7 @@ public struct SyncEngine: Sendable {
     static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
                       withDNs: Bool) -> StagedRecord {
         let print = fingerprint(entry)
-        guard let id = Mapper.stableID(entry[mapper.idAttribute], attribute: mapper.idAttribute) else {
+        guard let id = Mapper.stableID(of: entry, attribute: mapper.idAttribute) else {
             return .mapped(mapper.map(entry), fingerprint: print, idHash: nil)
         }
         let idHash = RecordFingerprint.idHash(id)
