@@ -142,11 +142,19 @@ public struct SyncEngine: Sendable {
             if let groupMapper {
                 let groupIDAttribute = groupMapper.idAttribute
                 try await source.readGroups(attributes: groupMapper.requestedAttributes) { entries in
-                    let mapped = groupMapper.map(entries)
-                    try await staging.addGroups(mapped.groups, idAttribute: groupIDAttribute)
-                    try await staging.addLinks(mapped.links)
+                    // A page of big groups holds many members: their links are made and staged a
+                    // few groups at a time, so that memory holds one page of entries, not also
+                    // every link of it as text.
+                    var start = 0
+                    while start < entries.count {
+                        let slice = Array(entries[start..<min(start + 50, entries.count)])
+                        let mapped = groupMapper.map(slice)
+                        try await staging.addGroups(mapped.groups, idAttribute: groupIDAttribute)
+                        try await staging.addLinks(mapped.links)
+                        _ = groupPages.add(mapped.groups.count)
+                        start += slice.count
+                    }
                     try await staging.addArchive(try RecordArchive.encode(entries), count: entries.count)
-                    _ = groupPages.add(mapped.groups.count)
                 }
                 log.info("groups read", metadata: ["groups": "\(groupPages.total)"])
             }
