@@ -23,6 +23,8 @@ final class Staging: Sendable {
                 DROP TABLE IF EXISTS temp.staged_groups;
                 DROP TABLE IF EXISTS temp.staged_links;
                 DROP TABLE IF EXISTS temp.identical;
+                DROP TABLE IF EXISTS temp.twins;
+                DROP TABLE IF EXISTS temp.stale;
                 -- Records identical to what their users' rows were last written from (RecordFingerprint):
                 -- only the user and the record's place in the read are kept; the planner leaves the row alone.
                 CREATE TEMP TABLE identical (
@@ -237,6 +239,8 @@ final class Staging: Sendable {
                 DROP TABLE IF EXISTS temp.staged_groups;
                 DROP TABLE IF EXISTS temp.staged_links;
                 DROP TABLE IF EXISTS temp.identical;
+                DROP TABLE IF EXISTS temp.twins;
+                DROP TABLE IF EXISTS temp.stale;
                 """)
         }
     }
