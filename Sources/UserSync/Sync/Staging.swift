@@ -15,16 +15,8 @@ final class Staging: Sendable {
     /// indexes up to date row by row.
     func reset() async throws {
         try await database.writeWithoutTransaction { db in
+            try db.execute(sql: Staging.dropAll)
             try db.execute(sql: """
-                DROP TABLE IF EXISTS temp.staged;
-                DROP TABLE IF EXISTS temp.staged_records;
-                DROP TABLE IF EXISTS temp.hand_emails;
-                DROP TABLE IF EXISTS temp.missing;
-                DROP TABLE IF EXISTS temp.staged_groups;
-                DROP TABLE IF EXISTS temp.staged_links;
-                DROP TABLE IF EXISTS temp.identical;
-                DROP TABLE IF EXISTS temp.twins;
-                DROP TABLE IF EXISTS temp.stale;
                 -- Records identical to what their users' rows were last written from (RecordFingerprint):
                 -- only the user and the record's place in the read are kept; the planner leaves the row alone.
                 CREATE TEMP TABLE identical (
@@ -229,19 +221,13 @@ final class Staging: Sendable {
         }
     }
 
+    /// Every temporary table a run makes outside its transaction (a failed run may leave them).
+    static let dropAll = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links",
+                          "identical", "twins", "stale"].map { "DROP TABLE IF EXISTS temp.\($0);" }.joined(separator: "\n")
+
     func drop() async {
         try? await database.writeWithoutTransaction { db in
-            try db.execute(sql: """
-                DROP TABLE IF EXISTS temp.staged;
-                DROP TABLE IF EXISTS temp.staged_records;
-                DROP TABLE IF EXISTS temp.hand_emails;
-                DROP TABLE IF EXISTS temp.missing;
-                DROP TABLE IF EXISTS temp.staged_groups;
-                DROP TABLE IF EXISTS temp.staged_links;
-                DROP TABLE IF EXISTS temp.identical;
-                DROP TABLE IF EXISTS temp.twins;
-                DROP TABLE IF EXISTS temp.stale;
-                """)
+            try db.execute(sql: Staging.dropAll)
         }
     }
 }
