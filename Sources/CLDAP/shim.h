@@ -29,6 +29,19 @@ static inline int cldap_set_referrals(LDAP *ld, int on) {
     return ldap_set_option(ld, LDAP_OPT_REFERRALS, on ? LDAP_OPT_ON : LDAP_OPT_OFF);
 }
 
+// libldap reads a TCP connection without a buffer: ber_get_next asks the socket for each LDAP
+// message's tag and length, then for the rest, and ldap_result polls before each message, so
+// a 100,000-entry search costs 300,000 system calls. liblber's read-ahead layer (which libldap
+// itself stacks only on UDP: "Support for readahead (UDP needs it)") reads what has arrived in
+// blocks of `size` bytes and tells ldap_result, through LBER_SB_OPT_DATA_READY, that a message
+// is already buffered. It goes just above the TCP layer and below TLS or SASL, which stay on top.
+static inline int cldap_add_readahead(LDAP *ld, int size) {
+    Sockbuf *sb = NULL;
+    if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL) return -1;
+    if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_HAS_IO, &ber_sockbuf_io_readahead) == 1) return 0;
+    return ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER, &size);
+}
+
 /// What an interactive SASL bind answers when Cyrus SASL asks (NULL: let SASL use its default).
 typedef struct cldap_sasl_defaults {
     const char *mech;

@@ -110,6 +110,9 @@ public actor LDAPConnection {
         if rc != LDAP_SUCCESS {
             throw connectFailure(handle, rc: rc, uri: uri, tls: wantsTLS)
         }
+        // Whole blocks of what the server sent, not one system call per message part (see the shim).
+        // ldapi:// sockets read the same way; a failure here only costs speed.
+        _ = cldap_add_readahead(handle, 65536)
         if options.startTLS {
             rc = ldap_start_tls_s(handle, nil, nil)
             if rc != LDAP_SUCCESS {
