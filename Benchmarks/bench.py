@@ -111,7 +111,6 @@ sources:
         text += f"""    groups:
       base: {GROUPS}
       filter: (objectClass=groupOfNames)
-      pageSize: 1000
 """
     text += """    mapping:
       username: uid

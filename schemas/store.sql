@@ -24,9 +24,12 @@ CREATE TABLE changes (
 
 -- Membership through nesting: user_id is in group_id directly or through any chain of child
 -- groups (active groups only). One indexed lookup answers "is U in G?". Kept by each run.
+-- Derived from group_members and group_parents, so without foreign keys (a recomputation would
+-- look up every row's user and group); the *_forgets_effective_membership triggers remove the
+-- rows of a deleted user or group.
 CREATE TABLE effective_group_members (
-    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
-    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
     PRIMARY KEY (group_id, user_id)
 ) WITHOUT ROWID;
 
@@ -141,9 +144,17 @@ CREATE INDEX changes_run_kind ON changes (run_id, object_type, action);
 CREATE INDEX effective_group_members_user ON effective_group_members (user_id);
 CREATE INDEX group_members_user ON group_members (user_id);
 CREATE INDEX group_parents_parent ON group_parents (parent_id);
+CREATE TRIGGER groups_delete_forgets_effective_membership AFTER DELETE ON groups
+BEGIN
+    DELETE FROM effective_group_members WHERE group_id = OLD.id;
+END;
 CREATE INDEX groups_name ON groups (name);
 CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WHERE source IS NOT NULL;
 CREATE INDEX runs_source_started ON runs (source, started_at);
+CREATE TRIGGER users_delete_forgets_effective_membership AFTER DELETE ON users
+BEGIN
+    DELETE FROM effective_group_members WHERE user_id = OLD.id;
+END;
 CREATE TRIGGER users_delete_forgets_fingerprint AFTER DELETE ON users
 BEGIN
     DELETE FROM sync_fingerprints WHERE user_id = OLD.id;

@@ -238,8 +238,14 @@ struct GroupPlanner {
             FROM desired_members d JOIN users u ON u.id = d.user_id
             WHERE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = d.group_id AND gm.user_id = d.user_id)
             """, arguments: [r])
-        outcome.memberships.added += db.changesCount
-        try db.execute(sql: "INSERT OR IGNORE INTO group_members (group_id, user_id) SELECT group_id, user_id FROM desired_members")
+        let membersAdded = db.changesCount
+        outcome.memberships.added += membersAdded
+        // Many new members at once (a first import): the user index is built once afterwards, by
+        // sorting, rather than grown one random insert at a time (3 × faster at 100,000 members).
+        try GroupPlanner.bulkInsert(db, index: GroupPlanner.groupMembersUserIndex,
+                                    bulk: membersAdded >= GroupPlanner.bulkRows) {
+            try db.execute(sql: "INSERT OR IGNORE INTO group_members (group_id, user_id) SELECT group_id, user_id FROM desired_members")
+        }
         try db.execute(sql: """
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'membership', x.group_id, 'remove', 'user', x.user_id, NULL, u.dn
@@ -263,8 +269,11 @@ struct GroupPlanner {
             )
             SELECT id FROM up
             """, arguments: [r])
-        try db.execute(sql: "DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM affected)")
+        // The (ancestor, descendant) pairs first, in ancestor order: the rows then reach the
+        // table's key in nearly sorted order without sorting every membership (a sort of 440,000
+        // rows cost more than the closure itself).
         try db.execute(sql: """
+            CREATE TEMP TABLE closure AS
             WITH RECURSIVE closure(ancestor, descendant) AS (
                 SELECT g.id, g.id FROM affected a JOIN groups g ON g.id = a.id WHERE g.source = ? AND g.state = 'active'
                 UNION
@@ -272,11 +281,20 @@ struct GroupPlanner {
                 JOIN group_parents gp ON gp.parent_id = c.descendant
                 JOIN groups g ON g.id = gp.group_id AND g.state = 'active'
             )
-            INSERT OR IGNORE INTO effective_group_members (group_id, user_id)
-            SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant
-            ORDER BY 1, 2
+            SELECT ancestor, descendant FROM closure ORDER BY ancestor
             """, arguments: [s])
-        try db.execute(sql: "DROP TABLE temp.affected")
+        // Most groups recomputed (a first import): the user index is rebuilt once, afterwards.
+        let affected = try Int.fetchOne(db, sql: "SELECT count(*) FROM affected") ?? 0
+        let allGroups = try Int.fetchOne(db, sql: "SELECT count(*) FROM groups") ?? 0
+        try GroupPlanner.bulkInsert(db, index: GroupPlanner.effectiveMembersUserIndex,
+                                    bulk: affected >= 100 && affected * 2 >= allGroups) {
+            try db.execute(sql: "DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM affected)")
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO effective_group_members (group_id, user_id)
+                SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant
+                """)
+        }
+        try db.execute(sql: "DROP TABLE temp.affected; DROP TABLE temp.closure")
 
         // Cycles (reported; the run completes) and members that resolve to nothing read.
         outcome.cycles = try String.fetchAll(db, sql: """
@@ -320,6 +338,25 @@ struct GroupPlanner {
             DROP TABLE temp.desired_members; DROP TABLE temp.removed_members;
             """)
         return outcome
+    }
+}
+
+extension GroupPlanner {
+    /// Inserts of this many rows or more go in with the table's secondary index dropped.
+    static let bulkRows = 20_000
+    static let groupMembersUserIndex = (name: "group_members_user", sql: "CREATE INDEX group_members_user ON group_members (user_id)")
+    static let effectiveMembersUserIndex = (name: "effective_group_members_user",
+                                            sql: "CREATE INDEX effective_group_members_user ON effective_group_members (user_id)")
+
+    /// Runs `body` (which writes many rows) with `index` dropped and builds the index again
+    /// afterwards, when `bulk`; else just runs it. Inside the run's transaction: a run that rolls
+    /// back gets its index back with everything else. The statements are those of the schema
+    /// (schemas/store.sql), so the store's schema ends exactly as it was.
+    static func bulkInsert(_ db: Database, index: (name: String, sql: String), bulk: Bool, _ body: () throws -> Void) throws {
+        guard bulk else { return try body() }
+        try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)")
+        try body()
+        try db.execute(sql: index.sql)
     }
 }
 

@@ -42,8 +42,9 @@ struct Planner {
     func apply(_ db: Database) throws -> SyncReport.Counts {
         try identify(db)
         // Most statements of `write` look for a few matched, adopted or relinked rows among
-        // many: with this index they skip the rest (an import's or a no-op's hundred thousand).
-        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_action ON staged (action)")
+        // many: with this index they skip the rest (an import's or a no-op's hundred thousand,
+        // and with groups the identical records, which are staged as unchanged matches).
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_action ON staged (action, unchanged)")
         try write(db)
         return try counts(db)
     }

@@ -29,10 +29,10 @@ struct UserStoreTests {
         #expect(mode == 0o600)
         let journal = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
-        #expect(try store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints"])
+        #expect(try store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys"])
         // Opening again changes nothing.
         let again = try UserStore(path: path)
-        #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints"])
+        #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys"])
     }
 
     @Test("schemas/store.sql documents exactly the tables and indexes the migrations make")
@@ -61,6 +61,39 @@ struct UserStoreTests {
                 #expect(throws: DatabaseError.self, "\(bad)") { try db.execute(sql: bad) }
             }
         }
+    }
+
+    @Test("effective memberships: kept through the v3 migration, and gone with a deleted user or group")
+    func effectiveMembershipLifecycle() throws {
+        // A store as the previous release left it (migrations up to v2), with memberships.
+        let path = try temporaryStorePath()
+        let old = try DatabaseQueue(path: path)
+        try UserStore.migrator.migrate(old, upTo: "v2: sync fingerprints")
+        let now = "2026-01-01T00:00:00Z"
+        try old.write { db in
+            for (id, name) in [(1, "ann"), (2, "bob")] {
+                try db.execute(sql: "INSERT INTO users (id, source, external_id, username, created_at, updated_at) VALUES (?, 'corp', ?, ?, ?, ?)",
+                               arguments: [id, name, name, now, now])
+            }
+            for (id, name) in [(10, "staff"), (11, "admins")] {
+                try db.execute(sql: "INSERT INTO groups (id, source, external_id, name, state, created_at, updated_at) VALUES (?, 'corp', ?, ?, 'active', ?, ?)",
+                               arguments: [id, name, name, now, now])
+            }
+            try db.execute(sql: "INSERT INTO effective_group_members (group_id, user_id) VALUES (10, 1), (10, 2), (11, 2)")
+        }
+        try old.close()
+
+        let store = try UserStore(path: path)
+        func rows() throws -> [String] {
+            try store.database.read { db in
+                try String.fetchAll(db, sql: "SELECT group_id || ':' || user_id FROM effective_group_members ORDER BY 1")
+            }
+        }
+        #expect(try rows() == ["10:1", "10:2", "11:2"])
+        try store.database.write { db in try db.execute(sql: "DELETE FROM users WHERE id = 2") }
+        #expect(try rows() == ["10:1"])
+        try store.database.write { db in try db.execute(sql: "DELETE FROM groups WHERE id = 10") }
+        #expect(try rows() == [])
     }
 
     @Test("a store in a missing directory is a clear error")
