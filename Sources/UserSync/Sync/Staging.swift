@@ -65,8 +65,6 @@ final class Staging: Sendable {
                     member TEXT NOT NULL,
                     member_kind TEXT NOT NULL CHECK (member_kind IN ('dn', 'uid'))
                 );
-                CREATE INDEX temp.staged_links_group ON staged_links (group_dn);
-                CREATE INDEX temp.staged_links_member ON staged_links (member);
                 CREATE TEMP TABLE staged_records (
                     chunk INTEGER PRIMARY KEY,
                     entries INTEGER NOT NULL,
@@ -180,6 +178,19 @@ final class Staging: Sendable {
             }
             try db.execute(sql: "CREATE INDEX temp.staged_username ON staged (username)")
             try db.execute(sql: "CREATE INDEX temp.staged_user_id ON staged (user_id)")
+        }
+    }
+
+    /// Indexes the membership links once they are all staged (`finishLinks` after the read):
+    /// built by one sort instead of grown by 100,000 random inserts while the groups arrive.
+    /// `staged_links_member` covers the member resolution, which walks the links in member order
+    /// so that its lookups of the staged users' DNs move forward through their index too.
+    func finishLinks() async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                CREATE INDEX IF NOT EXISTS temp.staged_links_group ON staged_links (group_dn);
+                CREATE INDEX IF NOT EXISTS temp.staged_links_member ON staged_links (member, member_kind, group_dn);
+                """)
         }
     }
 

@@ -158,6 +158,7 @@ public struct SyncEngine: Sendable {
                 }
                 log.info("groups read", metadata: ["groups": "\(groupPages.total)"])
             }
+            if settings.groups != nil { try await staging.finishLinks() }
             if !settings.users.memberOf.isEmpty && !info.usersScopedByServer {
                 guard settings.groups != nil else {
                     throw SyncConfigurationError(description: "users.memberOf: the server does not offer the in-chain matching rule (Active Directory's 1.2.840.113556.1.4.1941), so the group tree must be read: add a 'groups' section whose base and filter include those groups")
