@@ -79,30 +79,52 @@ final class Staging: Sendable {
     /// and scoping match on it).
     func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws {
         try await database.write { db in
-            let insert = try db.cachedStatement(sql: """
+            // Bound through SQLite's C API (RawStatement): the rows of a page go in with no
+            // per-value allocation; the page task has already made every text they hold.
+            let insert = try RawStatement(db, sql: """
                 INSERT INTO staged (seq, external_id, locator, dn_norm, username, email, first_name, last_name, display_name, manager,
                                     attributes, disabled, skip, fingerprint, id_hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            let insertIdentical = try db.cachedStatement(sql: """
+            let insertIdentical = try RawStatement(db, sql: """
                 INSERT INTO identical (user_id, seq, fingerprint, dn_norm) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING
                 """)
+            func stage(seq: Int64, user: MappedUser, attributes: String, dnNorm: String?, skip: String?,
+                       fingerprint: UInt64?, idHash: UInt64?) throws {
+                insert.bind(1, seq)
+                insert.bind(2, user.externalId)
+                insert.bind(3, user.locator)
+                insert.bind(4, withDNs ? dnNorm : nil)
+                insert.bind(5, user.username)
+                insert.bind(6, user.email)
+                insert.bind(7, user.firstName)
+                insert.bind(8, user.lastName)
+                insert.bind(9, user.displayName)
+                insert.bind(10, user.manager)
+                insert.bind(11, attributes)
+                insert.bind(12, user.disabled)
+                insert.bind(13, skip)
+                insert.bind(14, fingerprint.map { Int64(bitPattern: $0) })
+                insert.bind(15, idHash.map { Int64(bitPattern: $0) })
+                try insert.run()
+            }
             for (i, record) in records.enumerated() {
                 let seq = firstSeq + Int64(i)
                 switch record {
-                case let .mapped(user, fingerprint, idHash):
-                    try insert.execute(arguments: [seq, user.externalId, user.locator, withDNs ? Staging.normalize(user.locator) : nil,
-                                                   user.username, user.email, user.firstName, user.lastName, user.displayName,
-                                                   user.manager, user.attributesJSON, user.disabled, user.skipReason,
-                                                   Int64(bitPattern: fingerprint), idHash.map { Int64(bitPattern: $0) }])
+                case let .mapped(user, fingerprint, idHash, attributes, dnNorm):
+                    try stage(seq: seq, user: user, attributes: attributes, dnNorm: dnNorm, skip: user.skipReason,
+                              fingerprint: fingerprint, idHash: idHash)
                 case let .identical(externalId, locator, userId, fingerprint, dnNorm):
-                    try insertIdentical.execute(arguments: [userId, seq, Int64(bitPattern: fingerprint), dnNorm])
-                    if db.changesCount == 0 {
+                    insertIdentical.bind(1, userId)
+                    insertIdentical.bind(2, seq)
+                    insertIdentical.bind(3, Int64(bitPattern: fingerprint))
+                    insertIdentical.bind(4, dnNorm)
+                    if try insertIdentical.run() == 0 {
                         // The same record twice in one read (a referral, an alias).
                         let first = try String.fetchOne(db, sql: "SELECT dn FROM users WHERE id = ?", arguments: [userId]) ?? "?"
-                        try insert.execute(arguments: [seq, nil, locator, nil, nil, nil, nil, nil, nil, nil, "{}", false,
-                                                       "the same \(idAttribute) (\(externalId)) as \(first): each user needs its own stable id",
-                                                       nil, nil])
+                        try stage(seq: seq, user: MappedUser(locator: locator), attributes: "{}", dnNorm: nil,
+                                  skip: "the same \(idAttribute) (\(externalId)) as \(first): each user needs its own stable id",
+                                  fingerprint: nil, idHash: nil)
                     }
                 }
             }
@@ -210,8 +232,13 @@ final class Staging: Sendable {
     func addLinks(_ links: [(group: String, member: String, kind: String)]) async throws {
         guard !links.isEmpty else { return }
         try await database.write { db in
-            let insert = try db.cachedStatement(sql: "INSERT INTO staged_links (group_dn, member, member_kind) VALUES (?, ?, ?)")
-            for link in links { try insert.execute(arguments: [link.group, link.member, link.kind]) }
+            let insert = try RawStatement(db, sql: "INSERT INTO staged_links (group_dn, member, member_kind) VALUES (?, ?, ?)")
+            for link in links {
+                insert.bind(1, link.group)
+                insert.bind(2, link.member)
+                insert.bind(3, link.kind)
+                try insert.run()
+            }
         }
     }
 
@@ -245,7 +272,9 @@ final class Staging: Sendable {
 
 /// One staged user record: mapped in full, or only identified because it is unchanged.
 enum StagedRecord: Sendable {
-    case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?)
+    /// `attributes`: the user's extra attributes as the store's JSON text; `dnNorm`: the
+    /// normalised DN, when groups need it (both made by the page task, off the writer).
+    case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, dnNorm: String?)
     /// `dnNorm`: the normalised DN, when groups need it.
     case identical(externalId: String, locator: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
 }

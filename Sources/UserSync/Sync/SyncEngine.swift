@@ -278,15 +278,20 @@ public struct SyncEngine: Sendable {
     static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
                       withDNs: Bool) -> StagedRecord {
         let print = fingerprint(entry)
+        func mapped(_ idHash: UInt64?) -> StagedRecord {
+            let user = mapper.map(entry)
+            return .mapped(user, fingerprint: print, idHash: idHash, attributes: user.attributesJSON,
+                           dnNorm: withDNs ? Staging.normalize(entry.dn) : nil)
+        }
         guard let id = Mapper.stableID(of: entry, attribute: mapper.idAttribute) else {
-            return .mapped(mapper.map(entry), fingerprint: print, idHash: nil)
+            return mapped(nil)
         }
         let idHash = RecordFingerprint.idHash(id)
         if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
             return .identical(externalId: id, locator: entry.dn, userId: userId, fingerprint: print,
                               dnNorm: withDNs ? Staging.normalize(entry.dn) : nil)
         }
-        return .mapped(mapper.map(entry), fingerprint: print, idHash: idHash)
+        return mapped(idHash)
     }
 
     struct Outcome: Sendable {
