@@ -94,7 +94,7 @@ final class Staging: Sendable {
                 insert.bind(1, seq)
                 insert.bind(2, user.externalId)
                 insert.bind(3, user.locator)
-                insert.bind(4, withDNs ? dnNorm : nil)
+                insert.bind(4, dnNorm)
                 insert.bind(5, user.username)
                 insert.bind(6, user.email)
                 insert.bind(7, user.firstName)
