@@ -127,8 +127,17 @@ struct UserStoreTests {
         _ = FileManager.default.createFile(atPath: path + ".lock", contents: nil)
         // flock(1) from util-linux holds the same lock in another process for two seconds.
         // (-o: the lock stays in flock's own process, not in the shell it starts.)
-        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "sleep 2"], output: "/dev/null")
-        try await Task.sleep(for: .milliseconds(300))
+        // The holder says when it has the lock (a loaded machine may take longer than any fixed wait to start it).
+        let held = path + ".held"
+        func waitUntilHeld() async throws {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !FileManager.default.fileExists(atPath: held) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try FileManager.default.removeItem(atPath: held)
+        }
+        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 2"], output: "/dev/null")
+        try await waitUntilHeld()
         #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
         // Waiting long enough gets it once the other process is gone.
         let lock = try await offThePool { try RunLock(store: path, timeout: .seconds(10)) }
@@ -136,8 +145,8 @@ struct UserStoreTests {
         lock.release()
 
         // kill -9 of the holder frees the lock too.
-        let killed = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "sleep 5"], output: "/dev/null")
-        try await Task.sleep(for: .milliseconds(300))
+        let killed = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 5"], output: "/dev/null")
+        try await waitUntilHeld()
         #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
         kill(killed, SIGKILL)
         Shell.wait(killed)
