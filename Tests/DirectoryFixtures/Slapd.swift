@@ -38,6 +38,19 @@ public final class Slapd: @unchecked Sendable {
 
     /// `start` for callers that are not async (and not on the cooperative pool).
     public static func startBlocking(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) throws -> Slapd {
+        // A port found free can be taken before slapd binds it (slapd then exits 1, saying
+        // nothing when detached): a second and third try get new ports and a new directory.
+        var attempt = 1
+        while true {
+            do {
+                return try startOnce(users: users, extraLDIF: extraLDIF, ca: ca)
+            } catch where attempt < 3 {
+                attempt += 1
+            }
+        }
+    }
+
+    private static func startOnce(users: Int, extraLDIF: String, ca: TestCA?) throws -> Slapd {
         let directory = try Shell.temporaryDirectory("usersync-slapd")
         do {
             let ca = try ca ?? TestCA.make(in: directory.appendingPathComponent("tls"))
