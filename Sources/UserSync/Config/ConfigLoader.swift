@@ -11,7 +11,13 @@ public enum ConfigLoader {
         public static let store = ["sqlite"]
         public static let log = ["directory", "retentionDays"]
         public static let source = ["name", "type", "uri", "bindDN", "passwordFile", "passwordEnv", "startTLS",
-                                    "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "groups", "mapping", "options"]
+                                    "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "groups", "mapping", "options",
+                                    "path", "delimiter", "encoding", "idColumn", "groupsColumn"]
+        /// The keys of `source` that only an LDAP source takes, and those only a CSV source takes.
+        public static let ldapOnly = ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecureBind",
+                                      "connectTimeout", "timeout", "users", "groups"]
+        public static let csvOnly = ["path", "delimiter", "encoding", "idColumn", "groupsColumn"]
+        public static let groupsColumn = ["column", "separator", "pathSeparator"]
         public static let tls = ["caFile", "caDirectory", "certFile", "keyFile", "verify"]
         public static let users = ["base", "filter", "scope", "pageSize", "idAttribute", "memberOf", "memberOfStrategy"]
         public static let groups = ["base", "filter", "scope", "pageSize", "idAttribute", "nameAttribute", "lowercase",
@@ -21,7 +27,7 @@ public enum ConfigLoader {
         public static let options = ["createUsers", "updateUsers", "deactivateMissing", "reactivateReturning",
                                      "lowercaseUsernames", "lowercaseEmails", "requiredFields", "adoptExistingBy",
                                      "maxUsers", "maxDeactivations", "disabledWhen", "keepRecords"]
-        public static let disabledWhen = ["userAccountControlBit"]
+        public static let disabledWhen = ["userAccountControlBit", "attribute", "values"]
     }
 
     /// The valid name nearest to a misspelt one, for "did you mean" hints.
@@ -250,7 +256,9 @@ struct ConfigReader {
     }
 
     mutating func source(_ node: Node, _ path: String) -> SourceSettings? {
-        guard let f = fields(node, path, allowed: ConfigLoader.Keys.source, required: ["name", "type", "uri", "users", "mapping"]) else {
+        let declared = node.mapping?["type"]?.string.flatMap(SourceSettings.Kind.init(rawValue:))
+        let required = declared == .csv ? ["name", "type", "path", "idColumn", "mapping"] : ["name", "type", "uri", "users", "mapping"]
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.source, required: required) else {
             return nil
         }
         let problemsBefore = problems.count
@@ -259,6 +267,12 @@ struct ConfigReader {
             problem(f["name"], "\(path).name", "use letters, digits, '-', '_' and '.' only")
         }
         let type = choice(f["type"], "\(path).type", SourceSettings.Kind.self)
+        if type == .csv {
+            return csvSource(f, path, name: name, problemsBefore: problemsBefore)
+        }
+        for key in ConfigLoader.Keys.csvOnly where f[key] != nil {
+            problem(f[key], "\(path).\(key)", "only a csv source takes '\(key)'; this source is type \(type?.rawValue ?? "ldap")")
+        }
         let uris = strings(f["uri"], "\(path).uri", splitSpaces: true) ?? []
         for (i, uri) in uris.enumerated() {
             let lower = uri.lowercased()
@@ -307,6 +321,64 @@ struct ConfigReader {
         return SourceSettings(name: name, type: type, connection: connection, bindDN: bindDN, passwordFile: passwordFile,
                               passwordEnv: passwordEnv, allowInsecureBind: allowInsecure, users: users, groups: groups, mapping: mapping,
                               options: options)
+    }
+
+    /// A `type: csv` source.
+    mutating func csvSource(_ f: [String: Node], _ path: String, name: String?, problemsBefore: Int) -> SourceSettings? {
+        for key in ConfigLoader.Keys.ldapOnly where f[key] != nil {
+            problem(f[key], "\(path).\(key)", "only an ldap source takes '\(key)'; a csv source takes \(ConfigLoader.Keys.csvOnly.joined(separator: ", "))")
+        }
+        let file = string(f["path"], "\(path).path")
+        let idColumn = string(f["idColumn"], "\(path).idColumn")
+        var csv = CSVSettings(path: file ?? "", idColumn: idColumn ?? "")
+        if let node = f["delimiter"], let text = string(node, "\(path).delimiter", allowEmpty: true) {
+            let named = ["tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"]
+            let value = named[text.lowercased()] ?? text
+            if value.unicodeScalars.count == 1, let scalar = value.unicodeScalars.first, scalar.isASCII,
+               !["\"", "\r", "\n"].contains(scalar) {
+                csv.delimiter = scalar
+            } else {
+                problem(node, "\(path).delimiter", "expected one character such as ',', ';', '|' or tab, found \(describe(node))")
+            }
+        }
+        if let encoding = choice(f["encoding"], "\(path).encoding", CSVSettings.Encoding.self) { csv.encoding = encoding }
+        if let node = f["groupsColumn"] {
+            if case .scalar = node, let column = string(node, "\(path).groupsColumn") {
+                csv.groupsColumn = CSVSettings.GroupsColumn(column: column)
+            } else if let g = fields(node, "\(path).groupsColumn", allowed: ConfigLoader.Keys.groupsColumn, required: ["column"]),
+                      let column = string(g["column"], "\(path).groupsColumn.column") {
+                var groups = CSVSettings.GroupsColumn(column: column)
+                if let separator = string(g["separator"], "\(path).groupsColumn.separator") { groups.separator = separator }
+                if let node = g["pathSeparator"] {
+                    // An empty value or null: flat group names, no tree.
+                    if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" {
+                        groups.pathSeparator = nil
+                    } else {
+                        groups.pathSeparator = string(node, "\(path).groupsColumn.pathSeparator")
+                    }
+                }
+                if groups.pathSeparator == groups.separator {
+                    problem(node, "\(path).groupsColumn", "separator and pathSeparator must differ")
+                }
+                csv.groupsColumn = groups
+            }
+        }
+        let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
+        var options = SyncOptions()
+        // A file has no userAccountControl: disabled rows come from disabledWhen.attribute.
+        options.disabledUserAccountControlBit = 0
+        if let node = f["options"], let read = self.options(node, "\(path).options", defaults: options) { options = read }
+        if let mapping {
+            for field in options.requiredFields where mapping[field] == nil {
+                problem(f["options"], "\(path).options.requiredFields", "'\(field)' is required but the mapping does not set it")
+            }
+        }
+        guard problems.count == problemsBefore, let name, let mapping, file != nil, idColumn != nil else { return nil }
+        var users = UserSearch(base: "")
+        users.idAttribute = csv.idColumn
+        return SourceSettings(name: name, type: .csv, connection: LDAPConnectionOptions(uris: []), bindDN: nil, passwordFile: nil,
+                              passwordEnv: nil, allowInsecureBind: false, users: users,
+                              groups: csv.groupsColumn.map(CSVSource.groupSearch), mapping: mapping, options: options, csv: csv)
     }
 
     /// A DN value (the empty root DN allowed), with a problem reported if it does not parse.
@@ -431,9 +503,9 @@ struct ConfigReader {
         return rule
     }
 
-    mutating func options(_ node: Node, _ path: String) -> SyncOptions? {
+    mutating func options(_ node: Node, _ path: String, defaults: SyncOptions = SyncOptions()) -> SyncOptions? {
         guard let f = fields(node, path, allowed: ConfigLoader.Keys.options) else { return nil }
-        var o = SyncOptions()
+        var o = defaults
         if let v = bool(f["createUsers"], "\(path).createUsers") { o.createUsers = v }
         if let v = bool(f["updateUsers"], "\(path).updateUsers") { o.updateUsers = v }
         if let v = bool(f["deactivateMissing"], "\(path).deactivateMissing") { o.deactivateMissing = v }
@@ -464,6 +536,13 @@ struct ConfigReader {
                     problem(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", "expected one bit's value (2 for ACCOUNTDISABLE)")
                 }
                 o.disabledUserAccountControlBit = bit
+            }
+            let attribute = string(d["attribute"], "\(path).disabledWhen.attribute")
+            let values = strings(d["values"], "\(path).disabledWhen.values")
+            if let attribute, let values, !values.isEmpty {
+                o.disabledWhenValue = SyncOptions.DisabledValue(attribute: attribute, values: values)
+            } else if (attribute == nil) != (values == nil) || values?.isEmpty == true {
+                problem(node, "\(path).disabledWhen", "attribute and values go together: { attribute: status, values: [inactive] }")
             }
         }
         if let v = int(f["keepRecords"], "\(path).keepRecords") { o.keepRecords = v }

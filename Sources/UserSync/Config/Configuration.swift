@@ -46,12 +46,15 @@ public struct LogSettings: Sendable, Equatable {
     public var retentionDays: Int = 30
 }
 
-/// One source of users. Only `ldap` sources exist so far.
+/// One source of users: a directory (`ldap`) or a CSV file (`csv`). Every kind feeds the same
+/// mapping, planner, guard and store; only the reading differs. For a CSV file, `users.idAttribute`
+/// is its id column and `groups` (when it has a groups column) reads the groups from `memberOf`.
 public struct SourceSettings: Sendable {
-    public enum Kind: String, Sendable, CaseIterable { case ldap }
+    public enum Kind: String, Sendable, CaseIterable { case ldap, csv }
 
     public var name: String
     public var type: Kind
+    /// The directory's address (an `ldap` source; empty for the others).
     public var connection: LDAPConnectionOptions
     public var bindDN: String?
     public var passwordFile: String?
@@ -62,6 +65,48 @@ public struct SourceSettings: Sendable {
     public var groups: GroupSearch?
     public var mapping: Mapping
     public var options: SyncOptions
+    /// The file a `csv` source reads.
+    public var csv: CSVSettings?
+
+    /// Whether a record's locator is a DN, kept in `users.dn` and compared between runs. A CSV
+    /// record's locator is its file and line, which moves when rows are added above it.
+    public var locatorIsDN: Bool { type == .ldap }
+}
+
+/// A CSV file of users (`type: csv`).
+public struct CSVSettings: Sendable, Equatable {
+    public enum Encoding: String, Sendable, CaseIterable {
+        case utf8 = "utf-8"
+        /// ISO 8859-1, as old spreadsheet exports write it.
+        case latin1 = "latin1"
+    }
+
+    /// Where the file is.
+    public var path: String
+    /// The field separator: `,`, `;` or a tab.
+    public var delimiter: Unicode.Scalar = ","
+    public var encoding: Encoding = .utf8
+    /// The column of each row's stable id (`users.idAttribute` of the source).
+    public var idColumn: String
+    /// The column listing a user's groups, if the file has one.
+    public var groupsColumn: GroupsColumn?
+
+    public init(path: String, idColumn: String) {
+        self.path = path
+        self.idColumn = idColumn
+    }
+
+    /// `{ column: groups, separator: "|", pathSeparator: "/" }`: `Sales/EMEA|Staff` puts the
+    /// user in `Sales/EMEA` (a child of `Sales`) and in `Staff`.
+    public struct GroupsColumn: Sendable, Equatable {
+        public var column: String
+        /// Between a user's groups.
+        public var separator: String = "|"
+        /// Between the levels of a group's path; nil for flat group names.
+        public var pathSeparator: String? = "/"
+
+        public init(column: String) { self.column = column }
+    }
 }
 
 /// Where and how to find the source's users.
@@ -216,6 +261,19 @@ public struct SyncOptions: Sendable, Equatable {
     /// AD: a user whose userAccountControl has this bit set is disabled (2 = ACCOUNTDISABLE).
     /// Entries without userAccountControl are never disabled by it; 0 turns it off.
     public var disabledUserAccountControlBit: Int = ADValue.accountDisabledFlag
+    /// Any source: a user whose `attribute` (a column, an attribute) has one of `values` (compared
+    /// without regard to case) is disabled: `{ attribute: status, values: [inactive, left] }`.
+    public var disabledWhenValue: DisabledValue?
+
+    public struct DisabledValue: Sendable, Equatable {
+        public var attribute: String
+        public var values: [String]
+
+        public init(attribute: String, values: [String]) {
+            self.attribute = attribute
+            self.values = values
+        }
+    }
     /// How many runs keep the records the source sent.
     public var keepRecords = 10
 }

@@ -24,6 +24,25 @@ public enum MappingDiagnostics {
     /// Problems with the attribute names a source reads, found in the server's schema; throws
     /// when the server cannot be reached or read.
     public static func checkSchema(_ configuration: Configuration, source: SourceSettings) async throws -> [ConfigProblem] {
+        if let csv = source.csv {
+            // A file's schema is its header.
+            let header = try CSVFile(csv).header
+            let known = Set(header.map { $0.lowercased() })
+            var problems: [ConfigProblem] = []
+            let index = configuration.index(of: source)
+            var references = attributeReferences(source, index: index)
+            references[0].path = "sources[\(index)].idColumn"
+            if let when = source.options.disabledWhenValue {
+                references.append((when.attribute, "sources[\(index)].options.disabledWhen.attribute"))
+            }
+            if let groups = csv.groupsColumn { references.append((groups.column, "sources[\(index)].groupsColumn")) }
+            for (name, path) in references where !known.contains(name.lowercased()) {
+                let exact = configuration.locations[path + ".from"] != nil ? path + ".from" : path
+                problems.append(configuration.problem(at: exact, "the header of \(csv.path) has no column '\(name)'",
+                                                      suggestion: nearest(name, in: header)))
+            }
+            return problems
+        }
         let ldap = try await LDAPConnection.connect(source.connection)
         defer { Task { await ldap.close() } }
         try await ldap.bind(try source.credentials(), allowInsecure: source.allowInsecureBind)
@@ -63,8 +82,15 @@ public enum MappingDiagnostics {
     public static func preview(_ source: SourceSettings, limit: Int, filter: String?, store: UserStore?) async throws -> [PreviewItem] {
         let mapper = Mapper(source: source)
         let collected = EntryCollector()
-        try await LDAPSource(settings: source, limit: limit, filter: filter)
-            .read(attributes: mapper.requestedAttributes) { entries in collected.add(entries) }
+        let reader: any RecordSource
+        switch source.type {
+        case .ldap:
+            reader = LDAPSource(settings: source, limit: limit, filter: filter)
+        case .csv:
+            if filter != nil { throw SyncConfigurationError(description: "--filter is an LDAP search filter: a csv source has none") }
+            reader = CSVSource(settings: source, csv: source.csv!, limit: limit)
+        }
+        try await reader.read(attributes: mapper.requestedAttributes) { entries in collected.add(entries) }
         let entries = Array(collected.entries.prefix(limit))
         var items: [PreviewItem] = []
         var seen: [String: String] = [:]

@@ -108,3 +108,21 @@ extension SourceSettings {
         return .anonymous
     }
 }
+
+extension SourceSettings {
+    /// The source these settings describe.
+    public func recordSource() -> any RecordSource {
+        switch type {
+        case .ldap: return LDAPSource(settings: self)
+        case .csv: return CSVSource(settings: self, csv: csv!)
+        }
+    }
+
+    /// Where the records come from, for logs and messages.
+    public var origin: String {
+        switch type {
+        case .ldap: return "\(connection.uris.joined(separator: " ")) base '\(users.base)' filter '\(users.filter)'"
+        case .csv: return "file \(csv?.path ?? "?")"
+        }
+    }
+}

@@ -18,12 +18,16 @@ import LDAP
 struct RecordFingerprint: Sendable {
     let seed: UInt64
     let idAttribute: String
+    /// A CSV row's locator (file and line) moves when rows are added above it: only a DN is
+    /// part of what a record is.
+    let includesLocator: Bool
 
     static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
     static let prime: UInt64 = 0x0000_0100_0000_01b3
 
     init(source: SourceSettings) {
         idAttribute = source.users.idAttribute
+        includesLocator = source.locatorIsDN
         var text = "usersync record fingerprint v2\u{0}\(source.name)\u{0}\(source.users.idAttribute)\u{0}"
         text += "\(source.options)\u{0}"
         for field in Mapping.fields {
@@ -41,8 +45,10 @@ struct RecordFingerprint: Sendable {
     /// them, values, counts and lengths), eight bytes at a time.
     func callAsFunction(_ entry: LDAPEntry) -> UInt64 {
         var hash = seed
-        var dn = entry.dn
-        dn.withUTF8 { RecordFingerprint.addWords($0, to: &hash) }
+        if includesLocator {
+            var dn = entry.dn
+            dn.withUTF8 { RecordFingerprint.addWords($0, to: &hash) }
+        }
         entry.packed.withUnsafeBufferPointer { RecordFingerprint.addWords($0, to: &hash) }
         return hash
     }

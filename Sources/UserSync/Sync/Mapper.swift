@@ -64,6 +64,7 @@ public struct Mapper: Sendable {
             names += rule.attributeNames
         }
         if options.disabledUserAccountControlBit != 0 { names.append("userAccountControl") }
+        if let when = options.disabledWhenValue { names.append(when.attribute) }
         var seen: Set<String> = []
         return names.filter { seen.insert($0.lowercased()).inserted }
     }
@@ -86,6 +87,10 @@ public struct Mapper: Sendable {
         let bit = options.disabledUserAccountControlBit
         if bit != 0, let uac = entry.string("userAccountControl"), let flags = Int(uac.trimmingCharacters(in: .whitespaces)) {
             user.disabled = flags & bit != 0
+        }
+        if !user.disabled, let when = options.disabledWhenValue, let value = entry.string(when.attribute) {
+            let text = value.trimmingCharacters(in: .whitespaces)
+            user.disabled = when.values.contains { $0.caseInsensitiveCompare(text) == .orderedSame }
         }
 
         if user.externalId == nil {

@@ -12,6 +12,8 @@ struct Planner {
     let options: SyncOptions
     let mapping: Mapping
     let idAttribute: String
+    /// Keep the record's locator in `users.dn` (a DN; not a CSV line).
+    var locatorIsDN = true
     /// Write the new users' ids into `staged.user_id` (the group planner matches members there).
     var recordCreatedIDs = false
 
@@ -185,7 +187,7 @@ struct Planner {
             """, arguments: [now])
 
         // Changed fields, one change row each; the DN is always kept current.
-        let columns = (options.updateUsers ? mappedColumns : []) + ["dn"]
+        let columns = (options.updateUsers ? mappedColumns : []) + (locatorIsDN ? ["dn"] : [])
         for column in columns {
             let staged = column == "dn" ? "s.locator" : "s.\(column)"
             try db.execute(sql: """
@@ -195,13 +197,15 @@ struct Planner {
                 WHERE \(Planner.compared) AND u.\(column) IS NOT \(staged)
                 """, arguments: [run])
         }
-        let assignments = columns.map { $0 == "dn" ? "dn = s.locator" : "\($0) = s.\($0)" }.joined(separator: ", ")
-        let differs = columns.map { $0 == "dn" ? "users.dn IS NOT s.locator" : "users.\($0) IS NOT s.\($0)" }.joined(separator: " OR ")
-        try db.execute(sql: """
-            UPDATE users SET \(assignments), updated_at = ?
-            FROM staged s
-            WHERE users.id = s.user_id AND \(Planner.compared) AND (\(differs))
-            """, arguments: [now])
+        if !columns.isEmpty {
+            let assignments = columns.map { $0 == "dn" ? "dn = s.locator" : "\($0) = s.\($0)" }.joined(separator: ", ")
+            let differs = columns.map { $0 == "dn" ? "users.dn IS NOT s.locator" : "users.\($0) IS NOT s.\($0)" }.joined(separator: " OR ")
+            try db.execute(sql: """
+                UPDATE users SET \(assignments), updated_at = ?
+                FROM staged s
+                WHERE users.id = s.user_id AND \(Planner.compared) AND (\(differs))
+                """, arguments: [now])
+        }
 
         // Disabled in the directory: deactivated. Enabled again: reactivated.
         try db.execute(sql: """
@@ -235,7 +239,7 @@ struct Planner {
         if options.deactivateMissing {
             try db.execute(sql: """
                 CREATE TEMP TABLE missing AS
-                    SELECT u.id, u.dn FROM users u
+                    SELECT u.id, \(Staging.userLocator) AS dn FROM users u
                     WHERE u.source = ? AND u.state = 'active'
                       AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
@@ -263,7 +267,7 @@ struct Planner {
             INSERT INTO users (id, source, external_id, username, email, first_name, last_name, display_name, manager, dn,
                                attributes, state, created_at, updated_at, deactivated_at)
             SELECT ?2 + c.rowid, ?1, s.external_id, s.username, s.email, s.first_name, s.last_name, s.display_name, s.manager,
-                   s.locator, s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
+                   \(locatorIsDN ? "s.locator" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
                    CASE WHEN s.disabled THEN ?3 END
             FROM created c JOIN staged s ON s.seq = c.seq ORDER BY c.rowid
             """, arguments: [source, base, now])

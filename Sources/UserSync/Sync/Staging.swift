@@ -121,7 +121,7 @@ final class Staging: Sendable {
                     insertIdentical.bind(4, dnNorm)
                     if try insertIdentical.run() == 0 {
                         // The same record twice in one read (a referral, an alias).
-                        let first = try String.fetchOne(db, sql: "SELECT dn FROM users WHERE id = ?", arguments: [userId]) ?? "?"
+                        let first = try String.fetchOne(db, sql: "SELECT \(Staging.userLocator) FROM users u WHERE id = ?", arguments: [userId]) ?? "?"
                         try stage(seq: seq, user: MappedUser(locator: locator), attributes: "{}", dnNorm: nil,
                                   skip: "the same \(idAttribute) (\(externalId)) as \(first): each user needs its own stable id",
                                   fingerprint: nil, idHash: nil)
@@ -157,7 +157,7 @@ final class Staging: Sendable {
             // A staged record and an identical one with the same id: the later one is skipped.
             try db.execute(sql: """
                 CREATE TEMP TABLE twins AS
-                SELECT s.seq AS staged_seq, i.seq AS identical_seq, i.user_id, s.external_id, s.locator, u.dn
+                SELECT s.seq AS staged_seq, i.seq AS identical_seq, i.user_id, s.external_id, s.locator, \(Staging.userLocator) AS dn
                 FROM staged s JOIN users u ON u.source = ?2 AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
                 """, arguments: [idAttribute, source])
             try db.execute(sql: """
@@ -181,7 +181,7 @@ final class Staging: Sendable {
                 """)
             try db.execute(sql: """
                 INSERT INTO staged (seq, locator, attributes, disabled, user_id, skip)
-                SELECT x.seq, coalesce(u.dn, '?'), '{}', 0, x.user_id,
+                SELECT x.seq, coalesce(\(Staging.userLocator), '?'), '{}', 0, x.user_id,
                        'the user''s row changed in the store while this run read the source; compared again by the next run'
                 FROM stale x LEFT JOIN users u ON u.id = x.user_id
                 """)
@@ -192,7 +192,7 @@ final class Staging: Sendable {
                 try db.execute(sql: """
                     INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, action, unchanged,
                                         fingerprint)
-                    SELECT i.seq, u.external_id, u.dn, i.dn_norm, u.username, '{}', 0, i.user_id, 'match', 1, i.fingerprint
+                    SELECT i.seq, u.external_id, \(Staging.userLocator), i.dn_norm, u.username, '{}', 0, i.user_id, 'match', 1, i.fingerprint
                     FROM identical i JOIN users u ON u.id = i.user_id
                     """)
                 try db.execute(sql: "DELETE FROM identical")
@@ -217,6 +217,10 @@ final class Staging: Sendable {
     }
 
     /// A DN in the form links are matched on (RFC 4514 normalised; lowercased if it does not parse).
+    /// A stored user (alias `u`) as messages name it: its DN, or for sources whose records have
+    /// none (a CSV row's line moves), its stable id.
+    static let userLocator = "coalesce(u.dn, 'id ' || u.external_id)"
+
     static func normalize(_ dn: String) -> String {
         DistinguishedName.normalize(dn) ?? dn.lowercased()
     }

@@ -59,10 +59,10 @@ public struct SyncEngine: Sendable {
         }
         report.runId = runId
         log[metadataKey: "run"] = "\(runId)"
-        log.info("run started", metadata: ["dryRun": "\(dryRun)", "base": "\(settings.users.base)", "filter": "\(settings.users.filter)"])
+        log.info("run started", metadata: ["dryRun": "\(dryRun)", "from": "\(settings.origin)"])
 
         let mapper = Mapper(source: settings)
-        let source = recordSource ?? LDAPSource(settings: settings)
+        let source = recordSource ?? settings.recordSource()
         let staging = Staging(database: store.database)
         defer { Task { await staging.drop() } }
         if log.logLevel <= .debug {
@@ -183,6 +183,7 @@ public struct SyncEngine: Sendable {
         var plan = Planner(source: settings.name, runId: runId, now: Timestamp.now(), options: settings.options,
                            mapping: settings.mapping, idAttribute: settings.users.idAttribute)
         plan.recordCreatedIDs = settings.groups != nil
+        plan.locatorIsDN = settings.locatorIsDN
         let planner = plan
         let limit = changeListLimit
         let entriesRead = inScope ?? pages.total
@@ -303,8 +304,8 @@ public struct SyncEngine: Sendable {
         var stop: String?
     }
 
-    /// A failure's message and kind for the report.
-    static func describe(_ error: any Error) -> (String, String) {
+    /// A failure's message and kind (`SyncReport.errorKind`) for reports and commands.
+    public static func describe(_ error: any Error) -> (String, String) {
         switch error {
         case let error as LDAPError:
             return (error.description + (error.hint.map { " (\($0))" } ?? ""), error.kind.rawValue)
@@ -317,6 +318,8 @@ public struct SyncEngine: Sendable {
             return (error.description, "store")
         case let error as DatabaseError:
             return ("the store: \(error.message ?? "\(error)")", "store")
+        case let error as CSVFileError:
+            return (error.description, error.unreadable ? "unreachable" : "malformed")
         default:
             return ("\(error)", "other")
         }

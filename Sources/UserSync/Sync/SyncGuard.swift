@@ -27,7 +27,12 @@ public struct SyncGuard: Sendable {
     public func check(entriesRead: Int, deactivations: Int, activeBefore: Int, activeAfter: Int,
                       source: SourceSettings) -> String? {
         if !force && entriesRead == 0 {
-            return "the source returned no entries (base '\(source.users.base)', filter '\(source.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, run again with --force"
+            switch source.type {
+            case .ldap:
+                return "the source returned no entries (base '\(source.users.base)', filter '\(source.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, run again with --force"
+            case .csv:
+                return "the source returned no rows (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check that the export is complete with 'usersync test-bind --source \(source.name)'; if the file really lists no one, run again with --force"
+            }
         }
         let allowed = allowedDeactivations(activeBefore: activeBefore)
         if !force && deactivations > allowed {

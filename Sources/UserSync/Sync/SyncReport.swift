@@ -50,7 +50,7 @@ public struct SyncReport: Codable, Sendable {
     /// Why the run stopped or failed.
     public var error: String?
     /// What kind of failure: an `LDAPError.Kind` name, or `configuration`, `busy`, `store`,
-    /// `guard`.
+    /// `guard`, `malformed` (a source's data: a CSV file's quoting, fields or encoding).
     public var errorKind: String?
     /// The planned or applied changes (dry runs and the human report); not in the JSON.
     public var changes: [PlannedChange] = []

@@ -71,7 +71,7 @@ struct MappingCommand: AsyncParsableCommand {
                 Output.printJSON(report)
             } else if report.valid {
                 for note in report.notes { Output.write("note: \(note)\n", to: .standardError) }
-                let checked = report.schemaChecked.isEmpty ? "" : "; attribute names found in the schema of \(report.schemaChecked.joined(separator: ", "))"
+                let checked = report.schemaChecked.isEmpty ? "" : "; attribute names found in the schema (a CSV source: the header) of \(report.schemaChecked.joined(separator: ", "))"
                 Output.write("\(path): valid (\(report.sources.count) source\(report.sources.count == 1 ? "" : "s"): \(report.sources.joined(separator: ", "))\(checked))\n",
                              to: .standardOutput)
             } else {
@@ -121,6 +121,9 @@ struct MappingCommand: AsyncParsableCommand {
                                      message: error.description + (error.hint.map { "\nhint: \($0)" } ?? ""))
             } catch let error as Secrets.Unavailable {
                 throw CommandFailure(status: .configuration, message: error.description)
+            } catch {
+                let (message, kind) = SyncEngine.describe(error)
+                throw CommandFailure(status: ExitStatus(kind: kind), message: message)
             }
             if output.json {
                 Output.printJSON(items)
@@ -174,6 +177,10 @@ struct MappingCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try config.load()
             let source = try config.selectedSource(in: configuration)
+            guard source.type == .ldap else {
+                throw CommandFailure(status: .configuration,
+                                     message: "mapping init reads a directory's schema; the source '\(source.name)' is type \(source.type.rawValue): write its mapping from the file's header ('usersync test-bind --source \(source.name)' lists the columns)")
+            }
             let text: String
             do {
                 text = try await MappingStarter.generate(source)

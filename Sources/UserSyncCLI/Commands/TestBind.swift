@@ -6,7 +6,7 @@ import UserSync
 struct TestBind: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test-bind",
-        abstract: "Check that usersync can reach, secure and bind to a directory, and optionally search it.",
+        abstract: "Check that usersync can reach, secure and bind to a directory (or read a source's file), and optionally search it.",
         discussion: """
         Connects to the first server of -H that answers, sets up TLS (ldaps:// or -Z), binds, asks the server who it thinks you are (WhoAmI), reads the root DSE, and with -b runs a paged search and counts what it finds. Each failure says what went wrong and what to try, and ends with its own exit code.
 
@@ -30,6 +30,9 @@ struct TestBind: AsyncParsableCommand {
 
         A source of the configuration file (its connection, bind and user search):
           usersync test-bind --config /etc/usersync/usersync.yaml --source corp
+
+        A CSV source: the file is opened, its header checked against the mapping and its first page (1,000 rows) read and mapped; nothing is written:
+          usersync test-bind --config /etc/usersync/usersync.yaml --source contractors
 
         Exit codes:
         \(ExitStatus.table)
@@ -76,6 +79,13 @@ struct TestBind: AsyncParsableCommand {
     func run() async throws {
         let report: BindTestReport
         do {
+            if directory.uri == nil {
+                let source = try configuration.selectedSource(in: configuration.load())
+                if source.type != .ldap {
+                    try await check(source)
+                    return
+                }
+            }
             report = try await makeTest().run()
         } catch let failure as CommandFailure {
             if output.json {
@@ -94,6 +104,23 @@ struct TestBind: AsyncParsableCommand {
             let kind = LDAPError.Kind(rawValue: error.kind) ?? .other
             throw ExitStatus(kind, operation: error.operation).exitCode
         }
+    }
+
+    /// A source that is not a directory: its file is read, its header checked against the
+    /// mapping, and its first page mapped.
+    private func check(_ source: SourceSettings) async throws {
+        let report = await SourceCheck(source: source, pageLimit: max(pageSize, 1000), listLimit: limit).run()
+        if output.json {
+            Output.printJSON(report)
+        } else {
+            Output.write(TestBindText.render(report), to: .standardOutput)
+            if let error = report.error {
+                var text = "error: \(error.message)\n"
+                if let hint = error.hint { text += "hint: \(hint)\n" }
+                Output.write(text, to: .standardError)
+            }
+        }
+        if let error = report.error { throw ExitStatus(kind: error.kind).exitCode }
     }
 
     private func makeTest() throws -> BindTest {
@@ -148,6 +175,23 @@ struct TestBind: AsyncParsableCommand {
 
 /// The human-readable form of a bind test report.
 enum TestBindText {
+    static func render(_ r: SourceCheckReport) -> String {
+        var lines: [(String, String)] = [("Source", "\(r.source) (\(r.type))"), ("Reads", r.location)]
+        if let columns = r.columns { lines.append(("Columns", columns.joined(separator: ", "))) }
+        if r.error == nil || r.recordsRead > 0 {
+            var read = "\(r.recordsRead) record\(r.recordsRead == 1 ? "" : "s") of the first page, \(r.recordsRead - r.skipped) mapped, \(r.skipped) skipped"
+            if r.groupsNamed > 0 { read += "; \(r.groupsNamed) group membership\(r.groupsNamed == 1 ? "" : "s") named" }
+            lines.append(("Read", read))
+            if !r.samples.isEmpty { lines.append(("Usernames", r.samples.joined(separator: ", ") + (r.recordsRead - r.skipped > r.samples.count ? ", …" : ""))) }
+            for reason in r.skipReasons { lines.append(("Skipped", reason)) }
+        }
+        let width = (lines.map(\.0.count).max() ?? 0) + 2
+        var text = lines.map { ($0.0 + ":").padding(toLength: width, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
+        text += "\n"
+        if r.error == nil { text += "OK (\(String(format: "%.2f", r.durationSeconds)) s)\n" }
+        return text
+    }
+
     static func render(_ r: BindTestReport) -> String {
         var lines: [(String, String)] = []
         for skipped in r.skippedServers { lines.append(("Skipped", skipped)) }

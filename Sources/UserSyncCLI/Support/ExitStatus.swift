@@ -16,6 +16,7 @@ enum ExitStatus: Int32, CaseIterable {
     case incomplete = 8
     case guardStopped = 9
     case busy = 10
+    case malformed = 11
     case usage = 64
 
     var meaning: String {
@@ -31,6 +32,7 @@ enum ExitStatus: Int32, CaseIterable {
         case .incomplete: return "a size or time limit cut the result short"
         case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations, maxUsers): nothing changed"
         case .busy: return "another sync is in progress on the store (waited --wait seconds)"
+        case .malformed: return "the source's data is malformed (a CSV file's quoting, field count or encoding): nothing changed"
         case .usage: return "invalid command-line arguments"
         }
     }
@@ -48,6 +50,16 @@ enum ExitStatus: Int32, CaseIterable {
         }
     }
 
+    /// The status for a failure kind as reports name it (`SyncEngine.describe`).
+    init(kind: String) {
+        switch kind {
+        case "configuration": self = .configuration
+        case "busy": self = .busy
+        case "malformed": self = .malformed
+        default: self = LDAPError.Kind(rawValue: kind).map { ExitStatus($0) } ?? .failure
+        }
+    }
+
     /// The status of a sync that ended with `report`.
     init(_ report: SyncReport) {
         switch (report.status, report.errorKind) {
@@ -55,6 +67,7 @@ enum ExitStatus: Int32, CaseIterable {
         case (.stopped, _): self = .guardStopped
         case (_, "configuration"?): self = .configuration
         case (_, "busy"?): self = .busy
+        case (_, "malformed"?): self = .malformed
         case (_, let kind?):
             if let ldap = LDAPError.Kind(rawValue: kind) { self = ExitStatus(ldap) } else { self = .failure }
         default: self = .failure

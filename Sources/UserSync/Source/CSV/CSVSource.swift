@@ -1,0 +1,168 @@
+import Foundation
+import LDAP
+
+/// A CSV file of users (`type: csv`): each row a record, its columns its attributes.
+///
+/// A record's locator is `file:line`. Empty cells are missing attributes (so a mapping's
+/// `default` and `requiredFields` apply). With a groups column, each row's groups become its
+/// `memberOf`, and every group path (`Sales/EMEA/Paris`) and each of its parents become group
+/// records whose `memberOf` is their parent: the group tree of the LDAP source, with the path
+/// as the group's stable id and DN and its last part as its name.
+public struct CSVSource: RecordSource {
+    public let settings: SourceSettings
+    public let csv: CSVSettings
+    /// Stops after this many rows (previews, test-bind); nil reads everything.
+    public var limit: Int?
+    /// Rows per page handed to the engine.
+    public var pageSize = 1000
+    private let groups = GroupPaths()
+
+    /// Attributes the engine asks every source for, which a file need not have.
+    static let optionalAttributes: Set<String> = ["useraccountcontrol", "memberof"]
+
+    public init(settings: SourceSettings, csv: CSVSettings, limit: Int? = nil) {
+        self.settings = settings
+        self.csv = csv
+        self.limit = limit
+    }
+
+    /// Opens the file and checks its header against what the mapping reads.
+    func open(attributes: [String]) throws(CSVFileError) -> (file: CSVFile, columns: [(name: String, index: Int)]) {
+        let file = try CSVFile(csv)
+        var columns: [(String, Int)] = []
+        var missing: [String] = []
+        for name in attributes {
+            // memberOf comes from the groups column when there is one.
+            if csv.groupsColumn != nil && name.lowercased() == "memberof" { continue }
+            if let index = file.column(name) {
+                columns.append((name, index))
+            } else if !CSVSource.optionalAttributes.contains(name.lowercased()) {
+                missing.append(name)
+            }
+        }
+        if let groupsColumn = csv.groupsColumn, file.column(groupsColumn.column) == nil {
+            missing.append(groupsColumn.column)
+        }
+        if !missing.isEmpty {
+            let list = missing.map { "'\($0)'" }.joined(separator: ", ")
+            var message = "no column \(list) in the header (the mapping\(csv.groupsColumn != nil ? ", idColumn or groupsColumn" : " or idColumn") reads \(missing.count == 1 ? "it" : "them")); the header has: \(file.header.joined(separator: ", "))"
+            if missing.count == 1, let near = ConfigLoader.suggestion(for: missing[0], in: file.header) {
+                message += "; did you mean '\(near)'?"
+            }
+            if file.header.count == 1, let other = [",", ";", "\t", "|"].first(where: { file.header[0].contains($0) }) {
+                message += " (the header is one column but holds '\(other == "\t" ? "a tab" : other)': set 'delimiter' on the source to the file's separator)"
+            }
+            throw CSVFileError(path: csv.path, line: 1, column: nil, message: message)
+        }
+        return (file, columns)
+    }
+
+    @discardableResult
+    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+        let (file, columns) = try open(attributes: attributes)
+        let groupsIndex = csv.groupsColumn.flatMap { file.column($0.column) }
+        var entries: [LDAPEntry] = []
+        entries.reserveCapacity(pageSize)
+        var count = 0
+        var paths = Set<String>()
+        while let (line, fields) = try file.next() {
+            var attributes: [LDAPAttribute] = []
+            attributes.reserveCapacity(columns.count + 1)
+            for (name, index) in columns where !fields[index].isEmpty {
+                attributes.append(LDAPAttribute(name: name, values: [LDAPValue(fields[index])]))
+            }
+            if let groupsIndex, let groupsColumn = csv.groupsColumn {
+                let userGroups = CSVSource.groupPaths(fields[groupsIndex], groupsColumn)
+                if !userGroups.isEmpty {
+                    attributes.append(LDAPAttribute(name: "memberOf", values: userGroups.map { LDAPValue($0) }))
+                    paths.formUnion(userGroups)
+                }
+            }
+            entries.append(LDAPEntry(dn: "\(csv.path):\(line)", attributes: attributes))
+            count += 1
+            if entries.count >= pageSize {
+                try await page(entries)
+                entries.removeAll(keepingCapacity: true)
+            }
+            if let limit, count >= limit { break }
+        }
+        if !entries.isEmpty { try await page(entries) }
+        groups.set(paths)
+        return SourceReadInfo()
+    }
+
+    /// The group records: every path the rows named, and their parents, each a member of its parent.
+    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+        guard let groupsColumn = csv.groupsColumn else { return }
+        var all = Set<String>()
+        for path in groups.get() {
+            var parts = groupsColumn.pathSeparator.map { path.components(separatedBy: $0) } ?? [path]
+            while !parts.isEmpty {
+                let joined = parts.joined(separator: groupsColumn.pathSeparator ?? "")
+                if !all.insert(joined).inserted { break }
+                parts.removeLast()
+            }
+        }
+        var entries: [LDAPEntry] = []
+        for path in all.sorted() {
+            var parts = groupsColumn.pathSeparator.map { path.components(separatedBy: $0) } ?? [path]
+            var attributes = [LDAPAttribute(name: "id", values: [LDAPValue(path)]),
+                              LDAPAttribute(name: "cn", values: [LDAPValue(parts.last!)])]
+            if parts.count > 1, let separator = groupsColumn.pathSeparator {
+                parts.removeLast()
+                attributes.append(LDAPAttribute(name: "memberOf", values: [LDAPValue(parts.joined(separator: separator))]))
+            }
+            entries.append(LDAPEntry(dn: path, attributes: attributes))
+            if entries.count >= 200 {
+                try await page(entries)
+                entries.removeAll(keepingCapacity: true)
+            }
+        }
+        if !entries.isEmpty { try await page(entries) }
+    }
+
+    /// A cell's groups as full paths, each part trimmed, empty parts and duplicates dropped.
+    static func groupPaths(_ cell: String, _ column: CSVSettings.GroupsColumn) -> [String] {
+        var result: [String] = []
+        for item in cell.components(separatedBy: column.separator) {
+            let path: String
+            if let separator = column.pathSeparator {
+                let parts = item.components(separatedBy: separator)
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                path = parts.joined(separator: separator)
+            } else {
+                path = item.trimmingCharacters(in: .whitespaces)
+            }
+            if !path.isEmpty && !result.contains(path) { result.append(path) }
+        }
+        return result
+    }
+
+    /// The group settings a groups column implies: records whose `memberOf` is their parent.
+    public static func groupSearch(_ column: CSVSettings.GroupsColumn) -> GroupSearch {
+        var search = GroupSearch(base: "")
+        search.idAttribute = "id"
+        search.nameAttribute = "cn"
+        search.membership = .memberOf
+        search.tree = column.pathSeparator != nil
+        return search
+    }
+}
+
+/// The group paths seen in the last read (read and readGroups are separate calls).
+final class GroupPaths: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths = Set<String>()
+
+    func set(_ value: Set<String>) {
+        lock.lock()
+        paths = value
+        lock.unlock()
+    }
+
+    func get() -> Set<String> {
+        lock.lock()
+        defer { lock.unlock() }
+        return paths
+    }
+}
