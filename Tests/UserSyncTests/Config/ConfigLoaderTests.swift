@@ -36,6 +36,49 @@ sources:
 
 @Suite("Configuration file")
 struct ConfigLoaderTests {
+    @Test("the CSV example reads as written; a csv source refuses LDAP keys and needs path and idColumn")
+    func csvSources() throws {
+        let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/csv.yaml").path)
+        let source = try #require(config.source(named: "contractors"))
+        #expect(source.type == .csv)
+        #expect(source.csv?.path == "/data/contractors.csv")
+        #expect(source.csv?.delimiter == ";")
+        #expect(source.csv?.encoding == .utf8)
+        #expect(source.users.idAttribute == "employee_id")
+        #expect(source.csv?.groupsColumn?.separator == "|")
+        #expect(source.csv?.groupsColumn?.pathSeparator == "/")
+        #expect(source.groups?.membership == .memberOf)
+        #expect(source.options.disabledUserAccountControlBit == 0)
+        #expect(source.options.disabledWhenValue == SyncOptions.DisabledValue(attribute: "status", values: ["inactive", "left"]))
+        #expect(!source.locatorIsDN)
+
+        let found = problems("""
+            store:
+              sqlite: /tmp/users.db
+            sources:
+              - name: files
+                type: csv
+                uri: ldap://x.example.com
+                delimiter: ";;"
+                encoding: latin9
+                mapping:
+                  username: login
+            """)
+        let byPath = Dictionary(found.map { ($0.path, $0.message) }, uniquingKeysWith: { a, _ in a })
+        #expect(byPath["sources[0].path"] == "missing (required)")
+        #expect(byPath["sources[0].idColumn"] == "missing (required)")
+        #expect(byPath["sources[0].uri"]?.contains("only an ldap source takes 'uri'") == true)
+        #expect(byPath["sources[0].delimiter"]?.contains("expected one character") == true)
+        #expect(byPath["sources[0].encoding"]?.contains("'latin9' is not one of utf-8, latin1") == true)
+
+        let ldapWithPath = problems(minimal + "\n    path: /tmp/x.csv")
+        #expect(ldapWithPath.map(\.message) == ["only a csv source takes 'path'; this source is type ldap"])
+
+        let tab = try parse(minimal.replacingOccurrences(of: "type: ldap\n    uri: ldaps://dc1.example.com\n    users:\n      base: dc=example,dc=com",
+                                                         with: "type: csv\n    path: /tmp/x.tsv\n    idColumn: id\n    delimiter: tab"))
+        #expect(tab.sources[0].csv?.delimiter == "\t")
+    }
+
     @Test("the Active Directory example reads as written")
     func activeDirectoryExample() throws {
         let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/active-directory.yaml").path)

@@ -1,0 +1,79 @@
+import DirectoryFixtures
+import Foundation
+import Testing
+
+/// The commands an administrator runs against a CSV source, through the built executable.
+@Suite("usersync with a CSV source")
+struct CSVCommandTests {
+    /// A configuration with one CSV source reading `people.csv` in a fresh directory.
+    static func setUp(_ csv: String) throws -> (directory: URL, config: String, csv: String) {
+        let directory = try Shell.temporaryDirectory("usersync-csv-cli")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let csvPath = directory.appendingPathComponent("people.csv").path
+        try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("usersync.yaml").path
+        try """
+            store:
+              sqlite: \(directory.appendingPathComponent("users.db").path)
+            sources:
+              - name: contractors
+                type: csv
+                path: \(csvPath)
+                delimiter: ";"
+                idColumn: employee_id
+                groupsColumn: { column: groups }
+                mapping:
+                  username: { from: login, lowercase: true }
+                  email: mail
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        return (directory, config, csvPath)
+    }
+
+    @Test("test-bind reads the header and the first page and maps it; a broken file exits 11 with its place")
+    func testBind() async throws {
+        let (_, config, csv) = try Self.setUp("employee_id;login;mail;groups\nE1;Alice;alice@example.com;Sales/EMEA|Staff\nE2;bob;;Staff\n")
+        let ok = try await UserSyncBinary.run(["test-bind", "--config", config, "--source", "contractors"])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("Columns:   employee_id, login, mail, groups"), "\(ok.output)")
+        #expect(ok.output.contains("2 records of the first page, 2 mapped, 0 skipped; 3 group memberships named"))
+        #expect(ok.output.contains("alice, bob"))
+
+        let json = try await UserSyncBinary.run(["test-bind", "--config", config, "--json"])
+        #expect(json.status == 0)
+        #expect(json.json?["recordsRead"] as? Int == 2)
+        #expect(json.json?["type"] as? String == "csv")
+
+        try "employee_id;login;mail;groups\nE1;Alice;\"alice@example.com;Staff\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let broken = try await UserSyncBinary.run(["test-bind", "--config", config])
+        #expect(broken.status == 11, "\(broken.output)")
+        #expect(broken.output.contains("\(csv):2:10: the quoted field opened here has no closing quote"), "\(broken.output)")
+
+        let sync = try await UserSyncBinary.run(["sync", "--config", config])
+        #expect(sync.status == 11, "\(sync.output)")
+        #expect(sync.output.contains("nothing was changed"))
+
+        try FileManager.default.removeItem(atPath: csv)
+        let missing = try await UserSyncBinary.run(["test-bind", "--config", config])
+        #expect(missing.status == 3, "\(missing.output)")
+        #expect(missing.output.contains("cannot open the file"))
+    }
+
+    @Test("sync, then mapping check names a column the header lacks")
+    func syncAndCheck() async throws {
+        let (_, config, _) = try Self.setUp("employee_id;login;mail;groups\nE1;Alice;alice@example.com;Sales/EMEA|Staff\n")
+        let sync = try await UserSyncBinary.run(["sync", "--config", config])
+        #expect(sync.status == 0, "\(sync.output)")
+        #expect(sync.output.contains("created 1"))
+        #expect(sync.output.contains("groups (3 read): created 3"))
+
+        let check = try await UserSyncBinary.run(["mapping", "check", "--config", config])
+        #expect(check.status == 0, "\(check.output)")
+        let wrong = config + ".wrong.yaml"
+        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "email: mail", with: "email: email")
+            .write(toFile: wrong, atomically: true, encoding: .utf8)
+        let bad = try await UserSyncBinary.run(["mapping", "check", "--config", wrong])
+        #expect(bad.status != 0)
+        #expect(bad.output.contains("has no column 'email'"), "\(bad.output)")
+        #expect(bad.output.contains("mail"))
+    }
+}
