@@ -12,12 +12,26 @@ public enum ConfigLoader {
         public static let log = ["directory", "retentionDays"]
         public static let source = ["name", "type", "uri", "bindDN", "passwordFile", "passwordEnv", "startTLS",
                                     "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "groups", "mapping", "options",
-                                    "path", "delimiter", "encoding", "idColumn", "groupsColumn"]
-        /// The keys of `source` that only an LDAP source takes, and those only a CSV source takes.
-        public static let ldapOnly = ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecureBind",
-                                      "connectTimeout", "timeout", "users", "groups"]
-        public static let csvOnly = ["path", "delimiter", "encoding", "idColumn", "groupsColumn"]
+                                    "path", "delimiter", "encoding", "idColumn", "groupsColumn",
+                                    "url", "auth", "allowInsecure", "retries", "pageSize", "filter", "idAttribute", "records", "paging"]
+        /// The keys each type of source takes.
+        public static func source(_ type: SourceSettings.Kind) -> [String] {
+            let common = ["name", "type", "mapping", "options"]
+            let http = ["url", "auth", "tls", "allowInsecure", "connectTimeout", "timeout", "retries"]
+            switch type {
+            case .ldap:
+                return common + ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecureBind",
+                                 "connectTimeout", "timeout", "users", "groups"]
+            case .csv: return common + http + ["path", "delimiter", "encoding", "idColumn", "groupsColumn"]
+            case .scim: return common + http + ["pageSize", "filter", "idAttribute", "groups"]
+            case .json: return common + http + ["pageSize", "idAttribute", "records", "paging"]
+            }
+        }
         public static let groupsColumn = ["column", "separator", "pathSeparator"]
+        public static let auth = ["bearerTokenEnv", "bearerTokenFile", "basic", "oauth2"]
+        public static let basic = ["username", "passwordEnv", "passwordFile"]
+        public static let oauth2 = ["tokenURL", "clientID", "clientSecretEnv", "clientSecretFile", "scope", "clientAuthentication"]
+        public static let paging = ["nextLink", "linkHeader", "page", "firstPage", "offset", "sizeParameter"]
         public static let tls = ["caFile", "caDirectory", "certFile", "keyFile", "verify"]
         public static let users = ["base", "filter", "scope", "pageSize", "idAttribute", "memberOf", "memberOfStrategy"]
         public static let groups = ["base", "filter", "scope", "pageSize", "idAttribute", "nameAttribute", "lowercase",
@@ -257,7 +271,12 @@ struct ConfigReader {
 
     mutating func source(_ node: Node, _ path: String) -> SourceSettings? {
         let declared = node.mapping?["type"]?.string.flatMap(SourceSettings.Kind.init(rawValue:))
-        let required = declared == .csv ? ["name", "type", "path", "idColumn", "mapping"] : ["name", "type", "uri", "users", "mapping"]
+        let required: [String]
+        switch declared {
+        case .csv?: required = ["name", "type", "idColumn", "mapping"]
+        case .scim?, .json?: required = ["name", "type", "url", "mapping"]
+        case .ldap?, nil: required = ["name", "type", "uri", "users", "mapping"]
+        }
         guard let f = fields(node, path, allowed: ConfigLoader.Keys.source, required: required) else {
             return nil
         }
@@ -267,11 +286,16 @@ struct ConfigReader {
             problem(f["name"], "\(path).name", "use letters, digits, '-', '_' and '.' only")
         }
         let type = choice(f["type"], "\(path).type", SourceSettings.Kind.self)
-        if type == .csv {
-            return csvSource(f, path, name: name, problemsBefore: problemsBefore)
+        let takes = ConfigLoader.Keys.source(type ?? .ldap)
+        for key in ConfigLoader.Keys.source where f[key] != nil && !takes.contains(key) {
+            let owners = SourceSettings.Kind.allCases.filter { ConfigLoader.Keys.source($0).contains(key) }.map(\.rawValue)
+            problem(f[key], "\(path).\(key)",
+                    "'\(key)' is not a key of \(type?.rawValue ?? "ldap") sources (\(owners.joined(separator: ", ")) sources take it)")
         }
-        for key in ConfigLoader.Keys.csvOnly where f[key] != nil {
-            problem(f[key], "\(path).\(key)", "only a csv source takes '\(key)'; this source is type \(type?.rawValue ?? "ldap")")
+        switch type {
+        case .csv?: return csvSource(f, path, name: name, problemsBefore: problemsBefore)
+        case .scim?, .json?: return restSource(f, path, type: type!, name: name, problemsBefore: problemsBefore)
+        case .ldap?, nil: break
         }
         let uris = strings(f["uri"], "\(path).uri", splitSpaces: true) ?? []
         for (i, uri) in uris.enumerated() {
@@ -325,10 +349,13 @@ struct ConfigReader {
 
     /// A `type: csv` source.
     mutating func csvSource(_ f: [String: Node], _ path: String, name: String?, problemsBefore: Int) -> SourceSettings? {
-        for key in ConfigLoader.Keys.ldapOnly where f[key] != nil {
-            problem(f[key], "\(path).\(key)", "only an ldap source takes '\(key)'; a csv source takes \(ConfigLoader.Keys.csvOnly.joined(separator: ", "))")
+        let http = f["url"] != nil ? httpSettings(f, path) : nil
+        if f["path"] == nil && f["url"] == nil {
+            problem(f["type"], "\(path).path", "missing (required): give path (a local file) or url (https://…)")
+        } else if f["path"] != nil && f["url"] != nil {
+            problem(f["url"], "\(path).url", "give path or url, not both")
         }
-        let file = string(f["path"], "\(path).path")
+        let file = string(f["path"], "\(path).path") ?? http?.url
         let idColumn = string(f["idColumn"], "\(path).idColumn")
         var csv = CSVSettings(path: file ?? "", idColumn: idColumn ?? "")
         if let node = f["delimiter"], let text = string(node, "\(path).delimiter", allowEmpty: true) {
@@ -378,7 +405,144 @@ struct ConfigReader {
         users.idAttribute = csv.idColumn
         return SourceSettings(name: name, type: .csv, connection: LDAPConnectionOptions(uris: []), bindDN: nil, passwordFile: nil,
                               passwordEnv: nil, allowInsecureBind: false, users: users,
-                              groups: csv.groupsColumn.map(CSVSource.groupSearch), mapping: mapping, options: options, csv: csv)
+                              groups: csv.groupsColumn.map(CSVSource.groupSearch), mapping: mapping, options: options, csv: csv,
+                              http: http)
+    }
+
+    /// The HTTP endpoint of a source: url, auth, tls, allowInsecure, timeouts, retries.
+    mutating func httpSettings(_ f: [String: Node], _ path: String) -> HTTPSettings? {
+        guard let url = string(f["url"], "\(path).url") else { return nil }
+        var http = HTTPSettings(url: url)
+        if let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), parsed.host != nil {
+            // checked
+        } else {
+            problem(f["url"], "\(path).url", "'\(url)' is not an https:// URL")
+        }
+        http.allowInsecure = bool(f["allowInsecure"], "\(path).allowInsecure") ?? false
+        if url.lowercased().hasPrefix("http://") && !http.allowInsecure {
+            problem(f["url"], "\(path).url", "plain http:// would send credentials and users unencrypted: use https://, or set allowInsecure: true (test servers on loopback only)")
+        }
+        if let value = seconds(f["connectTimeout"], "\(path).connectTimeout") { http.connectTimeout = value }
+        if let value = seconds(f["timeout"], "\(path).timeout") { http.timeout = value }
+        if let retries = int(f["retries"], "\(path).retries", min: 0) { http.maxAttempts = retries + 1 }
+        if let node = f["tls"], let t = fields(node, "\(path).tls", allowed: ["caFile", "verify"]) {
+            http.caFile = string(t["caFile"], "\(path).tls.caFile")
+            if let verify = choice(t["verify"], "\(path).tls.verify", TLSOptions.Verify.self) {
+                http.verify = verify == .demand || verify == .try
+                if !http.verify && !http.allowInsecure {
+                    problem(t["verify"], "\(path).tls.verify", "\(verify.rawValue) accepts any server's certificate: give tls.caFile instead, or set allowInsecure: true (test servers only)")
+                }
+            }
+        }
+        if let node = f["auth"], let a = fields(node, "\(path).auth", allowed: ConfigLoader.Keys.auth) {
+            let given = ConfigLoader.Keys.auth.filter { a[$0] != nil }
+            if given.count > 1 && !(given == ["bearerTokenEnv", "bearerTokenFile"]) {
+                problem(node, "\(path).auth", "give one kind of auth: \(given.joined(separator: " or "))")
+            }
+            if a["bearerTokenEnv"] != nil && a["bearerTokenFile"] != nil {
+                problem(node, "\(path).auth", "give bearerTokenEnv or bearerTokenFile, not both")
+            }
+            if a["bearerTokenEnv"] != nil || a["bearerTokenFile"] != nil {
+                http.auth = .bearer(tokenFile: string(a["bearerTokenFile"], "\(path).auth.bearerTokenFile"),
+                                    tokenEnv: string(a["bearerTokenEnv"], "\(path).auth.bearerTokenEnv"))
+            } else if let node = a["basic"],
+                      let b = fields(node, "\(path).auth.basic", allowed: ConfigLoader.Keys.basic, required: ["username"]),
+                      let username = string(b["username"], "\(path).auth.basic.username") {
+                if (b["passwordEnv"] == nil) == (b["passwordFile"] == nil) {
+                    problem(node, "\(path).auth.basic", "give passwordEnv or passwordFile (one of them)")
+                }
+                http.auth = .basic(username: username, passwordFile: string(b["passwordFile"], "\(path).auth.basic.passwordFile"),
+                                   passwordEnv: string(b["passwordEnv"], "\(path).auth.basic.passwordEnv"))
+            } else if let node = a["oauth2"],
+                      let o = fields(node, "\(path).auth.oauth2", allowed: ConfigLoader.Keys.oauth2, required: ["tokenURL", "clientID"]),
+                      let tokenURL = string(o["tokenURL"], "\(path).auth.oauth2.tokenURL"),
+                      let clientID = string(o["clientID"], "\(path).auth.oauth2.clientID") {
+                if (o["clientSecretEnv"] == nil) == (o["clientSecretFile"] == nil) {
+                    problem(node, "\(path).auth.oauth2", "give clientSecretEnv or clientSecretFile (one of them)")
+                }
+                if tokenURL.lowercased().hasPrefix("http://") && !http.allowInsecure {
+                    problem(o["tokenURL"], "\(path).auth.oauth2.tokenURL", "plain http:// would send the client secret unencrypted: use https://, or set allowInsecure: true (test servers only)")
+                }
+                var oauth = HTTPSettings.OAuth2(tokenURL: tokenURL, clientID: clientID,
+                                                clientSecretFile: string(o["clientSecretFile"], "\(path).auth.oauth2.clientSecretFile"),
+                                                clientSecretEnv: string(o["clientSecretEnv"], "\(path).auth.oauth2.clientSecretEnv"),
+                                                scope: string(o["scope"], "\(path).auth.oauth2.scope"))
+                if let method = choice(o["clientAuthentication"], "\(path).auth.oauth2.clientAuthentication",
+                                       HTTPSettings.OAuth2.ClientAuthentication.self) {
+                    oauth.clientAuthentication = method
+                }
+                http.auth = .oauth2(oauth)
+            }
+        }
+        return http
+    }
+
+    /// A `type: scim` or `type: json` source.
+    mutating func restSource(_ f: [String: Node], _ path: String, type: SourceSettings.Kind, name: String?,
+                             problemsBefore: Int) -> SourceSettings? {
+        let http = httpSettings(f, path)
+        var rest = RESTSettings()
+        if let size = int(f["pageSize"], "\(path).pageSize", min: 1) { rest.pageSize = size }
+        rest.filter = string(f["filter"], "\(path).filter")
+        var users = UserSearch(base: "")
+        users.idAttribute = string(f["idAttribute"], "\(path).idAttribute") ?? "id"
+        if case .failure(let error) = JSONPath.parse(users.idAttribute) { problem(f["idAttribute"], "\(path).idAttribute", error.description) }
+        var groups: GroupSearch?
+        if let node = f["groups"] {
+            if let enabled = bool(node, "\(path).groups"), enabled {
+                var search = GroupSearch(base: "")
+                search.idAttribute = "id"
+                search.nameAttribute = "displayName"
+                search.membership = .member
+                groups = search
+                rest.groups = true
+            }
+        }
+        if let node = f["records"], let pointer = string(node, "\(path).records", allowEmpty: true) {
+            if !pointer.isEmpty && !pointer.hasPrefix("/") {
+                problem(node, "\(path).records", "a JSON pointer starts with '/' (\"/value\", \"/data/users\"); \"\" is the page itself")
+            }
+            rest.records = pointer
+        }
+        if let node = f["paging"], let p = fields(node, "\(path).paging", allowed: ConfigLoader.Keys.paging) {
+            let kinds = ["nextLink", "linkHeader", "page", "offset"].filter { p[$0] != nil }
+            if kinds.count != 1 {
+                problem(node, "\(path).paging", "give one of nextLink (a field with the next URL), linkHeader: true, page (a parameter) or offset (a parameter)")
+            }
+            let size = string(p["sizeParameter"], "\(path).paging.sizeParameter")
+            if let field = string(p["nextLink"], "\(path).paging.nextLink") {
+                rest.paging = .nextLink(field: field)
+            } else if let link = bool(p["linkHeader"], "\(path).paging.linkHeader"), link {
+                rest.paging = .linkHeader
+            } else if let parameter = string(p["page"], "\(path).paging.page") {
+                rest.paging = .page(parameter: parameter, start: int(p["firstPage"], "\(path).paging.firstPage") ?? 1, sizeParameter: size)
+            } else if let parameter = string(p["offset"], "\(path).paging.offset") {
+                rest.paging = .offset(parameter: parameter, limitParameter: size)
+            }
+        }
+        let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
+        var options = SyncOptions()
+        options.disabledUserAccountControlBit = 0
+        // SCIM's active attribute (RFC 7643 section 4.1.1): false means disabled.
+        if type == .scim { options.disabledWhenValue = SyncOptions.DisabledValue(attribute: "active", values: ["false"]) }
+        if let node = f["options"], let read = self.options(node, "\(path).options", defaults: options) { options = read }
+        if let mapping {
+            for field in options.requiredFields where mapping[field] == nil {
+                problem(f["options"], "\(path).options.requiredFields", "'\(field)' is required but the mapping does not set it")
+            }
+            for field in Mapping.fields + mapping.attributes.keys.sorted() {
+                guard let rule = mapping[field] else { continue }
+                for attribute in rule.attributeNames {
+                    if case .failure(let error) = JSONPath.parse(attribute) {
+                        problem(f["mapping"], "\(path).mapping.\(field)", error.description)
+                    }
+                }
+            }
+        }
+        guard problems.count == problemsBefore, let name, let mapping, let http else { return nil }
+        return SourceSettings(name: name, type: type, connection: LDAPConnectionOptions(uris: []), bindDN: nil, passwordFile: nil,
+                              passwordEnv: nil, allowInsecureBind: false, users: users, groups: groups, mapping: mapping,
+                              options: options, http: http, rest: rest)
     }
 
     /// A DN value (the empty root DN allowed), with a problem reported if it does not parse.

@@ -24,6 +24,9 @@ public enum MappingDiagnostics {
     /// Problems with the attribute names a source reads, found in the server's schema; throws
     /// when the server cannot be reached or read.
     public static func checkSchema(_ configuration: Configuration, source: SourceSettings) async throws -> [ConfigProblem] {
+        if source.type == .scim || source.type == .json {
+            throw SyncConfigurationError(description: "a \(source.type.rawValue) source publishes no schema to check paths against; 'usersync mapping preview --source \(source.name)' shows what each path finds")
+        }
         if let csv = source.csv {
             // A file's schema is its header.
             let header = try CSVFile(csv).header
@@ -86,9 +89,11 @@ public enum MappingDiagnostics {
         switch source.type {
         case .ldap:
             reader = LDAPSource(settings: source, limit: limit, filter: filter)
-        case .csv:
-            if filter != nil { throw SyncConfigurationError(description: "--filter is an LDAP search filter: a csv source has none") }
-            reader = CSVSource(settings: source, csv: source.csv!, limit: limit)
+        case .csv, .scim, .json:
+            if filter != nil {
+                throw SyncConfigurationError(description: "--filter is an LDAP search filter: a \(source.type.rawValue) source has none")
+            }
+            reader = source.recordSource(limit: limit)
         }
         try await reader.read(attributes: mapper.requestedAttributes) { entries in collected.add(entries) }
         let entries = Array(collected.entries.prefix(limit))

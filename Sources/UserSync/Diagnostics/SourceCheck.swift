@@ -1,5 +1,6 @@
 import Foundation
 import LDAP
+import Logging
 
 /// `usersync test-bind --source NAME` for a source that is not a directory: the file (or, later,
 /// the endpoint) is there, can be read, has the columns the mapping reads, and its first page
@@ -10,11 +11,13 @@ public struct SourceCheck: Sendable {
     public var pageLimit: Int
     /// How many mapped usernames and skip reasons to list.
     public var listLimit: Int
+    public var logger: Logger
 
-    public init(source: SourceSettings, pageLimit: Int = 1000, listLimit: Int = 10) {
+    public init(source: SourceSettings, pageLimit: Int = 1000, listLimit: Int = 10, logger: Logger = Logger(label: "usersync")) {
         self.source = source
         self.pageLimit = pageLimit
         self.listLimit = listLimit
+        self.logger = logger
     }
 
     /// Runs the check; a failure is in `report.error`, not thrown.
@@ -22,30 +25,36 @@ public struct SourceCheck: Sendable {
         let started = ContinuousClock.now
         var report = SourceCheckReport(source: source.name, type: source.type.rawValue, location: source.origin)
         do {
-            switch source.type {
-            case .ldap:
+            guard source.type != .ldap else {
                 throw SyncConfigurationError(description: "an ldap source is checked by BindTest")
-            case .csv:
-                let csv = source.csv!
-                var check = CSVSource(settings: source, csv: csv, limit: pageLimit)
-                check.pageSize = pageLimit
-                let mapper = Mapper(source: source)
-                let header = try CSVFile(csv).header
-                report.columns = header
-                let collected = Collected()
-                let attributes = mapper.requestedAttributes + (csv.groupsColumn != nil ? ["memberOf"] : [])
-                try await check.read(attributes: attributes) { entries in collected.add(entries) }
-                for entry in collected.entries {
-                    let user = mapper.map(entry)
-                    report.recordsRead += 1
-                    if let reason = user.skipReason {
-                        report.skipped += 1
-                        if report.skipReasons.count < listLimit { report.skipReasons.append("\(user.locator): \(reason)") }
-                    } else if report.samples.count < listLimit {
-                        report.samples.append(user.username ?? "?")
-                    }
-                    if csv.groupsColumn != nil { report.groupsNamed += entry.strings("memberOf").count }
+            }
+            if let csv = source.csv, source.http == nil { report.columns = try CSVFile(csv).header }
+            let mapper = Mapper(source: source)
+            let collected = Collected()
+            var attributes = mapper.requestedAttributes
+            if source.groups?.membership == .memberOf { attributes.append("memberOf") }
+            var reader = source.recordSource(limit: pageLimit, logger: logger)
+            if var csv = reader as? CSVSource {
+                csv.pageSize = pageLimit
+                reader = csv
+            }
+            try await reader.read(attributes: attributes) { entries in collected.add(entries) }
+            for entry in collected.entries.prefix(pageLimit) {
+                let user = mapper.map(entry)
+                report.recordsRead += 1
+                if let reason = user.skipReason {
+                    report.skipped += 1
+                    if report.skipReasons.count < listLimit { report.skipReasons.append("\(user.locator): \(reason)") }
+                } else if report.samples.count < listLimit {
+                    report.samples.append(user.username ?? "?")
                 }
+                if source.groups?.membership == .memberOf { report.groupsNamed += entry.strings("memberOf").count }
+            }
+            if source.type == .scim, source.groups != nil {
+                let groups = Collected()
+                try await SCIMSource(settings: source, limit: listLimit, logger: logger)
+                    .readGroups(attributes: []) { entries in groups.add(entries) }
+                report.groupsNamed = groups.entries.count
             }
         } catch {
             let (message, kind) = SyncEngine.describe(error)
@@ -59,6 +68,10 @@ public struct SourceCheck: Sendable {
         switch (source.type, kind) {
         case (.csv, "unreachable"): return "check the path and that the account running usersync may read the file"
         case (.csv, "malformed"): return "fix the file at that place, or export it again (usersync never syncs part of a file)"
+        case (.scim, "authentication"), (.json, "authentication"): return "check auth: the token (bearerTokenEnv/File), basic password or OAuth client secret, and the account's rights"
+        case (.scim, "unreachable"), (.json, "unreachable"), (.csv, "unreachable") where source.http != nil:
+            return "check url, that the server answers, and timeout/retries; 'curl -v' the URL from this machine"
+        case (_, "tls"): return "give tls.caFile with the CA that signed the server's certificate"
         default: return nil
         }
     }
@@ -89,7 +102,7 @@ public struct SourceCheckReport: Codable, Sendable {
     public var skipReasons: [String] = []
     /// The first usernames the mapping made.
     public var samples: [String] = []
-    /// Group memberships the rows named (a CSV groups column).
+    /// Group memberships the rows named (a CSV groups column); for SCIM, groups of the first page.
     public var groupsNamed = 0
     public var durationSeconds = 0.0
     public var error: Failure?

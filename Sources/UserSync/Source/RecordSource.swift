@@ -1,5 +1,6 @@
 import Foundation
 import LDAP
+import Logging
 
 /// Where a sync's records come from: a directory, later a CSV file or a REST API. A source
 /// reads everything its settings select, page by page, and throws if the read is not complete
@@ -110,11 +111,13 @@ extension SourceSettings {
 }
 
 extension SourceSettings {
-    /// The source these settings describe.
-    public func recordSource() -> any RecordSource {
+    /// The source these settings describe; `limit` stops after that many records (previews).
+    public func recordSource(limit: Int? = nil, logger: Logger = Logger(label: "usersync")) -> any RecordSource {
         switch type {
-        case .ldap: return LDAPSource(settings: self)
-        case .csv: return CSVSource(settings: self, csv: csv!)
+        case .ldap: return LDAPSource(settings: self, limit: limit)
+        case .csv: return CSVSource(settings: self, csv: csv!, limit: limit, logger: logger)
+        case .scim: return SCIMSource(settings: self, limit: limit, logger: logger)
+        case .json: return JSONSource(settings: self, limit: limit, logger: logger)
         }
     }
 
@@ -122,7 +125,9 @@ extension SourceSettings {
     public var origin: String {
         switch type {
         case .ldap: return "\(connection.uris.joined(separator: " ")) base '\(users.base)' filter '\(users.filter)'"
-        case .csv: return "file \(csv?.path ?? "?")"
+        case .csv: return http.map { "file \($0.url)" } ?? "file \(csv?.path ?? "?")"
+        case .scim: return "SCIM \(http?.url ?? "?")" + (rest?.filter.map { " filter '\($0)'" } ?? "")
+        case .json: return "JSON \(http?.url ?? "?")"
         }
     }
 }

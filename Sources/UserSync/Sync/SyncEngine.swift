@@ -62,7 +62,7 @@ public struct SyncEngine: Sendable {
         log.info("run started", metadata: ["dryRun": "\(dryRun)", "from": "\(settings.origin)"])
 
         let mapper = Mapper(source: settings)
-        let source = recordSource ?? settings.recordSource()
+        let source = recordSource ?? settings.recordSource(logger: log)
         let staging = Staging(database: store.database)
         defer { Task { await staging.drop() } }
         if log.logLevel <= .debug {
@@ -320,6 +320,17 @@ public struct SyncEngine: Sendable {
             return ("the store: \(error.message ?? "\(error)")", "store")
         case let error as CSVFileError:
             return (error.description, error.unreadable ? "unreachable" : "malformed")
+        case let error as HTTPSourceError:
+            switch error.kind {
+            case .unreachable: return (error.description, "unreachable")
+            case .tls: return (error.description, "tls")
+            case .authentication: return (error.description, "authentication")
+            case .insecure: return (error.description, "insecureBindRefused")
+            case .malformed: return (error.description, "malformed")
+            case .configuration: return (error.description, "configuration")
+            case .searchFailed: return (error.description, "noSuchObject")
+            case .other: return (error.description, "other")
+            }
         default:
             return ("\(error)", "other")
         }

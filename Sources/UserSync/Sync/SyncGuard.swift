@@ -30,6 +30,8 @@ public struct SyncGuard: Sendable {
             switch source.type {
             case .ldap:
                 return "the source returned no entries (base '\(source.users.base)', filter '\(source.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, run again with --force"
+            case .scim, .json:
+                return "the source returned no users (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check the URL, the filter and the account's rights with 'usersync test-bind --source \(source.name)'; if the service really lists no one, run again with --force"
             case .csv:
                 return "the source returned no rows (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check that the export is complete with 'usersync test-bind --source \(source.name)'; if the file really lists no one, run again with --force"
             }

@@ -38,14 +38,15 @@ final class CSVCheckedStream: InputStream {
     private var rowLines: [Int] = []
     private var rowLinesStart = 0
 
-    init(path: String, encoding: CSVSettings.Encoding, delimiter: Unicode.Scalar) throws(CSVFileError) {
-        self.path = path
+    /// `path` is opened; `name` (the path, or the URL it was downloaded from) is in messages.
+    init(path: String, name: String? = nil, encoding: CSVSettings.Encoding, delimiter: Unicode.Scalar) throws(CSVFileError) {
+        self.path = name ?? path
         self.encoding = encoding
         self.delimiter = UInt8(truncatingIfNeeded: delimiter.value)
         descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
-            throw CSVFileError(path: path, line: nil, column: nil, message: "cannot open the file: \(reason)", unreadable: true)
+            throw CSVFileError(path: name ?? path, line: nil, column: nil, message: "cannot open the file: \(reason)", unreadable: true)
         }
         super.init(data: Data())
     }

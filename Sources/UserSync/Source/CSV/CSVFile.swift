@@ -11,9 +11,11 @@ final class CSVFile {
     private let stream: CSVCheckedStream
     private let reader: CSVReader
 
-    init(_ settings: CSVSettings) throws(CSVFileError) {
+    /// Opens `file` (default: the settings' path); messages name `settings.path`.
+    init(_ settings: CSVSettings, file: String? = nil) throws(CSVFileError) {
         path = settings.path
-        stream = try CSVCheckedStream(path: settings.path, encoding: settings.encoding, delimiter: settings.delimiter)
+        stream = try CSVCheckedStream(path: file ?? settings.path, name: settings.path, encoding: settings.encoding,
+                                      delimiter: settings.delimiter)
         do {
             reader = try CSVReader(stream: stream, hasHeaderRow: false, trimFields: false, delimiter: settings.delimiter)
         } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import LDAP
+import Logging
 
 /// A CSV file of users (`type: csv`): each row a record, its columns its attributes.
 ///
@@ -15,20 +16,42 @@ public struct CSVSource: RecordSource {
     public var limit: Int?
     /// Rows per page handed to the engine.
     public var pageSize = 1000
+    public var logger: Logger
     private let groups = GroupPaths()
 
     /// Attributes the engine asks every source for, which a file need not have.
     static let optionalAttributes: Set<String> = ["useraccountcontrol", "memberof"]
 
-    public init(settings: SourceSettings, csv: CSVSettings, limit: Int? = nil) {
+    public init(settings: SourceSettings, csv: CSVSettings, limit: Int? = nil, logger: Logger = Logger(label: "usersync")) {
         self.settings = settings
         self.csv = csv
         self.limit = limit
+        self.logger = logger
+    }
+
+    /// Runs `body` with the file to read: the configured path, or for a `url` the file
+    /// downloaded to a private temporary file (streamed to disk, removed afterwards).
+    func withLocalFile<T>(_ body: (String) async throws -> T) async throws -> T {
+        guard let http = settings.http else { return try await body(csv.path) }
+        let directory = try Self.privateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/download.csv"
+        try await HTTPFetcher.with(http, logger: logger) { fetcher in try await fetcher.download(http.url, to: file) }
+        return try await body(file)
+    }
+
+    static func privateDirectory() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/usersync-csv-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw CSVFileError(path: NSTemporaryDirectory(), line: nil, column: nil,
+                               message: "cannot make a temporary directory for the download: \(String(cString: strerror(errno)))", unreadable: true)
+        }
+        return String(cString: made)
     }
 
     /// Opens the file and checks its header against what the mapping reads.
-    func open(attributes: [String]) throws(CSVFileError) -> (file: CSVFile, columns: [(name: String, index: Int)]) {
-        let file = try CSVFile(csv)
+    func open(attributes: [String], file path: String? = nil) throws(CSVFileError) -> (file: CSVFile, columns: [(name: String, index: Int)]) {
+        let file = try CSVFile(csv, file: path)
         var columns: [(String, Int)] = []
         var missing: [String] = []
         for name in attributes {
@@ -59,7 +82,12 @@ public struct CSVSource: RecordSource {
 
     @discardableResult
     public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
-        let (file, columns) = try open(attributes: attributes)
+        try await withLocalFile { path in try await read(path, attributes: attributes, page: page) }
+        return SourceReadInfo()
+    }
+
+    private func read(_ path: String, attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+        let (file, columns) = try open(attributes: attributes, file: path)
         let groupsIndex = csv.groupsColumn.flatMap { file.column($0.column) }
         var entries: [LDAPEntry] = []
         entries.reserveCapacity(pageSize)
@@ -88,7 +116,6 @@ public struct CSVSource: RecordSource {
         }
         if !entries.isEmpty { try await page(entries) }
         groups.set(paths)
-        return SourceReadInfo()
     }
 
     /// The group records: every path the rows named, and their parents, each a member of its parent.

@@ -1,0 +1,318 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// GETs of one REST or file source, over one AsyncHTTPClient: authentication (bearer, basic,
+/// OAuth 2.0 client credentials with the token refreshed before it expires), TLS with the
+/// source's CA, timeouts, and retries with backoff on 429 and 5xx (honouring `Retry-After`) and
+/// on dropped connections, a bounded number of times; then the read fails and the run with it.
+///
+/// Plain `http://` and TLS without certificate checks are refused unless the source says
+/// `allowInsecure: true`, so that credentials never travel in clear by accident. Redirects are
+/// not followed: one to another host (or to http) would carry the credentials along.
+final class HTTPFetcher: Sendable {
+    let settings: HTTPSettings
+    private let client: HTTPClient
+    private let tokens: TokenCache
+    let logger: Logger
+    /// The largest page body read into memory (a CSV download goes to a file instead).
+    static let maxPageBytes = 256 * 1024 * 1024
+
+    /// Runs `body` with a fetcher for `settings`, shutting its client down afterwards.
+    static func with<T: Sendable>(_ settings: HTTPSettings, logger: Logger,
+                                  _ body: (HTTPFetcher) async throws -> T) async throws -> T {
+        let fetcher = try HTTPFetcher(settings, logger: logger)
+        do {
+            let result = try await body(fetcher)
+            try? await fetcher.client.shutdown()
+            return result
+        } catch {
+            try? await fetcher.client.shutdown()
+            throw error
+        }
+    }
+
+    private init(_ settings: HTTPSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        try HTTPFetcher.checkSecure(settings.url, settings, what: "url")
+        if case .oauth2(let oauth) = settings.auth { try HTTPFetcher.checkSecure(oauth.tokenURL, settings, what: "auth.oauth2.tokenURL") }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw HTTPSourceError(kind: .configuration, url: settings.url, message: "tls.caFile \(caFile) cannot be read")
+            }
+            tls.trustRoots = .file(caFile)
+        }
+        if !settings.verify { tls.certificateVerification = .none }
+        let configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .milliseconds(Int64(settings.connectTimeout.secondsValue * 1000)),
+                           read: .milliseconds(Int64(settings.timeout.secondsValue * 1000))))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        tokens = TokenCache()
+    }
+
+    static func checkSecure(_ url: String, _ settings: HTTPSettings, what: String) throws {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), parsed.host != nil else {
+            throw HTTPSourceError(kind: .configuration, url: url, message: "\(what) is not an absolute http(s) URL")
+        }
+        if scheme == "http" && !settings.allowInsecure {
+            throw HTTPSourceError(kind: .insecure, url: url,
+                                  message: "\(what) is plain http://: credentials and users would travel unencrypted. Use https://, or set allowInsecure: true on the source (test servers on loopback only)")
+        }
+        if scheme != "http" && scheme != "https" {
+            throw HTTPSourceError(kind: .configuration, url: url, message: "\(what) must start with https:// (or http:// with allowInsecure: true)")
+        }
+        if !settings.verify && !settings.allowInsecure {
+            throw HTTPSourceError(kind: .insecure, url: url,
+                                  message: "tls.verify: never would accept any server's certificate: give tls.caFile instead, or set allowInsecure: true (test servers only)")
+        }
+    }
+
+    /// A page as bytes, after authentication and retries.
+    func get(_ url: String, accept: String = "application/json") async throws -> Page {
+        try await send(url, accept: accept) { response in
+            let body = try await response.body.collect(upTo: HTTPFetcher.maxPageBytes)
+            return Page(url: url, status: response.status.code, headers: response.headers, body: Array(body.readableBytesView))
+        }
+    }
+
+    /// Streams a body to `file` (a CSV download), after authentication and retries.
+    func download(_ url: String, to file: String) async throws {
+        _ = try await send(url, accept: "text/csv, text/plain, */*", deadline: .hours(24)) { response in
+            guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+                  let handle = FileHandle(forWritingAtPath: file) else {
+                throw HTTPSourceError(kind: .other, url: url, message: "cannot write the download to \(file)")
+            }
+            defer { try? handle.close() }
+            for try await chunk in response.body {
+                try handle.write(contentsOf: Data(chunk.readableBytesView))
+            }
+            return Page(url: url, status: response.status.code, headers: response.headers, body: [])
+        }
+    }
+
+    struct Page: Sendable {
+        let url: String
+        let status: UInt
+        let headers: HTTPHeaders
+        let body: [UInt8]
+
+        /// The body as a JSON document, or an error naming the URL and what was wrong.
+        func json() throws -> Any {
+            do {
+                return try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
+            } catch {
+                let start = String(decoding: body.prefix(120), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+                throw HTTPSourceError(kind: .malformed, url: url,
+                                      message: "the answer is not JSON (\(headers.first(name: "Content-Type") ?? "no Content-Type")): \(start)\(body.count > 120 ? "…" : "")")
+            }
+        }
+    }
+
+    /// One request with retries: 429 and 5xx answers and failed connections are tried again
+    /// (after `Retry-After` when the server gives it, else after a growing delay), up to
+    /// `settings.maxAttempts` tries in all; a 401 with OAuth gets one fresh token.
+    private func send<T: Sendable>(_ url: String, accept: String, deadline: TimeAmount? = nil,
+                                   _ read: (HTTPClientResponse) async throws -> T) async throws -> T {
+        var attempt = 0
+        var refreshed = false
+        while true {
+            attempt += 1
+            var request = HTTPClientRequest(url: url)
+            request.headers.add(name: "Accept", value: accept)
+            request.headers.add(name: "User-Agent", value: "usersync")
+            if let authorization = try await authorization(refresh: false) {
+                request.headers.add(name: "Authorization", value: authorization)
+            }
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: deadline ?? .milliseconds(Int64(settings.timeout.secondsValue * 1000)))
+            } catch {
+                let reason = HTTPFetcher.describe(error)
+                if reason.hasPrefix("TLS failed") {
+                    // A certificate that fails its check fails the same way next time.
+                    throw HTTPSourceError(kind: .tls, url: url, message: reason + (settings.caFile == nil ? " (give tls.caFile if a private CA signed the server's certificate)" : ""))
+                }
+                guard attempt < settings.maxAttempts else {
+                    throw HTTPSourceError(kind: .unreachable, url: url, message: "\(reason) (after \(attempt) tr\(attempt == 1 ? "y" : "ies"))")
+                }
+                let delay = backoff(attempt)
+                logger.warning("request failed; trying again", metadata: ["url": "\(url)", "error": "\(reason)", "attempt": "\(attempt)", "delaySeconds": "\(delay)"])
+                try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                continue
+            }
+            let status = response.status.code
+            if (200..<300).contains(status) { return try await read(response) }
+            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+            if status == 401, case .oauth2 = settings.auth, !refreshed {
+                refreshed = true
+                _ = try await authorization(refresh: true)
+                attempt -= 1
+                continue
+            }
+            if status == 429 || (500..<600).contains(status), attempt < settings.maxAttempts {
+                let delay = HTTPFetcher.retryAfter(response.headers.first(name: "Retry-After")) ?? backoff(attempt)
+                logger.warning("the server asked to wait; trying again",
+                               metadata: ["url": "\(url)", "status": "\(status)", "attempt": "\(attempt)", "delaySeconds": "\(delay)"])
+                try await Task.sleep(for: .milliseconds(Int(min(delay, settings.maxRetryDelay) * 1000)))
+                continue
+            }
+            throw HTTPSourceError.status(status, url: url, body: body, attempts: attempt, location: response.headers.first(name: "Location"))
+        }
+    }
+
+    /// 0.5 s, 1 s, 2 s, … up to 30 s, each with up to a quarter more at random (so that many
+    /// clients do not retry in step).
+    private func backoff(_ attempt: Int) -> Double {
+        let base = min(30, 0.5 * pow(2, Double(attempt - 1)))
+        return base + Double.random(in: 0...(base / 4))
+    }
+
+    /// `Retry-After`: seconds, or an HTTP date (RFC 9110 section 10.2.3).
+    static func retryAfter(_ value: String?) -> Double? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Double(value) { return max(0, seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).map { max(0, $0.timeIntervalSinceNow) }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connecting timed out"
+            case .readTimeout: return "the server did not answer in time (timeout)"
+            case .deadlineExceeded: return "the request took longer than its deadline"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? NIOSSLError { return "TLS failed: \(error)" }
+        if let error = error as? BoringSSLError { return "TLS failed: \(error)" }
+        let text = "\(error)"
+        if text.contains("certificate") || text.contains("handshake") { return "TLS failed: \(text)" }
+        return text
+    }
+
+    // MARK: Authentication
+
+    /// The Authorization header's value; nil without auth.
+    private func authorization(refresh: Bool) async throws -> String? {
+        switch settings.auth {
+        case nil:
+            return nil
+        case .bearer(let file, let env)?:
+            guard let token = try Secrets.password(file: file, environmentVariable: env) else { return nil }
+            return "Bearer \(token)"
+        case .basic(let username, let file, let env)?:
+            let password = try Secrets.password(file: file, environmentVariable: env) ?? ""
+            return "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
+        case .oauth2(let oauth)?:
+            if !refresh, let token = await tokens.valid() { return "Bearer \(token)" }
+            let token = try await requestToken(oauth)
+            return "Bearer \(token)"
+        }
+    }
+
+    /// OAuth 2.0 client credentials grant (RFC 6749 section 4.4).
+    private func requestToken(_ oauth: HTTPSettings.OAuth2) async throws -> String {
+        let secret = try Secrets.password(file: oauth.clientSecretFile, environmentVariable: oauth.clientSecretEnv) ?? ""
+        var form = [("grant_type", "client_credentials")]
+        if let scope = oauth.scope { form.append(("scope", scope)) }
+        var request = HTTPClientRequest(url: oauth.tokenURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        switch oauth.clientAuthentication {
+        case .basic:
+            request.headers.add(name: "Authorization",
+                                value: "Basic " + Data("\(HTTPFetcher.formEncode(oauth.clientID)):\(HTTPFetcher.formEncode(secret))".utf8).base64EncodedString())
+        case .post:
+            form += [("client_id", oauth.clientID), ("client_secret", secret)]
+        }
+        let body = form.map { "\($0.0)=\(HTTPFetcher.formEncode($0.1))" }.joined(separator: "&")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout.secondsValue * 1000)))
+        } catch {
+            throw HTTPSourceError(kind: .unreachable, url: oauth.tokenURL, message: "the token endpoint: \(HTTPFetcher.describe(error))")
+        }
+        let data = try await response.body.collect(upTo: 1024 * 1024)
+        let text = String(buffer: data)
+        guard response.status == .ok else {
+            throw HTTPSourceError(kind: .authentication, url: oauth.tokenURL,
+                                  message: "the token endpoint answered \(response.status.code) \(response.status.reasonPhrase): \(text.prefix(300))")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+              let token = json["access_token"] as? String else {
+            throw HTTPSourceError(kind: .malformed, url: oauth.tokenURL, message: "the token endpoint's answer has no access_token: \(text.prefix(300))")
+        }
+        let lifetime = (json["expires_in"] as? NSNumber)?.doubleValue ?? Double(json["expires_in"] as? String ?? "") ?? 3600
+        await tokens.store(token, expires: Date().addingTimeInterval(lifetime))
+        logger.debug("OAuth token obtained", metadata: ["expiresIn": "\(lifetime)"])
+        return token
+    }
+
+    static func formEncode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}
+
+/// The current OAuth token; taken as expired 30 s early, so that no request carries one that
+/// runs out on its way.
+actor TokenCache {
+    private var token: String?
+    private var expires = Date.distantPast
+
+    func valid() -> String? {
+        guard let token, Date().addingTimeInterval(30) < expires else { return nil }
+        return token
+    }
+
+    func store(_ token: String, expires: Date) {
+        self.token = token
+        self.expires = expires
+    }
+}
+
+/// A failed read of a REST or file source over HTTP.
+public struct HTTPSourceError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: String, Sendable {
+        case unreachable, tls, authentication, insecure, malformed, configuration, searchFailed, other
+    }
+
+    public let kind: Kind
+    public let url: String
+    public let message: String
+
+    public var description: String { "\(url): \(message)" }
+
+    /// A final answer that is not a success.
+    static func status(_ status: UInt, url: String, body: String, attempts: Int, location: String?) -> HTTPSourceError {
+        let excerpt = body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300)
+        let after = attempts > 1 ? " after \(attempts) tries" : ""
+        switch status {
+        case 401:
+            return HTTPSourceError(kind: .authentication, url: url, message: "401 Unauthorized: the credentials (auth) were refused\(excerpt.isEmpty ? "" : ": \(excerpt)")")
+        case 403:
+            return HTTPSourceError(kind: .authentication, url: url, message: "403 Forbidden: the account may not read this\(excerpt.isEmpty ? "" : ": \(excerpt)")")
+        case 404:
+            return HTTPSourceError(kind: .searchFailed, url: url, message: "404 Not Found: check url")
+        case 300..<400:
+            return HTTPSourceError(kind: .configuration, url: url,
+                                   message: "\(status) redirect to \(location ?? "?"): redirects are not followed (credentials would go along); put the final address in url")
+        default:
+            return HTTPSourceError(kind: .unreachable, url: url, message: "answered \(status)\(after)\(excerpt.isEmpty ? "" : ": \(excerpt)")")
+        }
+    }
+}

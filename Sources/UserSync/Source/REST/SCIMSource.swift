@@ -1,0 +1,160 @@
+import Foundation
+import LDAP
+import Logging
+
+/// JSON records as the engine takes them: an entry whose attributes are the paths the mapping
+/// reads (`userName`, `name.givenName`, `emails[primary eq true].value`), each with the values
+/// found at it.
+struct JSONRecords: Sendable {
+    let paths: [(name: String, path: JSONPath)]
+
+    init(attributes: [String]) throws {
+        var paths: [(String, JSONPath)] = []
+        for name in attributes {
+            switch JSONPath.parse(name) {
+            case .success(let path): paths.append((name, path))
+            case .failure(let error): throw SyncConfigurationError(description: error.description)
+            }
+        }
+        self.paths = paths
+    }
+
+    func entry(_ record: Any, locator: String) -> LDAPEntry {
+        var attributes: [LDAPAttribute] = []
+        for (name, path) in paths {
+            let values = path.values(in: record).filter { !$0.isEmpty }
+            if !values.isEmpty { attributes.append(LDAPAttribute(name: name, values: values.map { LDAPValue($0) })) }
+        }
+        return LDAPEntry(dn: locator, attributes: attributes)
+    }
+}
+
+enum URLText {
+    /// `url` with `items` added to its query (percent-encoded).
+    static func adding(_ items: [(String, String)], to url: String) -> String {
+        guard !items.isEmpty else { return url }
+        let query = items.map { "\(HTTPFetcher.formEncode($0.0))=\(HTTPFetcher.formEncode($0.1))" }.joined(separator: "&")
+        return url + (url.contains("?") ? "&" : "?") + query
+    }
+
+    /// A SCIM endpoint below the base URL (`…/scim/v2` + `/Users`).
+    static func endpoint(_ base: String, _ resource: String) -> String {
+        var base = base
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/" + resource
+    }
+
+    /// `next` resolved against the page it came from.
+    static func resolve(_ next: String, against current: String) -> String {
+        URL(string: next, relativeTo: URL(string: current))?.absoluteString ?? next
+    }
+}
+
+/// A SCIM 2.0 service provider (RFC 7643/7644): `/Users` and, with `groups: true`, `/Groups`,
+/// read with `startIndex`/`count` paging until `totalResults`. A user's locator is
+/// `/Users/<id>`; group members point to `/Users/<value>` or `/Groups/<value>` by their `type`
+/// (or `$ref`), so nesting works as in a directory. `active: false` disables a user (the
+/// source's default `disabledWhen`).
+public struct SCIMSource: RecordSource {
+    public let settings: SourceSettings
+    public var limit: Int?
+    public var logger: Logger
+
+    public init(settings: SourceSettings, limit: Int? = nil, logger: Logger = Logger(label: "usersync")) {
+        self.settings = settings
+        self.limit = limit
+        self.logger = logger
+    }
+
+    @discardableResult
+    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+        let records = try JSONRecords(attributes: attributes)
+        let rest = settings.rest ?? RESTSettings()
+        try await HTTPFetcher.with(settings.http!, logger: logger) { fetcher in
+            try await readList(fetcher, resource: "Users", filter: rest.filter, pageSize: rest.pageSize) { resources in
+                try await page(resources.map { resource in
+                    let id = (resource as? [String: Any])?["id"].map { "\($0)" } ?? "?"
+                    return records.entry(resource, locator: "/Users/\(id)")
+                })
+            }
+        }
+        return SourceReadInfo()
+    }
+
+    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+        guard settings.groups != nil else { return }
+        let rest = settings.rest ?? RESTSettings()
+        try await HTTPFetcher.with(settings.http!, logger: logger) { fetcher in
+            try await readList(fetcher, resource: "Groups", filter: nil, pageSize: rest.pageSize) { resources in
+                try await page(resources.map(SCIMSource.groupEntry))
+            }
+        }
+    }
+
+    /// A group resource as the group planner takes it: `id`, `displayName`, and `member` links.
+    static func groupEntry(_ resource: Any) -> LDAPEntry {
+        let object = resource as? [String: Any] ?? [:]
+        let id = object["id"].map { "\($0)" } ?? "?"
+        var attributes: [LDAPAttribute] = []
+        if let value = object["id"] { attributes.append(LDAPAttribute(name: "id", values: [LDAPValue("\(value)")])) }
+        if let name = JSONPath.member("displayName", of: object) as? String {
+            attributes.append(LDAPAttribute(name: "displayName", values: [LDAPValue(name)]))
+        }
+        var members: [LDAPValue] = []
+        for member in (JSONPath.member("members", of: object) as? [Any]) ?? [] {
+            guard let member = member as? [String: Any], let value = member["value"].map({ "\($0)" }) else { continue }
+            let type = (member["type"] as? String)?.lowercased()
+            let ref = member["$ref"] as? String ?? ""
+            let isGroup = type == "group" || (type == nil && ref.contains("/Groups/"))
+            members.append(LDAPValue(isGroup ? "/Groups/\(value)" : "/Users/\(value)"))
+        }
+        if !members.isEmpty { attributes.append(LDAPAttribute(name: "member", values: members)) }
+        return LDAPEntry(dn: "/Groups/\(id)", attributes: attributes)
+    }
+
+    /// Pages of a resource type, until `totalResults`. A total that changes between pages means
+    /// the list shifted under the read (index paging would skip or repeat someone): the read
+    /// fails rather than miss a user.
+    func readList(_ fetcher: HTTPFetcher, resource: String, filter: String?, pageSize: Int,
+                  _ page: ([Any]) async throws -> Void) async throws {
+        let endpoint = URLText.endpoint(settings.http!.url, resource)
+        var start = 1
+        var total: Int?
+        var read = 0
+        while true {
+            var query = [("startIndex", "\(start)"), ("count", "\(pageSize)")]
+            if let filter { query.append(("filter", filter)) }
+            let url = URLText.adding(query, to: endpoint)
+            let json = try await fetcher.get(url, accept: "application/scim+json, application/json").json()
+            guard let list = json as? [String: Any] else {
+                throw HTTPSourceError(kind: .malformed, url: url, message: "expected a SCIM ListResponse (a JSON object with totalResults and Resources)")
+            }
+            guard let totalResults = (list["totalResults"] as? NSNumber)?.intValue else {
+                throw HTTPSourceError(kind: .malformed, url: url, message: "the ListResponse has no totalResults (keys: \(list.keys.sorted().joined(separator: ", ")))")
+            }
+            let resources: [Any]
+            if let given = list["Resources"] ?? list["resources"] {
+                guard let array = given as? [Any] else {
+                    throw HTTPSourceError(kind: .malformed, url: url, message: "Resources is not a list")
+                }
+                resources = array
+            } else {
+                resources = []
+            }
+            if let total, total != totalResults {
+                throw HTTPSourceError(kind: .unreachable, url: url,
+                                      message: "totalResults went from \(total) to \(totalResults) during the read: \(resource) changed while they were paged through, so some may have been skipped. Nothing was changed; run again")
+            }
+            total = totalResults
+            if resources.isEmpty && read < totalResults {
+                throw HTTPSourceError(kind: .malformed, url: url,
+                                      message: "an empty page after \(read) of \(totalResults) \(resource): the read is incomplete")
+            }
+            try await page(resources)
+            read += resources.count
+            start += resources.count
+            if let limit, read >= limit { return }
+            if read >= totalResults { return }
+        }
+    }
+}
