@@ -7,7 +7,7 @@ set -euo pipefail
 
 want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
 if [[ "${1:-}" == "--tests" ]]; then
-  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml)
+  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv)
 fi
 
 missing=()
@@ -24,6 +24,18 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The SCIM test server (PyPI scim2-server), in a virtual environment of the checkout's own
+# (.build-venv, ignored by git): Debian's python3 refuses pip installs outside one (PEP 668).
+if [[ "${1:-}" == "--tests" ]]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  venv="$root/.build-venv"
+  if ! "$venv/bin/scim2-server" --help >/dev/null 2>&1; then
+    echo "install-deps: installing scim2-server into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3"
+  fi
 fi
 
 # Debian starts the packaged daemons on install; the project runs its own instances on loopback

@@ -46,6 +46,17 @@ struct CSVHarness {
         return try ConfigLoader.parse(text, file: "test.yaml").sources[0]
     }
 
+    /// Any source, from its YAML lines at the source's level (4 spaces), without a mapping default.
+    func parse(_ sourceYAML: String) throws -> SourceSettings {
+        let text = """
+            store:
+              sqlite: \(directory.appendingPathComponent("users.db").path)
+            sources:
+            \(sourceYAML)
+            """
+        return try ConfigLoader.parse(text, file: "test.yaml").sources[0]
+    }
+
     func sync(_ source: SourceSettings, force: Bool = false) async -> SyncReport {
         await SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                          lockTimeout: .seconds(5)).run(source, force: force)

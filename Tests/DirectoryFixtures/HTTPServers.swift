@@ -1,0 +1,134 @@
+import Foundation
+
+/// The repository's root (the fixtures' scripts live in `Tests/Servers`).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// A process serving HTTP on a loopback port, stopped when the test process exits.
+public final class HTTPServerProcess: @unchecked Sendable {
+    public let port: Int
+    public let pid: pid_t
+    public let log: String
+
+    init(program: String, arguments: (Int) -> [String], what: String) throws {
+        var lastError: (any Error)?
+        // A port found free can be taken before the server binds it: a few tries on new ports.
+        for _ in 0..<3 {
+            let port = Shell.freePort()
+            let log = "/tmp/usersync-\(what.replacingOccurrences(of: " ", with: "-"))-\(UUID().uuidString.prefix(8)).log"
+            let pid = try Shell.spawn(program, arguments(port), output: log)
+            do {
+                try Shell.waitForPort(port, timeout: 30, what: what, log: log)
+                self.port = port
+                self.pid = pid
+                self.log = log
+                Cleanup.atExit { kill(pid, SIGTERM); unlink(log) }
+                return
+            } catch {
+                kill(pid, SIGKILL)
+                _ = Shell.wait(pid)
+                lastError = error
+            }
+        }
+        throw lastError!
+    }
+
+    public func stop() {
+        kill(pid, SIGTERM)
+        _ = Shell.wait(pid)
+    }
+}
+
+/// The tests' paged JSON API (`Tests/Servers/json_api.py`): users from a file the test
+/// rewrites, next links, Link headers, page and offset parameters, 429 with Retry-After, 500,
+/// an OAuth client-credentials token endpoint, a CSV file behind basic auth, optionally TLS.
+public struct JSONAPIServer: Sendable {
+    public let process: HTTPServerProcess
+    public let usersFile: String
+    public let tls: Bool
+
+    public var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(process.port)" }
+
+    public static func start(users: [[String: Any]], tls ca: TestCA? = nil, clientID: String? = nil,
+                             clientSecret: String? = nil, tokenLifetime: Double? = nil, csv: String? = nil,
+                             basic: String? = nil) async throws -> JSONAPIServer {
+        let json = try JSONSerialization.data(withJSONObject: users, options: [.sortedKeys])
+        return try await offThePool {
+            let directory = try Shell.temporaryDirectory("usersync-json-api")
+            Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+            let usersFile = directory.appendingPathComponent("users.json").path
+            try JSONAPIServer.write(json, to: usersFile)
+            let script = repositoryRoot.appendingPathComponent("Tests/Servers/json_api.py").path
+            let process = try HTTPServerProcess(program: "python3", arguments: { port in
+                var arguments = [script, "--port", "\(port)", "--users", usersFile]
+                if let ca { arguments += ["--tls", ca.serverCertificate, ca.serverKey] }
+                if let clientID, let clientSecret { arguments += ["--client-id", clientID, "--client-secret", clientSecret] }
+                if let tokenLifetime { arguments += ["--token-lifetime", "\(tokenLifetime)"] }
+                if let csv { arguments += ["--csv", csv] }
+                if let basic { arguments += ["--basic", basic] }
+                return arguments
+            }, what: "json api")
+            return JSONAPIServer(process: process, usersFile: usersFile, tls: ca != nil)
+        }
+    }
+
+    /// Replaces the users the API serves.
+    public func setUsers(_ users: [[String: Any]]) throws {
+        try JSONAPIServer.write(try JSONSerialization.data(withJSONObject: users, options: [.sortedKeys]), to: usersFile)
+    }
+
+    static func write(_ data: Data, to path: String) throws {
+        try data.write(to: URL(fileURLWithPath: path + ".new"))
+        _ = rename(path + ".new", path)
+    }
+
+    /// The server's counters: requests per path, tokens issued, requests refused, 429s sent.
+    public func stats() throws -> [String: Any] {
+        let (_, output) = try Shell.run("python3", ["-c", """
+            import json, urllib.request
+            print(urllib.request.urlopen("http://127.0.0.1:\(process.port)/stats").read().decode())
+            """])
+        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+    }
+}
+
+/// The real `scim2-server` from PyPI (installed by `scripts/install-deps.sh --tests` into
+/// `.build-venv`), serving Users and Groups from memory behind a bearer token.
+public struct SCIMServer: Sendable {
+    public let process: HTTPServerProcess
+    public let token: String
+
+    public var baseURL: String { "http://127.0.0.1:\(process.port)/v2" }
+
+    public static func start(token: String = "scim-\(UUID().uuidString.prefix(8))") async throws -> SCIMServer {
+        try await offThePool {
+            let venv = repositoryRoot.appendingPathComponent(".build-venv/bin/scim2-server").path
+            let program = FileManager.default.isExecutableFile(atPath: venv) ? venv : "scim2-server"
+            guard (try? Shell.which(program)) != nil else {
+                throw FixtureError("scim2-server is not installed: run scripts/install-deps.sh --tests (it installs it into .build-venv)")
+            }
+            let process = try HTTPServerProcess(program: program, arguments: { port in
+                ["--hostname", "127.0.0.1", "--port", "\(port)", "--bearer-token", token]
+            }, what: "scim2-server")
+            return SCIMServer(process: process, token: token)
+        }
+    }
+
+    /// Sends SCIM requests through its API, in order; `"$N"` in a body or as a path's last
+    /// part is the id the N-th request returned. Returns the ids returned (nil for DELETE).
+    @discardableResult
+    public func send(_ operations: [[String: Any]]) async throws -> [String?] {
+        let token = self.token, base = baseURL
+        let json = try JSONSerialization.data(withJSONObject: operations)
+        return try await offThePool {
+            let file = "/tmp/usersync-scim-ops-\(UUID().uuidString).json"
+            try json.write(to: URL(fileURLWithPath: file))
+            defer { unlink(file) }
+            let script = repositoryRoot.appendingPathComponent("Tests/Servers/scim_client.py").path
+            let (_, output) = try Shell.run("python3", [script, base, token, file])
+            let line = output.split(separator: "\n").last.map(String.init) ?? "[]"
+            let ids = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [Any] ?? []
+            return ids.map { $0 as? String }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import DirectoryFixtures
+import Foundation
+import Testing
+@testable import UserSync
+
+/// The real scim2-server (PyPI) on loopback, populated through its own API.
+@Suite("SCIM source")
+struct SCIMSourceTests {
+    static let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+    static func user(_ i: Int, familyName: String? = nil, active: Bool = true) -> [String: Any] {
+        [
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+            "userName": String(format: "User%04d", i),
+            "externalId": "ext-\(i)",
+            "name": ["givenName": "Given\(i)", "familyName": familyName ?? "Family\(i)"],
+            "emails": [["value": "home\(i)@example.net", "type": "home"],
+                       ["value": "user\(i)@example.com", "type": "work", "primary": true]],
+            "active": active,
+            enterprise: ["employeeNumber": "E\(i)"],
+        ]
+    }
+
+    func source(_ server: SCIMServer, tokenFile: String, extra: String = "") -> String {
+        """
+          - name: cloud
+            type: scim
+            url: \(server.baseURL)
+            allowInsecure: true
+            auth: { bearerTokenFile: \(tokenFile) }
+            groups: true
+            pageSize: 100
+        \(extra)
+            mapping:
+              username: { from: userName, lowercase: true }
+              email: "emails[primary eq true].value"
+              firstName: name.givenName
+              lastName: name.familyName
+              attributes:
+                employeeNumber: "\(Self.enterprise):employeeNumber"
+                homeMail: "emails[type eq \\"home\\"].value"
+        """
+    }
+
+    @Test("1,000 users and nested groups: sync, then change, deactivate and delete through the API and sync again")
+    func syncAndFollow() async throws {
+        let server = try await SCIMServer.start()
+        let h = try CSVHarness()
+        let tokenFile = h.directory.appendingPathComponent("scim.token").path
+        try "\(server.token)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+
+        // 1,000 users; ten departments of 100 each, all ten inside "All"; "Leads" (users 0-4)
+        // inside Dept0: three levels of nesting.
+        var operations: [[String: Any]] = (0..<1000).map { ["method": "POST", "path": "/Users", "body": Self.user($0)] }
+        for d in 0..<10 {
+            let members: [[String: Any]] = (0..<100).map { ["value": "$\(d * 100 + $0)", "type": "User"] }
+            operations.append(["method": "POST", "path": "/Groups",
+                               "body": ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Dept\(d)",
+                                        "members": members] as [String: Any]])
+        }
+        operations.append(["method": "POST", "path": "/Groups",
+                           "body": ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "All",
+                                    "members": (1000..<1010).map { ["value": "$\($0)", "type": "Group"] as [String: Any] }]
+                               as [String: Any]])
+        operations.append(["method": "POST", "path": "/Groups",
+                           "body": ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Leads",
+                                    "members": (0..<5).map { ["value": "$\($0)"] as [String: Any] }] as [String: Any]])
+        var ids = try await server.send(operations)
+        // Leads into Dept0 (a PUT of Dept0 with Leads added).
+        var dept0Members: [[String: Any]] = (0..<100).map { ["value": ids[$0]!, "type": "User"] }
+        dept0Members.append(["value": ids[1011]!, "type": "Group"])
+        try await server.send([["method": "PUT", "path": "/Groups/\(ids[1000]!)",
+                                "body": ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": ids[1000]!,
+                                         "displayName": "Dept0", "members": dept0Members] as [String: Any]]])
+
+        let source = try h.parse(source(server, tokenFile: tokenFile))
+        let report = await h.sync(source)
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(report.entriesRead == 1000)
+        #expect(report.users.created == 1000)
+        #expect(report.groups?.created == 12)
+        let users = try h.users()
+        let u42 = try #require(users["user0042"])
+        #expect(u42.externalId == ids[42])
+        #expect(u42.email == "user42@example.com")  // the primary one, not the first
+        #expect(u42.firstName == "Given42")
+        #expect(u42.lastName == "Family42")
+        #expect(u42.attributes["employeeNumber"] == "E42")
+        #expect(u42.attributes["homeMail"] == "home42@example.net")
+        #expect(u42.state == "active")
+        let all = try #require(try h.store.groups(named: "All").first)
+        let leads = try #require(try h.store.groups(named: "Leads").first)
+        let dept0 = try #require(try h.store.groups(named: "Dept0").first)
+        #expect(try h.store.members(ofGroup: all.id, effective: true).count == 1000)
+        #expect(try h.store.members(ofGroup: all.id, effective: false).isEmpty)
+        #expect(try h.store.groupTree(source: "cloud").parents(of: leads.id) == [dept0.id])
+        #expect(try h.store.groups(ofUser: users["user0003"]!.id).effective == ["All", "Dept0", "Leads"])
+
+        // Through the API: user 5 renamed, user 6 deactivated (active: false), user 7 deleted.
+        ids = ids.map { $0 }
+        try await server.send([
+            ["method": "PUT", "path": "/Users/\(ids[5]!)", "body": Self.user(5, familyName: "Renamed").merging(["id": ids[5]!]) { $1 }],
+            ["method": "PUT", "path": "/Users/\(ids[6]!)", "body": Self.user(6, active: false).merging(["id": ids[6]!]) { $1 }],
+            ["method": "DELETE", "path": "/Users/\(ids[7]!)"],
+        ])
+        let again = await h.sync(source)
+        #expect(again.status == .applied, "\(again.error ?? "")")
+        #expect(again.entriesRead == 999)
+        #expect(again.users.updated == 1)
+        #expect(again.users.deactivated == 2)
+        #expect(again.users.unchanged == 997)
+        let after = try h.users()
+        #expect(after["user0005"]?.lastName == "Renamed")
+        #expect(after["user0006"]?.state == "deactivated")
+        #expect(after["user0007"]?.state == "deactivated")
+        #expect(after["user0008"]?.state == "active")
+        let changes = try h.store.changes(run: again.runId!)
+        #expect(changes.first { $0.username == "user0006" && $0.action == "deactivate" }?.newValue == "disabled in the directory")
+        #expect(changes.first { $0.username == "user0007" && $0.action == "deactivate" }?.record == "id \(ids[7]!)")
+
+        // User 6 active again: reactivated, same row.
+        try await server.send([["method": "PUT", "path": "/Users/\(ids[6]!)", "body": Self.user(6).merging(["id": ids[6]!]) { $1 }]])
+        let third = await h.sync(source)
+        #expect(third.users.reactivated == 1)
+        #expect(try h.users()["user0006"]?.id == after["user0006"]?.id)
+
+        // test-bind's check of the source: the first page maps, the groups answer.
+        let check = await SourceCheck(source: source, pageLimit: 100).run()
+        #expect(check.error == nil)
+        #expect(check.recordsRead == 100)
+        #expect(check.skipped == 0)
+    }
+
+    @Test("a wrong token fails the run as an authentication failure and changes nothing")
+    func wrongToken() async throws {
+        let server = try await SCIMServer.start()
+        try await server.send([["method": "POST", "path": "/Users", "body": Self.user(1)]])
+        let h = try CSVHarness()
+        let tokenFile = h.directory.appendingPathComponent("scim.token").path
+        try "\(server.token)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let source = try h.parse(source(server, tokenFile: tokenFile))
+        #expect(await h.sync(source).status == .applied)
+        let before = try h.snapshot()
+
+        try "not-the-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let report = await h.sync(source)
+        #expect(report.status == .failed)
+        #expect(report.errorKind == "authentication")
+        #expect(report.error?.contains("401") == true, "\(report.error ?? "")")
+        #expect(try h.snapshot() == before)
+        let check = await SourceCheck(source: source).run()
+        #expect(check.error?.kind == "authentication")
+    }
+}
