@@ -54,7 +54,7 @@ public struct SourceCheck: Sendable {
                 let groups = Collected()
                 try await SCIMSource(settings: source, limit: listLimit, logger: logger)
                     .readGroups(attributes: []) { entries in groups.add(entries) }
-                report.groupsNamed = groups.entries.count
+                report.groupsRead = groups.entries.count
             }
         } catch {
             let (message, kind) = SyncEngine.describe(error)
@@ -102,8 +102,10 @@ public struct SourceCheckReport: Codable, Sendable {
     public var skipReasons: [String] = []
     /// The first usernames the mapping made.
     public var samples: [String] = []
-    /// Group memberships the rows named (a CSV groups column); for SCIM, groups of the first page.
+    /// Group memberships the rows named (a CSV groups column).
     public var groupsNamed = 0
+    /// SCIM with groups: groups of the first page of /Groups.
+    public var groupsRead: Int?
     public var durationSeconds = 0.0
     public var error: Failure?
 

@@ -31,7 +31,7 @@ struct TestBind: AsyncParsableCommand {
         A source of the configuration file (its connection, bind and user search):
           usersync test-bind --config /etc/usersync/usersync.yaml --source corp
 
-        A CSV source: the file is opened, its header checked against the mapping and its first page (1,000 rows) read and mapped; nothing is written:
+        A CSV, SCIM or JSON source: the file or endpoint is reached (TLS and auth included), a CSV header is checked against the mapping, and the first page (up to 1,000 records) is read and mapped; nothing is written:
           usersync test-bind --config /etc/usersync/usersync.yaml --source contractors
 
         Exit codes:
@@ -181,6 +181,7 @@ enum TestBindText {
         if r.error == nil || r.recordsRead > 0 {
             var read = "\(r.recordsRead) record\(r.recordsRead == 1 ? "" : "s") of the first page, \(r.recordsRead - r.skipped) mapped, \(r.skipped) skipped"
             if r.groupsNamed > 0 { read += "; \(r.groupsNamed) group membership\(r.groupsNamed == 1 ? "" : "s") named" }
+            if let groups = r.groupsRead { read += "; /Groups answers (\(groups) group\(groups == 1 ? "" : "s") on its first page)" }
             lines.append(("Read", read))
             if !r.samples.isEmpty { lines.append(("Usernames", r.samples.joined(separator: ", ") + (r.recordsRead - r.skipped > r.samples.count ? ", …" : ""))) }
             for reason in r.skipReasons { lines.append(("Skipped", reason)) }

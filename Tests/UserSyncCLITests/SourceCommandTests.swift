@@ -2,9 +2,9 @@ import DirectoryFixtures
 import Foundation
 import Testing
 
-/// The commands an administrator runs against a CSV source, through the built executable.
-@Suite("usersync with a CSV source")
-struct CSVCommandTests {
+/// The commands an administrator runs against CSV, SCIM and JSON sources, through the built executable.
+@Suite("usersync with CSV, SCIM and JSON sources")
+struct SourceCommandTests {
     /// A configuration with one CSV source reading `people.csv` in a fresh directory.
     static func setUp(_ csv: String) throws -> (directory: URL, config: String, csv: String) {
         let directory = try Shell.temporaryDirectory("usersync-csv-cli")
@@ -75,5 +75,54 @@ struct CSVCommandTests {
         #expect(bad.status != 0)
         #expect(bad.output.contains("has no column 'email'"), "\(bad.output)")
         #expect(bad.output.contains("mail"))
+    }
+
+    @Test("test-bind reaches a SCIM and a JSON source, maps their first page, and names an auth failure")
+    func restSources() async throws {
+        let scim = try await SCIMServer.start()
+        try await scim.send([["method": "POST", "path": "/Users",
+                              "body": ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Alice"] as [String: Any]]])
+        let api = try await JSONAPIServer.start(users: [["id": 1, "login": "bob"], ["id": 2, "login": "carol"]])
+        let directory = try Shell.temporaryDirectory("usersync-rest-cli")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("usersync.yaml").path
+        try """
+            store:
+              sqlite: \(directory.appendingPathComponent("users.db").path)
+            sources:
+              - name: cloud
+                type: scim
+                url: \(scim.baseURL)
+                allowInsecure: true
+                auth: { bearerTokenEnv: TEST_SCIM_TOKEN }
+                groups: true
+                mapping: { username: { from: userName, lowercase: true } }
+              - name: api
+                type: json
+                url: \(api.baseURL)/pages
+                allowInsecure: true
+                mapping: { username: login }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let ok = try await UserSyncBinary.run(["test-bind", "--config", config, "--source", "cloud"],
+                                              environment: ["TEST_SCIM_TOKEN": scim.token])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("Source:    cloud (scim)"), "\(ok.output)")
+        #expect(ok.output.contains("1 record of the first page, 1 mapped, 0 skipped; /Groups answers (0 groups on its first page)"))
+        #expect(ok.output.contains("Usernames: alice"))
+
+        let refused = try await UserSyncBinary.run(["test-bind", "--config", config, "--source", "cloud"],
+                                                   environment: ["TEST_SCIM_TOKEN": "wrong"])
+        #expect(refused.status == 5, "\(refused.output)")
+        #expect(refused.output.contains("401 Unauthorized"))
+        #expect(refused.output.contains("hint: check auth"))
+
+        let json = try await UserSyncBinary.run(["test-bind", "--config", config, "--source", "api", "--json"])
+        #expect(json.status == 0, "\(json.output)")
+        #expect(json.json?["recordsRead"] as? Int == 2)
+        #expect(json.json?["samples"] as? [String] == ["bob", "carol"])
+
+        let sync = try await UserSyncBinary.run(["sync", "--config", config, "--source", "api"])
+        #expect(sync.status == 0, "\(sync.output)")
+        #expect(sync.output.contains("created 2"))
     }
 }
