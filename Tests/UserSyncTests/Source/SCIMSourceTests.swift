@@ -124,6 +124,17 @@ struct SCIMSourceTests {
         #expect(third.users.reactivated == 1)
         #expect(try h.users()["user0006"]?.id == after["user0006"]?.id)
 
+        // A filter on the server and externalId as the stable id: another source, its own users.
+        let h2 = try CSVHarness()
+        let filtered = try h2.parse(self.source(server, tokenFile: tokenFile, extra: """
+                filter: 'userName sw "User001"'
+                idAttribute: externalId
+            """).replacingOccurrences(of: "    groups: true\n", with: ""))
+        let scoped = await h2.sync(filtered)
+        #expect(scoped.status == .applied, "\(scoped.error ?? "")")
+        #expect(scoped.entriesRead == 10)  // User0010 … User0019
+        #expect(try h2.users()["user0013"]?.externalId == "ext-13")
+
         // test-bind's check of the source: the first page maps, the groups answer.
         let check = await SourceCheck(source: source, pageLimit: 100).run()
         #expect(check.error == nil)
