@@ -110,16 +110,7 @@ struct TestBind: AsyncParsableCommand {
     /// mapping, and its first page mapped.
     private func check(_ source: SourceSettings) async throws {
         let report = await SourceCheck(source: source, pageLimit: max(pageSize, 1000), listLimit: limit).run()
-        if output.json {
-            Output.printJSON(report)
-        } else {
-            Output.write(TestBindText.render(report), to: .standardOutput)
-            if let error = report.error {
-                var text = "error: \(error.message)\n"
-                if let hint = error.hint { text += "hint: \(hint)\n" }
-                Output.write(text, to: .standardError)
-            }
-        }
+        emit(report, text: TestBindText.render(report), error: report.error.map { ($0.message, $0.hint) })
         if let error = report.error { throw ExitStatus(kind: error.kind).exitCode }
     }
 
@@ -160,15 +151,20 @@ struct TestBind: AsyncParsableCommand {
     }
 
     private func print(_ report: BindTestReport, json: Bool) {
-        if json {
+        emit(report, text: TestBindText.render(report), error: report.error.map { ($0.message, $0.hint) })
+    }
+
+    /// The report as JSON (--json), or as text with the error and its hint on standard error.
+    private func emit<Report: Encodable>(_ report: Report, text: String, error: (message: String, hint: String?)?) {
+        if output.json {
             Output.printJSON(report)
-        } else {
-            Output.write(TestBindText.render(report), to: .standardOutput)
-            if let error = report.error {
-                var text = "error: \(error.message)\n"
-                if let hint = error.hint { text += "hint: \(hint)\n" }
-                Output.write(text, to: .standardError)
-            }
+            return
+        }
+        Output.write(text, to: .standardOutput)
+        if let error {
+            var text = "error: \(error.message)\n"
+            if let hint = error.hint { text += "hint: \(hint)\n" }
+            Output.write(text, to: .standardError)
         }
     }
 }
