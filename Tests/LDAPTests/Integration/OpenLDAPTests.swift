@@ -317,13 +317,16 @@ struct OpenLDAPTests {
     @Test("a server that accepts but never answers times out instead of hanging")
     func silentServerTimesOut() async throws {
         let listener = try SilentListener()
-        let started = ContinuousClock.now
         let ldap = try await connect("ldap://127.0.0.1:\(listener.port)", timeout: .seconds(2))
+        let started = ContinuousClock.now
         _ = await expectLDAPError(.timeout) {
             _ = try await ldap.search(SearchRequest(base: "", scope: .base))
         }
+        // At least the 2 s asked for; the upper bound only shows that it did not hang (without
+        // the timeout the search would wait for ever), with room for a loaded machine: the
+        // whole test suite starts its servers at the same moment (once seen at 6.6 s).
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .seconds(2) && elapsed < .seconds(6))
+        #expect(elapsed >= .seconds(2) && elapsed < .seconds(20))
         _ = listener
     }
 
