@@ -15,14 +15,17 @@ struct UserSyncCommand: AsyncParsableCommand {
           usersync mapping check                  # problems, by line
           usersync mapping preview --source corp  # a few mapped users
           usersync sync --dry-run                 # the plan, unwritten
-          usersync sync                           # apply; schedule it
+          usersync sync                           # apply; schedule it, or:
+          usersync serve                          # each source on its schedule
+          usersync status                         # last and next run of each source
           usersync runs | users | groups tree     # history and store
 
         Exit codes:
         \(ExitStatus.table)
         """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, RunsCommand.self, UsersCommand.self, GroupsCommand.self, TestBind.self, MappingCommand.self]
+        subcommands: [SyncCommand.self, ServeCommand.self, StatusCommand.self, RunsCommand.self, UsersCommand.self, GroupsCommand.self,
+                      TestBind.self, MappingCommand.self]
     )
 
     /// Runs the command named on the command line. A `CommandFailure` prints its message and

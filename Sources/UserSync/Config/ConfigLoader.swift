@@ -7,16 +7,19 @@ public enum ConfigLoader {
     /// The keys each section accepts. `schemas/usersync.schema.json` must name the same ones
     /// (a test compares them).
     public enum Keys {
-        public static let root = ["store", "log", "sources"]
+        public static let root = ["store", "log", "serve", "sources"]
+        public static let serve = ["listen"]
+        public static let schedule = ["every", "cron", "jitter", "runAtStart"]
         public static let store = ["sqlite"]
         public static let log = ["directory", "retentionDays"]
         public static let source = ["name", "type", "uri", "bindDN", "passwordFile", "passwordEnv", "startTLS",
                                     "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "groups", "mapping", "options",
                                     "path", "delimiter", "encoding", "idColumn", "groupsColumn",
-                                    "url", "auth", "allowInsecure", "retries", "pageSize", "filter", "idAttribute", "records", "paging"]
+                                    "url", "auth", "allowInsecure", "retries", "pageSize", "filter", "idAttribute", "records", "paging",
+                                    "schedule"]
         /// The keys each type of source takes.
         public static func source(_ type: SourceSettings.Kind) -> [String] {
-            let common = ["name", "type", "mapping", "options"]
+            let common = ["name", "type", "mapping", "options", "schedule"]
             let http = ["url", "auth", "tls", "allowInsecure", "connectTimeout", "timeout", "retries"]
             switch type {
             case .ldap:
@@ -250,6 +253,18 @@ struct ConfigReader {
             if let days = int(f["retentionDays"], "log.retentionDays", min: 1) { settings.retentionDays = days }
             log = settings
         }
+        var serve = ServeSettings()
+        if let node = top["serve"], let f = fields(node, "serve", allowed: ConfigLoader.Keys.serve),
+           let listen = string(f["listen"], "serve.listen") {
+            if let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) {
+                var host = String(listen[..<colon])
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                serve.host = host.isEmpty ? "0.0.0.0" : host
+                serve.port = port
+            } else {
+                problem(f["listen"], "serve.listen", "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address), found '\(listen)'")
+            }
+        }
         var sources: [SourceSettings] = []
         if let node = top["sources"] {
             if let list = node.sequence {
@@ -266,7 +281,7 @@ struct ConfigReader {
             }
         }
         guard let store else { return nil }
-        return Configuration(store: store, log: log, sources: sources, file: file, locations: locations)
+        return Configuration(store: store, log: log, serve: serve, sources: sources, file: file, locations: locations)
     }
 
     mutating func source(_ node: Node, _ path: String) -> SourceSettings? {
@@ -292,9 +307,16 @@ struct ConfigReader {
             problem(f[key], "\(path).\(key)",
                     "'\(key)' is not a key of \(type?.rawValue ?? "ldap") sources (\(owners.joined(separator: ", ")) sources take it)")
         }
+        let schedule = f["schedule"].flatMap { self.schedule($0, "\(path).schedule") }
         switch type {
-        case .csv?: return csvSource(f, path, name: name, problemsBefore: problemsBefore)
-        case .scim?, .json?: return restSource(f, path, type: type!, name: name, problemsBefore: problemsBefore)
+        case .csv?:
+            var settings = csvSource(f, path, name: name, problemsBefore: problemsBefore)
+            settings?.schedule = schedule
+            return settings
+        case .scim?, .json?:
+            var settings = restSource(f, path, type: type!, name: name, problemsBefore: problemsBefore)
+            settings?.schedule = schedule
+            return settings
         case .ldap?, nil: break
         }
         let uris = strings(f["uri"], "\(path).uri", splitSpaces: true) ?? []
@@ -344,7 +366,42 @@ struct ConfigReader {
         guard problems.count == problemsBefore, let name, let type, let users, let mapping else { return nil }
         return SourceSettings(name: name, type: type, connection: connection, bindDN: bindDN, passwordFile: passwordFile,
                               passwordEnv: passwordEnv, allowInsecureBind: allowInsecure, users: users, groups: groups, mapping: mapping,
-                              options: options)
+                              options: options, schedule: schedule)
+    }
+
+    /// `schedule: { every: 15m, jitter: 1m, runAtStart: true }` or `{ cron: "*/15 * * * *" }`.
+    mutating func schedule(_ node: Node, _ path: String) -> Schedule? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.schedule) else { return nil }
+        var kind: Schedule.Kind?
+        switch (f["every"], f["cron"]) {
+        case (let every?, nil):
+            if let text = string(every, "\(path).every") {
+                if let interval = Schedule.parseDuration(text), interval >= .seconds(1) {
+                    kind = .every(interval)
+                } else {
+                    problem(every, "\(path).every", "expected a duration of at least 1s such as 90s, 15m, 1h or 1h30m, found '\(text)'")
+                }
+            }
+        case (nil, let cron?):
+            if let text = string(cron, "\(path).cron") {
+                do {
+                    kind = .cron(try CronExpression(text))
+                } catch {
+                    problem(cron, "\(path).cron", error.message)
+                }
+            }
+        default:
+            problem(node, path, "give every (\"15m\") or cron (\"*/15 * * * *\"), one of them")
+        }
+        guard let kind else { return nil }
+        var schedule = Schedule(kind)
+        if let node = f["jitter"], let text = string(node, "\(path).jitter") {
+            if let jitter = Schedule.parseDuration(text) { schedule.jitter = jitter } else {
+                problem(node, "\(path).jitter", "expected a duration such as 30s or 2m, found '\(text)'")
+            }
+        }
+        schedule.runAtStart = bool(f["runAtStart"], "\(path).runAtStart") ?? false
+        return schedule
     }
 
     /// A `type: csv` source.

@@ -5,6 +5,8 @@ import LDAP
 public struct Configuration: Sendable {
     public var store: StoreSettings
     public var log: LogSettings?
+    /// `usersync serve`'s own settings.
+    public var serve = ServeSettings()
     public var sources: [SourceSettings]
     /// The file it was read from.
     public var file: String
@@ -37,6 +39,16 @@ public struct ConfigLocation: Sendable, Equatable {
 public struct StoreSettings: Sendable, Equatable {
     /// Path of the SQLite database (created 0600 on first use).
     public var sqlite: String
+}
+
+/// `serve:` — where `usersync serve` answers `/healthz` and `/metrics`.
+public struct ServeSettings: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 9464
+
+    public init() {}
+
+    public var listen: String { "\(host):\(port)" }
 }
 
 public struct LogSettings: Sendable, Equatable {
@@ -72,6 +84,8 @@ public struct SourceSettings: Sendable {
     public var http: HTTPSettings?
     /// Paging and the like of a `scim` or `json` source.
     public var rest: RESTSettings?
+    /// When `usersync serve` runs it; nil: never (only `usersync sync` does).
+    public var schedule: Schedule?
 
     /// Whether a record's locator is a DN, kept in `users.dn` and compared between runs. A CSV
     /// record's locator is its file and line, which moves when rows are added above it.

@@ -284,3 +284,24 @@ extension Timestamp {
         try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
+
+extension UserStore {
+    /// Users and groups of each source by state (`active`, `deactivated`), zeros included.
+    public func stateCounts() throws -> [(table: String, source: String, state: String, count: Int)] {
+        try database.read { db in
+            var result: [(String, String, String, Int)] = []
+            for table in ["users", "groups"] {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT source, sum(state = 'active') AS active, sum(state = 'deactivated') AS deactivated
+                    FROM \(table) WHERE source IS NOT NULL GROUP BY source
+                    """)
+                for row in rows {
+                    let source: String = row["source"]
+                    result.append((table, source, "active", row["active"]))
+                    result.append((table, source, "deactivated", row["deactivated"]))
+                }
+            }
+            return result
+        }
+    }
+}

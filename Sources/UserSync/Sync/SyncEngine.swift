@@ -81,8 +81,8 @@ public struct SyncEngine: Sendable {
         }
 
         // Read everything first. Any error here ends the run before a single user is touched.
-        let pages = Counter()
-        let groupPages = Counter()
+        let pages = ReadCounter()
+        let groupPages = ReadCounter()
         let groupMapper = settings.groups.map { GroupMapper(search: $0, userIDAttribute: settings.users.idAttribute) }
         let linksFromUsers = settings.groups?.membership == .memberOf
         // Normalised DNs are needed only to match group members and to scope users by groups.
@@ -386,7 +386,7 @@ struct SyncConfigurationError: Error, CustomStringConvertible {
 }
 
 /// Pages and entries read so far (the page callback is @Sendable).
-final class Counter: @unchecked Sendable {
+final class ReadCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var entries = 0
     private var pageCount = 0

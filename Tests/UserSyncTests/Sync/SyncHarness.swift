@@ -103,7 +103,7 @@ struct ServerStoppingSource: RecordSource {
     let pages: Int
 
     func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
-        let seen = Counter()
+        let seen = ReadCounter()
         let slapd = self.slapd
         let stopAfter = pages
         return try await inner.read(attributes: attributes) { entries in

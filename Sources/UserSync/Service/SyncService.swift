@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `usersync serve`: every source with a `schedule` runs on it, each in its own loop; the store
+/// lock keeps runs of one store apart (also from other processes). SIGTERM or SIGINT (through
+/// swift-service-lifecycle's graceful shutdown) stops the loops between runs: a run that has
+/// started finishes, so the store is consistent when the process exits 0. SIGHUP reloads the
+/// configuration file; an invalid one is reported and the old one kept.
+public final class SyncService: Service, Sendable {
+    public let configurationFile: String
+    public let status: ServiceStatus
+    let clock: any SchedulerClock
+    let logger: Logger
+    let lockTimeout: Duration
+    private let current: LockedValue<Configuration>
+
+    public init(configuration: Configuration, file: String, clock: any SchedulerClock = WallClock(), logger: Logger,
+                lockTimeout: Duration = .seconds(30)) {
+        configurationFile = file
+        self.clock = clock
+        self.logger = logger
+        self.lockTimeout = lockTimeout
+        current = LockedValue(configuration)
+        status = ServiceStatus(sources: SyncService.scheduled(configuration).map { ($0.name, $0.schedule!.description) })
+    }
+
+    /// The sources the service runs: those with a schedule.
+    public static func scheduled(_ configuration: Configuration) -> [SourceSettings] {
+        configuration.sources.filter { $0.schedule != nil }
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.watchReloads() }
+                var configuration = self.current.value
+                while !Task.isCancelled {
+                    let running = configuration
+                    let loops = Task { await self.runLoops(running) }
+                    // Until a reload (a new configuration) or the end.
+                    let reloaded = await self.nextReload()
+                    loops.cancel()
+                    await loops.value
+                    guard let reloaded else { break }
+                    configuration = reloaded
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.logger.notice("stopping: no new runs; a run in progress finishes first")
+            self.reloads.finish()
+        }
+    }
+
+    // MARK: Reloads
+
+    private let reloads = ReloadChannel()
+
+    private func nextReload() async -> Configuration? { await reloads.next() }
+
+    private func watchReloads() async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            do {
+                let configuration = try ConfigLoader.load(configurationFile)
+                if configuration.store.sqlite != current.value.store.sqlite {
+                    logger.error("reload refused: store.sqlite changed; restart the service to use another store",
+                                 metadata: ["file": "\(configurationFile)"])
+                    continue
+                }
+                current.value = configuration
+                await status.reset(sources: SyncService.scheduled(configuration).map { ($0.name, $0.schedule!.description) })
+                logger.notice("configuration reloaded", metadata: ["file": "\(configurationFile)",
+                                                                   "sources": "\(SyncService.scheduled(configuration).map(\.name).joined(separator: ", "))"])
+                reloads.send(configuration)
+            } catch {
+                logger.error("reload refused; the configuration in use is kept",
+                             metadata: ["file": "\(configurationFile)", "problems": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Loops
+
+    private func runLoops(_ configuration: Configuration) async {
+        let sources = SyncService.scheduled(configuration)
+        if sources.isEmpty {
+            logger.warning("no source has a schedule: add `schedule: { every: 15m }` to a source; the status address still answers")
+        }
+        let store: UserStore
+        do {
+            store = try UserStore(path: configuration.store.sqlite)
+        } catch {
+            logger.critical("cannot open the store: \(error)")
+            return
+        }
+        ServiceStatus.recordStoreCounts(store)
+        await withTaskGroup(of: Void.self) { group in
+            for source in sources {
+                let engine = SyncEngine(store: store, logger: logger, lockTimeout: lockTimeout)
+                let loop = SourceLoop(source: source.name, schedule: source.schedule!, clock: clock, status: status, logger: logger) {
+                    // Not a child of the loop: cancelling the loop (shutdown, reload) lets a run
+                    // that has started finish.
+                    await Task {
+                        let report = await engine.run(source)
+                        ServiceStatus.recordStoreCounts(store)
+                        return report
+                    }.value
+                }
+                logger.info("scheduled", metadata: ["source": "\(source.name)", "schedule": "\(source.schedule!)"])
+                group.addTask { await loop.runForever() }
+            }
+        }
+    }
+}
+
+/// New configurations from SIGHUP, to the service's main loop; nil once shutting down.
+final class ReloadChannel: @unchecked Sendable {
+    private let lock = NSLock()
+    private var waiting: CheckedContinuation<Configuration?, Never>?
+    private var pending: [Configuration] = []
+    private var finished = false
+
+    func send(_ configuration: Configuration) {
+        lock.lock()
+        if let waiting {
+            self.waiting = nil
+            lock.unlock()
+            waiting.resume(returning: configuration)
+            return
+        }
+        pending.append(configuration)
+        lock.unlock()
+    }
+
+    func finish() {
+        lock.lock()
+        finished = true
+        let waiting = self.waiting
+        self.waiting = nil
+        lock.unlock()
+        waiting?.resume(returning: nil)
+    }
+
+    func next() async -> Configuration? {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if !pending.isEmpty {
+                let first = pending.removeFirst()
+                lock.unlock()
+                continuation.resume(returning: first)
+            } else if finished {
+                lock.unlock()
+                continuation.resume(returning: nil)
+            } else {
+                waiting = continuation
+                lock.unlock()
+            }
+        }
+    }
+}
+
+/// A value behind a lock.
+final class LockedValue<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+
+    init(_ value: Value) { stored = value }
+
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}

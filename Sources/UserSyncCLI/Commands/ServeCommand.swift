@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UserSync
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run as a service: each source on its schedule, with /healthz and /metrics.",
+        discussion: """
+        Every source with a schedule runs on it:
+          schedule: { every: 15m, jitter: 1m, runAtStart: true }
+          schedule: { cron: "*/15 * * * *" }          # crontab(5), local time
+        A run that fails for a reason that may pass (a server down or slow, the store busy, a file being written) is tried again after 30 s, 1 min, 2 min, … until the next slot. Runs missed while another ran long are not made up one by one: one run stands for them. Two runs of one store never overlap, also across processes (the store's lock); a run that would waits (--wait) and is then retried.
+
+        The status address (serve.listen in the file, default 127.0.0.1:9464; --listen overrides) answers:
+          /healthz   200 while every source's last run succeeded or is being retried, else 503
+          /metrics   Prometheus text: last run status, time and duration, changes by action,
+                     users and groups by state, failures, per source
+
+        Signals: SIGTERM or SIGINT stops taking runs, lets a run in progress finish, and exits 0. SIGHUP reloads the configuration file; an invalid one is logged and the one in use kept.
+
+        'usersync status' shows each source's last and next run; systemd units and a container image are in docker/.
+        """
+    )
+
+    @OptionGroup var file: ConfigFileOptions
+    @OptionGroup var logging: LogOptions
+
+    @Option(name: .customLong("listen"), help: ArgumentHelp("host:port of /healthz and /metrics (default: serve.listen, else 127.0.0.1:9464).", valueName: "address"))
+    var listen: String?
+
+    @Option(name: .customLong("wait"),
+            help: ArgumentHelp("Seconds a run waits for another run on the same store before it is retried later.", valueName: "seconds"))
+    var wait: Double = 30
+
+    func run() async throws {
+        let configuration = try file.load()
+        let path = file.located!
+        let logger = logging.bootstrap(configuration)
+        _ = try file.openStore(configuration)  // created or migrated now: a store problem stops the start
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        var host = configuration.serve.host, port = configuration.serve.port
+        if let listen {
+            guard let colon = listen.lastIndex(of: ":"), let value = Int(listen[listen.index(after: colon)...]), (0...65535).contains(value) else {
+                throw CommandFailure(status: .usage, message: "--listen: expected host:port, found '\(listen)'")
+            }
+            host = String(listen[..<colon])
+            port = value
+        }
+        let service = SyncService(configuration: configuration, file: path, logger: logger,
+                                  lockTimeout: .milliseconds(Int(wait * 1000)))
+        let status = service.status
+        let server: StatusServer
+        do {
+            server = try await StatusServer.start(host: host, port: port) { path in
+                switch path {
+                case "/healthz":
+                    let states = await status.snapshot()
+                    let sick = states.filter { !$0.healthy }
+                    if sick.isEmpty { return (200, "text/plain; charset=utf-8", "ok\n") }
+                    let lines = sick.map { "\($0.source): last run \($0.lastStatus ?? "?"): \($0.lastError ?? "")" }
+                    return (503, "text/plain; charset=utf-8", "unhealthy\n" + lines.joined(separator: "\n") + "\n")
+                case "/metrics":
+                    return (200, "text/plain; version=0.0.4; charset=utf-8", registry.emitToString())
+                case "/":
+                    return (200, "text/plain; charset=utf-8", "usersync serve: /healthz, /metrics\n")
+                default:
+                    return (404, "text/plain; charset=utf-8", "not found: /healthz or /metrics\n")
+                }
+            }
+        } catch {
+            throw CommandFailure(status: .configuration, message: "cannot listen on \(host):\(port): \(error) (serve.listen or --listen)")
+        }
+        logger.notice("serving", metadata: ["listen": "\(server.address)", "config": "\(path)",
+                                            "sources": "\(SyncService.scheduled(configuration).map { "\($0.name) (\($0.schedule!))" }.joined(separator: ", "))"])
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await server.stop()
+            throw CommandFailure(status: .failure, message: "the service stopped: \(error)")
+        }
+        await server.stop()
+        logger.notice("stopped")
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import UserSync
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Each source's last run, its result, and its next scheduled run.",
+        discussion: """
+        Reads the store's run history and the schedules of the configuration file; it does not need 'usersync serve' to be running. The next run is the next slot of the source's schedule after its last run (a failed run may be retried earlier).
+          usersync status
+          usersync status --json
+        """
+    )
+
+    @OptionGroup var file: ConfigFileOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Entry: Codable {
+        var source: String
+        var type: String
+        var schedule: String?
+        var lastRun: RunRecord?
+        var nextRun: Date?
+    }
+
+    func run() async throws {
+        let configuration = try file.load()
+        let store = try file.openStore(configuration)
+        var entries: [Entry] = []
+        for source in configuration.sources {
+            let last = try store.runs(limit: 1, source: source.name).first
+            var next: Date?
+            if let schedule = source.schedule {
+                let lastStart = last.flatMap { ISO8601DateFormatter.withFractions.date(from: $0.startedAt) }
+                next = schedule.next(after: lastStart, now: Date(), random: { _ in 0 }).start
+            }
+            entries.append(Entry(source: source.name, type: source.type.rawValue, schedule: source.schedule?.description,
+                                 lastRun: last, nextRun: next))
+        }
+        if output.json {
+            Output.printJSON(entries)
+            return
+        }
+        var text = ""
+        for entry in entries {
+            text += "\(entry.source) (\(entry.type))\n"
+            if let run = entry.lastRun {
+                var line = "  last run   #\(run.id) \(run.status) at \(run.startedAt)"
+                if let error = run.error { line += ": \(error)" }
+                text += line + "\n"
+            } else {
+                text += "  last run   none yet\n"
+            }
+            text += "  schedule   \(entry.schedule ?? "none (only 'usersync sync' runs it)")\n"
+            if let next = entry.nextRun {
+                text += "  next run   \(next.ISO8601Format()) (under 'usersync serve')\n"
+            }
+        }
+        Output.write(text, to: .standardOutput)
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// The store's times: ISO 8601 with fractions of a second.
+    nonisolated(unsafe) static let withFractions: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+}
