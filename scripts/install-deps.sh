@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --tests    also Samba AD, TLS tooling and valgrind for the test suite
 set -euo pipefail
 
-want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
+want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev sqlite3 zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
 if [[ "${1:-}" == "--tests" ]]; then
   want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv)
 fi

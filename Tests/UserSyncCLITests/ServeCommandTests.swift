@@ -1,0 +1,178 @@
+import DirectoryFixtures
+import Foundation
+import Testing
+
+/// `usersync serve` as a service manager runs it: a real slapd, a 1-second schedule, the
+/// status address scraped over HTTP, signals sent to the process.
+@Suite("usersync serve")
+struct ServeCommandTests {
+    /// GET over loopback (python3's urllib: no HTTP client is needed in the test target).
+    static func get(_ url: String) async throws -> (status: Int, body: String) {
+        try await offThePool {
+            let (_, output) = try Shell.run("python3", ["-c", """
+                import sys, urllib.request, urllib.error
+                try:
+                    r = urllib.request.urlopen(sys.argv[1], timeout=10)
+                    print(r.status); print(r.read().decode(), end="")
+                except urllib.error.HTTPError as e:
+                    print(e.code); print(e.read().decode(), end="")
+                """, url])
+            let status = Int(output.prefix { $0 != "\n" }) ?? 0
+            return (status, String(output.drop { $0 != "\n" }.dropFirst()))
+        }
+    }
+
+    /// Polls `condition` every 200 ms for up to `seconds`.
+    static func eventually(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("not within \(seconds) s: \(what)")
+    }
+
+    static func runs(_ store: String) throws -> [(status: String, finished: Bool)] {
+        let (_, output) = try Shell.run("sqlite3", [store, "SELECT status, finished_at IS NOT NULL FROM runs ORDER BY id"])
+        return output.split(separator: "\n").map { line in
+            let parts = line.split(separator: "|")
+            return (String(parts[0]), parts.count > 1 && parts[1] == "1")
+        }
+    }
+
+    @Test("a 1-second schedule runs again and again; /metrics and /healthz follow the directory going away and back; SIGHUP and SIGTERM")
+    func serve() async throws {
+        let slapd = try await Slapd.start(users: 50)
+        defer { slapd.stop() }
+        let directory = try Shell.temporaryDirectory("usersync-serve")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let store = directory.appendingPathComponent("users.db").path
+        let port = Shell.freePort()
+        let password = try CLISlapd.passwordFile(Slapd.readerPassword)
+        let config = directory.appendingPathComponent("usersync.yaml").path
+        let text = """
+            store:
+              sqlite: \(store)
+            serve:
+              listen: 127.0.0.1:\(port)
+            sources:
+              - name: ldap
+                type: ldap
+                uri: \(slapd.ldapsURI)
+                tls: { caFile: \(slapd.ca.caFile) }
+                connectTimeout: 2
+                bindDN: \(Slapd.readerDN)
+                passwordFile: \(password)
+                users: { base: "\(Slapd.peopleBase)", filter: "(objectClass=inetOrgPerson)" }
+                schedule: { every: 1s, runAtStart: true }
+                mapping: { username: uid, email: mail }
+            """
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("serve.log").path
+        let pid = try Shell.spawn(UserSyncBinary.path, ["serve", "--config", config], output: log)
+        var exited = false
+        defer { if !exited { kill(pid, SIGKILL); _ = Shell.wait(pid) } }
+        try await offThePool { try Shell.waitForPort(port, timeout: 30, what: "usersync serve", log: log) }
+        let base = "http://127.0.0.1:\(port)"
+
+        // At start and then every second: runs pile up in the store.
+        try await Self.eventually(20, "two applied runs") { try Self.runs(store).filter { $0.status == "applied" }.count >= 2 }
+        let health = try await Self.get("\(base)/healthz")
+        #expect(health.status == 200)
+        #expect(health.body == "ok\n")
+        let metrics = try await Self.get("\(base)/metrics")
+        #expect(metrics.status == 200)
+        var samples: [String: Double] = [:]
+        for line in metrics.body.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        #expect(samples["usersync_last_run_success{source=\"ldap\"}"] == 1)
+        #expect(samples["usersync_users{source=\"ldap\",state=\"active\"}"] == 50)
+        #expect(samples["usersync_user_changes_total{source=\"ldap\",action=\"created\"}"] == 50)
+        #expect((samples["usersync_runs_total{source=\"ldap\",status=\"applied\"}"] ?? 0) >= 2)
+        #expect((samples["usersync_last_run_timestamp_seconds{source=\"ldap\"}"] ?? 0) > Date().timeIntervalSince1970 - 60)
+
+        // The directory goes away: the failure is not retried before the next slot (1 s), so the
+        // service says so; it comes back, and so does the health.
+        slapd.stop()
+        try await Self.eventually(20, "/healthz 503 while slapd is down") { try await Self.get("\(base)/healthz").status == 503 }
+        let sick = try await Self.get("\(base)/healthz")
+        #expect(sick.body.contains("ldap: last run failed"), "\(sick.body)")
+        let failing = try await Self.get("\(base)/metrics")
+        #expect(failing.body.contains("usersync_last_run_success{source=\"ldap\"} 0"), "\(failing.body)")
+        #expect(failing.body.contains("usersync_run_failures_total{source=\"ldap\",kind=\"unreachable\"}"))
+        try slapd.start()
+        try await Self.eventually(20, "/healthz 200 once slapd is back") { try await Self.get("\(base)/healthz").status == 200 }
+
+        // SIGHUP with a broken file: refused, the running configuration kept.
+        try "store: [\n".write(toFile: config, atomically: true, encoding: .utf8)
+        kill(pid, SIGHUP)
+        try await Self.eventually(10, "the reload refused in the log") {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("reload refused")
+        }
+        // A valid one: taken.
+        try text.replacingOccurrences(of: "every: 1s, runAtStart: true", with: "every: 2s").write(toFile: config, atomically: true, encoding: .utf8)
+        kill(pid, SIGHUP)
+        try await Self.eventually(10, "the reload in the log") {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("configuration reloaded")
+        }
+        #expect(try await Self.get("\(base)/healthz").status == 200)
+
+        // SIGTERM: exit 0, every run recorded as finished, the store sound.
+        kill(pid, SIGTERM)
+        let status = try await offThePool { Shell.wait(pid) }
+        exited = true
+        #expect(status == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        let all = try Self.runs(store)
+        #expect(all.allSatisfy { $0.finished }, "\(all)")
+        #expect(all.contains { $0.status == "failed" })
+        #expect(try Shell.run("sqlite3", [store, "PRAGMA integrity_check"]).output == "ok\n")
+        #expect(try Shell.run("sqlite3", [store, "SELECT count(*) FROM users WHERE state = 'active'"]).output == "50\n")
+    }
+
+    @Test("status lists each source's last run and next slot; serve without a schedule says what to add")
+    func status() async throws {
+        let directory = try Shell.temporaryDirectory("usersync-status")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let csv = directory.appendingPathComponent("people.csv").path
+        try "id,login\n1,alice\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("usersync.yaml").path
+        try """
+            store:
+              sqlite: \(directory.appendingPathComponent("users.db").path)
+            sources:
+              - name: people
+                type: csv
+                path: \(csv)
+                idColumn: id
+                schedule: { cron: "0 3 * * *" }
+                mapping: { username: login }
+              - name: other
+                type: csv
+                path: \(csv)
+                idColumn: id
+                mapping: { username: login }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try await UserSyncBinary.run(["sync", "--config", config, "--source", "people"]).status == 0)
+        let text = try await UserSyncBinary.run(["status", "--config", config])
+        #expect(text.status == 0, "\(text.output)")
+        #expect(text.output.contains("people (csv)\n  last run   #1 applied at "), "\(text.output)")
+        #expect(text.output.contains("  schedule   cron '0 3 * * *'"))
+        #expect(text.output.contains("  next run   "))
+        #expect(text.output.contains("other (csv)\n  last run   none yet\n  schedule   none (only 'usersync sync' runs it)"))
+        let json = try await UserSyncBinary.run(["status", "--config", config, "--json"])
+        let entries = try #require((try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8))) as? [[String: Any]])
+        #expect(entries.count == 2)
+        #expect((entries[0]["lastRun"] as? [String: Any])?["status"] as? String == "applied")
+        #expect(entries[0]["nextRun"] != nil)
+        #expect(entries[1]["nextRun"] == nil)
+
+        let bad = config + ".bad.yaml"
+        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "cron: \"0 3 * * *\"", with: "cron: \"0 25 * * *\"")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try await UserSyncBinary.run(["serve", "--config", bad])
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("hour: '25' is outside 0-23"), "\(refused.output)")
+    }
+}
