@@ -36,6 +36,28 @@ sources:
 
 @Suite("Configuration file")
 struct ConfigLoaderTests {
+    @Test("schedules and the status address: read as written, and every mistake named")
+    func schedules() throws {
+        let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/openldap.yaml").path)
+        #expect(config.serve.listen == "127.0.0.1:9464")
+        let schedule = try #require(config.sources[0].schedule)
+        #expect(schedule.kind == .every(.seconds(900)))
+        #expect(schedule.jitter == .seconds(60))
+        #expect(schedule.runAtStart)
+        let scim = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/scim.yaml").path)
+        #expect(scim.sources[0].schedule?.kind == .cron(try CronExpression("5 * * * *")))
+
+        func found(_ schedule: String, serve: String = "") -> [String] {
+            problems(minimal.replacingOccurrences(of: "sources:", with: serve + "sources:") + "\n    schedule: \(schedule)").map(\.message)
+        }
+        #expect(found("{ every: 15 minutes }") == ["expected a duration of at least 1s such as 90s, 15m, 1h or 1h30m, found '15 minutes'"])
+        #expect(found("{ cron: \"*/15 * * *\" }").first?.contains("expected 5 fields") == true)
+        #expect(found("{ every: 15m, cron: \"@hourly\" }") == ["give every (\"15m\") or cron (\"*/15 * * * *\"), one of them"])
+        #expect(found("{ every: 15m, jiter: 1m }").first?.contains("unknown key") == true)
+        #expect(found("{ every: 15m }", serve: "serve: { listen: localhost }\n") == [
+            "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address), found 'localhost'"])
+    }
+
     @Test("the CSV example reads as written; a csv source refuses LDAP keys and needs path and idColumn")
     func csvSources() throws {
         let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/csv.yaml").path)
@@ -244,6 +266,8 @@ struct ConfigSchemaTests {
             ([], ConfigLoader.Keys.root),
             (["properties", "store"], ConfigLoader.Keys.store),
             (["properties", "log"], ConfigLoader.Keys.log),
+            (["properties", "serve"], ConfigLoader.Keys.serve),
+            (source + ["properties", "schedule"], ConfigLoader.Keys.schedule),
             (source, ConfigLoader.Keys.source),
             (source + ["properties", "tls"], ConfigLoader.Keys.tls),
             (source + ["properties", "users"], ConfigLoader.Keys.users),
