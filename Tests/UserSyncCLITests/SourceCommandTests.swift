@@ -125,4 +125,32 @@ struct SourceCommandTests {
         #expect(sync.status == 0, "\(sync.output)")
         #expect(sync.output.contains("created 2"))
     }
+
+    @Test("on a terminal sync shows a progress line and ends with a table; piped or --json, neither")
+    func progressOnTerminal() async throws {
+        let (_, config, _) = try Self.setUp("employee_id;login;mail;groups\nE1;Alice;alice@example.com;Staff\nE2;bob;bob@example.com;\n")
+        // script(1) (util-linux) gives the command a pseudo-terminal.
+        func onTerminal(_ arguments: [String]) async throws -> String {
+            let command = ([UserSyncBinary.path] + arguments).joined(separator: " ")
+            return try await offThePool { try Shell.run("script", ["-qec", command, "/dev/null"]).output }
+        }
+        let shown = try await onTerminal(["sync", "--config", config])
+        #expect(shown.contains("\rcontractors: connecting"), "\(shown)")
+        #expect(shown.contains("contractors: planning and writing  2 entries, 1 page"))
+        #expect(shown.contains("\u{1B}[K"))
+        #expect(shown.contains("source       status   read  created  updated  deactivated  reactivated  unchanged  skipped  seconds"))
+        #expect(shown.contains("contractors  applied     2        2        0            0            0          0        0"))
+
+        let piped = try await UserSyncBinary.run(["sync", "--config", config])
+        #expect(piped.status == 0)
+        #expect(!piped.standardOutput.contains("\u{1B}[K"))
+        #expect(!piped.standardOutput.contains("planning and writing"))
+        #expect(!piped.standardOutput.contains("source       status"))
+
+        let json = try await onTerminal(["sync", "--config", config, "--json"])
+        #expect(!json.contains("\u{1B}[K"))
+        #expect(!json.contains("planning and writing"))
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(object?["status"] as? String == "applied")
+    }
 }

@@ -15,6 +15,8 @@ public struct SyncEngine: Sendable {
     public var lockTimeout: Duration
     /// How many changes of each kind a report lists (the counts are always complete).
     public var changeListLimit: Int
+    /// Told of each page read and each phase (a terminal's progress line); nil for none.
+    public var progress: (@Sendable (SyncProgress) -> Void)?
 
     public init(store: UserStore, logger: Logger = Logger(label: "usersync"), lockTimeout: Duration = .seconds(30),
                 changeListLimit: Int = 200) {
@@ -83,6 +85,13 @@ public struct SyncEngine: Sendable {
         // Read everything first. Any error here ends the run before a single user is touched.
         let pages = ReadCounter()
         let groupPages = ReadCounter()
+        let progress = self.progress
+        let progressSource = settings.name
+        @Sendable func tell(_ phase: SyncProgress.Phase) {
+            progress?(SyncProgress(source: progressSource, phase: phase, entries: pages.total, pages: pages.pages,
+                                   groups: groupPages.total, elapsed: (ContinuousClock.now - clock).secondsValue))
+        }
+        tell(.connecting)
         let groupMapper = settings.groups.map { GroupMapper(search: $0, userIDAttribute: settings.users.idAttribute) }
         let linksFromUsers = settings.groups?.membership == .memberOf
         // Normalised DNs are needed only to match group members and to scope users by groups.
@@ -112,6 +121,7 @@ public struct SyncEngine: Sendable {
             do {
                 info = try await source.read(attributes: attributes) { entries in
                     let (page, total) = pages.add(entries.count)
+                    tell(.readingUsers)
                     // Loaded before the first page is handed on (it overlapped the connect, the
                     // bind and the first page): what the read is compared with predates every page.
                     let known = try await knownRecords.value
@@ -152,6 +162,7 @@ public struct SyncEngine: Sendable {
                         try await staging.addGroups(mapped.groups, idAttribute: groupIDAttribute)
                         try await staging.addLinks(mapped.links)
                         _ = groupPages.add(mapped.groups.count)
+                        tell(.readingGroups)
                         start += slice.count
                     }
                     try await staging.addArchive(try RecordArchive.encode(entries), count: entries.count)
@@ -179,6 +190,7 @@ public struct SyncEngine: Sendable {
         if settings.groups != nil { report.groupsRead = groupPages.total }
         log.info("source read", metadata: ["entries": "\(pages.total)", "pages": "\(pages.pages)"])
 
+        tell(.writing)
         // Plan, guard and write in one transaction; roll back unless it is to be applied.
         var plan = Planner(source: settings.name, runId: runId, now: Timestamp.now(), options: settings.options,
                            mapping: settings.mapping, idAttribute: settings.users.idAttribute)
@@ -345,6 +357,25 @@ public struct SyncEngine: Sendable {
         FileHandle.standardError.write(Data("usersync: holding the transaction open for \(seconds)s (test hook)\n".utf8))
         Thread.sleep(forTimeInterval: seconds)
     }
+}
+
+/// Where a run is, for a progress line.
+public struct SyncProgress: Sendable {
+    public enum Phase: String, Sendable {
+        case connecting
+        case readingUsers = "reading users"
+        case readingGroups = "reading groups"
+        case writing = "planning and writing"
+    }
+
+    public var source: String
+    public var phase: Phase
+    /// Users' records read so far, and their pages.
+    public var entries: Int
+    public var pages: Int
+    public var groups: Int
+    /// Seconds since the run began.
+    public var elapsed: Double
 }
 
 /// One page, mapped and compressed, waiting to be staged.

@@ -17,7 +17,7 @@ struct SyncCommand: AsyncParsableCommand {
 
         Before writing, a guard stops the run when the read is empty, when more users would be deactivated than options.maxDeactivations allows (default 10% of the source's active users), or when active users would exceed options.maxUsers. --force overrides the first two. A stopped or failed run changes nothing.
 
-        Every run, dry runs included, is recorded: see 'usersync runs'.
+        Every run, dry runs included, is recorded: see 'usersync runs'. On a terminal a progress line shows the phase, entries and pages read, the rate and the time, and a table of every source ends the output; with --json or when the output is a pipe or a file, neither appears.
 
         Typical first use:
           usersync mapping preview --source corp     # what the mapping makes of a few entries
@@ -67,14 +67,18 @@ struct SyncCommand: AsyncParsableCommand {
         let selected = try configuration.sources(named: sources, allowSeveral: true)
         let logger = logging.bootstrap(configuration)
         let store = try file.openStore(configuration)
-        let engine = SyncEngine(store: store, logger: logger, lockTimeout: .milliseconds(Int(wait * 1000)),
+        var engine = SyncEngine(store: store, logger: logger, lockTimeout: .milliseconds(Int(wait * 1000)),
                                 changeListLimit: output.json ? 0 : max(show, 1))
+        let progress = ProgressLine.forTerminal(json: output.json)
+        if let progress { engine.progress = { progress.update($0) } }
         var reports: [SyncReport] = []
         for source in selected {
             let report = await engine.run(source, dryRun: dryRun, force: force)
+            progress?.clear()
             reports.append(report)
             if !output.json { Output.write(SyncText.render(report, show: show), to: .standardOutput) }
         }
+        if progress != nil { Output.write("\n" + SummaryTable.render(reports), to: .standardOutput) }
         if output.json {
             if reports.count == 1 { Output.printJSON(reports[0]) } else { Output.printJSON(MultiReport(sources: reports)) }
         }
