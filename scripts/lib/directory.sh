@@ -20,13 +20,13 @@ free_port() {
   echo "no free port found" >&2; return 1
 }
 
-make_ca() {  # DIR: a CA and a certificate for localhost / 127.0.0.1
-  local d=$1 key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+make_ca() {  # DIR [HOST]: a CA and a certificate for localhost / 127.0.0.1 (and HOST)
+  local d=$1 host=${2:-} key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
   mkdir -p "$d"
   openssl req -x509 "${key[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" -days 3 \
     -subj "/O=usersync demo/CN=usersync demo CA" 2>/dev/null
   openssl req "${key[@]}" -keyout "$d/server.key" -out "$d/server.csr" -subj "/O=usersync demo/CN=localhost" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$d/server.ext"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1%s\nextendedKeyUsage=serverAuth\n' "${host:+,DNS:$host}" > "$d/server.ext"
   openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
     -out "$d/server.pem" -days 3 -extfile "$d/server.ext" 2>/dev/null
 }
