@@ -55,7 +55,7 @@ final class ManualClock: SchedulerClock, @unchecked Sendable {
 
     /// The time the one sleeper waits for, once there is one (the loop has gone to sleep).
     func sleeper() async throws -> Date {
-        for _ in 0..<2000 {
+        for _ in 0..<10_000 {
             if let first = firstSleeper() { return first }
             try await Task.sleep(for: .milliseconds(1))
         }

@@ -112,40 +112,50 @@ struct JSONSourceTests {
         #expect(try h.snapshot() == before)
     }
 
-    @Test("OAuth 2.0 client credentials: a token is fetched, reused, fetched again when it expires; a wrong secret fails")
+    @Test("OAuth 2.0 client credentials: a token is fetched, reused while valid, fetched again once expired; a wrong secret fails")
     func oauth() async throws {
-        // Tokens live 31 s; usersync takes them as expired 30 s early, so each lives 1 s here.
-        let server = try await JSONAPIServer.start(users: Self.users(7), clientID: "usersync", clientSecret: "s3cret",
-                                                   tokenLifetime: 31)
         let h = try CSVHarness()
         let secret = h.directory.appendingPathComponent("client.secret").path
         try "s3cret\n".write(toFile: secret, atomically: true, encoding: .utf8)
-        let auth = """
+        func config(_ server: JSONAPIServer, _ extra: String = "scope: users.read") throws -> SourceSettings {
+            try h.parse(source(server, "/next", """
+                    records: /value
+                    paging: { nextLink: "@odata.nextLink" }
+                    auth:
+                      oauth2: { tokenURL: \(server.baseURL)/token, clientID: usersync, clientSecretFile: \(secret), \(extra) }
+                """))
+        }
+        // Tokens valid for an hour: one for the three pages of a run (each run asks for its own).
+        let lasting = try await JSONAPIServer.start(users: Self.users(7), clientID: "usersync", clientSecret: "s3cret")
+        let report = await h.sync(try config(lasting))
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(report.users.created == 7)
+        var stats = try lasting.stats()
+        #expect(stats["tokens"] as? Int == 1)
+        #expect((stats["requests"] as? [String: Int])?["/next"] == 3)
+        #expect(stats["rejected"] as? Int == 0)
+
+        // Tokens of 30 s: usersync takes a token as expired 30 s early, so each has run out by
+        // the next request, and every page fetches a new one; none is refused for expiry.
+        let brief = try await JSONAPIServer.start(users: Self.users(7), clientID: "usersync", clientSecret: "s3cret", tokenLifetime: 30)
+        let h2 = try CSVHarness()
+        let briefSource = try h2.parse(source(brief, "/next", """
                 records: /value
                 paging: { nextLink: "@odata.nextLink" }
                 auth:
-                  oauth2: { tokenURL: \(server.baseURL)/token, clientID: usersync, clientSecretFile: \(secret), scope: users.read }
-            """
-        let oauthSource = try h.parse(source(server, "/next", auth))
-        let report = await h.sync(oauthSource)
-        #expect(report.status == .applied, "\(report.error ?? "")")
-        #expect(report.users.created == 7)
-        var stats = try server.stats()
-        #expect(stats["tokens"] as? Int == 1)  // one token for the three pages
+                  oauth2: { tokenURL: \(brief.baseURL)/token, clientID: usersync, clientSecretFile: \(secret) }
+            """))
+        #expect(await h2.sync(briefSource).status == .applied)
+        stats = try brief.stats()
+        #expect(stats["tokens"] as? Int == 3)
         #expect(stats["rejected"] as? Int == 0)
 
-        try await Task.sleep(for: .milliseconds(1500))
-        #expect(await h.sync(oauthSource).status == .applied)
-        stats = try server.stats()
-        #expect(stats["tokens"] as? Int == 2)  // expired: fetched again
-
         // With client_secret_basic instead of the form.
-        let basic = try h.parse(source(server, "/next", auth.replacingOccurrences(of: "scope: users.read", with: "clientAuthentication: basic")))
-        #expect(await h.sync(basic).status == .applied)
+        #expect(await h.sync(try config(lasting, "clientAuthentication: basic")).status == .applied)
 
         let before = try h.snapshot()
         try "wrong\n".write(toFile: secret, atomically: true, encoding: .utf8)
-        let refused = await h.sync(oauthSource)
+        let refused = await h.sync(try config(brief))
         #expect(refused.status == .failed)
         #expect(refused.errorKind == "authentication")
         #expect(refused.error?.contains("the token endpoint answered 401") == true, "\(refused.error ?? "")")
