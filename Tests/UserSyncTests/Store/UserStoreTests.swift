@@ -136,16 +136,17 @@ struct UserStoreTests {
             }
             try FileManager.default.removeItem(atPath: held)
         }
-        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 2"], output: "/dev/null")
+        // Held for 8 s: long enough that a test starved of CPU for seconds still finds it held.
+        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 8"], output: "/dev/null")
         try await waitUntilHeld()
         #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
         // Waiting long enough gets it once the other process is gone.
-        let lock = try await offThePool { try RunLock(store: path, timeout: .seconds(10)) }
+        let lock = try await offThePool { try RunLock(store: path, timeout: .seconds(60)) }
         Shell.wait(holder)
         lock.release()
 
         // kill -9 of the holder frees the lock too.
-        let killed = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 5"], output: "/dev/null")
+        let killed = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 60"], output: "/dev/null")
         try await waitUntilHeld()
         #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
         kill(killed, SIGKILL)
