@@ -9,28 +9,7 @@ mkdir -p "$d/db" /ca
 make_ca "$d/tls" directory
 cp "$d/tls/ca.pem" /ca/ca.pem
 chmod 644 /ca/ca.pem
-cat > "$d/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-include /etc/ldap/schema/nis.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-moduleload memberof
-sizelimit unlimited
-TLSCACertificateFile $d/tls/ca.pem
-TLSCertificateFile $d/tls/server.pem
-TLSCertificateKeyFile $d/tls/server.key
-database mdb
-maxsize 1073741824
-suffix "$SUFFIX"
-rootdn "$ADMIN_DN"
-rootpw secret
-directory $d/db
-index objectClass eq
-index uid eq
-overlay memberof
-CONF
+slapd_conf "$d" > "$d/slapd.conf"
 organisation_ldif "${DEMO_USERS:-1000}" > "$d/data.ldif"
 slapadd -q -f "$d/slapd.conf" -l "$d/data.ldif"
 echo "demo directory: $(grep -c '^dn: uid=' "$d/data.ldif") people under $PEOPLE_BASE; bind as $READER_DN"

@@ -71,11 +71,9 @@ LDIF
   }'
 }
 
-directory_start() {  # DIR USERS [EXTRA_LDIF_FILE]
-  local d=$1 users=$2 extra=${3:-}
-  mkdir -p "$d/db"
-  make_ca "$d/tls"
-  cat > "$d/slapd.conf" <<CONF
+slapd_conf() {  # DIR [PIDFILE]: slapd.conf on stdout for the database in DIR/db and TLS files in DIR/tls
+  local d=$1 pidfile=${2:-}
+  cat <<CONF
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
@@ -83,8 +81,8 @@ include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
-pidfile $d/slapd.pid
-sizelimit unlimited
+${pidfile:+pidfile $pidfile
+}sizelimit unlimited
 TLSCACertificateFile $d/tls/ca.pem
 TLSCertificateFile $d/tls/server.pem
 TLSCertificateKeyFile $d/tls/server.key
@@ -98,6 +96,13 @@ index objectClass eq
 index uid eq
 overlay memberof
 CONF
+}
+
+directory_start() {  # DIR USERS [EXTRA_LDIF_FILE]
+  local d=$1 users=$2 extra=${3:-}
+  mkdir -p "$d/db"
+  make_ca "$d/tls"
+  slapd_conf "$d" "$d/slapd.pid" > "$d/slapd.conf"
   organisation_ldif "$users" > "$d/data.ldif"
   [[ -n $extra ]] && cat "$extra" >> "$d/data.ldif"
   slapadd -q -f "$d/slapd.conf" -l "$d/data.ldif"
