@@ -27,6 +27,9 @@ public enum MappingDiagnostics {
         if source.type == .scim || source.type == .json {
             throw SyncConfigurationError(description: "a \(source.type.rawValue) source publishes no schema to check paths against; 'usersync mapping preview --source \(source.name)' shows what each path finds")
         }
+        if source.csv != nil && source.http != nil {
+            throw SyncConfigurationError(description: "the file is at a URL: 'usersync test-bind --source \(source.name)' downloads it and checks its header against the mapping")
+        }
         if let csv = source.csv {
             // A file's schema is its header.
             let header = try CSVFile(csv).header

@@ -2,9 +2,9 @@ import Foundation
 import LDAP
 import Logging
 
-/// `usersync test-bind --source NAME` for a source that is not a directory: the file (or, later,
-/// the endpoint) is there, can be read, has the columns the mapping reads, and its first page
-/// parses and maps. Nothing is written.
+/// `usersync test-bind --source NAME` for a source that is not a directory: the file or the
+/// endpoint is there and answers (TLS and auth included), a CSV file has the columns the mapping
+/// reads, and the first page parses and maps. Nothing is written.
 public struct SourceCheck: Sendable {
     public let source: SourceSettings
     /// Records of the first page to read and map.

@@ -216,11 +216,11 @@ final class Staging: Sendable {
         }
     }
 
-    /// A DN in the form links are matched on (RFC 4514 normalised; lowercased if it does not parse).
     /// A stored user (alias `u`) as messages name it: its DN, or for sources whose records have
     /// none (a CSV row's line moves), its stable id.
     static let userLocator = "coalesce(u.dn, 'id ' || u.external_id)"
 
+    /// A DN in the form links are matched on (RFC 4514 normalised; lowercased if it does not parse).
     static func normalize(_ dn: String) -> String {
         DistinguishedName.normalize(dn) ?? dn.lowercased()
     }
