@@ -134,7 +134,7 @@ final class HTTPFetcher: Sendable {
                 response = try await client.execute(request, timeout: deadline ?? .milliseconds(Int64(settings.timeout.secondsValue * 1000)))
             } catch {
                 let reason = HTTPFetcher.describe(error)
-                if reason.hasPrefix("TLS failed") {
+                if HTTPFetcher.isTLSFailure(error) {
                     // A certificate that fails its check fails the same way next time.
                     throw HTTPSourceError(kind: .tls, url: url, message: reason + (settings.caFile == nil ? " (give tls.caFile if a private CA signed the server's certificate)" : ""))
                 }
@@ -194,11 +194,15 @@ final class HTTPFetcher: Sendable {
             default: return "\(error)"
             }
         }
-        if let error = error as? NIOSSLError { return "TLS failed: \(error)" }
-        if let error = error as? BoringSSLError { return "TLS failed: \(error)" }
+        return isTLSFailure(error) ? "TLS failed: \(error)" : "\(error)"
+    }
+
+    /// A handshake or certificate failure (NIOSSL's errors, or an error that names one, as
+    /// AsyncHTTPClient passes on the last connection attempt's).
+    static func isTLSFailure(_ error: any Error) -> Bool {
+        if error is NIOSSLError || error is BoringSSLError { return true }
         let text = "\(error)"
-        if text.contains("certificate") || text.contains("handshake") { return "TLS failed: \(text)" }
-        return text
+        return text.contains("certificate") || text.contains("handshake")
     }
 
     // MARK: Authentication
