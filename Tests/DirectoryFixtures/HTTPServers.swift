@@ -114,6 +114,22 @@ public struct SCIMServer: Sendable {
         }
     }
 
+    /// A resource as the server lists it (`/Groups/<id>`), through its API.
+    public func get(_ path: String) async throws -> [String: Any] {
+        let token = self.token, url = baseURL + path
+        let output = try await offThePool {
+            try Shell.run("python3", ["-c", """
+                import sys, urllib.request
+                request = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+                print(urllib.request.urlopen(request).read().decode())
+                """, url, token]).output
+        }
+        guard let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] else {
+            throw FixtureError("GET \(url): not a JSON object: \(output.prefix(200))")
+        }
+        return object
+    }
+
     /// Sends SCIM requests through its API, in order; `"$N"` in a body or as a path's last
     /// part is the id the N-th request returned. Returns the ids returned (nil for DELETE).
     @discardableResult

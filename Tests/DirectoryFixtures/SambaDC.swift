@@ -134,7 +134,8 @@ extension SambaDC {
                                             "--no-process-group", "-M", "single"], output: log)
         self.pid = pid
         try? String(pid).write(toFile: SambaDC.pidFile, atomically: true, encoding: .utf8)
-        try Shell.waitForPort(636, timeout: 90, what: "Samba AD DC", log: log)
+        // 90 s was passed once on a loaded machine (the whole suite running beside it).
+        try Shell.waitForPort(636, timeout: 180, what: "Samba AD DC", log: log)
         try Shell.waitForPort(389, timeout: 30, what: "Samba AD DC", log: log)
     }
 

@@ -7,7 +7,8 @@ usage: json_api.py --port PORT --users FILE [--tls CERT KEY] [--client-id ID --c
 Serves the users of FILE (a JSON list, read again on every request so that a test can change
 them between syncs), split into pages of `per_page` (default 3):
 
-  GET  /next?page=N          {"value": [...], "@odata.nextLink": "/next?page=N+1"} (absolute URL)
+  GET  /next?page=N          {"value": [...], "@odata.nextLink": "/next?page=N+1"} (absolute URL;
+                             with &to=BASE the link points to BASE/next instead: another server)
   GET  /link?page=N          the list, with a Link: <...>; rel="next" header
   GET  /pages?page=N&per_page=K   the list, plain; a short page is the last
   GET  /offset?offset=O&limit=K   {"items": [...]}
@@ -17,7 +18,8 @@ them between syncs), split into pages of `per_page` (default 3):
   POST /token                OAuth 2.0 client credentials: with --client-id/--client-secret (form
                              or basic), a token valid for --token-lifetime seconds
   GET  /people.csv           the file of --csv, behind HTTP basic auth when --basic USER:PASSWORD
-  GET  /stats                {"requests": {path: count}, "tokens": issued, "rejected": n}
+  GET  /stats                {"requests": {path: count}, "tokens": issued, "rejected": n,
+                             "credentials": requests that carried an Authorization header}
 
 With --client-id, every GET but /stats needs a current token from /token (401 otherwise).
 """
@@ -32,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 args = None
 lock = threading.Lock()
-stats = {"requests": {}, "tokens": 0, "rejected": 0, "throttled": 0}
+stats = {"requests": {}, "tokens": 0, "rejected": 0, "throttled": 0, "credentials": 0}
 tokens = {}  # token -> expiry
 throttled = set()
 
@@ -98,6 +100,8 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         with lock:
             stats["requests"][path] = stats["requests"].get(path, 0) + 1
+            if path != "/stats" and self.headers.get("Authorization"):
+                stats["credentials"] += 1
         if path == "/stats":
             with lock:
                 return self.send_json(200, stats)
@@ -138,7 +142,9 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_json(429, {"error": "slow down"}, {"Retry-After": "1"})
             body = {"value": chunk}
             if more:
-                body["@odata.nextLink"] = f"{self.base()}{path}?page={page + 1}"
+                to = query.get("to", [None])[0]
+                body["@odata.nextLink"] = (f"{to}{path}?page={page + 1}&to={urllib.parse.quote(to, safe='')}" if to
+                                           else f"{self.base()}{path}?page={page + 1}")
             return self.send_json(200, body)
         if path == "/link":
             headers = {"Link": f'<{path}?page={page + 1}>; rel="next", <{path}?page=1>; rel="first"'} if more else {}

@@ -73,12 +73,18 @@ struct ConfigCommandTests {
     @Test("mapping check: 0 for a valid file, 2 with every problem and its line otherwise")
     func mappingCheck() async throws {
         let slapd = try await CLISlapd.server()
-        let good = try writeTemporary(slapdConfig(slapd, passwordFile: "/x"))
+        let password = try CLISlapd.passwordFile(Slapd.readerPassword)
+        let good = try writeTemporary(slapdConfig(slapd, passwordFile: password))
         let ok = try await UserSyncBinary.run(["mapping", "check", "--config", good])
         #expect(ok.status == 0, "\(ok.output)")
-        #expect(ok.output.contains("valid (1 source: people)"))
+        #expect(ok.output.contains("valid (1 source: people; attribute names found in the schema"), "\(ok.output)")
 
-        let bad = try writeTemporary(slapdConfig(slapd, passwordFile: "/x")
+        // A password file that does not exist is a problem, not "valid".
+        let missing = try await UserSyncBinary.run(["mapping", "check", "--config", try writeTemporary(slapdConfig(slapd, passwordFile: "/x"))])
+        #expect(missing.status == 2, "\(missing.output)")
+        #expect(missing.output.contains("sources[0].passwordFile: the password file '/x' does not exist"), "\(missing.output)")
+
+        let bad = try writeTemporary(slapdConfig(slapd, passwordFile: password)
             .replacingOccurrences(of: "      pageSize: 40", with: "      pagesize: 40")
             .replacingOccurrences(of: "email: mail", with: "email: { form: mail }"))
         let failed = try await UserSyncBinary.run(["mapping", "check", "--config", bad, "--json"])
@@ -89,5 +95,68 @@ struct ConfigCommandTests {
         #expect(problems.count == 2)
         #expect(problems.contains { $0["path"] as? String == "sources[0].users.pagesize" && $0["suggestion"] as? String == "pageSize" && $0["line"] as? Int == 13 })
         #expect(problems.contains { $0["path"] as? String == "sources[0].mapping.email.form" && $0["suggestion"] as? String == "from" })
+    }
+
+    @Test("a password file other users can read: sync and test-bind warn and go on, mapping check reports a problem")
+    func exposedPasswordFile() async throws {
+        let slapd = try await CLISlapd.server()
+        let open = try CLISlapd.passwordFile(Slapd.readerPassword, mode: 0o644)
+        let config = try writeTemporary(slapdConfig(slapd, passwordFile: open).replacingOccurrences(
+            of: "/tmp/usersync-unused.db", with: "/tmp/usersync-exposed-\(UUID().uuidString).db"))
+        let warning = "the secret file '\(open)' is readable by every user of the machine (mode 644): run 'chmod 600 \(open)'"
+
+        let check = try await UserSyncBinary.run(["mapping", "check", "--config", config, "--offline"])
+        #expect(check.status == 2, "\(check.output)")
+        #expect(check.output.contains("sources[0].passwordFile: \(warning)"), "\(check.output)")
+
+        let bind = try await UserSyncBinary.run(["test-bind", "--config", config])
+        #expect(bind.status == 0, "\(bind.output)")
+        #expect(bind.output.contains(warning), "\(bind.output)")
+
+        let sync = try await UserSyncBinary.run(["sync", "--config", config, "--json"])
+        #expect(sync.status == 0, "\(sync.output)")
+        #expect(sync.output.contains(warning), "\(sync.output)")
+        #expect(!sync.output.contains(Slapd.readerPassword))
+
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: open)
+        let fixed = try await UserSyncBinary.run(["mapping", "check", "--config", config, "--offline"])
+        #expect(fixed.status == 0, "\(fixed.output)")
+    }
+
+    @Test("an inherited LDAPTLS_REQCERT=never or tls.verify: never does not let a sync send its password unverified; every run logs the check and its origin")
+    func unverifiedTLSRefused() async throws {
+        let slapd = try await CLISlapd.server()
+        let password = try CLISlapd.passwordFile(Slapd.readerPassword)
+        let store = "/tmp/usersync-reqcert-\(UUID().uuidString).db"
+        Cleanup.atExit { unlink(store); unlink(store + "-wal"); unlink(store + "-shm"); unlink(store + ".lock") }
+        // No CA in the file: only the environment's LDAPTLS_REQCERT=never would let TLS succeed.
+        let plain = slapdConfig(slapd, passwordFile: password)
+            .replacingOccurrences(of: "/tmp/usersync-unused.db", with: store)
+            .replacingOccurrences(of: "    tls: { caFile: \(slapd.ca.caFile) }\n", with: "")
+        let config = try writeTemporary(plain)
+        let refused = try await UserSyncBinary.run(["sync", "--config", config, "--json"], environment: ["LDAPTLS_REQCERT": "never"])
+        #expect(refused.status == 6, "\(refused.output)")
+        #expect((refused.json?["error"] as? String)?.contains("the server's certificate is not verified (TLS_REQCERT never, from the environment variable LDAPTLS_REQCERT)") == true,
+                "\(refused.output)")
+        #expect(!refused.output.contains(Slapd.readerPassword))
+
+        // The source says so: the run goes on, and the log says how the certificate was (not) checked.
+        let allowed = try writeTemporary(plain.replacingOccurrences(of: "    bindDN:", with: "    allowInsecure: true\n    bindDN:"))
+        let run = try await UserSyncBinary.run(["sync", "--config", allowed, "--json"], environment: ["LDAPTLS_REQCERT": "never"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("directory connected") && run.output.contains("\"verify\":\"never\"")
+                && run.output.contains("\"verifyFrom\":\"the environment variable LDAPTLS_REQCERT\""), "\(run.output)")
+
+        // With the CA the check is libldap's default, demand, and the log says that too.
+        let verified = try writeTemporary(slapdConfig(slapd, passwordFile: password).replacingOccurrences(of: "/tmp/usersync-unused.db", with: store))
+        let good = try await UserSyncBinary.run(["sync", "--config", verified, "--json"])
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.output.contains("\"verify\":\"demand\"") && good.output.contains("\"verifyFrom\":\"libldap's default\""), "\(good.output)")
+
+        // tls.verify: never in the file is refused as HTTP sources refuse it, unless allowInsecure.
+        let never = try writeTemporary(plain.replacingOccurrences(of: "    users:", with: "    tls: { verify: never }\n    users:"))
+        let check = try await UserSyncBinary.run(["mapping", "check", "--config", never, "--offline"])
+        #expect(check.status == 2, "\(check.output)")
+        #expect(check.output.contains("sources[0].tls.verify: never accepts any server's certificate"), "\(check.output)")
     }
 }

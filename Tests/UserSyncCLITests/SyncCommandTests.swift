@@ -134,8 +134,11 @@ struct SyncCommandTests {
         let stopped = try await s.usersync(["sync", "--json", "-q"])
         #expect(stopped.status == 9, "\(stopped.output)")
         #expect(stopped.json?["status"] as? String == "stopped")
-        #expect((stopped.json?["error"] as? String)?.contains("--force") == true)
+        #expect((stopped.json?["error"] as? String)?.contains("--allow-empty") == true)
         #expect(try await s.json(["users", "--state", "active"]) as? [Any] != nil)
+        #expect((try await s.json(["users", "--state", "active"]) as? [Any])?.count == 20, "nothing changed")
+        // --force is not --allow-empty: the empty read still stops.
+        #expect(try await s.usersync(["sync", "--force", "-q"]).status == 9)
         #expect((try await s.json(["users", "--state", "active"]) as? [Any])?.count == 20, "nothing changed")
 
         let unknown = try await s.usersync(["sync", "--source", "peple"])

@@ -204,8 +204,9 @@ public actor LDAPConnection {
 
     // MARK: - Binding
 
-    /// Authenticates. A simple bind with a password over a connection without TLS is refused
-    /// unless `allowInsecure` is true, and a simple bind with a DN but an empty password is
+    /// Authenticates. A simple bind with a password over a connection without TLS, or over TLS
+    /// whose certificate is not verified, is refused unless `allowInsecure` is true, and a
+    /// simple bind with a DN but an empty password is
     /// refused always: servers treat it as an unauthenticated (anonymous) bind that "succeeds".
     public func bind(_ credentials: BindCredentials, allowInsecure: Bool = false) throws {
         let handle = try requireHandle("bind")
@@ -239,10 +240,48 @@ public actor LDAPConnection {
         }
     }
 
+    /// A password goes only over a connection that keeps it from others: TLS whose server
+    /// certificate is verified (`demand` or `try`), or a local `ldapi://` socket. TLS with
+    /// `never` or `allow` encrypts the password for whoever answers, a man in the middle
+    /// included, so it is refused like plain LDAP unless `allowed`.
     private func refuseInsecure(_ allowed: Bool, what: String) throws {
-        guard !isSecure, !allowed else { return }
-        throw LDAPError(code: .confidentialityRequired, operation: "bind", uri: uri, kind: .insecureBindRefused,
-                        detail: "refusing \(what) with a password over an unencrypted connection to \(uri)", isLocal: true)
+        guard !allowed else { return }
+        if !isSecure {
+            throw LDAPError(code: .confidentialityRequired, operation: "bind", uri: uri, kind: .insecureBindRefused,
+                            detail: "refusing \(what) with a password over an unencrypted connection to \(uri)", isLocal: true)
+        }
+        if isTLS, !uri.lowercased().hasPrefix("ldapi://"), let verify = certificateVerification, verify == .never || verify == .allow {
+            throw LDAPError(code: .confidentialityRequired, operation: "bind", uri: uri, kind: .insecureBindRefused,
+                            detail: "refusing \(what) with a password to \(uri): the server's certificate is not verified (TLS_REQCERT \(verify.rawValue), from \(certificateVerificationOrigin.description)), so any server could take the password; trust its CA instead (tls caFile)",
+                            isLocal: true)
+        }
+    }
+
+    /// Where the certificate check in force came from: the connection's options, the
+    /// `LDAPTLS_REQCERT` environment variable, libldap's configuration files (`ldap.conf`,
+    /// `ldaprc`: `TLS_REQCERT`), or libldap's default (demand).
+    public var certificateVerificationOrigin: VerificationOrigin {
+        if options.tls.verify != nil { return .options }
+        if let value = ProcessInfo.processInfo.environment["LDAPTLS_REQCERT"], !value.isEmpty { return .environment }
+        if let verify = certificateVerification, verify != .demand { return .configurationFile }
+        return .libraryDefault
+    }
+
+    /// The places a certificate check can be set, in libldap's order of precedence.
+    public enum VerificationOrigin: String, Sendable {
+        case options
+        case environment
+        case configurationFile
+        case libraryDefault
+
+        public var description: String {
+            switch self {
+            case .options: return "the connection's settings"
+            case .environment: return "the environment variable LDAPTLS_REQCERT"
+            case .configurationFile: return "ldap.conf or ldaprc (TLS_REQCERT)"
+            case .libraryDefault: return "libldap's default"
+            }
+        }
     }
 
     /// The identity the server sees (RFC 4532 WhoAmI), e.g. `dn:cn=admin,dc=example,dc=com`

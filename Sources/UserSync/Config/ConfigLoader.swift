@@ -15,15 +15,15 @@ public enum ConfigLoader {
         public static let source = ["name", "type", "uri", "bindDN", "passwordFile", "passwordEnv", "startTLS",
                                     "tls", "allowInsecureBind", "connectTimeout", "timeout", "users", "groups", "mapping", "options",
                                     "path", "delimiter", "encoding", "idColumn", "groupsColumn",
-                                    "url", "auth", "allowInsecure", "retries", "pageSize", "filter", "idAttribute", "records", "paging",
+                                    "url", "auth", "allowInsecure", "allowedOrigins", "retries", "pageSize", "filter", "idAttribute", "records", "paging",
                                     "schedule"]
         /// The keys each type of source takes.
         public static func source(_ type: SourceSettings.Kind) -> [String] {
             let common = ["name", "type", "mapping", "options", "schedule"]
-            let http = ["url", "auth", "tls", "allowInsecure", "connectTimeout", "timeout", "retries"]
+            let http = ["url", "auth", "tls", "allowInsecure", "allowedOrigins", "connectTimeout", "timeout", "retries"]
             switch type {
             case .ldap:
-                return common + ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecureBind",
+                return common + ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecure", "allowInsecureBind",
                                  "connectTimeout", "timeout", "users", "groups"]
             case .csv: return common + http + ["path", "delimiter", "encoding", "idColumn", "groupsColumn"]
             case .scim: return common + http + ["pageSize", "filter", "idAttribute", "groups"]
@@ -43,7 +43,7 @@ public enum ConfigLoader {
         public static let rule = ["from", "template", "lowercase", "trim", "default", "join", "rdnValue", "format"]
         public static let options = ["createUsers", "updateUsers", "deactivateMissing", "reactivateReturning",
                                      "lowercaseUsernames", "lowercaseEmails", "requiredFields", "adoptExistingBy",
-                                     "maxUsers", "maxDeactivations", "disabledWhen", "keepRecords"]
+                                     "maxUsers", "maxDeactivations", "maxSkipped", "disabledWhen", "keepRecords"]
         public static let disabledWhen = ["userAccountControlBit", "attribute", "values"]
     }
 
@@ -221,6 +221,17 @@ struct ConfigReader {
 
     /// A list of strings; a single string is accepted as a list of one (or split on spaces
     /// when `splitSpaces`, as a URI list).
+    /// A guard's limit: a count (25) or a percentage ("10%").
+    mutating func limit(_ node: Node?, _ path: String, of what: String) -> SyncOptions.Limit? {
+        guard let node else { return nil }
+        if let count = node.int, count >= 0 { return .absolute(count) }
+        if let text = node.string, text.hasSuffix("%"), let share = Double(text.dropLast()), share >= 0, share <= 100 {
+            return .percent(share)
+        }
+        problem(node, path, "expected a number of \(what) (25) or a percentage (\"10%\"), found \(describe(node))")
+        return nil
+    }
+
     mutating func strings(_ node: Node?, _ path: String, splitSpaces: Bool = false) -> [String]? {
         guard let node else { return nil }
         if case .scalar = node {
@@ -350,7 +361,15 @@ struct ConfigReader {
         if bindDN != nil && passwordFile == nil && passwordEnv == nil {
             problem(f["bindDN"], "\(path).bindDN", "a bind DN needs a password: add passwordFile or passwordEnv")
         }
-        let allowInsecure = bool(f["allowInsecureBind"], "\(path).allowInsecureBind") ?? false
+        // allowInsecure, as on HTTP sources (allowInsecureBind: its older name, still read).
+        if f["allowInsecure"] != nil && f["allowInsecureBind"] != nil {
+            problem(f["allowInsecureBind"], "\(path).allowInsecureBind", "give allowInsecure only (allowInsecureBind is its older name)")
+        }
+        let allowInsecure = bool(f["allowInsecure"], "\(path).allowInsecure") ?? bool(f["allowInsecureBind"], "\(path).allowInsecureBind") ?? false
+        if let verify = connection.tls.verify, verify == .never || verify == .allow, !allowInsecure, bindDN != nil {
+            problem((f["tls"]?.mapping?["verify"]) ?? f["tls"], "\(path).tls.verify",
+                    "\(verify.rawValue) accepts any server's certificate, so the bind password would go to whoever answers: give tls.caFile instead, or set allowInsecure: true (test servers only)")
+        }
         let users = f["users"].flatMap { self.userSearch($0, "\(path).users") }
         let groups = f["groups"].flatMap { self.groupSearch($0, "\(path).groups") }
         if let users, !users.memberOf.isEmpty, users.memberOfStrategy == .tree, f["groups"] == nil {
@@ -478,6 +497,17 @@ struct ConfigReader {
         http.allowInsecure = bool(f["allowInsecure"], "\(path).allowInsecure") ?? false
         if url.lowercased().hasPrefix("http://") && !http.allowInsecure {
             problem(f["url"], "\(path).url", "plain http:// would send credentials and users unencrypted: use https://, or set allowInsecure: true (test servers on loopback only)")
+        }
+        if let origins = strings(f["allowedOrigins"], "\(path).allowedOrigins") {
+            for origin in origins {
+                let parsed = URLComponents(string: origin)
+                if Origin(origin) == nil || !(parsed?.path ?? "").isEmpty && parsed?.path != "/" || parsed?.query != nil {
+                    problem(f["allowedOrigins"], "\(path).allowedOrigins", "'\(origin)' is not an origin: give the scheme, host and port only (https://api2.example.com:8443)")
+                } else if origin.lowercased().hasPrefix("http://") && !http.allowInsecure {
+                    problem(f["allowedOrigins"], "\(path).allowedOrigins", "'\(origin)' is plain http://: credentials would travel unencrypted; use https://, or set allowInsecure: true (test servers only)")
+                }
+            }
+            http.allowedOrigins = origins
         }
         if let value = seconds(f["connectTimeout"], "\(path).connectTimeout") { http.connectTimeout = value }
         if let value = seconds(f["timeout"], "\(path).timeout") { http.timeout = value }
@@ -742,15 +772,8 @@ struct ConfigReader {
         }
         if let v = choice(f["adoptExistingBy"], "\(path).adoptExistingBy", SyncOptions.AdoptBy.self) { o.adoptExistingBy = v }
         if let v = int(f["maxUsers"], "\(path).maxUsers", min: 1) { o.maxUsers = v }
-        if let node = f["maxDeactivations"] {
-            if let count = node.int, count >= 0 {
-                o.maxDeactivations = .absolute(count)
-            } else if let text = node.string, text.hasSuffix("%"), let share = Double(text.dropLast()), share >= 0, share <= 100 {
-                o.maxDeactivations = .percent(share)
-            } else {
-                problem(node, "\(path).maxDeactivations", "expected a number of users (25) or a percentage (\"10%\"), found \(describe(node))")
-            }
-        }
+        if let limit = limit(f["maxDeactivations"], "\(path).maxDeactivations", of: "users") { o.maxDeactivations = limit }
+        if let limit = limit(f["maxSkipped"], "\(path).maxSkipped", of: "records") { o.maxSkipped = limit }
         if let node = f["disabledWhen"], let d = fields(node, "\(path).disabledWhen", allowed: ConfigLoader.Keys.disabledWhen) {
             if let bit = int(d["userAccountControlBit"], "\(path).disabledWhen.userAccountControlBit", min: 0) {
                 if bit != 0 && bit & (bit - 1) != 0 {

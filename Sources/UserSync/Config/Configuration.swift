@@ -277,6 +277,10 @@ public struct SyncOptions: Sendable, Equatable {
     public var maxUsers: Int?
     /// At most this many (or this share of the source's active users) deactivated in one run.
     public var maxDeactivations: Limit = .percent(10)
+    /// At most this many (or this share of the records read) skipped in one run: a run that
+    /// skips more stops like the guard, since monitoring would otherwise see success while
+    /// nothing syncs.
+    public var maxSkipped: Limit = .percent(10)
     /// AD: a user whose userAccountControl has this bit set is disabled (2 = ACCOUNTDISABLE).
     /// Entries without userAccountControl are never disabled by it; 0 turns it off.
     public var disabledUserAccountControlBit: Int = ADValue.accountDisabledFlag
@@ -331,6 +335,9 @@ public struct HTTPSettings: Sendable, Equatable {
     public var verify = true
     /// Allow plain http:// and unchecked TLS (test servers on loopback).
     public var allowInsecure = false
+    /// Origins (`https://host[:port]`) besides the url's own that links in pages may point to
+    /// and so receive the source's credentials.
+    public var allowedOrigins: [String] = []
     public var connectTimeout: Duration = .seconds(10)
     /// Seconds to wait for an answer (and between bytes of one).
     public var timeout: Duration = .seconds(60)

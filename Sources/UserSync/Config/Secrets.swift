@@ -1,7 +1,12 @@
 import Foundation
+import Logging
 
 /// Reads bind passwords from a file or an environment variable. Passwords are never logged,
 /// printed or stored by usersync.
+///
+/// A password file that other users may read (or anyone but its owner may write) is used, with
+/// a warning logged once per file and process, as ssh warns of a private key: `chmod 600` it.
+/// `mapping check` reports it as a problem (`exposure(of:)`).
 public enum Secrets {
     public struct Unavailable: Error, Sendable, CustomStringConvertible {
         public let description: String
@@ -13,6 +18,7 @@ public enum Secrets {
     public static func password(file: String?, environmentVariable: String?,
                                 environment: [String: String] = ProcessInfo.processInfo.environment) throws(Unavailable) -> String? {
         if let file {
+            if let exposure = exposure(of: file) { warnOnce(file, exposure) }
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw Unavailable(description: FileManager.default.fileExists(atPath: file)
                     ? "cannot read the password file '\(file)' (permissions?)" : "the password file '\(file)' does not exist")
@@ -32,5 +38,75 @@ public enum Secrets {
             return value
         }
         return nil
+    }
+
+    /// Why a secret file is exposed, or nil when only its owner can read and write it (or it
+    /// does not exist: reading it says so). Readable by others, or writable by the group or
+    /// others (who could swap the password for one they know, or read the next one written).
+    public static func exposure(of file: String) -> String? {
+        var info = stat()
+        guard stat(file, &info) == 0 else { return nil }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o007 != 0 || mode & 0o020 != 0 else { return nil }
+        let who = mode & 0o004 != 0 ? "readable by every user of the machine" : mode & 0o002 != 0 ? "writable by every user" : mode & 0o020 != 0 ? "writable by its group" : "open to other users"
+        return "the secret file '\(file)' is \(who) (mode \(String(mode, radix: 8))): run 'chmod 600 \(file)' (or 640 with a group of its own)"
+    }
+
+    private static let warned = WarnedFiles()
+
+    private static func warnOnce(_ file: String, _ message: String) {
+        guard warned.insert(file) else { return }
+        Logger(label: "usersync").warning("\(message)")
+    }
+}
+
+/// The files warned of in this process (a service reads its password at every run).
+private final class WarnedFiles: @unchecked Sendable {
+    private let lock = NSLock()
+    private var files: Set<String> = []
+
+    func insert(_ file: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return files.insert(file).inserted
+    }
+}
+
+extension SourceSettings {
+    /// The secret files the source names, with their keys: the bind password, a bearer token,
+    /// a basic auth password, an OAuth client secret.
+    public var secretFiles: [(key: String, path: String)] {
+        var files: [(String, String)] = []
+        if let passwordFile { files.append(("passwordFile", passwordFile)) }
+        switch http?.auth {
+        case .bearer(let file?, _)?: files.append(("auth.bearerTokenFile", file))
+        case .basic(_, let file?, _)?: files.append(("auth.basic.passwordFile", file))
+        case .oauth2(let oauth)?: if let file = oauth.clientSecretFile { files.append(("auth.oauth2.clientSecretFile", file)) }
+        default: break
+        }
+        return files
+    }
+}
+
+extension Configuration {
+    /// Every secret file of every source that is missing, unreadable, empty or open to other
+    /// users, as problems of the configuration file `file` (for `mapping check`).
+    public func secretFileProblems(file: String) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        for (index, source) in sources.enumerated() {
+            for (key, path) in source.secretFiles {
+                var message: String?
+                do {
+                    _ = try Secrets.password(file: path, environmentVariable: nil)
+                } catch {
+                    message = error.description
+                }
+                message = message ?? Secrets.exposure(of: path)
+                if let message {
+                    problems.append(ConfigProblem(file: file, line: nil, column: nil, path: "sources[\(index)].\(key)", message: message))
+                }
+            }
+        }
+        return problems
     }
 }

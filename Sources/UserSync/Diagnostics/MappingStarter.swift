@@ -107,6 +107,7 @@ public enum MappingStarter {
               lowercaseUsernames: true
               deactivateMissing: true
               maxDeactivations: 10%        # the guard: a run that would deactivate more stops (--force overrides)
+              maxSkipped: 10%              # a run that would skip more records (no username, taken names) stops too
 
             """
         if ad { out += "  disabledWhen: { userAccountControlBit: 2 }   # ACCOUNTDISABLE: disabled accounts are stored deactivated\n" }

@@ -35,11 +35,13 @@ public struct LDAPSource: RecordSource {
     public var limit: Int?
     /// Replaces the configured filter (previews).
     public var filter: String?
+    public var logger: Logger
 
-    public init(settings: SourceSettings, limit: Int? = nil, filter: String? = nil) {
+    public init(settings: SourceSettings, limit: Int? = nil, filter: String? = nil, logger: Logger = Logger(label: "usersync")) {
         self.settings = settings
         self.limit = limit
         self.filter = filter
+        self.logger = logger
     }
 
     @discardableResult
@@ -48,6 +50,16 @@ public struct LDAPSource: RecordSource {
         let ldap = try await LDAPConnection.connect(settings.connection)
         var info = SourceReadInfo()
         do {
+            // At every run: whether TLS protects the bind, and the certificate check in force
+            // with where it came from (an inherited LDAPTLS_REQCERT=never must not go unseen).
+            let verify = await ldap.certificateVerification
+            let origin = await ldap.certificateVerificationOrigin
+            let uri = await ldap.uri, tls = await ldap.isTLS
+            logger.info("directory connected", metadata: [
+                "uri": "\(uri)", "tls": "\(tls ? "on" : "off")",
+                "verify": "\(tls ? verify?.rawValue ?? "demand" : "none")",
+                "verifyFrom": "\(origin == .options ? "config (tls.verify)" : origin.description)",
+            ])
             try await ldap.bind(credentials, allowInsecure: settings.allowInsecureBind)
             var userFilter = filter ?? settings.users.filter
             let memberOf = settings.users.memberOf
@@ -114,7 +126,7 @@ extension SourceSettings {
     /// The source these settings describe; `limit` stops after that many records (previews).
     public func recordSource(limit: Int? = nil, logger: Logger = Logger(label: "usersync")) -> any RecordSource {
         switch type {
-        case .ldap: return LDAPSource(settings: self, limit: limit)
+        case .ldap: return LDAPSource(settings: self, limit: limit, logger: logger)
         case .csv: return CSVSource(settings: self, csv: csv!, limit: limit, logger: logger)
         case .scim: return SCIMSource(settings: self, limit: limit, logger: logger)
         case .json: return JSONSource(settings: self, limit: limit, logger: logger)

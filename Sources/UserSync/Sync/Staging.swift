@@ -108,71 +108,54 @@ final class Staging: Sendable {
                 insert.bind(15, idHash.map { Int64(bitPattern: $0) })
                 try insert.run()
             }
+            // The page's records first: a duplicate id found below names its records from them.
+            try db.execute(sql: "INSERT INTO staged_records (entries, data) VALUES (?, ?)",
+                           arguments: [records.count, Data(archive)])
             for (i, record) in records.enumerated() {
                 let seq = firstSeq + Int64(i)
                 switch record {
                 case let .mapped(user, fingerprint, idHash, attributes, dnNorm):
                     try stage(seq: seq, user: user, attributes: attributes, dnNorm: dnNorm, skip: user.skipReason,
                               fingerprint: fingerprint, idHash: idHash)
-                case let .identical(externalId, locator, userId, fingerprint, dnNorm):
+                case let .identical(externalId, _, userId, fingerprint, dnNorm):
                     insertIdentical.bind(1, userId)
                     insertIdentical.bind(2, seq)
                     insertIdentical.bind(3, Int64(bitPattern: fingerprint))
                     insertIdentical.bind(4, dnNorm)
                     if try insertIdentical.run() == 0 {
-                        // The same record twice in one read (a referral, an alias).
-                        let first = try String.fetchOne(db, sql: "SELECT \(Staging.userLocator) FROM users u WHERE id = ?", arguments: [userId]) ?? "?"
-                        try stage(seq: seq, user: MappedUser(locator: locator), attributes: "{}", dnNorm: nil,
-                                  skip: "the same \(idAttribute) (\(externalId)) as \(first): each user needs its own stable id",
-                                  fingerprint: nil, idHash: nil)
+                        // The same record twice in one read.
+                        let first = try Int64.fetchOne(db, sql: "SELECT seq FROM identical WHERE user_id = ?", arguments: [userId]) ?? 0
+                        throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: externalId, seqs: (first, seq))
                     }
                 }
             }
-            try db.execute(sql: "INSERT INTO staged_records (entries, data) VALUES (?, ?)",
-                           arguments: [records.count, Data(archive)])
         }
     }
 
-    /// After the last page of users: of two records with one stable id only the first is synced
-    /// (the other is skipped with the reason); an identical record whose row was written by
-    /// someone else during the read is skipped (the next run compares it); with `withDNs` the
-    /// identical records join the staged ones with their username and normalised DN, for the
-    /// group planner; then the indexes are built.
+    /// After the last page of users: two records with one stable id fail the read (a broken
+    /// export, or an idAttribute that is not unique: syncing one of them would deactivate the
+    /// user whose id went missing); an identical record whose row was written by someone else
+    /// during the read is skipped (the next run compares it); with `withDNs` the identical
+    /// records join the staged ones with their username and normalised DN, for the group
+    /// planner; then the indexes are built.
     func finishUsers(source: String, idAttribute: String, withDNs: Bool) async throws {
         try await database.writeWithoutTransaction { db in
             try db.execute(sql: "CREATE INDEX temp.staged_external_id ON staged (external_id)")
-            let duplicate = "': each user needs its own stable id'"
-            // Staged records that repeat an earlier staged record's id.
-            try db.execute(sql: """
-                UPDATE staged SET
-                    skip = 'the same ' || ?1 || ' (' || external_id || ') as ' ||
-                           (SELECT f.locator FROM staged f WHERE f.external_id = staged.external_id ORDER BY f.seq LIMIT 1) || \(duplicate),
-                    external_id = NULL
-                WHERE seq IN (
-                    SELECT s.seq FROM staged s
-                    JOIN (SELECT external_id, min(seq) AS first FROM staged WHERE external_id IS NOT NULL
-                          GROUP BY external_id HAVING count(*) > 1) d
-                      ON s.external_id = d.external_id AND s.seq > d.first)
-                """, arguments: [idAttribute])
-            // A staged record and an identical one with the same id: the later one is skipped.
-            try db.execute(sql: """
-                CREATE TEMP TABLE twins AS
-                SELECT s.seq AS staged_seq, i.seq AS identical_seq, i.user_id, s.external_id, s.locator, \(Staging.userLocator) AS dn
-                FROM staged s JOIN users u ON u.source = ?2 AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
-                """, arguments: [idAttribute, source])
-            try db.execute(sql: """
-                UPDATE staged SET skip = 'the same ' || ?1 || ' (' || t.external_id || ') as ' || t.dn || \(duplicate), external_id = NULL
-                FROM twins t WHERE staged.seq = t.staged_seq AND t.staged_seq > t.identical_seq
-                """, arguments: [idAttribute])
-            try db.execute(sql: """
-                INSERT INTO staged (seq, locator, attributes, disabled, skip)
-                SELECT t.identical_seq, t.dn, '{}', 0, 'the same ' || ?1 || ' (' || t.external_id || ') as ' || t.locator || \(duplicate)
-                FROM twins t WHERE t.identical_seq > t.staged_seq
-                """, arguments: [idAttribute])
-            try db.execute(sql: """
-                DELETE FROM identical WHERE user_id IN (SELECT user_id FROM twins WHERE identical_seq > staged_seq)
+            // Two staged records with one id, or a staged record and an identical one.
+            let twice = try Row.fetchOne(db, sql: """
+                SELECT external_id, min(seq) AS first, max(seq) AS second FROM staged WHERE external_id IS NOT NULL
+                GROUP BY external_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1
                 """)
-            try db.execute(sql: "DROP TABLE temp.twins")
+            let twin = try Row.fetchOne(db, sql: """
+                SELECT s.external_id, min(s.seq, i.seq) AS first, max(s.seq, i.seq) AS second
+                FROM staged s JOIN users u ON u.source = ? AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
+                ORDER BY min(s.seq, i.seq) LIMIT 1
+                """, arguments: [source])
+            let found = [twice, twin].compactMap { $0 }.min { ($0["first"] as Int64) < ($1["first"] as Int64) }
+            if let found {
+                throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: found["external_id"],
+                                                 seqs: (found["first"], found["second"]))
+            }
             // Rows written by someone else since the read began: the trigger on users forgot their fingerprint.
             try db.execute(sql: """
                 CREATE TEMP TABLE stale AS
@@ -265,7 +248,7 @@ final class Staging: Sendable {
 
     /// Every temporary table a run makes outside its transaction (a failed run may leave them).
     static let dropAll = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links",
-                          "identical", "twins", "stale"].map { "DROP TABLE IF EXISTS temp.\($0);" }.joined(separator: "\n")
+                          "identical", "stale"].map { "DROP TABLE IF EXISTS temp.\($0);" }.joined(separator: "\n")
 
     func drop() async {
         try? await database.writeWithoutTransaction { db in
@@ -281,4 +264,44 @@ enum StagedRecord: Sendable {
     case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, dnNorm: String?)
     /// `dnNorm`: the normalised DN, when groups need it.
     case identical(externalId: String, locator: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
+}
+
+/// Two records of one read with the same stable id: the export or the directory is broken (or
+/// `idAttribute` names something that is not unique). Syncing either record would leave the
+/// user whose id went missing to be deactivated, so the read fails, naming both records (a
+/// CSV row's `path:line`, a DN, a REST resource), and nothing is changed.
+public struct DuplicateStableID: Error, CustomStringConvertible, Sendable {
+    public let idAttribute: String
+    public let id: String
+    public let first: String
+    public let second: String
+
+    public var description: String {
+        "two records have the same \(idAttribute) '\(id)': \(first) and \(second). Each user needs a stable id of its own: correct the source (or choose a unique idAttribute); nothing was changed"
+    }
+
+    /// The error for the records read at places `seqs` (1-based, in the order read), named by
+    /// their locators as kept in the staging tables.
+    static func make(_ db: Database, idAttribute: String, id: String, seqs: (Int64, Int64)) throws -> DuplicateStableID {
+        DuplicateStableID(idAttribute: idAttribute, id: id, first: try locator(db, seq: seqs.0), second: try locator(db, seq: seqs.1))
+    }
+
+    /// The locator of the record read at `seq`: from the staged row, else from the page kept
+    /// in `staged_records` (identical records keep no locator of their own).
+    static func locator(_ db: Database, seq: Int64) throws -> String {
+        if let locator = try String.fetchOne(db, sql: "SELECT locator FROM staged WHERE seq = ?", arguments: [seq]) {
+            return locator
+        }
+        var before: Int64 = 0
+        for row in try Row.fetchAll(db, sql: "SELECT entries, data FROM staged_records ORDER BY chunk") {
+            let entries: Int64 = row["entries"]
+            if seq <= before + entries {
+                let page = try RecordArchive.decode([UInt8](row["data"] as Data))
+                let index = Int(seq - before - 1)
+                return index < page.count ? page[index].dn : "record \(seq)"
+            }
+            before += entries
+        }
+        return "record \(seq)"
+    }
 }

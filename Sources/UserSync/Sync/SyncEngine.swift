@@ -27,9 +27,11 @@ public struct SyncEngine: Sendable {
     }
 
     /// Syncs one source. Never throws: the report says what happened, failures included.
-    /// `recordSource` replaces the source the settings describe (tests, previews).
+    /// `recordSource` replaces the source the settings describe (tests, previews). `force`
+    /// overrides the guard's thresholds (maxDeactivations, maxSkipped); `allowEmpty` lets an
+    /// empty read through: each must be given on its own.
     public func run(_ settings: SourceSettings, from recordSource: (any RecordSource)? = nil,
-                    dryRun: Bool = false, force: Bool = false) async -> SyncReport {
+                    dryRun: Bool = false, force: Bool = false, allowEmpty: Bool = false) async -> SyncReport {
         let clock = ContinuousClock.now
         var report = SyncReport(source: settings.name, dryRun: dryRun, status: .failed)
         var log = logger
@@ -212,9 +214,10 @@ public struct SyncEngine: Sendable {
                     outcome.identical = try planner.identicalRecords(db)
                     outcome.groups = try groupPlanner?.apply(db)
                     let activeAfter = try planner.activeUsers(db)
-                    let guardCheck = SyncGuard(options: settings.options, force: force)
+                    let guardCheck = SyncGuard(options: settings.options, force: force, allowEmpty: allowEmpty)
                     outcome.stop = guardCheck.check(entriesRead: entriesRead, deactivations: outcome.counts.deactivated,
-                                                    activeBefore: activeBefore, activeAfter: activeAfter, source: settings)
+                                                    activeBefore: activeBefore, activeAfter: activeAfter,
+                                                    skipped: outcome.counts.skipped, source: settings)
                     if outcome.stop == nil, let groups = outcome.groups {
                         outcome.stop = guardCheck.checkGroups(groupsRead: groupsRead, deactivations: groups.groups.deactivated,
                                                               activeBefore: groupsBefore, source: settings)
@@ -330,6 +333,8 @@ public struct SyncEngine: Sendable {
             return (error.description, "store")
         case let error as DatabaseError:
             return ("the store: \(error.message ?? "\(error)")", "store")
+        case let error as DuplicateStableID:
+            return (error.description, "malformed")
         case let error as CSVFileError:
             return (error.description, error.unreadable ? "unreachable" : "malformed")
         case let error as HTTPSourceError:

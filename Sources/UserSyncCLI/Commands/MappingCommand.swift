@@ -14,7 +14,7 @@ struct MappingCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the configuration file and print every problem with its line.",
             discussion: """
-            Reads the whole file and reports every unknown or misspelt key (with the nearest valid one), missing required key, wrong value, bad filter or DN, and mapping that cannot work, each as FILE:LINE:COLUMN: key: problem. Then, for each source whose directory answers, checks every attribute the mapping reads against the server's schema (--offline skips this). Exit code 0 when the file is valid, 2 when it is not.
+            Reads the whole file and reports every unknown or misspelt key (with the nearest valid one), missing required key, wrong value, bad filter or DN, and mapping that cannot work, each as FILE:LINE:COLUMN: key: problem; and every password, token or client secret file that is missing, unreadable, empty, or open to other users (chmod 600 it). Then, for each source whose directory answers, checks every attribute the mapping reads against the server's schema (--offline skips this). Exit code 0 when the file is valid, 2 when it is not.
 
             Editors that understand JSON Schema complete and check the file as you type with schemas/usersync.schema.json (add '# yaml-language-server: $schema=…/usersync.schema.json' at the top).
             """
@@ -52,6 +52,8 @@ struct MappingCommand: AsyncParsableCommand {
             do {
                 let loaded = try ConfigLoader.load(path)
                 report = Report(file: path, valid: true, sources: loaded.sources.map(\.name), problems: [])
+                // Secret files: missing, unreadable or open to other users (not contacted: local files).
+                report.problems += loaded.secretFileProblems(file: path)
                 let sources = config.source == nil ? loaded.sources : [try config.selectedSource(in: loaded)]
                 for source in sources where !offline {
                     var quick = source

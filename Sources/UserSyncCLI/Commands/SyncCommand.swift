@@ -15,7 +15,7 @@ struct SyncCommand: AsyncParsableCommand {
           skip        a record without a required field, or whose username is taken (reported, never merged)
         Users made by hand or by another source are never touched.
 
-        Before writing, a guard stops the run when the read is empty, when more users would be deactivated than options.maxDeactivations allows (default 10% of the source's active users), or when active users would exceed options.maxUsers. --force overrides the first two. A stopped or failed run changes nothing.
+        Before writing, a guard stops the run (exit 9) when the read is empty, when more users would be deactivated than options.maxDeactivations allows (default 10% of the source's active users), when more records would be skipped than options.maxSkipped allows (default 10% of the records read), or when active users would exceed options.maxUsers. --force overrides the two thresholds; an empty read needs --allow-empty of its own (a --force meant for a large deactivation must never let a filter typo deactivate everyone); nothing overrides maxUsers. A stopped or failed run changes nothing.
 
         Every run, dry runs included, is recorded: see 'usersync runs'. On a terminal a progress line shows the phase, entries and pages read, the rate and the time, and a table of every source ends the output; with --json or when the output is a pipe or a file, neither appears.
 
@@ -39,8 +39,12 @@ struct SyncCommand: AsyncParsableCommand {
     var dryRun = false
 
     @Flag(name: .customLong("force"),
-          help: "Apply even when the read is empty or deactivations exceed maxDeactivations (never past maxUsers).")
+          help: "Apply even when deactivations exceed maxDeactivations or skips exceed maxSkipped (never an empty read, never past maxUsers).")
     var force = false
+
+    @Flag(name: .customLong("allow-empty"),
+          help: "Apply even when the source returns no users (or no groups): every user of the source is deactivated. Not implied by --force.")
+    var allowEmpty = false
 
     @Option(name: .customLong("wait"),
             help: ArgumentHelp("Seconds to wait for another run on the same store to finish before giving up.", valueName: "seconds"))
@@ -73,7 +77,7 @@ struct SyncCommand: AsyncParsableCommand {
         if let progress { engine.progress = { progress.update($0) } }
         var reports: [SyncReport] = []
         for source in selected {
-            let report = await engine.run(source, dryRun: dryRun, force: force)
+            let report = await engine.run(source, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
             progress?.clear()
             reports.append(report)
             if !output.json { Output.write(SyncText.render(report, show: show), to: .standardOutput) }

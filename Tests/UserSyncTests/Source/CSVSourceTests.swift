@@ -188,11 +188,17 @@ struct CSVSourceTests {
         #expect(try h.snapshot() == before)
     }
 
-    @Test("rows that fail requiredFields are skipped with their line; an empty file trips the guard")
+    @Test("rows that fail requiredFields are skipped with their line; more skips than maxSkipped stop the run; an empty file trips the guard")
     func skipsAndGuard() async throws {
         let h = try CSVHarness()
         try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,\n\nE3,,Carl,Cole,carl@example.com\n,dan,Dan,Dorn,dan@example.com\n")
-        let source = try h.source(options: "      requiredFields: [username, email]")
+        // Three of four rows skipped: past the default maxSkipped (10%, at least one), the run stops.
+        let strict = await h.sync(try h.source(options: "      requiredFields: [username, email]"))
+        #expect(strict.status == .stopped && strict.errorKind == "guard")
+        #expect(strict.error?.contains("3 of 4 records would be skipped, more than the 1 allowed (maxSkipped: 10% of 4 records read)") == true,
+                "\(strict.error ?? "")")
+        #expect(try h.users().isEmpty, "nothing written")
+        let source = try h.source(options: "      requiredFields: [username, email]\n      maxSkipped: 3")
         let report = await h.sync(source)
         #expect(report.status == .applied)
         #expect(report.users.created == 1)
@@ -209,6 +215,23 @@ struct CSVSourceTests {
         #expect(empty.status == .stopped)
         #expect(empty.error?.contains("no rows") == true, "\(empty.error ?? "")")
         #expect(try h.users()["alice"]?.state == "active")
+    }
+
+    @Test("a duplicate stable id (a typo in an export) fails the run with both lines; the user whose id went missing is not deactivated")
+    func duplicateStableID() async throws {
+        let h = try CSVHarness()
+        try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,bob@example.com\nE3,carl,Carl,Cole,carl@example.com\n")
+        let source = try h.source()
+        #expect(await h.sync(source).status == .applied)
+        let before = try h.snapshot()
+        // carl's row now carries bob's id.
+        try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,bob@example.com\nE2,carl,Carl,Cole,carl@example.com\n")
+        let report = await h.sync(source)
+        #expect(report.status == .failed && report.errorKind == "malformed", "\(report.error ?? "")")
+        #expect(report.error?.contains("two records have the same employee_id 'E2': \(h.csvPath):3 and \(h.csvPath):4") == true,
+                "\(report.error ?? "")")
+        #expect(try h.snapshot() == before, "nothing changed")
+        #expect(try h.users()["carl"]?.state == "active")
     }
 
     @Test("a groups column with paths builds the group tree; users leaving a group and disabled rows follow")

@@ -65,6 +65,36 @@ struct JSONSourceTests {
         #expect(try h.users()["person8"]?.state == "deactivated")
     }
 
+    @Test("a next link to another server is refused before the credentials go there, unless allowedOrigins names it")
+    func foreignNextLink() async throws {
+        let api = try await JSONAPIServer.start(users: Self.users(8), clientID: "usersync", clientSecret: "s3cret")
+        let other = try await JSONAPIServer.start(users: Self.users(8))
+        let h = try CSVHarness()
+        let secretFile = h.directory.appendingPathComponent("client.secret").path
+        try "s3cret\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        let elsewhere = other.baseURL.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        func config(_ extra: String = "") throws -> SourceSettings {
+            try h.parse(source(api, "/next?to=\(elsewhere)", """
+                    records: /value
+                    paging: { nextLink: "@odata.nextLink" }
+                    auth: { oauth2: { tokenURL: \(api.baseURL)/token, clientID: usersync, clientSecretFile: \(secretFile) } }
+                \(extra)
+                """))
+        }
+        let refused = await h.sync(try config())
+        #expect(refused.status == .failed && refused.errorKind == "insecureBindRefused", "\(refused.error ?? "")")
+        #expect(refused.error?.contains("\(other.baseURL)/next?page=2") == true, "the error names the link: \(refused.error ?? "")")
+        #expect(refused.error?.contains("allowedOrigins") == true)
+        #expect((try other.stats()["requests"] as? [String: Int])?["/next"] == nil, "nothing was sent to the other server")
+        #expect(try h.users().isEmpty)
+
+        // Named in allowedOrigins: the read follows the link (the other server takes it without a token).
+        let allowed = await h.sync(try config("    allowedOrigins: [\"\(other.baseURL)\"]"))
+        #expect(allowed.status == .applied, "\(allowed.error ?? "")")
+        #expect(allowed.entriesRead == 8)
+        #expect(try other.stats()["credentials"] as? Int == 2, "the pages there carried the token, as allowed")
+    }
+
     @Test("a page answered 429 with Retry-After is retried after the wait, and the run completes")
     func retryAfter() async throws {
         let server = try await JSONAPIServer.start(users: Self.users(7))

@@ -142,6 +142,38 @@ struct SCIMSourceTests {
         #expect(check.skipped == 0)
     }
 
+    @Test("group members with neither type nor $ref (as scim2-server lists them): a member whose id is a group's is a nested group")
+    func untypedMembers() async throws {
+        let server = try await SCIMServer.start()
+        let group = "urn:ietf:params:scim:schemas:core:2.0:Group"
+        // Users 0-5; Inner holds users 0-2, Outer holds Inner and user 5: no member says what it is.
+        var operations: [[String: Any]] = (0..<6).map { ["method": "POST", "path": "/Users", "body": Self.user($0)] }
+        operations.append(["method": "POST", "path": "/Groups",
+                           "body": ["schemas": [group], "displayName": "Inner",
+                                    "members": (0..<3).map { ["value": "$\($0)"] as [String: Any] }] as [String: Any]])
+        operations.append(["method": "POST", "path": "/Groups",
+                           "body": ["schemas": [group], "displayName": "Outer",
+                                    "members": [["value": "$6"], ["value": "$5"]] as [[String: Any]]] as [String: Any]])
+        let ids = try await server.send(operations)
+        // What the server lists: the members of Outer carry no hint of their kind.
+        let listed = try await server.get("/Groups/\(ids[7]!)")
+        let members = try #require(listed["members"] as? [[String: Any]])
+        #expect(members.count == 2 && members.allSatisfy { $0["type"] == nil && $0["$ref"] == nil }, "\(members)")
+
+        let h = try CSVHarness()
+        let tokenFile = h.directory.appendingPathComponent("scim.token").path
+        try "\(server.token)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let report = await h.sync(try h.parse(source(server, tokenFile: tokenFile)))
+        #expect(report.status == .applied, "\(report.error ?? "")")
+        #expect(report.groups?.created == 2 && report.unresolvedMembers == 0)
+        let inner = try #require(try h.store.groups(named: "Inner").first)
+        let outer = try #require(try h.store.groups(named: "Outer").first)
+        #expect(try h.store.groupTree(source: "cloud").parents(of: inner.id) == [outer.id])
+        #expect(try h.store.members(ofGroup: outer.id, effective: false).count == 1, "user 5 only: Inner is a child, not a user")
+        #expect(try h.store.members(ofGroup: outer.id, effective: true).count == 4)
+        #expect(try h.store.groups(ofUser: h.users()["user0001"]!.id).effective == ["Inner", "Outer"])
+    }
+
     @Test("a wrong token fails the run as an authentication failure and changes nothing")
     func wrongToken() async throws {
         let server = try await SCIMServer.start()

@@ -121,6 +121,28 @@ struct UserStoreTests {
         second.release()
     }
 
+    @Test("the lock is the store file's: a symbolic link to the file or to its folder names the same store and waits")
+    func runLockThroughSymlinks() throws {
+        let path = try temporaryStorePath()
+        _ = try UserStore(path: path)
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let linkedFile = folder.appendingPathComponent("alias.db").path
+        try FileManager.default.createSymbolicLink(atPath: linkedFile, withDestinationPath: path)
+        let linkedFolder = folder.path + "-link"
+        try FileManager.default.createSymbolicLink(atPath: linkedFolder, withDestinationPath: folder.path)
+        Cleanup.atExit { try? FileManager.default.removeItem(atPath: linkedFolder) }
+        let viaFolder = linkedFolder + "/users.db"
+
+        let held = try RunLock(store: path)
+        for other in [linkedFile, viaFolder] {
+            #expect(throws: StoreError.self, "\(other) is the same store") { _ = try RunLock(store: other) }
+        }
+        held.release()
+        let viaLink = try RunLock(store: viaFolder)
+        #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
+        viaLink.release()
+    }
+
     @Test("nor across processes, and a lock dies with its process")
     func runLockAcrossProcesses() async throws {
         let path = try temporaryStorePath()

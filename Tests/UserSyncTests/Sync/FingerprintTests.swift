@@ -75,38 +75,44 @@ struct FingerprintTests {
         #expect(RecordFingerprint.idHash("1") != RecordFingerprint.idHash("2"))
     }
 
-    @Test("two records with one stable id: the first one read is synced, the other skipped, whether either is identical to the last run or not")
+    @Test("two records with one stable id fail the run, naming both, whether either is identical to the last run or not; nothing changes")
     func duplicateIDs() async throws {
         let (store, settings, engine) = try FingerprintTests.setup()
         let ann = FingerprintTests.person("ann", id: "id-1")
         let bob = FingerprintTests.person("bob", id: "id-2")
+        let carl = FingerprintTests.person("carl", id: "id-3")
         let alias = FingerprintTests.person("ann2", id: "id-1", dn: "uid=ann2,ou=alias,dc=example,dc=com")
-
-        let first = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
-        #expect(first.status == .applied, "\(first.error ?? "")")
-        #expect(first.users.created == 2 && first.users.skipped == 1)
-        func skipReasons(_ report: SyncReport) throws -> [String] {
-            try store.changes(run: report.runId!).filter { $0.action == "skip" }.compactMap(\.newValue)
+        let annDN = "uid=ann,ou=people,dc=example,dc=com", aliasDN = "uid=ann2,ou=alias,dc=example,dc=com"
+        func rows() throws -> [String] {
+            try store.database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map(\.description) }
         }
-        #expect(try skipReasons(first) == ["the same entryUUID (id-1) as uid=ann,ou=people,dc=example,dc=com: each user needs its own stable id"])
 
-        // ann is identical to the last run and comes first: the alias after it is skipped.
+        // Both records mapped (nothing stored yet): neither is synced, and no one else either.
+        let first = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
+        #expect(first.status == .failed && first.errorKind == "malformed")
+        #expect(first.error?.contains("two records have the same entryUUID 'id-1': \(annDN) and \(aliasDN)") == true, "\(first.error ?? "")")
+        #expect(try rows().isEmpty)
+
+        let synced = await engine.run(settings, from: FixedSource(entries: [ann, bob, carl], pageSize: 2))
+        #expect(synced.status == .applied && synced.users.created == 3)
+        let before = try rows()
+
+        // ann is identical to the last run and comes first; carl's record went missing: nobody is deactivated.
         let second = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
-        #expect(second.identicalRecords == 2 && second.users.unchanged == 2 && second.users.skipped == 1)
-        #expect(try skipReasons(second) == ["the same entryUUID (id-1) as uid=ann,ou=people,dc=example,dc=com: each user needs its own stable id"])
+        #expect(second.status == .failed && second.errorKind == "malformed")
+        #expect(second.error?.contains("'id-1': \(annDN) and \(aliasDN)") == true, "\(second.error ?? "")")
+        #expect(try rows() == before)
 
-        // The alias comes first now: it is the one synced (the row follows it), ann is skipped.
+        // The alias comes first now, ann (identical) after it, in another page.
         let third = await engine.run(settings, from: FixedSource(entries: [alias, bob, ann], pageSize: 2))
-        #expect(third.users.updated == 1 && third.users.skipped == 1 && third.users.unchanged == 1 && third.identicalRecords == 1)
-        #expect(try skipReasons(third) == ["the same entryUUID (id-1) as uid=ann2,ou=alias,dc=example,dc=com: each user needs its own stable id"])
-        #expect(try store.user(named: "ann2")?.dn == "uid=ann2,ou=alias,dc=example,dc=com")
-        #expect(try store.user(named: "ann") == nil, "renamed: the same row")
+        #expect(third.status == .failed && third.error?.contains("'id-1': \(aliasDN) and \(annDN)") == true, "\(third.error ?? "")")
+        #expect(try rows() == before)
 
         // The same identical record twice in one read.
-        let fourth = await engine.run(settings, from: FixedSource(entries: [alias, bob, alias], pageSize: 5))
-        #expect(fourth.identicalRecords == 2 && fourth.users.unchanged == 2 && fourth.users.skipped == 1)
-        #expect(try skipReasons(fourth) == ["the same entryUUID (id-1) as uid=ann2,ou=alias,dc=example,dc=com: each user needs its own stable id"])
-        #expect(try store.users().filter { $0.state == "active" }.count == 2, "nobody deactivated")
+        let fourth = await engine.run(settings, from: FixedSource(entries: [ann, bob, ann], pageSize: 5))
+        #expect(fourth.status == .failed && fourth.error?.contains("'id-1': \(annDN) and \(annDN)") == true, "\(fourth.error ?? "")")
+        #expect(try rows() == before)
+        #expect(try store.users().filter { $0.state == "active" }.count == 3, "nobody deactivated")
     }
 
     @Test("a row written by someone else while the run reads is left for the next run, never deactivated")

@@ -101,16 +101,19 @@ struct SyncGuardTests {
           - { name: s, type: ldap, uri: ldap://x, users: { base: "dc=x" }, mapping: { username: uid } }
         """, file: "t.yaml").sources[0]
 
-    func check(_ limit: SyncOptions.Limit, maxUsers: Int? = nil, force: Bool = false, read: Int = 100, deactivations: Int,
+    func check(_ limit: SyncOptions.Limit, maxUsers: Int? = nil, maxSkipped: SyncOptions.Limit = .percent(10), force: Bool = false,
+               allowEmpty: Bool = false, read: Int = 100, deactivations: Int, skipped: Int = 0,
                before: Int = 100, after: Int = 100) -> String? {
         var options = SyncOptions()
         options.maxDeactivations = limit
         options.maxUsers = maxUsers
-        return SyncGuard(options: options, force: force).check(entriesRead: read, deactivations: deactivations, activeBefore: before,
-                                                              activeAfter: after, source: source)
+        options.maxSkipped = maxSkipped
+        return SyncGuard(options: options, force: force, allowEmpty: allowEmpty)
+            .check(entriesRead: read, deactivations: deactivations, activeBefore: before, activeAfter: after, skipped: skipped,
+                   source: source)
     }
 
-    @Test("maxDeactivations as a share (at least one user) or a number; --force overrides it and the empty-read stop")
+    @Test("maxDeactivations as a share (at least one user) or a number; --force overrides it, not the empty-read stop")
     func limits() {
         #expect(check(.percent(10), deactivations: 10) == nil)
         #expect(check(.percent(10), deactivations: 11)?.contains("11 users would be deactivated, more than the 10 allowed") == true)
@@ -118,7 +121,21 @@ struct SyncGuardTests {
         #expect(check(.absolute(0), deactivations: 1) != nil)
         #expect(check(.absolute(0), force: true, deactivations: 1) == nil)
         #expect(check(.percent(10), read: 0, deactivations: 0)?.contains("no entries") == true)
-        #expect(check(.percent(10), force: true, read: 0, deactivations: 100) == nil)
+        #expect(check(.percent(10), force: true, read: 0, deactivations: 100)?.contains("--allow-empty") == true,
+                "--force never lets an empty read through")
+        #expect(check(.percent(10), allowEmpty: true, read: 0, deactivations: 100)?.contains("100 users would be deactivated") == true)
+        #expect(check(.percent(10), force: true, allowEmpty: true, read: 0, deactivations: 100) == nil)
+    }
+
+    @Test("maxSkipped: a run that skips more records than allowed stops (every record skipped included); --force overrides it")
+    func skipLimit() {
+        #expect(check(.percent(10), read: 100, deactivations: 0, skipped: 10) == nil)
+        #expect(check(.percent(10), read: 100, deactivations: 0, skipped: 11)?.contains("11 of 100 records would be skipped, more than the 10 allowed") == true)
+        #expect(check(.percent(10), read: 5, deactivations: 0, skipped: 1) == nil, "one bad entry in a small directory")
+        #expect(check(.percent(10), read: 5, deactivations: 0, skipped: 5) != nil, "every record skipped")
+        #expect(check(.percent(10), maxSkipped: .percent(100), read: 5, deactivations: 0, skipped: 5) == nil)
+        #expect(check(.percent(10), maxSkipped: .absolute(0), read: 100, deactivations: 0, skipped: 1) != nil)
+        #expect(check(.percent(10), force: true, read: 100, deactivations: 0, skipped: 100) == nil)
     }
 
     @Test("maxUsers stops a run even when forced")

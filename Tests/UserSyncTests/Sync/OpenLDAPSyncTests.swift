@@ -217,7 +217,7 @@ struct OpenLDAPSyncTests {
         #expect(skip.newValue?.contains("username 'user00003' is taken by user") == true)
         #expect(skip.newValue?.contains("adoptExistingBy") == true)
         // Everything deactivated in the directory: hand-made users stay as they are.
-        _ = await h.sync(try h.source(filter: "(uid=nobody)"), force: true)
+        _ = await h.sync(try h.source(filter: "(uid=nobody)"), force: true, allowEmpty: true)
         let after = try await h.store.database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM users WHERE source IS NULL ORDER BY id").map(\.description)
         }
@@ -231,7 +231,7 @@ struct OpenLDAPSyncTests {
         #expect(try h.users()["local-admin"]?.source == nil)
     }
 
-    @Test("a filter that matches nothing trips the guard: stopped, nothing changed; --force applies")
+    @Test("a filter that matches nothing trips the guard: stopped, nothing changed; --force does not apply it, --allow-empty does")
     func emptyReadGuard() async throws {
         let h = try await SyncHarness.start(users: 40)
         _ = await h.sync(try h.source())
@@ -246,8 +246,16 @@ struct OpenLDAPSyncTests {
         #expect(try h.run(stopped.runId)?.status == "stopped")
         #expect(try h.store.changes(run: stopped.runId!).isEmpty)
 
+        // A --force meant for a large deactivation does not let an empty read through.
         let forced = await h.sync(empty, force: true)
-        #expect(forced.status == .applied)
+        #expect(forced.status == .stopped && forced.error?.contains("--allow-empty") == true, "\(forced.error ?? "")")
+        #expect(try h.snapshot() == before)
+        // --allow-empty alone: the empty read passes, and the 40 deactivations still meet maxDeactivations.
+        let emptyOnly = await h.sync(empty, allowEmpty: true)
+        #expect(emptyOnly.status == .stopped && emptyOnly.error?.contains("40 users would be deactivated") == true)
+        #expect(try h.snapshot() == before)
+        let both = await h.sync(empty, force: true, allowEmpty: true)
+        #expect(both.status == .applied)
         #expect(try h.store.users(state: "deactivated").count == 40)
     }
 
@@ -331,7 +339,7 @@ struct OpenLDAPSyncTests {
             mail: dup2@example.com
 
             """)
-        let source = try h.source(options: "      lowercaseUsernames: true\n      lowercaseEmails: true")
+        let source = try h.source(options: "      lowercaseUsernames: true\n      lowercaseEmails: true\n      maxSkipped: 2")
         let report = await h.sync(source)
         #expect(report.status == .applied)
         #expect(report.users.created == 6 && report.users.skipped == 2)

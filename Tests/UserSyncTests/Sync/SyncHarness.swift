@@ -67,9 +67,9 @@ struct SyncHarness {
     }
 
     func sync(_ source: SourceSettings, from recordSource: (any RecordSource)? = nil, dryRun: Bool = false,
-              force: Bool = false) async -> SyncReport {
+              force: Bool = false, allowEmpty: Bool = false) async -> SyncReport {
         await SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                         lockTimeout: .seconds(5)).run(source, from: recordSource, dryRun: dryRun, force: force)
+                         lockTimeout: .seconds(5)).run(source, from: recordSource, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
     }
 
     func modify(_ ldif: String) async throws {

@@ -11,8 +11,11 @@ import NIOSSL
 /// on dropped connections, a bounded number of times; then the read fails and the run with it.
 ///
 /// Plain `http://` and TLS without certificate checks are refused unless the source says
-/// `allowInsecure: true`, so that credentials never travel in clear by accident. Redirects are
-/// not followed: one to another host (or to http) would carry the credentials along.
+/// `allowInsecure: true`, so that credentials never travel in clear by accident. Every request,
+/// the configured `url`'s and every link a page names (a next link, a `Link` header, a SCIM
+/// `location`), goes only to the configured URL's origin (scheme, host and port) or to one of
+/// `allowedOrigins`: a page cannot send the credentials to another server. Redirects are not
+/// followed, for the same reason.
 final class HTTPFetcher: Sendable {
     let settings: HTTPSettings
     private let client: HTTPClient
@@ -73,6 +76,17 @@ final class HTTPFetcher: Sendable {
         }
     }
 
+    /// Refuses a request to `url` unless it goes to the configured URL's origin or one of
+    /// `allowedOrigins`, over https (or http with `allowInsecure`). Every request passes here
+    /// before it is sent, whoever made its URL.
+    func checkLink(_ url: String) throws {
+        try HTTPFetcher.checkSecure(url, settings, what: url == settings.url ? "url" : "the link \(url)")
+        guard let origin = Origin(url), settings.trustedOrigins.contains(origin) else {
+            throw HTTPSourceError(kind: .insecure, url: url,
+                                  message: "the link goes to \(Origin(url)?.description ?? url), not to \(Origin(settings.url)?.description ?? settings.url) (url): the source's credentials are sent only to its own server. If that server really hands out links to another, name it in allowedOrigins")
+        }
+    }
+
     /// A page as bytes, after authentication and retries.
     func get(_ url: String, accept: String = "application/json") async throws -> Page {
         try await send(url, accept: accept) { response in
@@ -119,6 +133,7 @@ final class HTTPFetcher: Sendable {
     /// `settings.maxAttempts` tries in all; a 401 with OAuth gets one fresh token.
     private func send<T: Sendable>(_ url: String, accept: String, deadline: TimeAmount? = nil,
                                    _ read: (HTTPClientResponse) async throws -> T) async throws -> T {
+        try checkLink(url)
         var attempt = 0
         var refreshed = false
         while true {
@@ -318,5 +333,30 @@ public struct HTTPSourceError: Error, CustomStringConvertible, Sendable {
         default:
             return HTTPSourceError(kind: .unreachable, url: url, message: "answered \(status)\(after)\(excerpt.isEmpty ? "" : ": \(excerpt)")")
         }
+    }
+}
+
+/// A URL's origin (RFC 6454): scheme, host and port, the port made explicit.
+struct Origin: Hashable, Sendable, CustomStringConvertible {
+    let scheme: String
+    let host: String
+    let port: Int
+
+    init?(_ url: String) {
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(),
+              let host = parsed.host?.lowercased(), !host.isEmpty else { return nil }
+        self.scheme = scheme
+        self.host = host
+        guard let port = parsed.port ?? (scheme == "https" ? 443 : scheme == "http" ? 80 : nil) else { return nil }
+        self.port = port
+    }
+
+    var description: String { "\(scheme)://\(host):\(port)" }
+}
+
+extension HTTPSettings {
+    /// Where requests may go: the configured URL's origin and `allowedOrigins`.
+    var trustedOrigins: Set<Origin> {
+        Set(([url] + allowedOrigins).compactMap(Origin.init))
     }
 }

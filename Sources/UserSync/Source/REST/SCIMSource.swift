@@ -52,8 +52,8 @@ enum URLText {
 
 /// A SCIM 2.0 service provider (RFC 7643/7644): `/Users` and, with `groups: true`, `/Groups`,
 /// read with `startIndex`/`count` paging until `totalResults`. A user's locator is
-/// `/Users/<id>`; group members point to `/Users/<value>` or `/Groups/<value>` by their `type`
-/// (or `$ref`), so nesting works as in a directory. `active: false` disables a user (the
+/// `/Users/<id>`; group members point to `/Groups/<value>` when the value is a group's id (else
+/// by their `type` or `$ref`), or to `/Users/<value>`, so nesting works as in a directory. `active: false` disables a user (the
 /// source's default `disabledWhen`).
 public struct SCIMSource: RecordSource {
     public let settings: SourceSettings
@@ -81,35 +81,28 @@ public struct SCIMSource: RecordSource {
         return SourceReadInfo()
     }
 
+    /// Reads every group before handing any on: a member is a group when its `value` is the id
+    /// of a group read, whatever its `type` or `$ref` say or omit (RFC 7643 section 4.2 makes
+    /// both optional, and servers such as PyPI's scim2-server send neither; ids are unique
+    /// across a service provider's resources, section 3.1). Only a member whose id matches no
+    /// group falls back to the hints, for the unresolved count. The groups are kept as the
+    /// entries they become (ids, names and member ids), not as their JSON.
     public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
         guard settings.groups != nil else { return }
         let rest = settings.rest ?? RESTSettings()
+        var groups: [SCIMGroup] = []
         try await HTTPFetcher.with(settings.http!, logger: logger) { fetcher in
             try await readList(fetcher, resource: "Groups", filter: nil, pageSize: rest.pageSize) { resources in
-                try await page(resources.map(SCIMSource.groupEntry))
+                groups += resources.map(SCIMGroup.init)
             }
         }
-    }
-
-    /// A group resource as the group planner takes it: `id`, `displayName`, and `member` links.
-    static func groupEntry(_ resource: Any) -> LDAPEntry {
-        let object = resource as? [String: Any] ?? [:]
-        let id = object["id"].map { "\($0)" } ?? "?"
-        var attributes: [LDAPAttribute] = []
-        if let value = object["id"] { attributes.append(LDAPAttribute(name: "id", values: [LDAPValue("\(value)")])) }
-        if let name = JSONPath.member("displayName", of: object) as? String {
-            attributes.append(LDAPAttribute(name: "displayName", values: [LDAPValue(name)]))
+        let ids = Set(groups.compactMap(\.id))
+        var start = 0
+        while start < groups.count {
+            let end = min(start + rest.pageSize, groups.count)
+            try await page(groups[start..<end].map { $0.entry(groupIDs: ids) })
+            start = end
         }
-        var members: [LDAPValue] = []
-        for member in (JSONPath.member("members", of: object) as? [Any]) ?? [] {
-            guard let member = member as? [String: Any], let value = member["value"].map({ "\($0)" }) else { continue }
-            let type = (member["type"] as? String)?.lowercased()
-            let ref = member["$ref"] as? String ?? ""
-            let isGroup = type == "group" || (type == nil && ref.contains("/Groups/"))
-            members.append(LDAPValue(isGroup ? "/Groups/\(value)" : "/Users/\(value)"))
-        }
-        if !members.isEmpty { attributes.append(LDAPAttribute(name: "member", values: members)) }
-        return LDAPEntry(dn: "/Groups/\(id)", attributes: attributes)
     }
 
     /// Pages of a resource type, until `totalResults`. A total that changes between pages means
@@ -156,5 +149,42 @@ public struct SCIMSource: RecordSource {
             if let limit, read >= limit { return }
             if read >= totalResults { return }
         }
+    }
+}
+
+/// What a group resource brings: its id, name and members (each with its type hint); as an
+/// entry for the group planner, `id`, `displayName` and `member` links to `/Users/<id>` or
+/// `/Groups/<id>`.
+struct SCIMGroup: Sendable {
+    let id: String?
+    let displayName: String?
+    /// The member's `value`, and whether `type` or `$ref` say it is a group (nil: neither says).
+    let members: [(value: String, hintsGroup: Bool?)]
+
+    init(_ resource: Any) {
+        let object = resource as? [String: Any] ?? [:]
+        id = object["id"].map { "\($0)" }
+        displayName = JSONPath.member("displayName", of: object) as? String
+        var members: [(String, Bool?)] = []
+        for member in (JSONPath.member("members", of: object) as? [Any]) ?? [] {
+            guard let member = member as? [String: Any], let value = member["value"].map({ "\($0)" }) else { continue }
+            let type = (member["type"] as? String)?.lowercased()
+            let ref = member["$ref"] as? String
+            let hint: Bool? = type.map { $0 == "group" } ?? ref.map { $0.contains("/Groups/") }
+            members.append((value, hint))
+        }
+        self.members = members
+    }
+
+    func entry(groupIDs: Set<String>) -> LDAPEntry {
+        var attributes: [LDAPAttribute] = []
+        if let id { attributes.append(LDAPAttribute(name: "id", values: [LDAPValue(id)])) }
+        if let displayName { attributes.append(LDAPAttribute(name: "displayName", values: [LDAPValue(displayName)])) }
+        let values = members.map { member in
+            let isGroup = groupIDs.contains(member.value) || (member.hintsGroup ?? false)
+            return LDAPValue(isGroup ? "/Groups/\(member.value)" : "/Users/\(member.value)")
+        }
+        if !values.isEmpty { attributes.append(LDAPAttribute(name: "member", values: values)) }
+        return LDAPEntry(dn: "/Groups/\(id ?? "?")", attributes: attributes)
     }
 }
