@@ -29,19 +29,29 @@ struct UserSyncCommand: AsyncParsableCommand {
     )
 
     /// Runs the command named on the command line. A `CommandFailure` prints its message and
-    /// ends with its exit status; everything else is swift-argument-parser's to report.
+    /// ends with its exit status; everything else is swift-argument-parser's to report. With
+    /// `--json`, every failure also prints one JSON error object on standard output (a command
+    /// that printed its own report ends with a bare exit code, and nothing more is printed).
     static func main() async {
+        var json = CommandLine.arguments.dropFirst().contains("--json")
         do {
             var command = try parseAsRoot()
+            json = (command as? JSONReporting)?.output.json ?? false
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch let failure as CommandFailure {
+            if json { Output.printJSON(JSONFailure(failure.status, message: failure.message)) }
             FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
             Foundation.exit(failure.status.rawValue)
         } catch {
+            let code = exitCode(for: error)
+            if json && code != .success && !(error is ExitCode) {
+                let status = code == .validationFailure ? ExitStatus.usage : ExitStatus(rawValue: code.rawValue) ?? .failure
+                Output.printJSON(JSONFailure(status, message: fullMessage(for: error)))
+            }
             exit(withError: error)
         }
     }

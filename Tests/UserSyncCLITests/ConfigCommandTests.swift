@@ -159,4 +159,38 @@ struct ConfigCommandTests {
         #expect(check.status == 2, "\(check.output)")
         #expect(check.output.contains("sources[0].tls.verify: never accepts any server's certificate"), "\(check.output)")
     }
+
+    @Test("--json prints one error object on standard output for every failure: no file, a broken file, a store that cannot open, a bad argument")
+    func jsonErrors() async throws {
+        let broken = try writeTemporary("store:\n  sqlite: x\nsources:\n  - name: a\n    typ: ldap\n")
+        let noStore = try writeTemporary("""
+            store:
+              sqlite: /nonexistent/folder/users.db
+            sources:
+              - { name: a, type: csv, path: /tmp/x.csv, idColumn: id, mapping: { username: login } }
+            """)
+        let cases: [([String], Int32, String, String)] = [
+            (["sync", "--json", "--config", "/nonexistent/usersync.yaml"], 2, "configuration", "/nonexistent/usersync.yaml: no such file"),
+            (["sync", "--json", "--config", broken], 2, "configuration", "sources[0].typ: unknown key"),
+            (["status", "--json", "--config", broken], 2, "configuration", "sources[0].typ: unknown key"),
+            (["runs", "--json", "--config", noStore], 2, "configuration", "'/nonexistent/folder' does not exist"),
+            (["users", "--json", "--config", noStore], 2, "configuration", "'/nonexistent/folder' does not exist"),
+            (["groups", "tree", "--json", "--config", noStore], 2, "configuration", "'/nonexistent/folder' does not exist"),
+            (["sync", "--json", "--wait=-1", "--config", broken], 64, "usage", "--wait must be 0 or more seconds"),
+        ]
+        for (arguments, status, kind, message) in cases {
+            let result = try await UserSyncBinary.run(arguments)
+            #expect(result.status == status, "\(arguments): \(result.output)")
+            let json = try #require(result.json, "\(arguments): standard output is not one JSON object: '\(result.standardOutput)'")
+            #expect(json["status"] as? String == "failed")
+            #expect(json["errorKind"] as? String == kind, "\(arguments): \(json)")
+            #expect(json["exitCode"] as? Int == Int(status))
+            #expect((json["error"] as? String)?.contains(message) == true, "\(arguments): \(json)")
+        }
+        // test-bind's report carries its own error object (kind, message, hint).
+        let bind = try await UserSyncBinary.run(["test-bind", "--json", "--config", broken])
+        #expect(bind.status == 2)
+        let error = try #require(bind.json?["error"] as? [String: Any], "\(bind.standardOutput)")
+        #expect(error["kind"] as? String == "configuration" && (error["message"] as? String)?.contains("unknown key") == true)
+    }
 }

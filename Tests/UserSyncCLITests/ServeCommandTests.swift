@@ -88,6 +88,7 @@ struct ServeCommandTests {
             samples[String(line[..<space])] = value
         }
         #expect(samples["usersync_last_run_success{source=\"ldap\"}"] == 1)
+        #expect(samples["usersync_last_run_skipped{source=\"ldap\"}"] == 0)
         #expect(samples["usersync_users{source=\"ldap\",state=\"active\"}"] == 50)
         #expect(samples["usersync_user_changes_total{source=\"ldap\",action=\"created\"}"] == 50)
         #expect((samples["usersync_runs_total{source=\"ldap\",status=\"applied\"}"] ?? 0) >= 2)
@@ -136,7 +137,8 @@ struct ServeCommandTests {
         let directory = try Shell.temporaryDirectory("usersync-status")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         let csv = directory.appendingPathComponent("people.csv").path
-        try "id,login\n1,alice\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        // Row 3 has no login: skipped (one of two is within maxSkipped's "at least one").
+        try "id,login\n1,alice\n2,\n".write(toFile: csv, atomically: true, encoding: .utf8)
         let config = directory.appendingPathComponent("usersync.yaml").path
         try """
             store:
@@ -158,6 +160,7 @@ struct ServeCommandTests {
         let text = try await UserSyncBinary.run(["status", "--config", config])
         #expect(text.status == 0, "\(text.output)")
         #expect(text.output.contains("people (csv)\n  last run   #1 applied at "), "\(text.output)")
+        #expect(text.output.contains("  skipped    1 of 2 records (the reasons: usersync runs show 1)"), "\(text.output)")
         #expect(text.output.contains("  schedule   cron '0 3 * * *'"))
         #expect(text.output.contains("  next run   "))
         #expect(text.output.contains("other (csv)\n  last run   none yet\n  schedule   none (only 'usersync sync' runs it)"))
@@ -165,6 +168,7 @@ struct ServeCommandTests {
         let entries = try #require((try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8))) as? [[String: Any]])
         #expect(entries.count == 2)
         #expect((entries[0]["lastRun"] as? [String: Any])?["status"] as? String == "applied")
+        #expect((entries[0]["lastRun"] as? [String: Any])?["skipped"] as? Int == 1)
         #expect(entries[0]["nextRun"] != nil)
         #expect(entries[1]["nextRun"] == nil)
 

@@ -94,6 +94,7 @@ public actor ServiceStatus {
         Gauge(label: "usersync_last_run_timestamp_seconds", dimensions: dimensions).record(date.timeIntervalSince1970)
         Gauge(label: "usersync_last_run_duration_seconds", dimensions: dimensions).record(report.durationSeconds)
         Gauge(label: "usersync_last_run_entries_read", dimensions: dimensions).record(report.entriesRead)
+        Gauge(label: "usersync_last_run_skipped", dimensions: dimensions).record(report.users.skipped)
         Counter(label: "usersync_runs_total", dimensions: dimensions + [("status", report.status.rawValue)]).increment()
         if !succeeded {
             Counter(label: "usersync_run_failures_total", dimensions: dimensions + [("kind", report.errorKind ?? "other")]).increment()

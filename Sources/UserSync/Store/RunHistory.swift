@@ -145,7 +145,7 @@ extension UserStore {
         }
     }
 
-    /// Records how a run ended, with the records it received.
+    /// Records how a run ended, with the records it received (not for a dry run).
     func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int) async throws {
         try await database.write { db in
             try UserStore.finishRun(db, id, report: report, at: time, keepRecords: keepRecords)
@@ -168,13 +168,16 @@ extension UserStore {
                 """, arguments: [report.groupsRead ?? 0, g.created, g.updated, g.deactivated, g.reactivated, g.unchanged,
                                  m.added, m.removed, id])
         }
+        // A dry run keeps no records, and only runs that keep records count towards keepRecords:
+        // ten dry runs must not push out the records of the last real run (`users show` reads them).
+        guard !report.dryRun else { return }
         if try db.tableExists("staged_records", in: "temp") {
             try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) SELECT ?, chunk, entries, data FROM temp.staged_records",
                            arguments: [id])
         }
         try db.execute(sql: """
             DELETE FROM run_records WHERE run_id IN
-                (SELECT id FROM runs WHERE source = ? ORDER BY id DESC LIMIT -1 OFFSET ?)
+                (SELECT id FROM runs WHERE source = ? AND dry_run = 0 ORDER BY id DESC LIMIT -1 OFFSET ?)
             """, arguments: [report.source, keepRecords])
     }
 

@@ -266,6 +266,10 @@ public struct SyncEngine: Sendable {
             } else {
                 report.status = .applied
             }
+            if outcome.stop == nil && outcome.counts.skipped > 0 {
+                log.warning("records skipped: those users are not synced (the reasons: 'usersync runs show \(runId)')",
+                            metadata: ["skipped": "\(outcome.counts.skipped)", "read": "\(entriesRead)"])
+            }
         } catch {
             report.status = .failed
             (report.error, report.errorKind) = SyncEngine.describe(error)

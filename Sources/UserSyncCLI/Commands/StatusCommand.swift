@@ -7,7 +7,7 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Each source's last run, its result, and its next scheduled run.",
         discussion: """
-        Reads the store's run history and the schedules of the configuration file; it does not need 'usersync serve' to be running. The next run is the next slot of the source's schedule after its last run (a failed run may be retried earlier).
+        Reads the store's run history and the schedules of the configuration file; it does not need 'usersync serve' to be running. Records the last run skipped (no value for a required field, a username taken) are counted, with the command that lists why. The next run is the next slot of the source's schedule after its last run (a failed run may be retried earlier).
           usersync status
           usersync status --json
         """
@@ -49,6 +49,10 @@ struct StatusCommand: AsyncParsableCommand {
                 var line = "  last run   #\(run.id) \(run.status) at \(run.startedAt)"
                 if let error = run.error { line += ": \(error)" }
                 text += line + "\n"
+                if run.skipped > 0 {
+                    // Skipped records are users who are not synced: never to go unseen behind "applied".
+                    text += "  skipped    \(run.skipped) of \(run.entriesRead) records (the reasons: usersync runs show \(run.id))\n"
+                }
             } else {
                 text += "  last run   none yet\n"
             }

@@ -107,6 +107,9 @@ enum SyncText {
             let u = report.users
             let verb = report.status == .applied ? "" : "would be "
             text += "  users: \(verb)created \(u.created), updated \(u.updated), deactivated \(u.deactivated), reactivated \(u.reactivated); unchanged \(u.unchanged), skipped \(u.skipped)\n"
+            if u.skipped > 0 && report.status == .applied {
+                text += "  warning: \(u.skipped) of \(report.entriesRead) records skipped (within options.maxSkipped): those users are not synced; the reasons are below\n"
+            }
             if let g = report.groups, let m = report.memberships {
                 text += "  groups (\(report.groupsRead ?? 0) read): \(verb)created \(g.created), updated \(g.updated), deactivated \(g.deactivated), reactivated \(g.reactivated); unchanged \(g.unchanged); memberships +\(m.added) −\(m.removed)\n"
             }

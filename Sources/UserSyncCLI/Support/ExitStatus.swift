@@ -74,6 +74,25 @@ enum ExitStatus: Int32, CaseIterable {
         }
     }
 
+    /// The word for this status in JSON error objects (`errorKind`).
+    var kind: String {
+        switch self {
+        case .success: return "none"
+        case .failure: return "other"
+        case .configuration: return "configuration"
+        case .unreachable: return "unreachable"
+        case .tls: return "tls"
+        case .authentication: return "authentication"
+        case .insecure: return "insecureBindRefused"
+        case .searchFailed: return "searchFailed"
+        case .incomplete: return "limitExceeded"
+        case .guardStopped: return "guard"
+        case .busy: return "busy"
+        case .malformed: return "malformed"
+        case .usage: return "usage"
+        }
+    }
+
     /// The table for `--help` and the README.
     static var table: String {
         allCases.map { "  \(String($0.rawValue).padding(toLength: 3, withPad: " ", startingAt: 0)) \($0.meaning)" }

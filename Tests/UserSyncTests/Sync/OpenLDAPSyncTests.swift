@@ -396,6 +396,19 @@ struct OpenLDAPSyncTests {
         #expect(record.entry.string("entryUUID") == user.externalId)
     }
 
+    @Test("dry runs keep no records and do not push out the last real run's")
+    func dryRunsKeepNoRecords() async throws {
+        let h = try await SyncHarness.start(users: 20)
+        let source = try h.source()   // keepRecords: 3
+        let real = try #require(await h.sync(source).runId)
+        var dry: [Int64] = []
+        for _ in 0..<5 { dry.append(try #require(await h.sync(source, dryRun: true).runId)) }
+        for id in dry { #expect(try h.store.records(run: id) == nil) }
+        #expect(try h.store.records(run: real)?.count == 20, "the real run's records outlive five dry runs")
+        let user = try #require(try h.users()["user00007"])
+        #expect(try h.store.lastRecord(of: user)?.runId == real)
+    }
+
     @Test("mapping preview maps live entries and flags a conflict with a user in the store")
     func preview() async throws {
         let h = try await SyncHarness.start(users: 8)
