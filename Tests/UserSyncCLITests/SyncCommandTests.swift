@@ -175,6 +175,11 @@ struct SyncCommandTests {
         kill(held.pid, SIGKILL)
         _ = Shell.wait(held.pid)
         #expect(try await s.usersync(["users", "--json"]).output == before, "the killed run wrote nothing")
+        // Until the next run, status says the killed run's row is stale, not running.
+        let status = try await s.usersync(["status"])
+        #expect(status.output.contains(" running at ") && status.output.contains("(stale: no process is running it;"), "\(status.output)")
+        let statusJSON = try #require(try await s.json(["status"]) as? [[String: Any]])
+        #expect(statusJSON.first?["stale"] as? Bool == true)
 
         let next = try await s.usersync(["sync", "--json", "-q"])
         #expect(next.status == 0, "\(next.output)")
@@ -193,6 +198,8 @@ struct SyncCommandTests {
         try await s.waitForOutput(first.output, containing: "holding the transaction open")
         let impatient = try await s.usersync(["sync", "--wait", "0", "-q"])
         #expect(impatient.status == 10, "\(impatient.output)")
+        let running = try #require(try await s.json(["status"]) as? [[String: Any]])
+        #expect(running.first?["stale"] as? Bool == false, "a run that holds the lock is running, not stale")
         #expect(impatient.output.contains("another run is in progress"))
         let patient = try await s.usersync(["sync", "--wait", "60", "--json", "-q"])
         #expect(Shell.wait(first.pid) == 0)

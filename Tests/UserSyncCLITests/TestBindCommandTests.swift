@@ -111,6 +111,13 @@ struct TestBindCommandTests {
         let error = try #require(result.json?["error"] as? [String: Any])
         #expect(error["kind"] as? String == "unreachable")
         #expect((error["message"] as? String)?.contains("127.0.0.1:\(port)") == true)
+        // Refused at once: the message says so, not that it waited.
+        #expect((error["message"] as? String)?.contains("the connection to 127.0.0.1 port \(port) was refused") == true, "\(result.output)")
+        #expect((error["message"] as? String)?.contains("within") == false)
+        let unresolvable = try await UserSyncBinary.run(["test-bind", "-H", "ldap://no-such-host.invalid", "--json"])
+        #expect(unresolvable.status == 3)
+        #expect(((unresolvable.json?["error"] as? [String: Any])?["message"] as? String)?.contains("the host name 'no-such-host.invalid' does not resolve") == true,
+                "\(unresolvable.output)")
     }
 
     @Test("a server that never answers: the unreachable exit code within the timeout")

@@ -106,9 +106,10 @@ public actor LDAPConnection {
             try applyTLSOptions(handle, uri: uri)
         }
 
+        let connectStarted = ContinuousClock.now
         rc = ldap_connect(handle)
         if rc != LDAP_SUCCESS {
-            throw connectFailure(handle, rc: rc, uri: uri, tls: wantsTLS)
+            throw connectFailure(handle, rc: rc, uri: uri, tls: wantsTLS, elapsed: ContinuousClock.now - connectStarted)
         }
         // Whole blocks of what the server sent, not one system call per message part (see the shim).
         // ldapi:// sockets read the same way; a failure here only costs speed.
@@ -187,7 +188,11 @@ public actor LDAPConnection {
     /// libldap reports a failed TLS handshake on an ldaps:// URI like a server that is down
     /// (LDAP_SERVER_DOWN / LDAP_CONNECT_ERROR), sometimes with no diagnostic. Tell the two apart
     /// by trying a plain TCP connection to the same address.
-    private func connectFailure(_ handle: OpaquePointer, rc: Int32, uri: String, tls: Bool) -> LDAPError {
+    ///
+    /// A connect that failed before its timeout did not time out: a second, plain attempt tells
+    /// what it met instead (refused, a name that does not resolve, no route), so that the
+    /// message names the fault rather than a wait that never happened.
+    private func connectFailure(_ handle: OpaquePointer, rc: Int32, uri: String, tls: Bool, elapsed: Duration) -> LDAPError {
         let error = LDAPConnection.error(handle, rc: rc, operation: "connect", uri: uri)
         guard error.kind == .unreachable else { return error }
         let diag = error.diagnosticMessage ?? ""
@@ -197,9 +202,13 @@ public actor LDAPConnection {
                              uri: uri, kind: .tls,
                              detail: "the server answered but the TLS handshake failed (certificate not trusted, wrong host name, or no TLS on this port)")
         }
+        let timedOut = elapsed >= options.connectTimeout * 0.9
+        let reason = timedOut ? "no answer within \(options.connectTimeout.seconds) s"
+            : TCPProbe.failure(uri: uri, timeout: min(options.connectTimeout, .seconds(2)))
+            ?? (uri.lowercased().hasPrefix("ldapi://") ? "the socket cannot be opened (is the server running, and is this its path?)"
+                : "the connection failed")
         return LDAPError(code: error.code, operation: "connect", diagnosticMessage: error.diagnosticMessage,
-                         uri: uri, kind: .unreachable,
-                         detail: "cannot reach \(uri) within \(options.connectTimeout.seconds) s")
+                         uri: uri, kind: .unreachable, detail: "cannot reach \(uri): \(reason)")
     }
 
     // MARK: - Binding

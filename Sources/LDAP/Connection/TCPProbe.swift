@@ -34,6 +34,36 @@ enum TCPProbe {
         return port.map { (host.isEmpty ? "localhost" : host, $0) }
     }
 
+    /// Why a TCP connection to the URI's host and port fails, in words; nil when it succeeds
+    /// (or for an `ldapi://` URI, which has neither). For a connect that failed at once: a
+    /// refused connection, a host name that does not resolve and an unreachable network are
+    /// different faults with different fixes, and none of them is a timeout.
+    static func failure(uri: String, timeout: Duration) -> String? {
+        guard let (host, port) = hostAndPort(of: uri) else { return nil }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let resolved = getaddrinfo(host, String(port), &hints, &list)
+        guard resolved == 0, let list else {
+            return "the host name '\(host)' does not resolve (\(String(cString: gai_strerror(resolved))))"
+        }
+        defer { freeaddrinfo(list) }
+        var last: Int32 = 0
+        var info: UnsafeMutablePointer<addrinfo>? = list
+        while let current = info {
+            let error = connectError(current.pointee, timeout: timeout)
+            if error == 0 { return nil }
+            last = error
+            info = current.pointee.ai_next
+        }
+        switch last {
+        case ECONNREFUSED: return "the connection to \(host) port \(port) was refused: no server listens there (is it running, and is this its port?)"
+        case ETIMEDOUT: return "no answer from \(host) port \(port) within \(timeout.components.seconds) s (a firewall, or the host is down)"
+        case ENETUNREACH, EHOSTUNREACH: return "\(host) cannot be reached from here: \(String(cString: strerror(last)))"
+        default: return "connecting to \(host) port \(port) failed: \(String(cString: strerror(last)))"
+        }
+    }
+
     static func canConnect(uri: String, timeout: Duration) -> Bool {
         guard let (host, port) = hostAndPort(of: uri) else { return false }
         var hints = addrinfo()
@@ -50,19 +80,24 @@ enum TCPProbe {
     }
 
     private static func connect(_ info: addrinfo, timeout: Duration) -> Bool {
+        connectError(info, timeout: timeout) == 0
+    }
+
+    /// 0 when a connection is made, else the errno that stopped it (ETIMEDOUT after `timeout`).
+    private static func connectError(_ info: addrinfo, timeout: Duration) -> Int32 {
         let fd = socket(info.ai_family, info.ai_socktype, info.ai_protocol)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return errno }
         defer { close(fd) }
         let flags = fcntl(fd, F_GETFL, 0)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        if Glibc.connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
+        if Glibc.connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return 0 }
+        guard errno == EINPROGRESS else { return errno }
         var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
         let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        guard poll(&pfd, 1, ms) == 1 else { return false }
+        guard poll(&pfd, 1, ms) == 1 else { return ETIMEDOUT }
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        return error == 0
+        return error
     }
 }

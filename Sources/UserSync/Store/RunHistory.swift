@@ -146,13 +146,27 @@ extension UserStore {
     }
 
     /// Records how a run ended, with the records it received (not for a dry run).
-    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int) async throws {
+    /// `withRecords: false` records the end alone (when keeping the records failed for want of room).
+    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int, withRecords: Bool = true) async throws {
         try await database.write { db in
-            try UserStore.finishRun(db, id, report: report, at: time, keepRecords: keepRecords)
+            try UserStore.finishRun(db, id, report: report, at: time, keepRecords: keepRecords, withRecords: withRecords)
         }
     }
 
-    static func finishRun(_ db: Database, _ id: Int64, report: SyncReport, at time: String, keepRecords: Int) throws {
+    /// Records the end of a run, without its records, on a connection of its own: one with no
+    /// temporary tables, for when the writer's cannot write any more (the disk of its temporary
+    /// files is full, and so are the tables that hold them).
+    func finishRunOnOwnConnection(_ id: Int64, report: SyncReport, at time: String) throws {
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(5)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.write { db in
+            try UserStore.finishRun(db, id, report: report, at: time, keepRecords: 0, withRecords: false)
+        }
+    }
+
+    static func finishRun(_ db: Database, _ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
+                          withRecords: Bool = true) throws {
         let u = report.users
         try db.execute(sql: """
             UPDATE runs SET finished_at = ?, status = ?, entries_read = ?, created = ?, updated = ?, deactivated = ?,
@@ -170,7 +184,7 @@ extension UserStore {
         }
         // A dry run keeps no records, and only runs that keep records count towards keepRecords:
         // ten dry runs must not push out the records of the last real run (`users show` reads them).
-        guard !report.dryRun else { return }
+        guard !report.dryRun, withRecords else { return }
         if try db.tableExists("staged_records", in: "temp") {
             try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) SELECT ?, chunk, entries, data FROM temp.staged_records",
                            arguments: [id])

@@ -182,10 +182,15 @@ public struct SyncEngine: Sendable {
         } catch {
             report.entriesRead = pages.total
             (report.error, report.errorKind) = SyncEngine.describe(error)
-            report.error = "reading the source failed after \(pages.total) entries; nothing was changed: \(report.error!)"
+            // The read phase also writes: the records go to the staging tables as they arrive.
+            // A failure there is the store's (a full disk, an I/O error, a damaged file), not the source's.
+            let what = SyncEngine.isStoreFailure(error)
+                ? "keeping the records read in the store's staging tables failed after \(pages.total) entries"
+                : "reading the source failed after \(pages.total) entries"
+            report.error = "\(what); nothing was changed: \(report.error!)"
             log.error("\(report.error!)")
             finish(&report)
-            try? await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: settings.options.keepRecords)
+            await recordFailure(runId, report: report, staging: staging, keepRecords: settings.options.keepRecords, log: log)
             return report
         }
         report.entriesRead = pages.total
@@ -293,6 +298,25 @@ public struct SyncEngine: Sendable {
         return report
     }
 
+    /// Marks a failed run failed. When that fails too (a full disk or an I/O error: keeping the
+    /// records read needs room), the staging tables are dropped, which frees what space it can,
+    /// and the run is marked failed without its records on a connection of its own (the
+    /// writer's may hold temporary files that cannot grow); only when even that fails does its row
+    /// stay `running`, which `status` calls stale and the next run marks failed.
+    func recordFailure(_ runId: Int64, report: SyncReport, staging: Staging, keepRecords: Int, log: Logger) async {
+        do {
+            try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: keepRecords)
+        } catch {
+            await staging.drop()
+            do {
+                try store.finishRunOnOwnConnection(runId, report: report, at: Timestamp.now())
+                log.warning("the failed run's records were not kept: \(SyncEngine.describe(error).0)")
+            } catch {
+                log.error("cannot record the end of the run (it stays 'running' until the next run): \(SyncEngine.describe(error).0)")
+            }
+        }
+    }
+
     /// One record as the staging table takes it: only its identity when it is exactly what the
     /// user's row was last written from, else mapped in full.
     static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
@@ -336,7 +360,7 @@ public struct SyncEngine: Sendable {
             if case .busy = error { return (error.description, "busy") }
             return (error.description, "store")
         case let error as DatabaseError:
-            return ("the store: \(error.message ?? "\(error)")", "store")
+            return ("the store: \(error.message ?? "\(error)")\(SyncEngine.storeHint(error).map { " (\($0))" } ?? "")", "store")
         case let error as DuplicateStableID:
             return (error.description, "malformed")
         case let error as CSVFileError:
@@ -354,6 +378,29 @@ public struct SyncEngine: Sendable {
             }
         default:
             return ("\(error)", "other")
+        }
+    }
+
+    /// Whether `error` came from the store (SQLite), not from the source.
+    static func isStoreFailure(_ error: any Error) -> Bool {
+        if error is DatabaseError { return true }
+        if let error = error as? StoreError, case .busy = error { return false }
+        return error is StoreError
+    }
+
+    /// What to do about a store failure that an administrator can act on.
+    static func storeHint(_ error: DatabaseError) -> String? {
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            return "the disk holding the store, or SQLite's temporary files (SQLITE_TMPDIR, TMPDIR, else /var/tmp), is full: free space and run again"
+        case .SQLITE_IOERR:
+            return "an I/O error on the disk holding the store or SQLite's temporary files: check the disk and the system log"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return "the store file is damaged: check it with sqlite3 FILE 'PRAGMA integrity_check' and restore it from a backup"
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+            return "the store file or its folder cannot be written by this user"
+        default:
+            return nil
         }
     }
 

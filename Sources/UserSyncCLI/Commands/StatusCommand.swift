@@ -21,6 +21,9 @@ struct StatusCommand: AsyncParsableCommand {
         var type: String
         var schedule: String?
         var lastRun: RunRecord?
+        /// The last run says `running` but no process holds the store's lock: it ended without
+        /// recording how (killed, or the store's disk was full). The next run marks it failed.
+        var stale: Bool?
         var nextRun: Date?
     }
 
@@ -35,8 +38,13 @@ struct StatusCommand: AsyncParsableCommand {
                 let lastStart = last.flatMap { ISO8601DateFormatter.withFractions.date(from: $0.startedAt) }
                 next = schedule.next(after: lastStart, now: Date(), random: { _ in 0 }).start
             }
+            var stale: Bool?
+            if last?.status == "running" {
+                // Runs hold the store's lock while they run: free now, nobody is running.
+                stale = (try? RunLock(store: store.path)).map { $0.release(); return true } ?? false
+            }
             entries.append(Entry(source: source.name, type: source.type.rawValue, schedule: source.schedule?.description,
-                                 lastRun: last, nextRun: next))
+                                 lastRun: last, stale: stale, nextRun: next))
         }
         if output.json {
             Output.printJSON(entries)
@@ -48,6 +56,9 @@ struct StatusCommand: AsyncParsableCommand {
             if let run = entry.lastRun {
                 var line = "  last run   #\(run.id) \(run.status) at \(run.startedAt)"
                 if let error = run.error { line += ": \(error)" }
+                if entry.stale == true {
+                    line += " (stale: no process is running it; it ended without recording how, killed or with the store's disk full; the next run marks it failed)"
+                }
                 text += line + "\n"
                 if run.skipped > 0 {
                     // Skipped records are users who are not synced: never to go unseen behind "applied".

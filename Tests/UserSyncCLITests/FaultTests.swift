@@ -1,0 +1,38 @@
+import DirectoryFixtures
+import Foundation
+import Testing
+
+/// Faults of the machine itself, made for real: a full disk (a small tmpfs, mounted by the
+/// test as root) under SQLite's temporary files.
+@Suite("usersync under faults")
+struct FaultTests {
+    @Test("a full disk while the records are staged: the error says the store's disk is full (not that the source failed), nothing changes, the run is marked failed")
+    func diskFullWhileStaging() async throws {
+        let (directory, config, csv) = try SourceCommandTests.setUp("employee_id;login;mail;groups\nE1;alice;alice@example.com;Staff\n")
+        #expect(try await UserSyncBinary.run(["sync", "--config", config, "-q"]).status == 0)
+        let store = directory.appendingPathComponent("users.db").path
+        let before = try Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output
+
+        // 20,000 rows: several MiB of staged records, more than SQLite's page cache holds, so
+        // the temporary tables spill to their file in SQLITE_TMPDIR: a 512 KiB tmpfs.
+        var rows = "employee_id;login;mail;groups\n"
+        for i in 1...20_000 { rows += "E\(i);user\(i);user\(i)@example.com;Staff|Group\(i % 50)\n" }
+        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        let full = directory.appendingPathComponent("full").path
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        let mount = try Shell.run("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", full], allowFailure: true)
+        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.output)")
+        defer { _ = try? Shell.run("umount", [full], allowFailure: true) }
+
+        let result = try await UserSyncBinary.run(["sync", "--config", config, "--json"], environment: ["SQLITE_TMPDIR": full])
+        #expect(result.status == 1, "\(result.output)")
+        let error = result.json?["error"] as? String ?? ""
+        #expect(error.contains("keeping the records read in the store's staging tables failed after"), "\(error)")
+        #expect(error.contains("is full: free space and run again"), "\(error)")
+        #expect(!error.contains("reading the source failed"))
+        #expect(result.json?["errorKind"] as? String == "store")
+        #expect(try Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output == before, "nothing changed")
+        let runs = try Shell.run("sqlite3", [store, "SELECT status FROM runs ORDER BY id"]).output
+        #expect(runs == "applied\nfailed\n", "the failed run is recorded as failed, not left running: \(runs)")
+    }
+}
