@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "usersync", targets: ["UserSyncCLI"]),
         .library(name: "LDAP", targets: ["LDAP"]),
         .library(name: "UserSync", targets: ["UserSync"]),
+        .executable(name: "usersync-fuzz", targets: ["UserSyncFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -69,6 +70,12 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        // Coverage-guided fuzz targets for the parsers (scripts/fuzz.sh builds them with
+        // libFuzzer); built plainly, `usersync-fuzz TARGET FILE…` replays inputs. Not shipped.
+        .executableTarget(
+            name: "UserSyncFuzz",
+            dependencies: ["LDAP", "UserSync"]
         ),
         // Real directory servers (slapd, Samba AD) for the tests; not shipped.
         .target(

@@ -10,7 +10,7 @@ command -v swift >/dev/null || { echo "demo: the Swift toolchain (swift) is not 
 source scripts/lib/directory.sh
 source scripts/lib/build.sh
 
-echo "== Building usersync"
+echo "== Building usersync in release mode (the first build takes 6 to 10 minutes on two cores; later ones seconds)"
 quiet_build -c release --product usersync
 usersync=$(swift build -c release --show-bin-path)/usersync
 

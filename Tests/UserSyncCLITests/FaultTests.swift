@@ -27,12 +27,35 @@ struct FaultTests {
         let result = try await UserSyncBinary.run(["sync", "--config", config, "--json"], environment: ["SQLITE_TMPDIR": full])
         #expect(result.status == 1, "\(result.output)")
         let error = result.json?["error"] as? String ?? ""
-        #expect(error.contains("keeping the records read in the store's staging tables failed after"), "\(error)")
+        #expect(error.contains("the store failed while the source was read (after "), "\(error)")
         #expect(error.contains("is full: free space and run again"), "\(error)")
         #expect(!error.contains("reading the source failed"))
         #expect(result.json?["errorKind"] as? String == "store")
         #expect(try Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output == before, "nothing changed")
         let runs = try Shell.run("sqlite3", [store, "SELECT status FROM runs ORDER BY id"]).output
         #expect(runs == "applied\nfailed\n", "the failed run is recorded as failed, not left running: \(runs)")
+    }
+
+    @Test("a damaged store file: the error says the store is damaged and what to do, not that the source failed")
+    func damagedStore() async throws {
+        var rows = "employee_id;login;mail;groups\n"
+        for i in 1...5_000 { rows += "E\(i);user\(i);user\(i)@example.com;Staff\n" }
+        let (directory, config, _) = try SourceCommandTests.setUp(rows)
+        #expect(try await UserSyncBinary.run(["sync", "--config", config, "-q"]).status == 0)
+        let store = directory.appendingPathComponent("users.db").path
+        _ = try Shell.run("sqlite3", [store, "PRAGMA wal_checkpoint(TRUNCATE)"])
+        // 64 KiB of one byte over the middle of the file: pages of the tables and indexes the next run reads.
+        let handle = try #require(FileHandle(forUpdatingAtPath: store))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        try handle.write(contentsOf: Data(repeating: 0xAB, count: 65_536))
+        try handle.close()
+
+        let result = try await UserSyncBinary.run(["sync", "--config", config, "--json"])
+        #expect(result.status == 1, "\(result.output)")
+        let error = result.json?["error"] as? String ?? ""
+        #expect(result.json?["errorKind"] as? String == "store", "\(result.output)")
+        #expect(error.contains("the store file is damaged: check it with sqlite3 FILE 'PRAGMA integrity_check' and restore it from a backup"), "\(error)")
+        #expect(!error.contains("reading the source failed"), "\(error)")
     }
 }

@@ -185,7 +185,7 @@ public struct SyncEngine: Sendable {
             // The read phase also writes: the records go to the staging tables as they arrive.
             // A failure there is the store's (a full disk, an I/O error, a damaged file), not the source's.
             let what = SyncEngine.isStoreFailure(error)
-                ? "keeping the records read in the store's staging tables failed after \(pages.total) entries"
+                ? "the store failed while the source was read (after \(pages.total) entries)"
                 : "reading the source failed after \(pages.total) entries"
             report.error = "\(what); nothing was changed: \(report.error!)"
             log.error("\(report.error!)")

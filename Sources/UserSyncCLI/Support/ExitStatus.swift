@@ -27,12 +27,12 @@ enum ExitStatus: Int32, CaseIterable {
         case .unreachable: return "no server answered, a request timed out, or the connection dropped"
         case .tls: return "TLS failed (handshake, certificate check, TLS files)"
         case .authentication: return "the bind was refused (wrong password; AD: locked, disabled, …)"
-        case .insecure: return "a password would travel unencrypted (refused by usersync or server)"
+        case .insecure: return "a password would travel unencrypted, to an unverified server, or to a server the source does not name (refused by usersync or server)"
         case .searchFailed: return "the search failed (no such base, no access, bad filter)"
         case .incomplete: return "a size or time limit cut the result short"
-        case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations, maxUsers): nothing changed"
+        case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations or skips, maxUsers): nothing changed"
         case .busy: return "another sync is in progress on the store (waited --wait seconds)"
-        case .malformed: return "the source's data is malformed (a CSV file's quoting, field count or encoding): nothing changed"
+        case .malformed: return "the source's data is malformed (a CSV file's quoting, field count or encoding; a stable id twice): nothing changed"
         case .usage: return "invalid command-line arguments"
         }
     }

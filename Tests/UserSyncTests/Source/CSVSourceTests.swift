@@ -311,4 +311,22 @@ struct CSVSourceTests {
         for _ in lines { seen.append(stream.takeRowLine()) }
         #expect(seen == lines)
     }
+
+    @Test("a fault ends the checked stream (nothing available, reads of 0), never a failed read: CSV.swift leaks its 64 KiB buffer on one (found by the csv fuzz target)")
+    func faultEndsTheStream() throws {
+        let h = try CSVHarness()
+        // The fuzzer's input: a BOM, a short header, and a character after a closing quote, all in the first chunk.
+        try h.write(Array("\u{FEFF}id,a\n1,2,3\n\n4,\"x\"\"y\"z\n".utf8))
+        let stream = try CSVCheckedStream(path: h.csvPath, encoding: .utf8, delimiter: ",")
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        #expect(stream.read(&buffer, maxLength: buffer.count) == 0)
+        #expect(!stream.hasBytesAvailable)
+        #expect(stream.failure?.description.hasPrefix("\(h.csvPath):4:9:") == true, "\(String(describing: stream.failure))")
+        // Through the file reader: the stream's fault is what is reported.
+        #expect {
+            _ = try CSVFile(CSVSettings(path: h.csvPath, idColumn: "id"))
+        } throws: { error in
+            "\(error)".hasPrefix("\(h.csvPath):4:9:")
+        }
+    }
 }

@@ -74,16 +74,21 @@ final class CSVCheckedStream: InputStream {
 
     /// CSV.swift asks before each byte it has not buffered; saying yes at the end would make it
     /// record a read error, so the answer looks ahead.
+    ///
+    /// A fault ends the stream (no bytes available, reads of 0) rather than failing the read:
+    /// CSV.swift's reader leaks its 64 KiB buffer when its first read fails (it throws from its
+    /// initialiser before the object is whole, so its deinit never runs; found by the csv fuzz
+    /// target), and every caller asks `failure` after each row anyway (`CSVFile`).
     override var hasBytesAvailable: Bool {
-        if failure != nil { return true }
+        if failure != nil { return false }
         if pendingStart < pending.count { return true }
         fill()
-        return failure != nil || pendingStart < pending.count
+        return failure == nil && pendingStart < pending.count
     }
 
     override func read(_ buffer: UnsafeMutablePointer<UInt8>, maxLength len: Int) -> Int {
         if pendingStart >= pending.count && failure == nil { fill() }
-        if failure != nil { return -1 }
+        if failure != nil { return 0 }
         let count = min(len, pending.count - pendingStart)
         pending.withUnsafeBufferPointer { source in
             buffer.update(from: source.baseAddress! + pendingStart, count: count)
