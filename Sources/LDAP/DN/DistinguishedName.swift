@@ -246,7 +246,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
 /// Why a DN string did not parse, and where.
 public struct DNParseError: Error, Sendable, CustomStringConvertible, Equatable {
     public let input: String
-    /// Offset (in characters) where parsing stopped.
+    /// Offset (in Unicode scalars) where parsing stopped.
     public let position: Int
     public let reason: String
 
@@ -255,14 +255,31 @@ public struct DNParseError: Error, Sendable, CustomStringConvertible, Equatable 
     }
 }
 
+/// Reads a DN a Unicode scalar at a time, not a `Character` (grapheme cluster) at a time: a
+/// value that begins with a combining mark (`cn=\u{301}…`) would otherwise fuse with the `=`
+/// or `,` before it into one Character, and the separator would vanish (found by the dn fuzz
+/// target: an escaped value that did not parse back).
 private struct DNParser {
     let input: String
-    let chars: [Character]
+    let chars: [Unicode.Scalar]
     var i = 0
 
     init(_ input: String) {
         self.input = input
-        self.chars = Array(input)
+        self.chars = Array(input.unicodeScalars)
+    }
+
+    static func hex(_ c: Unicode.Scalar) -> Int? {
+        switch c.value {
+        case 0x30...0x39: return Int(c.value - 0x30)
+        case 0x41...0x46: return Int(c.value - 0x41 + 10)
+        case 0x61...0x66: return Int(c.value - 0x61 + 10)
+        default: return nil
+        }
+    }
+
+    static func isASCIIAlphanumeric(_ c: Unicode.Scalar) -> Bool {
+        (0x30...0x39).contains(c.value) || (0x41...0x5A).contains(c.value) || (0x61...0x7A).contains(c.value)
     }
 
     func fail(_ reason: String) -> DNParseError {
@@ -304,7 +321,7 @@ private struct DNParser {
         skipSpaces()
         let start = i
         while i < chars.count, chars[i] != "=", chars[i] != ",", chars[i] != "+", chars[i] != ";" { i += 1 }
-        let type = String(chars[start..<i]).trimmingSpaces()
+        let type = String(String.UnicodeScalarView(chars[start..<i])).trimmingSpaces()
         guard i < chars.count, chars[i] == "=" else {
             throw fail(type.isEmpty ? "expected an attribute type" : "expected '=' after '\(type)'")
         }
@@ -342,7 +359,7 @@ private struct DNParser {
     mutating func parseHexValue() throws(DNParseError) -> String {
         i += 1
         var bytes: [UInt8] = []
-        while i + 1 < chars.count, let hi = chars[i].hexDigitValue, let lo = chars[i + 1].hexDigitValue {
+        while i + 1 < chars.count, let hi = DNParser.hex(chars[i]), let lo = DNParser.hex(chars[i + 1]) {
             bytes.append(UInt8(hi * 16 + lo))
             i += 2
         }
@@ -399,13 +416,13 @@ private struct DNParser {
     mutating func parseEscape(into bytes: inout [UInt8]) throws(DNParseError) {
         i += 1
         guard i < chars.count else { throw fail("a '\\' at the end of the DN escapes nothing") }
-        if i + 1 < chars.count, let hi = chars[i].hexDigitValue, let lo = chars[i + 1].hexDigitValue {
+        if i + 1 < chars.count, let hi = DNParser.hex(chars[i]), let lo = DNParser.hex(chars[i + 1]) {
             bytes.append(UInt8(hi * 16 + lo))
             i += 2
             return
         }
         let c = chars[i]
-        if "\"+,;<>\\= #".contains(c) || !(c.isASCII && (c.isLetter || c.isNumber)) {
+        if "\"+,;<>\\= #".unicodeScalars.contains(c) || !DNParser.isASCIIAlphanumeric(c) {
             bytes.append(contentsOf: Array(String(c).utf8))
             i += 1
             return

@@ -21,6 +21,18 @@ struct DistinguishedNameTests {
         #expect(try DistinguishedName(##"cn=\#test\ ,dc=x"##).rdnValue == "#test ")
     }
 
+    @Test("a value that begins with a combining mark keeps the separator before it (found by the dn fuzz target)")
+    func combiningMarks() throws {
+        // "=\u{301}" and ",\u{301}" are one Character each; the parser reads scalars.
+        let dn = try DistinguishedName("cn=\u{301}x,ou=\u{6DC}y+uid=\u{301},dc=example")
+        #expect(dn.rdns.count == 3)
+        #expect(dn.rdnValue == "\u{301}x")
+        #expect(dn.rdns[1].map(\.value) == ["\u{6DC}y", "\u{301}"])
+        // The fuzzer's input, escaped into a DN, reads back as itself.
+        let found = String(decoding: [0xdb, 0x9c, 0x9c, 0x00, 0xff, 0xff, 0xff, 0x6e, 0x3d, 0x23, 0x32, 0x6e, 0x30, 0x2b, 0x3d] as [UInt8], as: UTF8.self)
+        #expect(try DistinguishedName("cn=" + DistinguishedName.escape(found) + ",dc=example").rdnValue == found)
+    }
+
     @Test func reEscapesOnOutput() throws {
         let dn = DistinguishedName(rdns: [[.init(type: "cn", value: "Smith, John")], [.init(type: "dc", value: "corp")]])
         #expect(dn.description == #"cn=Smith\, John,dc=corp"#)
