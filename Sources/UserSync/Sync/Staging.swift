@@ -117,7 +117,7 @@ final class Staging: Sendable {
                 case let .mapped(user, fingerprint, idHash, attributes, dnNorm):
                     try stage(seq: seq, user: user, attributes: attributes, dnNorm: dnNorm, skip: user.skipReason,
                               fingerprint: fingerprint, idHash: idHash)
-                case let .identical(externalId, _, userId, fingerprint, dnNorm):
+                case let .identical(externalId, userId, fingerprint, dnNorm):
                     insertIdentical.bind(1, userId)
                     insertIdentical.bind(2, seq)
                     insertIdentical.bind(3, Int64(bitPattern: fingerprint))
@@ -263,7 +263,7 @@ enum StagedRecord: Sendable {
     /// normalised DN, when groups need it (both made by the page task, off the writer).
     case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, dnNorm: String?)
     /// `dnNorm`: the normalised DN, when groups need it.
-    case identical(externalId: String, locator: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
+    case identical(externalId: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
 }
 
 /// Two records of one read with the same stable id: the export or the directory is broken (or

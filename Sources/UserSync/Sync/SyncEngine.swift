@@ -332,7 +332,7 @@ public struct SyncEngine: Sendable {
         }
         let idHash = RecordFingerprint.idHash(id)
         if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
-            return .identical(externalId: id, locator: entry.dn, userId: userId, fingerprint: print,
+            return .identical(externalId: id, userId: userId, fingerprint: print,
                               dnNorm: withDNs ? Staging.normalize(entry.dn) : nil)
         }
         return mapped(idHash)

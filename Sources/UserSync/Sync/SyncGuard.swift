@@ -30,6 +30,14 @@ public struct SyncGuard: Sendable {
         SyncGuard.allowed(options.maxSkipped, of: entriesRead)
     }
 
+    /// A limit as messages quote it: `maxSkipped: 10% of 4 records read`, `maxDeactivations: 25`.
+    static func rule(_ key: String, _ limit: SyncOptions.Limit, of total: Int, _ what: String) -> String {
+        switch limit {
+        case .absolute(let count): return "\(key): \(count)"
+        case .percent(let share): return "\(key): \(share.formatted())% of \(total) \(what)"
+        }
+    }
+
     static func allowed(_ limit: SyncOptions.Limit, of total: Int) -> Int {
         switch limit {
         case .absolute(let count): return count
@@ -54,20 +62,12 @@ public struct SyncGuard: Sendable {
         }
         let allowed = allowedDeactivations(activeBefore: activeBefore)
         if !force && deactivations > allowed {
-            let rule: String
-            switch options.maxDeactivations {
-            case .absolute(let count): rule = "maxDeactivations: \(count)"
-            case .percent(let share): rule = "maxDeactivations: \(share.formatted())% of \(activeBefore) active users"
-            }
+            let rule = SyncGuard.rule("maxDeactivations", options.maxDeactivations, of: activeBefore, "active users")
             return "\(deactivations) users would be deactivated, more than the \(allowed) allowed (\(rule)); nothing was changed. Look at the plan with 'usersync sync --dry-run --source \(source.name)'; if it is right, run again with --force or raise options.maxDeactivations"
         }
         let allowedSkips = allowedSkips(entriesRead: entriesRead)
         if !force && skipped > allowedSkips {
-            let rule: String
-            switch options.maxSkipped {
-            case .absolute(let count): rule = "maxSkipped: \(count)"
-            case .percent(let share): rule = "maxSkipped: \(share.formatted())% of \(entriesRead) records read"
-            }
+            let rule = SyncGuard.rule("maxSkipped", options.maxSkipped, of: entriesRead, "records read")
             return "\(skipped) of \(entriesRead) records would be skipped, more than the \(allowedSkips) allowed (\(rule)); nothing was changed. The reasons are in 'usersync sync --dry-run --source \(source.name)' (a required field the mapping does not find, usernames taken); if they are right, run again with --force or raise options.maxSkipped"
         }
         if let cap = options.maxUsers, activeAfter > cap {
