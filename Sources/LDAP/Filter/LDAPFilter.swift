@@ -98,10 +98,13 @@ public indirect enum LDAPFilter: Sendable, Hashable, CustomStringConvertible {
         let trimmed = text.trimmingSpaces()
         guard !trimmed.isEmpty else { throw LDAPFilterError(filter: text, reason: "the filter is empty") }
         let filter = trimmed.hasPrefix("(") ? trimmed : "(\(trimmed))"
+        // Unicode scalars, not Characters: a value ending in a prepended mark (U+0605) would
+        // fuse with the ')' after it into one Character (found by the filter fuzz target).
+        let scalars = Array(filter.unicodeScalars)
         var depth = 0
-        var previous: Character = " "
+        var previous: Unicode.Scalar = " "
         var escaped = false
-        for (offset, c) in filter.enumerated() {
+        for (offset, c) in scalars.enumerated() {
             if escaped {
                 escaped = false
                 previous = c
@@ -117,7 +120,7 @@ public indirect enum LDAPFilter: Sendable, Hashable, CustomStringConvertible {
                 }
                 depth -= 1
                 if depth < 0 { throw LDAPFilterError(filter: text, reason: "a ')' at character \(offset + 1) closes nothing") }
-                if depth == 0 && offset != filter.count - 1 {
+                if depth == 0 && offset != scalars.count - 1 {
                     throw LDAPFilterError(filter: text, reason: "text after the closing ')' at character \(offset + 1); combine filters with (&…) or (|…)")
                 }
             default: break

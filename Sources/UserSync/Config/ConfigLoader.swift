@@ -366,9 +366,10 @@ struct ConfigReader {
             problem(f["allowInsecureBind"], "\(path).allowInsecureBind", "give allowInsecure only (allowInsecureBind is its older name)")
         }
         let allowInsecure = bool(f["allowInsecure"], "\(path).allowInsecure") ?? bool(f["allowInsecureBind"], "\(path).allowInsecureBind") ?? false
-        if let verify = connection.tls.verify, verify == .never || verify == .allow, !allowInsecure, bindDN != nil {
+        // As on HTTP sources: whoever answers would get the bind password and could hand over any users.
+        if let verify = connection.tls.verify, verify == .never || verify == .allow, !allowInsecure {
             problem((f["tls"]?.mapping?["verify"]) ?? f["tls"], "\(path).tls.verify",
-                    "\(verify.rawValue) accepts any server's certificate, so the bind password would go to whoever answers: give tls.caFile instead, or set allowInsecure: true (test servers only)")
+                    "\(verify.rawValue) accepts any server's certificate, so the bind password would go to whoever answers and any users could come back: give tls.caFile instead, or set allowInsecure: true (test servers only)")
         }
         let users = f["users"].flatMap { self.userSearch($0, "\(path).users") }
         let groups = f["groups"].flatMap { self.groupSearch($0, "\(path).groups") }

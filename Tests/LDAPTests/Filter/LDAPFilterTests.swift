@@ -26,6 +26,15 @@ struct LDAPFilterTests {
         #expect(LDAPFilter.substring("cn", initial: nil, any: [], final: "x").description == "(cn=*x)")
     }
 
+    @Test("a value ending in a prepended mark (U+0605) keeps the ')' after it (found by the filter fuzz target)")
+    func prependedMarks() throws {
+        // "\u{605})" is one Character; the checker reads scalars.
+        #expect(try LDAPFilter.check("(cn=\u{7f}\u{15}c\u{605})") == "(cn=\u{7f}\u{15}c\u{605})")
+        #expect(try LDAPFilter.check("(&(cn=\u{605})(sn=x))") == "(&(cn=\u{605})(sn=x))")
+        #expect(try LDAPFilter.check("cn=" + LDAPFilter.escape("a\u{605}")) == "(cn=a\u{605})")
+        #expect(throws: LDAPFilterError.self) { try LDAPFilter.check("(cn=\u{605}") }
+    }
+
     @Test func checksAdministratorFilters() throws {
         #expect(try LDAPFilter.check("uid=ann") == "(uid=ann)")
         #expect(try LDAPFilter.check("  (&(a=1)(b=2)) ") == "(&(a=1)(b=2))")
