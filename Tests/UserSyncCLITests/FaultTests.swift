@@ -44,11 +44,17 @@ struct FaultTests {
         #expect(try await UserSyncBinary.run(["sync", "--config", config, "-q"]).status == 0)
         let store = directory.appendingPathComponent("users.db").path
         _ = try Shell.run("sqlite3", [store, "PRAGMA wal_checkpoint(TRUNCATE)"])
-        // 64 KiB of one byte over the middle of the file: pages of the tables and indexes the next run reads.
+        // One byte over the whole root page of the table every run reads first (the fingerprints
+        // of the users synced), and of the users table: b-tree pages that no longer parse.
+        let pageSize = UInt64(try Shell.run("sqlite3", [store, "PRAGMA page_size"]).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4096
+        let roots = try Shell.run("sqlite3", [store, "SELECT rootpage FROM sqlite_master WHERE name IN ('sync_fingerprints', 'users')"]).output
+            .split(separator: "\n").compactMap { UInt64($0) }
+        try #require(roots.count == 2, "\(roots)")
         let handle = try #require(FileHandle(forUpdatingAtPath: store))
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: size / 2)
-        try handle.write(contentsOf: Data(repeating: 0xAB, count: 65_536))
+        for root in roots {
+            try handle.seek(toOffset: (root - 1) * pageSize)
+            try handle.write(contentsOf: Data(repeating: 0xAB, count: Int(pageSize)))
+        }
         try handle.close()
 
         let result = try await UserSyncBinary.run(["sync", "--config", config, "--json"])

@@ -172,6 +172,10 @@ struct SyncCommandTests {
 
         let held = try s.startHeldSync(hold: 60)
         try await s.waitForOutput(held.output, containing: "holding the transaction open")
+        // While it holds the store's lock, its run is running, not stale.
+        let running = try #require(try await s.json(["status"]) as? [[String: Any]])
+        #expect((running.first?["lastRun"] as? [String: Any])?["status"] as? String == "running")
+        #expect(running.first?["stale"] as? Bool == false, "a run that holds the lock is running, not stale")
         kill(held.pid, SIGKILL)
         _ = Shell.wait(held.pid)
         #expect(try await s.usersync(["users", "--json"]).output == before, "the killed run wrote nothing")
@@ -198,8 +202,6 @@ struct SyncCommandTests {
         try await s.waitForOutput(first.output, containing: "holding the transaction open")
         let impatient = try await s.usersync(["sync", "--wait", "0", "-q"])
         #expect(impatient.status == 10, "\(impatient.output)")
-        let running = try #require(try await s.json(["status"]) as? [[String: Any]])
-        #expect(running.first?["stale"] as? Bool == false, "a run that holds the lock is running, not stale")
         #expect(impatient.output.contains("another run is in progress"))
         let patient = try await s.usersync(["sync", "--wait", "60", "--json", "-q"])
         #expect(Shell.wait(first.pid) == 0)
