@@ -10,7 +10,7 @@ struct TestBind: AsyncParsableCommand {
         discussion: """
         Connects to the first server of -H that answers, sets up TLS (ldaps:// or -Z), binds, asks the server who it thinks you are (WhoAmI), reads the root DSE, and with -b runs a paged search and counts what it finds. Each failure says what went wrong and what to try, and ends with its own exit code.
 
-        A simple bind with a password over plain ldap:// is refused unless --allow-insecure-bind is given. libldap's ldap.conf and LDAPTLS_* environment variables apply as they do for ldapsearch.
+        A simple bind with a password over plain ldap://, or over TLS whose certificate is not verified (--tls-verify never|allow, or LDAPTLS_REQCERT=never / TLS_REQCERT never inherited from the environment or ldap.conf), is refused unless --allow-insecure-bind is given. libldap's ldap.conf and LDAPTLS_* environment variables apply as they do for ldapsearch.
 
         Examples:
 

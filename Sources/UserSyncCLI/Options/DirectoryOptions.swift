@@ -55,7 +55,7 @@ struct DirectoryOptions: ParsableArguments {
     var saslAuthzid: String?
 
     @Flag(name: .customLong("allow-insecure-bind"),
-          help: "Allow sending a password over a connection without TLS (refused by default).")
+          help: "Allow sending a password over a connection without TLS, or over TLS whose certificate is not verified (refused by default).")
     var allowInsecureBind = false
 
     @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Seconds to wait for each server to answer.", valueName: "seconds"))
