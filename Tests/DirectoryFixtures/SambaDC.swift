@@ -71,6 +71,13 @@ extension SambaDC {
             "domain", "provision", "--realm=\(SambaDC.realm.uppercased())", "--domain=CORP", "--server-role=dc",
             "--dns-backend=NONE", "--adminpass=\(SambaDC.adminPassword)", "--use-rfc2307", "--targetdir=\(d)",
             "--option=interfaces=lo", "--option=bind interfaces only=yes",
+            // Samba's RPC endpoints listen on ports from `rpc server dynamic port range`, by
+            // default 49152-65535: inside Linux's ephemeral range (32768-60999), where any
+            // outgoing connection of the parallel tests may hold the port first. Samba then
+            // stops ("Failed to listen on 127.0.0.1:49154 - NT_STATUS_ADDRESS_ALREADY_ASSOCIATED",
+            // "dcerpc: Failed to initialise end points") and never opens 636. Below both the
+            // ephemeral range and the fixtures' own ports (Shell.freePort, 10000 and up).
+            "--option=rpc server dynamic port range=9400-9499",
             "--option=tls enabled=yes", "--option=tls keyfile=\(ca.serverKey)",
             "--option=tls certfile=\(ca.serverCertificate)", "--option=tls cafile=\(ca.caFile)",
         ])
@@ -130,13 +137,14 @@ extension SambaDC {
 
     private func run() throws {
         let log = directory.appendingPathComponent("samba.log").path
+        // --debug-stdout: Samba's own messages go to this log, not to /var/log/samba.
         let pid = try Shell.spawn("samba", ["-s", directory.appendingPathComponent("etc/smb.conf").path, "--foreground",
-                                            "--no-process-group", "-M", "single"], output: log)
+                                            "--no-process-group", "-M", "single", "--debug-stdout"], output: log)
         self.pid = pid
         try? String(pid).write(toFile: SambaDC.pidFile, atomically: true, encoding: .utf8)
         // 90 s was passed once on a loaded machine (the whole suite running beside it).
-        try Shell.waitForPort(636, timeout: 180, what: "Samba AD DC", log: log)
-        try Shell.waitForPort(389, timeout: 30, what: "Samba AD DC", log: log)
+        try Shell.waitForPort(636, timeout: 180, what: "Samba AD DC", log: log, process: pid)
+        try Shell.waitForPort(389, timeout: 30, what: "Samba AD DC", log: log, process: pid)
     }
 
     public func stop() {

@@ -138,15 +138,27 @@ public enum Shell {
         onLoopback(port) { fd, address, length in connect(fd, address, length) } == 0
     }
 
-    /// Waits until the port accepts connections, or throws after `timeout` seconds.
-    public static func waitForPort(_ port: Int, timeout: Double, what: String, log: String? = nil) throws {
+    /// Waits until the port accepts connections, or throws after `timeout` seconds. Given the
+    /// server's `process`, it throws as soon as that process has exited (with its status and the
+    /// end of its log) instead of waiting out the timeout for a server that is gone.
+    public static func waitForPort(_ port: Int, timeout: Double, what: String, log: String? = nil,
+                                   process: pid_t? = nil) throws {
+        func logTail() -> String {
+            log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
+        }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if isListening(port: port) { return }
+            if let process {
+                var status: Int32 = 0
+                if waitpid(process, &status, WNOHANG) == process {
+                    let code = status & 0x7f == 0 ? "status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+                    throw FixtureError("\(what) exited (\(code)) before it listened on port \(port)\n\(logTail())")
+                }
+            }
             usleep(100_000)
         }
-        let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map { String($0.suffix(3000)) } ?? ""
-        throw FixtureError("\(what) did not listen on port \(port) within \(Int(timeout)) s\n\(tail)")
+        throw FixtureError("\(what) did not listen on port \(port) within \(Int(timeout)) s\n\(logTail())")
     }
 
     /// A new empty directory under /tmp.

@@ -72,7 +72,7 @@ struct ServeCommandTests {
         let pid = try Shell.spawn(UserSyncBinary.path, ["serve", "--config", config], output: log)
         var exited = false
         defer { if !exited { kill(pid, SIGKILL); _ = Shell.wait(pid) } }
-        try await offThePool { try Shell.waitForPort(port, timeout: 30, what: "usersync serve", log: log) }
+        try await offThePool { try Shell.waitForPort(port, timeout: 30, what: "usersync serve", log: log, process: pid) }
         let base = "http://127.0.0.1:\(port)"
 
         // At start and then every second: runs pile up in the store.
