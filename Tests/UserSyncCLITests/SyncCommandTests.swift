@@ -198,7 +198,9 @@ struct SyncCommandTests {
     @Test("two runs on one store never interleave: the second gives up (exit 10) or waits for the first")
     func concurrentRuns() async throws {
         let s = try await CLISyncSetup.start(users: 50)
-        let first = try s.startHeldSync(hold: 3)
+        // Long enough that the impatient run starts while the first holds the lock on a loaded
+        // machine (3 s was passed once with a release build beside the tests).
+        let first = try s.startHeldSync(hold: 15)
         try await s.waitForOutput(first.output, containing: "holding the transaction open")
         let impatient = try await s.usersync(["sync", "--wait", "0", "-q"])
         #expect(impatient.status == 10, "\(impatient.output)")

@@ -136,7 +136,7 @@ public struct BindTestReport: Codable, Sendable {
 
     public struct Failure: Codable, Sendable {
         /// One of `LDAPError.Kind`'s names, or `configuration`.
-        public var kind: String
+        public var kind: FailureKind
         public var message: String
         public var hint: String?
         public var operation: String?
@@ -147,14 +147,14 @@ public struct BindTestReport: Codable, Sendable {
         public var adReason: String?
         public var adCode: String?
 
-        public init(kind: LDAPError.Kind, message: String, hint: String? = nil) {
-            self.kind = kind.rawValue
+        public init(kind: FailureKind, message: String, hint: String? = nil) {
+            self.kind = kind
             self.message = message
             self.hint = hint
         }
 
         public init(_ error: LDAPError) {
-            kind = error.kind.rawValue
+            kind = FailureKind(error.kind)
             message = error.description
             hint = error.hint
             operation = error.operation

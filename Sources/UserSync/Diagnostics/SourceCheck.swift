@@ -57,21 +57,22 @@ public struct SourceCheck: Sendable {
                 report.groupsRead = groups.entries.count
             }
         } catch {
-            let (message, kind) = SyncEngine.describe(error)
-            report.error = SourceCheckReport.Failure(kind: kind, message: message, hint: SourceCheck.hint(kind, source))
+            let failure = SyncFailure(error)
+            report.error = SourceCheckReport.Failure(kind: failure.kind, message: failure.message,
+                                                     hint: SourceCheck.hint(failure.kind, source))
         }
         report.durationSeconds = (ContinuousClock.now - started).secondsValue
         return report
     }
 
-    static func hint(_ kind: String, _ source: SourceSettings) -> String? {
+    static func hint(_ kind: FailureKind, _ source: SourceSettings) -> String? {
         switch (source.type, kind) {
-        case (.csv, "unreachable"): return "check the path and that the account running usersync may read the file"
-        case (.csv, "malformed"): return "fix the file at that place, or export it again (usersync never syncs part of a file)"
-        case (.scim, "authentication"), (.json, "authentication"): return "check auth: the token (bearerTokenEnv/File), basic password or OAuth client secret, and the account's rights"
-        case (.scim, "unreachable"), (.json, "unreachable"), (.csv, "unreachable") where source.http != nil:
+        case (.csv, .unreachable) where source.http == nil: return "check the path and that the account running usersync may read the file"
+        case (.csv, .malformed): return "fix the file at that place, or export it again (usersync never syncs part of a file)"
+        case (.scim, .authentication), (.json, .authentication): return "check auth: the token (bearerTokenEnv/File), basic password or OAuth client secret, and the account's rights"
+        case (.scim, .unreachable), (.json, .unreachable), (.csv, .unreachable):
             return "check url, that the server answers, and timeout/retries; 'curl -v' the URL from this machine"
-        case (_, "tls"): return "give tls.caFile with the CA that signed the server's certificate"
+        case (_, .tls): return "give tls.caFile with the CA that signed the server's certificate"
         default: return nil
         }
     }
@@ -117,7 +118,7 @@ public struct SourceCheckReport: Codable, Sendable {
 
     public struct Failure: Codable, Sendable {
         /// `unreachable`, `malformed`, `configuration`, …
-        public var kind: String
+        public var kind: FailureKind
         public var message: String
         public var hint: String?
     }

@@ -97,7 +97,7 @@ public actor ServiceStatus {
         Gauge(label: "usersync_last_run_skipped", dimensions: dimensions).record(report.users.skipped)
         Counter(label: "usersync_runs_total", dimensions: dimensions + [("status", report.status.rawValue)]).increment()
         if !succeeded {
-            Counter(label: "usersync_run_failures_total", dimensions: dimensions + [("kind", report.errorKind ?? "other")]).increment()
+            Counter(label: "usersync_run_failures_total", dimensions: dimensions + [("kind", report.errorKind?.rawValue ?? "other")]).increment()
         }
         guard report.status == .applied else { return }
         let u = report.users

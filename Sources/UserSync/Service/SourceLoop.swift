@@ -46,8 +46,7 @@ public struct SourceLoop: Sendable {
     /// run, a file caught while it was being written. Others (a wrong password, a bad
     /// configuration, a guard stop) wait for someone to act; the next slot tries again.
     public static func isTransient(_ report: SyncReport) -> Bool {
-        guard report.status == .failed, let kind = report.errorKind else { return false }
-        return ["unreachable", "timeout", "connectionLost", "busy", "malformed"].contains(kind)
+        report.status == .failed && report.errorKind?.isTransient == true
     }
 
     public func runForever() async {

@@ -101,13 +101,13 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
 /// A row of `changes`, with the run it belongs to.
 public struct ChangeRecord: Codable, Sendable, FetchableRecord {
     public var runId: Int64
-    public var objectType: String
+    public var objectType: ObjectType
     public var objectId: Int64
     /// The user's or group's name.
     public var username: String?
     /// For a membership: the member's username or group name.
     public var memberName: String?
-    public var action: String
+    public var action: ChangeAction
     public var field: String?
     public var oldValue: String?
     public var newValue: String?
@@ -116,16 +116,22 @@ public struct ChangeRecord: Codable, Sendable, FetchableRecord {
 
     public init(row: Row) throws {
         runId = row["run_id"]
-        objectType = row["object_type"]
+        objectType = try ChangeRecord.decode(row, "object_type")
         objectId = row["object_id"]
         username = row["name"]
         memberName = row["member_name"]
-        action = row["action"]
+        action = try ChangeRecord.decode(row, "action")
         field = row["field"]
         oldValue = row["old_value"]
         newValue = row["new_value"]
         record = row["record"]
         runStartedAt = row["started_at"]
+    }
+
+    static func decode<Value: RawRepresentable<String>>(_ row: Row, _ column: String) throws -> Value {
+        let text: String = row[column] ?? ""
+        guard let value = Value(rawValue: text) else { throw StoreError.unknownValue(table: "changes", column: column, value: text) }
+        return value
     }
 }
 

@@ -216,9 +216,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case directoryMissing(String)
     case cannotCreate(String, String)
     case busy(String)
+    /// A row holds a value this version does not know (a store written by a newer usersync).
+    case unknownValue(table: String, column: String, value: String)
 
     public var description: String {
         switch self {
+        case let .unknownValue(table, column, value):
+            return "the store's \(table).\(column) holds '\(value)', which this version of usersync does not know: was the store written by a newer version?"
         case let .directoryMissing(directory): return "the store's directory '\(directory)' does not exist: create it first"
         case let .cannotCreate(path, reason): return "cannot create the store '\(path)': \(reason)"
         case let .busy(path): return "another run is in progress on the store '\(path)'"

@@ -44,7 +44,7 @@ public struct SyncEngine: Sendable {
         do {
             lock = try await RunLock.acquire(store: store.path, timeout: lockTimeout)
         } catch {
-            (report.error, report.errorKind) = SyncEngine.describe(error)
+            report.fail(error)
             log.error("\(report.error!)")
             finish(&report)
             return report
@@ -56,7 +56,7 @@ public struct SyncEngine: Sendable {
         do {
             runId = try await store.beginRun(source: settings.name, dryRun: dryRun, at: started)
         } catch {
-            (report.error, report.errorKind) = SyncEngine.describe(error)
+            report.fail(error)
             log.error("cannot record the run: \(report.error!)")
             finish(&report)
             return report
@@ -174,17 +174,17 @@ public struct SyncEngine: Sendable {
             if settings.groups != nil { try await staging.finishLinks() }
             if !settings.users.memberOf.isEmpty && !info.usersScopedByServer {
                 guard settings.groups != nil else {
-                    throw SyncConfigurationError(description: "users.memberOf: the server does not offer the in-chain matching rule (Active Directory's 1.2.840.113556.1.4.1941), so the group tree must be read: add a 'groups' section whose base and filter include those groups")
+                    throw SyncConfigurationError(description: RunAdvice.memberOfNeedsGroups)
                 }
                 inScope = try await staging.scope(toMembersOf: settings.users.memberOf)
                 log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
             }
         } catch {
             report.entriesRead = pages.total
-            (report.error, report.errorKind) = SyncEngine.describe(error)
+            report.fail(error)
             // The read phase also writes: the records go to the staging tables as they arrive.
             // A failure there is the store's (a full disk, an I/O error, a damaged file), not the source's.
-            let what = SyncEngine.isStoreFailure(error)
+            let what = SyncFailure.isStoreFailure(error)
                 ? "the store failed while the source was read (after \(pages.total) entries)"
                 : "reading the source failed after \(pages.total) entries"
             report.error = "\(what); nothing was changed: \(report.error!)"
@@ -222,10 +222,10 @@ public struct SyncEngine: Sendable {
                     let guardCheck = SyncGuard(options: settings.options, force: force, allowEmpty: allowEmpty)
                     outcome.stop = guardCheck.check(entriesRead: entriesRead, deactivations: outcome.counts.deactivated,
                                                     activeBefore: activeBefore, activeAfter: activeAfter,
-                                                    skipped: outcome.counts.skipped, source: settings)
+                                                    skipped: outcome.counts.skipped)
                     if outcome.stop == nil, let groups = outcome.groups {
                         outcome.stop = guardCheck.checkGroups(groupsRead: groupsRead, deactivations: groups.groups.deactivated,
-                                                              activeBefore: groupsBefore, source: settings)
+                                                              activeBefore: groupsBefore)
                     }
                     // An applied run reports only what it skipped (the rest is in `runs show`).
                     (outcome.changes, outcome.totalChanges) = try planner.changes(db, limit: limit,
@@ -263,21 +263,21 @@ public struct SyncEngine: Sendable {
             report.totalChanges = outcome.totalChanges
             if let stop = outcome.stop {
                 report.status = .stopped
-                report.error = stop
-                report.errorKind = "guard"
-                log.warning("stopped by the guard: \(stop)")
+                report.error = stop.message(for: settings)
+                report.errorKind = .guardStop
+                log.warning("stopped by the guard: \(report.error!)")
             } else if dryRun {
                 report.status = .planned
             } else {
                 report.status = .applied
             }
             if outcome.stop == nil && outcome.counts.skipped > 0 {
-                log.warning("records skipped: those users are not synced (the reasons: 'usersync runs show \(runId)')",
+                log.warning("\(RunAdvice.skipped(runId: runId))",
                             metadata: ["skipped": "\(outcome.counts.skipped)", "read": "\(entriesRead)"])
             }
         } catch {
             report.status = .failed
-            (report.error, report.errorKind) = SyncEngine.describe(error)
+            report.fail(error)
             report.error = "writing the changes failed; nothing was changed: \(report.error!)"
             log.error("\(report.error!)")
         }
@@ -310,9 +310,9 @@ public struct SyncEngine: Sendable {
             await staging.drop()
             do {
                 try store.finishRunOnOwnConnection(runId, report: report, at: Timestamp.now())
-                log.warning("the failed run's records were not kept: \(SyncEngine.describe(error).0)")
+                log.warning("the failed run's records were not kept: \(SyncFailure(error).message)")
             } catch {
-                log.error("cannot record the end of the run (it stays 'running' until the next run): \(SyncEngine.describe(error).0)")
+                log.error("cannot record the end of the run (it stays 'running' until the next run): \(SyncFailure(error).message)")
             }
         }
     }
@@ -344,64 +344,7 @@ public struct SyncEngine: Sendable {
         var groups: GroupPlanner.Outcome?
         var changes: [PlannedChange] = []
         var totalChanges = 0
-        var stop: String?
-    }
-
-    /// A failure's message and kind (`SyncReport.errorKind`) for reports and commands.
-    public static func describe(_ error: any Error) -> (String, String) {
-        switch error {
-        case let error as LDAPError:
-            return (error.description + (error.hint.map { " (\($0))" } ?? ""), error.kind.rawValue)
-        case let error as Secrets.Unavailable:
-            return (error.description, "configuration")
-        case let error as SyncConfigurationError:
-            return (error.description, "configuration")
-        case let error as StoreError:
-            if case .busy = error { return (error.description, "busy") }
-            return (error.description, "store")
-        case let error as DatabaseError:
-            return ("the store: \(error.message ?? "\(error)")\(SyncEngine.storeHint(error).map { " (\($0))" } ?? "")", "store")
-        case let error as DuplicateStableID:
-            return (error.description, "malformed")
-        case let error as CSVFileError:
-            return (error.description, error.unreadable ? "unreachable" : "malformed")
-        case let error as HTTPSourceError:
-            switch error.kind {
-            case .unreachable: return (error.description, "unreachable")
-            case .tls: return (error.description, "tls")
-            case .authentication: return (error.description, "authentication")
-            case .insecure: return (error.description, "insecureBindRefused")
-            case .malformed: return (error.description, "malformed")
-            case .configuration: return (error.description, "configuration")
-            case .searchFailed: return (error.description, "noSuchObject")
-            case .other: return (error.description, "other")
-            }
-        default:
-            return ("\(error)", "other")
-        }
-    }
-
-    /// Whether `error` came from the store (SQLite), not from the source.
-    static func isStoreFailure(_ error: any Error) -> Bool {
-        if error is DatabaseError { return true }
-        if let error = error as? StoreError, case .busy = error { return false }
-        return error is StoreError
-    }
-
-    /// What to do about a store failure that an administrator can act on.
-    static func storeHint(_ error: DatabaseError) -> String? {
-        switch error.resultCode {
-        case .SQLITE_FULL:
-            return "the disk holding the store, or SQLite's temporary files (SQLITE_TMPDIR, TMPDIR, else /var/tmp), is full: free space and run again"
-        case .SQLITE_IOERR:
-            return "an I/O error on the disk holding the store or SQLite's temporary files: check the disk and the system log"
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            return "the store file is damaged: check it with sqlite3 FILE 'PRAGMA integrity_check' and restore it from a backup"
-        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
-            return "the store file or its folder cannot be written by this user"
-        default:
-            return nil
-        }
+        var stop: GuardStop?
     }
 
     /// Test hook for the kill -9 test: with `USERSYNC_TEST_HOLD_BEFORE_COMMIT=SECONDS`, a run

@@ -48,44 +48,47 @@ public struct SyncGuard: Sendable {
     }
 
     /// Why the run must stop, or nil to let it through.
-    public func check(entriesRead: Int, deactivations: Int, activeBefore: Int, activeAfter: Int, skipped: Int = 0,
-                      source: SourceSettings) -> String? {
-        if !allowEmpty && entriesRead == 0 {
-            switch source.type {
-            case .ldap:
-                return "the source returned no entries (base '\(source.users.base)', filter '\(source.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, run again with --allow-empty (--force does not override an empty read)"
-            case .scim, .json:
-                return "the source returned no users (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check the URL, the filter and the account's rights with 'usersync test-bind --source \(source.name)'; if the service really lists no one, run again with --allow-empty (--force does not override an empty read)"
-            case .csv:
-                return "the source returned no rows (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check that the export is complete with 'usersync test-bind --source \(source.name)'; if the file really lists no one, run again with --allow-empty (--force does not override an empty read)"
-            }
-        }
+    public func check(entriesRead: Int, deactivations: Int, activeBefore: Int, activeAfter: Int, skipped: Int = 0) -> GuardStop? {
+        if !allowEmpty && entriesRead == 0 { return .emptyRead }
         let allowed = allowedDeactivations(activeBefore: activeBefore)
         if !force && deactivations > allowed {
-            let rule = SyncGuard.rule("maxDeactivations", options.maxDeactivations, of: activeBefore, "active users")
-            return "\(deactivations) users would be deactivated, more than the \(allowed) allowed (\(rule)); nothing was changed. Look at the plan with 'usersync sync --dry-run --source \(source.name)'; if it is right, run again with --force or raise options.maxDeactivations"
+            return .tooManyDeactivations(count: deactivations, allowed: allowed,
+                                         rule: SyncGuard.rule("maxDeactivations", options.maxDeactivations, of: activeBefore, "active users"))
         }
         let allowedSkips = allowedSkips(entriesRead: entriesRead)
         if !force && skipped > allowedSkips {
-            let rule = SyncGuard.rule("maxSkipped", options.maxSkipped, of: entriesRead, "records read")
-            return "\(skipped) of \(entriesRead) records would be skipped, more than the \(allowedSkips) allowed (\(rule)); nothing was changed. The reasons are in 'usersync sync --dry-run --source \(source.name)' (a required field the mapping does not find, usernames taken); if they are right, run again with --force or raise options.maxSkipped"
+            return .tooManySkipped(count: skipped, read: entriesRead, allowed: allowedSkips,
+                                   rule: SyncGuard.rule("maxSkipped", options.maxSkipped, of: entriesRead, "records read"))
         }
-        if let cap = options.maxUsers, activeAfter > cap {
-            return "\(activeAfter) active users would exceed maxUsers (\(cap)); nothing was changed. Raise options.maxUsers or narrow the user filter (--force does not override a licence cap)"
-        }
+        if let cap = options.maxUsers, activeAfter > cap { return .overLicence(active: activeAfter, cap: cap) }
         return nil
     }
 
     /// The same rules for groups: an empty group read while the source has groups, or more group
     /// deactivations than maxDeactivations allows (of the source's active groups).
-    public func checkGroups(groupsRead: Int, deactivations: Int, activeBefore: Int, source: SourceSettings) -> String? {
-        if !allowEmpty && groupsRead == 0 && activeBefore > 0 {
-            return "the group search returned no groups (base '\(source.groups?.base ?? "")'), so all \(activeBefore) groups would be deactivated; nothing was changed. Check the groups base and filter; if it is right, run again with --allow-empty (--force does not override an empty read)"
-        }
+    public func checkGroups(groupsRead: Int, deactivations: Int, activeBefore: Int) -> GuardStop? {
+        if !allowEmpty && groupsRead == 0 && activeBefore > 0 { return .emptyGroupRead(activeGroups: activeBefore) }
         let allowed = allowedDeactivations(activeBefore: activeBefore)
         if !force && deactivations > allowed {
-            return "\(deactivations) groups would be deactivated, more than the \(allowed) allowed by maxDeactivations (of \(activeBefore) active groups); nothing was changed. Look at the plan with --dry-run; if it is right, run again with --force"
+            return .tooManyGroupDeactivations(count: deactivations, allowed: allowed, activeGroups: activeBefore)
         }
         return nil
     }
+}
+
+/// Why the guard stopped a run: the rule that did, with the figures it weighed. What to tell
+/// the administrator about it is `message(for:)` (Advice/RunAdvice.swift).
+public enum GuardStop: Sendable, Equatable {
+    /// The source returned nothing: every user would be treated as deleted.
+    case emptyRead
+    /// More deactivations than `maxDeactivations` allows; `rule` quotes the limit.
+    case tooManyDeactivations(count: Int, allowed: Int, rule: String)
+    /// More skipped records than `maxSkipped` allows.
+    case tooManySkipped(count: Int, read: Int, allowed: Int, rule: String)
+    /// More active users than the `maxUsers` licence cap.
+    case overLicence(active: Int, cap: Int)
+    /// The group search returned nothing while the source has active groups.
+    case emptyGroupRead(activeGroups: Int)
+    /// More group deactivations than `maxDeactivations` allows.
+    case tooManyGroupDeactivations(count: Int, allowed: Int, activeGroups: Int)
 }

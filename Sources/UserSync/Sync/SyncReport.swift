@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// What one sync run of one source did, as `usersync sync --json` prints it.
 public struct SyncReport: Codable, Sendable {
@@ -49,9 +50,9 @@ public struct SyncReport: Codable, Sendable {
     public var durationSeconds = 0.0
     /// Why the run stopped or failed.
     public var error: String?
-    /// What kind of failure: an `LDAPError.Kind` name, or `configuration`, `busy`, `store`,
-    /// `guard`, `malformed` (a source's data: a CSV file's quoting, fields or encoding).
-    public var errorKind: String?
+    /// What kind of failure (its raw value in the JSON: an `LDAPError.Kind` name, or
+    /// `configuration`, `busy`, `store`, `guard`, `malformed`).
+    public var errorKind: FailureKind?
     /// The planned or applied changes (dry runs and the human report); not in the JSON.
     public var changes: [PlannedChange] = []
     /// How many changes there were in all, when `changes` holds only the first ones.
@@ -67,26 +68,32 @@ public struct SyncReport: Codable, Sendable {
         self.dryRun = dryRun
         self.status = status
     }
+
+    /// Sets `error` and `errorKind` from a failure.
+    mutating func fail(_ error: any Error) {
+        let failure = SyncFailure(error)
+        self.error = failure.message
+        errorKind = failure.kind
+    }
 }
 
 /// One change of a run, as recorded in `changes`.
 public struct PlannedChange: Codable, Sendable, Equatable {
     public var userId: Int64
     public var username: String?
-    public var action: String
+    public var action: ChangeAction
     public var field: String?
     public var oldValue: String?
     public var newValue: String?
     /// The DN (or locator) of the record behind the change.
     public var record: String?
-    /// user, group or membership.
-    public var objectType = "user"
+    public var objectType = ObjectType.user
     /// For a membership: the member's username or group name.
     public var memberName: String?
     /// The `changes` row's id (0 before it is written): the order of the changes.
     public var changeId: Int64 = 0
 
-    public init(userId: Int64, username: String?, action: String, field: String?, oldValue: String?, newValue: String?,
+    public init(userId: Int64, username: String?, action: ChangeAction, field: String?, oldValue: String?, newValue: String?,
                 record: String?) {
         self.userId = userId
         self.username = username
@@ -96,4 +103,20 @@ public struct PlannedChange: Codable, Sendable, Equatable {
         self.newValue = newValue
         self.record = record
     }
+}
+
+/// What a change did, as the `changes` table and reports name it.
+public enum ChangeAction: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case create, update, deactivate, reactivate
+    /// A user the application had (made by hand) taken over by the source.
+    case adopt
+    /// A record not synced (its reason in `newValue`).
+    case skip
+    /// A membership added or removed.
+    case add, remove
+}
+
+/// What a change is about.
+public enum ObjectType: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case user, group, membership
 }

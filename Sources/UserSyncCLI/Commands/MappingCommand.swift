@@ -124,8 +124,8 @@ struct MappingCommand: AsyncParsableCommand {
             } catch let error as Secrets.Unavailable {
                 throw CommandFailure(status: .configuration, message: error.description)
             } catch {
-                let (message, kind) = SyncEngine.describe(error)
-                throw CommandFailure(status: ExitStatus(kind: kind), message: message)
+                let failure = SyncFailure(error)
+                throw CommandFailure(status: ExitStatus(failure.kind), message: failure.message)
             }
             if output.json {
                 Output.printJSON(items)

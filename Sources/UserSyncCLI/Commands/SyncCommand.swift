@@ -121,7 +121,7 @@ enum SyncText {
             }
         }
         // An applied run lists what it skipped (the rest is in 'usersync runs show'); a plan lists all.
-        let listed = report.status == .applied ? report.changes.filter { $0.action == "skip" } : report.changes
+        let listed = report.status == .applied ? report.changes.filter { $0.action == .skip } : report.changes
         // A stopped run shows a sample of what it would have done, not a thousand lines.
         let limit = report.status == .stopped ? min(show, 10) : show
         if report.status != .failed && !listed.isEmpty && limit > 0 {
@@ -131,7 +131,7 @@ enum SyncText {
                     text += "  every change: usersync runs show \(id)\n"
                 }
             }
-            let shown = Dictionary(grouping: listed, by: \.action).values.reduce(0) { $0 + min($1.count, limit) }
+            let shown = Dictionary(grouping: listed, by: { $0.action }).values.reduce(0) { $0 + min($1.count, limit) }
             if report.status != .applied && report.totalChanges > shown {
                 text += "  … \(report.totalChanges - shown) more changes not listed" + (report.status == .planned ? " (raise --show)" : "") + "\n"
             }
@@ -141,24 +141,24 @@ enum SyncText {
 
     /// Changes as aligned rows: action, user, what.
     static func table(_ changes: [PlannedChange], show: Int) -> String {
-        var perAction: [String: Int] = [:]
+        var perAction: [ChangeAction: Int] = [:]
         var rows: [(String, String, String)] = []
         for change in changes {
             perAction[change.action, default: 0] += 1
             guard perAction[change.action]! <= show else { continue }
             var who = change.username ?? change.record ?? "#\(change.userId)"
-            if change.objectType == "group" { who = "group " + who }
+            if change.objectType == .group { who = "group " + who }
             let what: String
             switch change.action {
-            case "add", "remove":
-                what = "\(change.action == "add" ? "+" : "−") \(change.field ?? "member") \(change.memberName ?? change.newValue ?? change.oldValue ?? "")"
-            case "update": what = "\(change.field ?? ""): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")"
-            case "create": what = [change.newValue, change.record].compactMap { $0 }.joined(separator: "  ")
-            case "adopt": what = "now owned by this source (\(change.newValue ?? ""))"
-            case "skip": what = "\(change.newValue ?? "")" + (change.record.map { "  [\($0)]" } ?? "")
-            default: what = change.newValue ?? ""
+            case .add, .remove:
+                what = "\(change.action == .add ? "+" : "−") \(change.field ?? "member") \(change.memberName ?? change.newValue ?? change.oldValue ?? "")"
+            case .update: what = "\(change.field ?? ""): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")"
+            case .create: what = [change.newValue, change.record].compactMap { $0 }.joined(separator: "  ")
+            case .adopt: what = "now owned by this source (\(change.newValue ?? ""))"
+            case .skip: what = "\(change.newValue ?? "")" + (change.record.map { "  [\($0)]" } ?? "")
+            case .deactivate, .reactivate: what = change.newValue ?? ""
             }
-            rows.append((change.action, who, what))
+            rows.append((change.action.rawValue, who, what))
         }
         let width = min(rows.map { $0.1.count }.max() ?? 0, 32)
         return rows.map { "  \(Output.pad($0.0, 10)) \(Output.pad($0.1, width))  \($0.2)\n" }.joined()

@@ -91,8 +91,7 @@ struct TestBind: AsyncParsableCommand {
             if output.json {
                 var report = BindTestReport()
                 report.triedURIs = directory.connectionOptions.uris
-                report.error = BindTestReport.Failure(kind: .other, message: failure.message)
-                report.error?.kind = "configuration"
+                report.error = BindTestReport.Failure(kind: .configuration, message: failure.message)
                 Output.printJSON(report)
             } else {
                 Output.write("error: \(failure.message)\n", to: .standardError)
@@ -101,8 +100,7 @@ struct TestBind: AsyncParsableCommand {
         }
         print(report, json: output.json)
         if let error = report.error {
-            let kind = LDAPError.Kind(rawValue: error.kind) ?? .other
-            throw ExitStatus(kind, operation: error.operation).exitCode
+            throw ExitStatus(error.kind, operation: error.operation).exitCode
         }
     }
 
@@ -111,7 +109,7 @@ struct TestBind: AsyncParsableCommand {
     private func check(_ source: SourceSettings) async throws {
         let report = await SourceCheck(source: source, pageLimit: max(pageSize, 1000), listLimit: limit).run()
         emit(report, text: TestBindText.render(report), error: report.error.map { ($0.message, $0.hint) })
-        if let error = report.error { throw ExitStatus(kind: error.kind).exitCode }
+        if let error = report.error { throw ExitStatus(error.kind).exitCode }
     }
 
     private func makeTest() throws -> BindTest {

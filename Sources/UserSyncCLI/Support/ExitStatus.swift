@@ -37,7 +37,9 @@ enum ExitStatus: Int32, CaseIterable {
         }
     }
 
-    init(_ kind: LDAPError.Kind, operation: String? = nil) {
+    /// The status for a kind of failure; an invalid request while connecting is a bad URI in
+    /// the configuration, elsewhere a bad search.
+    init(_ kind: FailureKind, operation: String? = nil) {
         switch kind {
         case .unreachable, .timeout, .connectionLost: self = .unreachable
         case .tls: self = .tls
@@ -46,18 +48,16 @@ enum ExitStatus: Int32, CaseIterable {
         case .noSuchObject, .insufficientAccess: self = .searchFailed
         case .invalidRequest: self = operation == "connect" ? .configuration : .searchFailed
         case .limitExceeded: self = .incomplete
-        case .other: self = .failure
+        case .configuration: self = .configuration
+        case .busy: self = .busy
+        case .malformed: self = .malformed
+        case .guardStop: self = .guardStopped
+        case .store, .other: self = .failure
         }
     }
 
-    /// The status for a failure kind as reports name it (`SyncEngine.describe`).
-    init(kind: String) {
-        switch kind {
-        case "configuration": self = .configuration
-        case "busy": self = .busy
-        case "malformed": self = .malformed
-        default: self = LDAPError.Kind(rawValue: kind).map { ExitStatus($0) } ?? .failure
-        }
+    init(_ kind: LDAPError.Kind, operation: String? = nil) {
+        self.init(FailureKind(kind), operation: operation)
     }
 
     /// The status of a sync that ended with `report`.
@@ -65,11 +65,7 @@ enum ExitStatus: Int32, CaseIterable {
         switch (report.status, report.errorKind) {
         case (.applied, _), (.planned, _): self = .success
         case (.stopped, _): self = .guardStopped
-        case (_, "configuration"?): self = .configuration
-        case (_, "busy"?): self = .busy
-        case (_, "malformed"?): self = .malformed
-        case (_, let kind?):
-            if let ldap = LDAPError.Kind(rawValue: kind) { self = ExitStatus(ldap) } else { self = .failure }
+        case (_, let kind?): self = ExitStatus(kind)
         default: self = .failure
         }
     }

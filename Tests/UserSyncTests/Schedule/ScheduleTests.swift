@@ -176,10 +176,10 @@ struct ScheduleTests {
         // What each run does: succeed, fail as unreachable, take long, …
         let script: [@Sendable () -> SyncReport] = [
             { runs.report(.applied) },
-            { runs.report(.failed, kind: "unreachable") },
+            { runs.report(.failed, kind: .unreachable) },
             { runs.report(.applied) },
             { clock.set(t0.addingTimeInterval(400)); return runs.report(.applied) },  // a run of 4 min
-            { runs.report(.failed, kind: "authentication") },
+            { runs.report(.failed, kind: .authentication) },
         ]
         let loop = SourceLoop(source: "s", schedule: Schedule(.every(.seconds(60))), clock: clock, status: status,
                               logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) {
@@ -222,7 +222,7 @@ final class RunLog: @unchecked Sendable {
         return times.count - 1
     }
 
-    func report(_ status: SyncReport.Status, kind: String? = nil) -> SyncReport {
+    func report(_ status: SyncReport.Status, kind: FailureKind? = nil) -> SyncReport {
         var report = SyncReport(source: "s", dryRun: false, status: status)
         report.errorKind = kind
         report.error = kind.map { "failed: \($0)" }

@@ -138,7 +138,7 @@ struct CSVSourceTests {
         let before = try h.snapshot()
         report = await h.sync(try h.source())
         #expect(report.status == .failed)
-        #expect(report.errorKind == "malformed")
+        #expect(report.errorKind == .malformed)
         #expect(report.error?.contains("\(h.csvPath):2:15:") == true, "\(report.error ?? "")")
         #expect(report.error?.contains("encoding: latin1") == true)
         #expect(try h.snapshot() == before)
@@ -166,7 +166,7 @@ struct CSVSourceTests {
             try h.write(text)
             let report = await h.sync(source)
             #expect(report.status == .failed)
-            #expect(report.errorKind == "malformed")
+            #expect(report.errorKind == .malformed)
             #expect(report.error?.contains(expected) == true, "\(report.error ?? "")")
             #expect(report.error?.contains("nothing was changed") == true)
             #expect(try h.snapshot() == before)
@@ -183,7 +183,7 @@ struct CSVSourceTests {
         // A missing file: the run fails as unreachable, nothing changes.
         try FileManager.default.removeItem(atPath: h.csvPath)
         let missing = await h.sync(source)
-        #expect(missing.errorKind == "unreachable")
+        #expect(missing.errorKind == .unreachable)
         #expect(missing.error?.contains("cannot open the file") == true)
         #expect(try h.snapshot() == before)
     }
@@ -194,7 +194,7 @@ struct CSVSourceTests {
         try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,\n\nE3,,Carl,Cole,carl@example.com\n,dan,Dan,Dorn,dan@example.com\n")
         // Three of four rows skipped: past the default maxSkipped (10%, at least one), the run stops.
         let strict = await h.sync(try h.source(options: "      requiredFields: [username, email]"))
-        #expect(strict.status == .stopped && strict.errorKind == "guard")
+        #expect(strict.status == .stopped && strict.errorKind == .guardStop)
         #expect(strict.error?.contains("3 of 4 records would be skipped, more than the 1 allowed (maxSkipped: 10% of 4 records read)") == true,
                 "\(strict.error ?? "")")
         #expect(try h.users().isEmpty, "nothing written")
@@ -203,7 +203,7 @@ struct CSVSourceTests {
         #expect(report.status == .applied)
         #expect(report.users.created == 1)
         #expect(report.users.skipped == 3)
-        let skips = try h.store.changes(run: report.runId!).filter { $0.action == "skip" }
+        let skips = try h.store.changes(run: report.runId!).filter { $0.action == .skip }
         #expect(skips.map(\.record) == ["\(h.csvPath):3", "\(h.csvPath):5", "\(h.csvPath):6"])  // line 4 is blank
         #expect(skips[0].newValue?.contains("no email") == true)
         #expect(skips[1].newValue?.contains("no username") == true)
@@ -227,7 +227,7 @@ struct CSVSourceTests {
         // carl's row now carries bob's id.
         try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,bob@example.com\nE2,carl,Carl,Cole,carl@example.com\n")
         let report = await h.sync(source)
-        #expect(report.status == .failed && report.errorKind == "malformed", "\(report.error ?? "")")
+        #expect(report.status == .failed && report.errorKind == .malformed, "\(report.error ?? "")")
         #expect(report.error?.contains("two records have the same employee_id 'E2': \(h.csvPath):3 and \(h.csvPath):4") == true,
                 "\(report.error ?? "")")
         #expect(try h.snapshot() == before, "nothing changed")

@@ -82,7 +82,7 @@ struct JSONSourceTests {
                 """))
         }
         let refused = await h.sync(try config())
-        #expect(refused.status == .failed && refused.errorKind == "insecureBindRefused", "\(refused.error ?? "")")
+        #expect(refused.status == .failed && refused.errorKind == .insecureBindRefused, "\(refused.error ?? "")")
         #expect(refused.error?.contains("\(other.baseURL)/next?page=2") == true, "the error names the link: \(refused.error ?? "")")
         #expect(refused.error?.contains("allowedOrigins") == true)
         #expect((try other.stats()["requests"] as? [String: Int])?["/next"] == nil, "nothing was sent to the other server")
@@ -122,7 +122,7 @@ struct JSONSourceTests {
         let broken = try h.parse(source(server, "/broken", "    records: /value\n    retries: 2"))
         let report = await h.sync(broken)
         #expect(report.status == .failed)
-        #expect(report.errorKind == "unreachable")
+        #expect(report.errorKind == .unreachable)
         #expect(report.error?.contains("\(server.baseURL)/broken: answered 500 after 3 tries") == true, "\(report.error ?? "")")
         #expect(report.error?.contains("nothing was changed") == true)
         #expect((try server.stats()["requests"] as? [String: Int])?["/broken"] == 3)
@@ -130,14 +130,14 @@ struct JSONSourceTests {
 
         let notJSON = try h.parse(source(server, "/notjson", "    records: /value"))
         let second = await h.sync(notJSON)
-        #expect(second.errorKind == "malformed")
+        #expect(second.errorKind == .malformed)
         #expect(second.error?.contains("\(server.baseURL)/notjson: the answer is not JSON (text/html): <html>") == true, "\(second.error ?? "")")
         #expect(try h.snapshot() == before)
 
         // The records are not where the source says.
         let wrongPointer = try h.parse(source(server, "/next", "    records: /items"))
         let third = await h.sync(wrongPointer)
-        #expect(third.errorKind == "malformed")
+        #expect(third.errorKind == .malformed)
         #expect(third.error?.contains("no list of records at '/items' (the page's keys: @odata.nextLink, value)") == true, "\(third.error ?? "")")
         #expect(try h.snapshot() == before)
     }
@@ -187,7 +187,7 @@ struct JSONSourceTests {
         try "wrong\n".write(toFile: secret, atomically: true, encoding: .utf8)
         let refused = await h.sync(try config(brief))
         #expect(refused.status == .failed)
-        #expect(refused.errorKind == "authentication")
+        #expect(refused.errorKind == .authentication)
         #expect(refused.error?.contains("the token endpoint answered 401") == true, "\(refused.error ?? "")")
         #expect(try h.snapshot() == before)
     }
@@ -222,12 +222,12 @@ struct JSONSourceTests {
 
         let untrusted = await h.sync(try config(""))
         #expect(untrusted.status == .failed)
-        #expect(untrusted.errorKind == "tls", "\(untrusted.error ?? "")")
+        #expect(untrusted.errorKind == .tls, "\(untrusted.error ?? "")")
         #expect(untrusted.error?.contains("tls.caFile") == true)
 
         try "wrong\n".write(toFile: password, atomically: true, encoding: .utf8)
         let refused = await h.sync(source)
-        #expect(refused.errorKind == "authentication", "\(refused.error ?? "")")
+        #expect(refused.errorKind == .authentication, "\(refused.error ?? "")")
         #expect(try h.users().count == 2)
     }
 

@@ -115,8 +115,8 @@ struct SCIMSourceTests {
         #expect(after["user0007"]?.state == "deactivated")
         #expect(after["user0008"]?.state == "active")
         let changes = try h.store.changes(run: again.runId!)
-        #expect(changes.first { $0.username == "user0006" && $0.action == "deactivate" }?.newValue == "disabled in the directory")
-        #expect(changes.first { $0.username == "user0007" && $0.action == "deactivate" }?.record == "id \(ids[7]!)")
+        #expect(changes.first { $0.username == "user0006" && $0.action == .deactivate }?.newValue == "disabled in the directory")
+        #expect(changes.first { $0.username == "user0007" && $0.action == .deactivate }?.record == "id \(ids[7]!)")
 
         // User 6 active again: reactivated, same row.
         try await server.send([["method": "PUT", "path": "/Users/\(ids[6]!)", "body": Self.user(6).merging(["id": ids[6]!]) { $1 }]])
@@ -188,10 +188,10 @@ struct SCIMSourceTests {
         try "not-the-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let report = await h.sync(source)
         #expect(report.status == .failed)
-        #expect(report.errorKind == "authentication")
+        #expect(report.errorKind == .authentication)
         #expect(report.error?.contains("401") == true, "\(report.error ?? "")")
         #expect(try h.snapshot() == before)
         let check = await SourceCheck(source: source).run()
-        #expect(check.error?.kind == "authentication")
+        #expect(check.error?.kind == .authentication)
     }
 }

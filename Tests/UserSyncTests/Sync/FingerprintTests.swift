@@ -89,7 +89,7 @@ struct FingerprintTests {
 
         // Both records mapped (nothing stored yet): neither is synced, and no one else either.
         let first = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
-        #expect(first.status == .failed && first.errorKind == "malformed")
+        #expect(first.status == .failed && first.errorKind == .malformed)
         #expect(first.error?.contains("two records have the same entryUUID 'id-1': \(annDN) and \(aliasDN)") == true, "\(first.error ?? "")")
         #expect(try rows().isEmpty)
 
@@ -99,7 +99,7 @@ struct FingerprintTests {
 
         // ann is identical to the last run and comes first; carl's record went missing: nobody is deactivated.
         let second = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
-        #expect(second.status == .failed && second.errorKind == "malformed")
+        #expect(second.status == .failed && second.errorKind == .malformed)
         #expect(second.error?.contains("'id-1': \(annDN) and \(aliasDN)") == true, "\(second.error ?? "")")
         #expect(try rows() == before)
 

@@ -105,7 +105,7 @@ struct OpenLDAPSyncTests {
         let plan = await h.sync(source, dryRun: true)
         #expect(plan.status == .planned)
         #expect(plan.users.updated == 1 && plan.users.unchanged == 29)
-        let planned = plan.changes.filter { $0.action == "update" }.map { "\($0.field!): \($0.oldValue!) → \($0.newValue!)" }.sorted()
+        let planned = plan.changes.filter { $0.action == .update }.map { "\($0.field!): \($0.oldValue!) → \($0.newValue!)" }.sorted()
         #expect(planned == ["display_name: Given3 Family3 → Given3 Newname", "email: user00003@example.com → new.address@example.com",
                             "last_name: Family3 → Newname"])
         #expect(try h.snapshot() == before, "a dry run writes nothing")
@@ -120,7 +120,7 @@ struct OpenLDAPSyncTests {
         #expect(user.firstName == "Given3")
         let changes = try h.store.changes(run: applied.runId!)
         #expect(Set(changes.map { $0.field ?? "" }) == ["email", "last_name", "display_name"])
-        #expect(changes.allSatisfy { $0.objectId == user.id && $0.action == "update" })
+        #expect(changes.allSatisfy { $0.objectId == user.id && $0.action == .update })
     }
 
     @Test("a deleted entry is deactivated; re-created as a new object with the same username, the same row comes back with the new id")
@@ -157,7 +157,7 @@ struct OpenLDAPSyncTests {
         #expect(returned.externalId != original.externalId, "the row took the new entryUUID")
         #expect(try h.store.users().count == 30)
         let actions = Set(try h.store.changes(run: back.runId!).map(\.action))
-        #expect(actions == ["update", "reactivate"])
+        #expect(actions == [.update, .reactivate])
     }
 
     @Test("a rename (modrdn) or a move updates the same row, never deactivate + create")
@@ -212,7 +212,7 @@ struct OpenLDAPSyncTests {
         let report = await h.sync(try h.source())
         #expect(report.status == .applied)
         #expect(report.users.created == 9 && report.users.skipped == 1)
-        let skip = try #require(report.changes.first { $0.action == "skip" })
+        let skip = try #require(report.changes.first { $0.action == .skip })
         #expect(skip.record == Slapd.userDN(3))
         #expect(skip.newValue?.contains("username 'user00003' is taken by user") == true)
         #expect(skip.newValue?.contains("adoptExistingBy") == true)
@@ -239,7 +239,7 @@ struct OpenLDAPSyncTests {
         let empty = try h.source(filter: "(uid=nobody-at-all)")
         let stopped = await h.sync(empty)
         #expect(stopped.status == .stopped)
-        #expect(stopped.errorKind == "guard")
+        #expect(stopped.errorKind == .guardStop)
         #expect(stopped.error?.contains("no entries") == true)
         #expect(stopped.users.deactivated == 40, "the report says what would have happened")
         #expect(try h.snapshot() == before)
@@ -303,8 +303,8 @@ struct OpenLDAPSyncTests {
         #expect(report.status == .failed)
         // The next page may already be on its way when the server dies (paging is pipelined).
         #expect(report.entriesRead >= 150 && report.entriesRead < 500)
-        #expect(report.errorKind == LDAPError.Kind.connectionLost.rawValue || report.errorKind == LDAPError.Kind.unreachable.rawValue,
-                "\(report.errorKind ?? "nil"): \(report.error ?? "")")
+        #expect(report.errorKind == .connectionLost || report.errorKind == .unreachable,
+                "\(report.errorKind?.rawValue ?? "nil"): \(report.error ?? "")")
         #expect(report.error?.contains("nothing was changed") == true)
         #expect(try h.snapshot() == before, "no user deactivated or changed")
         #expect(try h.run(report.runId)?.status == "failed")
@@ -346,7 +346,7 @@ struct OpenLDAPSyncTests {
         let users = try h.users()
         #expect(users["mixed.case"]?.email == "mixed.case@example.com")
         #expect(users["dupuser"] == nil && users["DupUser"] == nil)
-        let skips = report.changes.filter { $0.action == "skip" }
+        let skips = report.changes.filter { $0.action == .skip }
         #expect(Set(skips.compactMap(\.record)) == ["cn=Dup One,\(Slapd.peopleBase)", "cn=Dup Two,\(Slapd.peopleBase)"])
         #expect(skips.allSatisfy { $0.newValue?.contains("username 'dupuser' conflict") == true })
 
@@ -368,7 +368,7 @@ struct OpenLDAPSyncTests {
             """)
         let report = await h.sync(try h.source(options: "      requiredFields: [ username, email ]"))
         #expect(report.users.created == 5 && report.users.skipped == 1)
-        let skip = try #require(report.changes.first { $0.action == "skip" })
+        let skip = try #require(report.changes.first { $0.action == .skip })
         #expect(skip.newValue == "no email (from mail), a required field")
         #expect(skip.record == "uid=nomail,\(Slapd.peopleBase)")
         #expect(try h.users()["nomail"] == nil)
