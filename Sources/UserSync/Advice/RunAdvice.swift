@@ -11,9 +11,9 @@ extension GuardStop {
         let allowEmpty = "run again with --allow-empty (--force does not override an empty read)"
         switch self {
         case .emptyRead:
-            switch source.type {
-            case .ldap:
-                return "the source returned no entries (base '\(source.users.base)', filter '\(source.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, \(allowEmpty)"
+            switch source.kind {
+            case .ldap(let directory):
+                return "the source returned no entries (base '\(directory.users.base)', filter '\(directory.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, \(allowEmpty)"
             case .scim, .json:
                 return "the source returned no users (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check the URL, the filter and the account's rights with 'usersync test-bind --source \(source.name)'; if the service really lists no one, \(allowEmpty)"
             case .csv:
@@ -26,7 +26,7 @@ extension GuardStop {
         case let .overLicence(active, cap):
             return "\(active) active users would exceed maxUsers (\(cap)); nothing was changed. Raise options.maxUsers or narrow the user filter (--force does not override a licence cap)"
         case let .emptyGroupRead(activeGroups):
-            return "the group search returned no groups (base '\(source.groups?.base ?? "")'), so all \(activeGroups) groups would be deactivated; nothing was changed. Check the groups base and filter; if it is right, \(allowEmpty)"
+            return "the group search returned no groups (base '\(source.ldap?.groups?.base ?? "")'), so all \(activeGroups) groups would be deactivated; nothing was changed. Check the groups base and filter; if it is right, \(allowEmpty)"
         case let .tooManyGroupDeactivations(count, allowed, activeGroups):
             return "\(count) groups would be deactivated, more than the \(allowed) allowed by maxDeactivations (of \(activeGroups) active groups); nothing was changed. Look at the plan with --dry-run; if it is right, run again with --force"
         }

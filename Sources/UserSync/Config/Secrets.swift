@@ -77,7 +77,7 @@ extension SourceSettings {
     /// a basic auth password, an OAuth client secret.
     public var secretFiles: [(key: String, path: String)] {
         var files: [(String, String)] = []
-        if let passwordFile { files.append(("passwordFile", passwordFile)) }
+        if let passwordFile = ldap?.passwordFile { files.append(("passwordFile", passwordFile)) }
         switch http?.auth {
         case .bearer(let file?, _)?: files.append(("auth.bearerTokenFile", file))
         case .basic(_, let file?, _)?: files.append(("auth.basic.passwordFile", file))

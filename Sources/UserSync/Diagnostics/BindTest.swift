@@ -197,11 +197,11 @@ extension Duration {
 
 extension BindTest {
     /// The bind test of a configured source: its connection, credentials and user search.
-    public init(source: SourceSettings, listLimit: Int = 10) throws(Secrets.Unavailable) {
-        let credentials = try source.credentials()
-        let search = SearchRequest(base: source.users.base, scope: source.users.scope, filter: source.users.filter,
-                                   attributes: ["1.1"])
-        self.init(connection: source.connection, credentials: credentials, allowInsecureBind: source.allowInsecureBind,
-                  search: search, pageSize: source.users.pageSize, listLimit: listLimit)
+    public init(directory: LDAPSourceSettings, listLimit: Int = 10) throws(Secrets.Unavailable) {
+        let credentials = try directory.credentials()
+        let users = directory.users
+        let search = SearchRequest(base: users.base, scope: users.scope, filter: users.filter, attributes: ["1.1"])
+        self.init(connection: directory.connection, credentials: credentials, allowInsecureBind: directory.allowInsecure,
+                  search: search, pageSize: users.pageSize, listLimit: listLimit)
     }
 }

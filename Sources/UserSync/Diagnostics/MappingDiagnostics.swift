@@ -8,7 +8,7 @@ public enum MappingDiagnostics {
     /// The attribute names a source reads, each with the key path it is configured at.
     public static func attributeReferences(_ source: SourceSettings, index: Int) -> [(name: String, path: String)] {
         let base = "sources[\(index)]"
-        var references: [(String, String)] = [(source.users.idAttribute, "\(base).users.idAttribute")]
+        var references: [(String, String)] = [(source.stableID, "\(base).users.idAttribute")]
         for field in Mapping.fields {
             guard let rule = source.mapping[field] else { continue }
             let path = "\(base).mapping.\(field)"
@@ -27,10 +27,10 @@ public enum MappingDiagnostics {
         if source.type == .scim || source.type == .json {
             throw SyncConfigurationError(description: "a \(source.type.rawValue) source publishes no schema to check paths against; 'usersync mapping preview --source \(source.name)' shows what each path finds")
         }
-        if source.csv != nil && source.http != nil {
+        if case .csv(let csv) = source.kind, csv.http != nil {
             throw SyncConfigurationError(description: "the file is at a URL: 'usersync test-bind --source \(source.name)' downloads it and checks its header against the mapping")
         }
-        if let csv = source.csv {
+        if case .csv(let csv) = source.kind {
             // A file's schema is its header.
             let header = try CSVFile(csv).header
             let known = Set(header.map { $0.lowercased() })
@@ -49,9 +49,10 @@ public enum MappingDiagnostics {
             }
             return problems
         }
-        let ldap = try await LDAPConnection.connect(source.connection)
+        let directory = try source.directory(for: "mapping check --schema")
+        let ldap = try await LDAPConnection.connect(directory.connection)
         defer { Task { await ldap.close() } }
-        try await ldap.bind(try source.credentials(), allowInsecure: source.allowInsecureBind)
+        try await ldap.bind(try directory.credentials(), allowInsecure: directory.allowInsecure)
         let schema = try await ldap.schema()
         guard !schema.attributeNames.isEmpty else { return [] }
         var problems: [ConfigProblem] = []
@@ -89,9 +90,9 @@ public enum MappingDiagnostics {
         let mapper = Mapper(source: source)
         let collected = EntryCollector()
         let reader: any RecordSource
-        switch source.type {
-        case .ldap:
-            reader = LDAPSource(settings: source, limit: limit, filter: filter)
+        switch source.kind {
+        case .ldap(let directory):
+            reader = LDAPSource(settings: source, directory: directory, limit: limit, filter: filter)
         case .csv, .scim, .json:
             if filter != nil {
                 throw SyncConfigurationError(description: "--filter is an LDAP search filter: a \(source.type.rawValue) source has none")
@@ -127,7 +128,7 @@ public enum MappingDiagnostics {
                         item.conflict = holder.source == nil
                             ? "username '\(name)' belongs to user \(holder.id), made by hand (adoptExistingBy: username would take it over)"
                             : holder.source == source.name
-                                ? "username '\(name)' belongs to user \(holder.id) of this source with another \(source.users.idAttribute) (a re-created account: a sync relinks it if the old one is gone)"
+                                ? "username '\(name)' belongs to user \(holder.id) of this source with another \(source.stableID) (a re-created account: a sync relinks it if the old one is gone)"
                                 : "username '\(name)' belongs to user \(holder.id) of the source '\(holder.source!)'"
                     }
                 }

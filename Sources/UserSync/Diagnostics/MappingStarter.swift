@@ -35,20 +35,21 @@ public enum MappingStarter {
 
     /// The starter as YAML text.
     public static func generate(_ source: SourceSettings) async throws -> String {
-        let ldap = try await LDAPConnection.connect(source.connection)
+        let directory = try source.directory(for: "mapping init")
+        let ldap = try await LDAPConnection.connect(directory.connection)
         defer { Task { await ldap.close() } }
-        try await ldap.bind(try source.credentials(), allowInsecure: source.allowInsecureBind)
+        try await ldap.bind(try directory.credentials(), allowInsecure: directory.allowInsecure)
         let root = try await ldap.rootDSE()
         let schema = try? await ldap.schema()
         let ad = root.isActiveDirectory
         let collector = EntryCollector()
-        try await LDAPSource(settings: source, limit: 1)
+        try await LDAPSource(settings: source, directory: directory, limit: 1)
             .read(attributes: ["*", ad ? "objectGUID" : "entryUUID"]) { collector.add($0) }
         let sample = collector.entries.first
-        return render(source: source, activeDirectory: ad, sample: sample, schema: schema)
+        return render(source: source, users: directory.users, activeDirectory: ad, sample: sample, schema: schema)
     }
 
-    static func render(source: SourceSettings, activeDirectory ad: Bool, sample: LDAPEntry?, schema: DirectorySchema?) -> String {
+    static func render(source: SourceSettings, users: UserSearch, activeDirectory ad: Bool, sample: LDAPEntry?, schema: DirectorySchema?) -> String {
         func known(_ name: String) -> Bool { schema.map { $0.attributeNames.isEmpty || $0.knows(name) } ?? true }
         func sampleText(_ name: String) -> String? {
             guard let value = sample?[name].first else { return nil }
@@ -63,8 +64,8 @@ public enum MappingStarter {
             # then: usersync mapping check; usersync mapping preview --source \(source.name)
 
             users:
-              base: \(yamlScalar(source.users.base))
-              filter: \(yamlScalar(ad ? "(&(objectClass=user)(objectCategory=person))" : source.users.filter))
+              base: \(yamlScalar(users.base))
+              filter: \(yamlScalar(ad ? "(&(objectClass=user)(objectCategory=person))" : users.filter))
               scope: sub
               pageSize: \(ad ? 1000 : 500)
               idAttribute: \(ad ? "objectGUID      # AD's stable id: a rename or move keeps it" : "entryUUID       # the stable id (RFC 4530): a rename or move keeps it")

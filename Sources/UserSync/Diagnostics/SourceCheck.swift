@@ -28,7 +28,7 @@ public struct SourceCheck: Sendable {
             guard source.type != .ldap else {
                 throw SyncConfigurationError(description: "an ldap source is checked by BindTest")
             }
-            if let csv = source.csv, source.http == nil { report.columns = try CSVFile(csv).header }
+            if case .csv(let csv) = source.kind, csv.http == nil { report.columns = try CSVFile(csv).header }
             let mapper = Mapper(source: source)
             let collected = Collected()
             var attributes = mapper.requestedAttributes
@@ -50,9 +50,9 @@ public struct SourceCheck: Sendable {
                 }
                 if source.groups?.membership == .memberOf { report.groupsNamed += entry.strings("memberOf").count }
             }
-            if source.type == .scim, source.groups != nil {
+            if case .scim(let endpoint) = source.kind, source.groups != nil {
                 let groups = Collected()
-                try await SCIMSource(settings: source, limit: listLimit, logger: logger)
+                try await SCIMSource(settings: source, endpoint: endpoint, limit: listLimit, logger: logger)
                     .readGroups(attributes: []) { entries in groups.add(entries) }
                 report.groupsRead = groups.entries.count
             }

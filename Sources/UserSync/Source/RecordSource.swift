@@ -31,14 +31,18 @@ public struct SourceReadInfo: Sendable {
 /// An LDAP or Active Directory source: connect (with failover), bind, paged search.
 public struct LDAPSource: RecordSource {
     public let settings: SourceSettings
+    /// The directory part of `settings`.
+    public let directory: LDAPSourceSettings
     /// Stops reading after this many entries (previews); nil reads everything.
     public var limit: Int?
     /// Replaces the configured filter (previews).
     public var filter: String?
     public var logger: Logger
 
-    public init(settings: SourceSettings, limit: Int? = nil, filter: String? = nil, logger: Logger = Logger(label: "usersync")) {
+    public init(settings: SourceSettings, directory: LDAPSourceSettings, limit: Int? = nil, filter: String? = nil,
+                logger: Logger = Logger(label: "usersync")) {
         self.settings = settings
+        self.directory = directory
         self.limit = limit
         self.filter = filter
         self.logger = logger
@@ -46,8 +50,8 @@ public struct LDAPSource: RecordSource {
 
     @discardableResult
     public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
-        let credentials = try settings.credentials()
-        let ldap = try await LDAPConnection.connect(settings.connection)
+        let credentials = try directory.credentials()
+        let ldap = try await LDAPConnection.connect(directory.connection)
         var info = SourceReadInfo()
         do {
             // At every run: whether TLS protects the bind, and the certificate check in force
@@ -60,11 +64,11 @@ public struct LDAPSource: RecordSource {
                 "verify": "\(tls ? verify?.rawValue ?? "demand" : "none")",
                 "verifyFrom": "\(origin == .options ? "config (tls.verify)" : origin.description)",
             ])
-            try await ldap.bind(credentials, allowInsecure: settings.allowInsecureBind)
-            var userFilter = filter ?? settings.users.filter
-            let memberOf = settings.users.memberOf
-            if !memberOf.isEmpty && settings.users.memberOfStrategy != .tree {
-                var inChain = settings.users.memberOfStrategy == .inChain
+            try await ldap.bind(credentials, allowInsecure: directory.allowInsecure)
+            var userFilter = filter ?? directory.users.filter
+            let memberOf = directory.users.memberOf
+            if !memberOf.isEmpty && directory.users.memberOfStrategy != .tree {
+                var inChain = directory.users.memberOfStrategy == .inChain
                 if !inChain { inChain = try await ldap.rootDSE().supportsInChainMatchingRule }
                 if inChain {
                     // LDAP_MATCHING_RULE_IN_CHAIN walks nested groups on the server: one search
@@ -74,11 +78,11 @@ public struct LDAPSource: RecordSource {
                     info.usersScopedByServer = true
                 }
             }
-            let request = SearchRequest(base: settings.users.base, scope: settings.users.scope,
+            let request = SearchRequest(base: directory.users.base, scope: directory.users.scope,
                                         filter: userFilter, attributes: attributes)
             // A preview reads one page of `limit` entries and stops: a size limit instead would make
             // the server end the search with sizeLimitExceeded, which a sync must treat as a failure.
-            let pageSize = limit.map { min(settings.users.pageSize, $0) } ?? settings.users.pageSize
+            let pageSize = limit.map { min(directory.users.pageSize, $0) } ?? directory.users.pageSize
             var count = 0
             for try await result in ldap.pagedSearch(request, pageSize: pageSize) {
                 count += result.entries.count
@@ -94,13 +98,13 @@ public struct LDAPSource: RecordSource {
     }
 
     public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
-        guard let groups = settings.groups else { return }
-        let ldap = try await LDAPConnection.connect(settings.connection)
+        guard let groups = directory.groups, let mapping = settings.groups else { return }
+        let ldap = try await LDAPConnection.connect(directory.connection)
         do {
-            try await ldap.bind(try settings.credentials(), allowInsecure: settings.allowInsecureBind)
+            try await ldap.bind(try directory.credentials(), allowInsecure: directory.allowInsecure)
             // completeRangedAttributes: AD sends at most 1,500 values of member per entry
             // (member;range=0-1499); the search asks for the rest before handing the entry on.
-            let request = SearchRequest(base: groups.base, scope: groups.scope, filter: groups.effectiveFilter,
+            let request = SearchRequest(base: groups.base, scope: groups.scope, filter: groups.effectiveFilter(mapping.membership),
                                         attributes: attributes, completeRangedAttributes: true)
             for try await result in ldap.pagedSearch(request, pageSize: groups.pageSize) {
                 try await page(result.entries)
@@ -113,7 +117,7 @@ public struct LDAPSource: RecordSource {
     }
 }
 
-extension SourceSettings {
+extension LDAPSourceSettings {
     /// The bind credentials: a simple bind with the configured DN and password, or anonymous.
     public func credentials() throws(Secrets.Unavailable) -> BindCredentials {
         let password = try Secrets.password(file: passwordFile, environmentVariable: passwordEnv)
@@ -125,21 +129,21 @@ extension SourceSettings {
 extension SourceSettings {
     /// The source these settings describe; `limit` stops after that many records (previews).
     public func recordSource(limit: Int? = nil, logger: Logger = Logger(label: "usersync")) -> any RecordSource {
-        switch type {
-        case .ldap: return LDAPSource(settings: self, limit: limit, logger: logger)
-        case .csv: return CSVSource(settings: self, csv: csv!, limit: limit, logger: logger)
-        case .scim: return SCIMSource(settings: self, limit: limit, logger: logger)
-        case .json: return JSONSource(settings: self, limit: limit, logger: logger)
+        switch kind {
+        case .ldap(let directory): return LDAPSource(settings: self, directory: directory, limit: limit, logger: logger)
+        case .csv(let csv): return CSVSource(settings: self, csv: csv, limit: limit, logger: logger)
+        case .scim(let rest): return SCIMSource(settings: self, endpoint: rest, limit: limit, logger: logger)
+        case .json(let rest): return JSONSource(settings: self, endpoint: rest, limit: limit, logger: logger)
         }
     }
 
     /// Where the records come from, for logs and messages.
     public var origin: String {
-        switch type {
-        case .ldap: return "\(connection.uris.joined(separator: " ")) base '\(users.base)' filter '\(users.filter)'"
-        case .csv: return http.map { "file \($0.url)" } ?? "file \(csv?.path ?? "?")"
-        case .scim: return "SCIM \(http?.url ?? "?")" + (rest?.filter.map { " filter '\($0)'" } ?? "")
-        case .json: return "JSON \(http?.url ?? "?")"
+        switch kind {
+        case .ldap(let d): return "\(d.connection.uris.joined(separator: " ")) base '\(d.users.base)' filter '\(d.users.filter)'"
+        case .csv(let csv): return csv.http.map { "file \($0.url)" } ?? "file \(csv.path)"
+        case .scim(let r): return "SCIM \(r.http.url)" + (r.rest.filter.map { " filter '\($0)'" } ?? "")
+        case .json(let r): return "JSON \(r.http.url)"
         }
     }
 }

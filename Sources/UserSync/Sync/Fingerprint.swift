@@ -26,9 +26,9 @@ struct RecordFingerprint: Sendable {
     static let prime: UInt64 = 0x0000_0100_0000_01b3
 
     init(source: SourceSettings) {
-        idAttribute = source.users.idAttribute
+        idAttribute = source.stableID
         includesLocator = source.locatorIsDN
-        var text = "usersync record fingerprint v2\u{0}\(source.name)\u{0}\(source.users.idAttribute)\u{0}"
+        var text = "usersync record fingerprint v2\u{0}\(source.name)\u{0}\(source.stableID)\u{0}"
         text += "\(source.options)\u{0}"
         for field in Mapping.fields {
             text += "\(field)=\(source.mapping[field].map { "\($0)" } ?? "-")\u{0}"

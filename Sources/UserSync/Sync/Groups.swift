@@ -4,17 +4,17 @@ import LDAP
 
 /// Turns group entries into staged groups and membership links, as a source's `groups` says.
 struct GroupMapper: Sendable {
-    let search: GroupSearch
+    let mapping: GroupMapping
     let idAttribute: String
 
-    init(search: GroupSearch, userIDAttribute: String) {
-        self.search = search
-        self.idAttribute = search.idAttribute ?? userIDAttribute
+    init(mapping: GroupMapping, userIDAttribute: String) {
+        self.mapping = mapping
+        self.idAttribute = mapping.idAttribute ?? userIDAttribute
     }
 
     var requestedAttributes: [String] {
-        var names = [idAttribute, search.nameAttribute]
-        names.append(search.membership == .memberOf ? "memberOf" : search.membership.attribute)
+        var names = [idAttribute, mapping.nameAttribute]
+        names.append(mapping.membership == .memberOf ? "memberOf" : mapping.membership.attribute)
         return names
     }
 
@@ -23,8 +23,8 @@ struct GroupMapper: Sendable {
 
     /// The groups of a page that pass include/exclude, and their links.
     func map(_ entries: [LDAPEntry]) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
-        let include = search.include.flatMap { try? NSRegularExpression(pattern: $0) }
-        let exclude = search.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
+        let include = mapping.include.flatMap { try? NSRegularExpression(pattern: $0) }
+        let exclude = mapping.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
         func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
             regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
         }
@@ -32,8 +32,8 @@ struct GroupMapper: Sendable {
         var links: [Link] = []
         var excluded = 0
         for entry in entries {
-            var name = entry.string(search.nameAttribute)
-            if search.lowercase { name = name?.lowercased() }
+            var name = entry.string(mapping.nameAttribute)
+            if mapping.lowercase { name = name?.lowercased() }
             if let name {
                 if let include, !matches(include, name) { excluded += 1; continue }
                 if let exclude, matches(exclude, name) { excluded += 1; continue }
@@ -41,12 +41,12 @@ struct GroupMapper: Sendable {
             let id = Mapper.stableID(entry[idAttribute], attribute: idAttribute)
             var skip: String?
             if id == nil { skip = "no \(idAttribute) (the group's stable id)" }
-            else if name == nil { skip = "no \(search.nameAttribute) (the group's name)" }
+            else if name == nil { skip = "no \(mapping.nameAttribute) (the group's name)" }
             groups.append((id, entry.dn, name, skip))
             let norm = Staging.normalize(entry.dn)
-            switch search.membership {
+            switch mapping.membership {
             case .member, .uniqueMember:
-                for value in entry.strings(search.membership.attribute) {
+                for value in entry.strings(mapping.membership.attribute) {
                     links.append((norm, Staging.normalize(GroupMapper.stripUID(value)), "dn"))
                 }
             case .memberUid:

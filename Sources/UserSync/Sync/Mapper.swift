@@ -52,7 +52,7 @@ public struct Mapper: Sendable {
     }
 
     public init(source: SourceSettings) {
-        self.init(mapping: source.mapping, options: source.options, idAttribute: source.users.idAttribute)
+        self.init(mapping: source.mapping, options: source.options, idAttribute: source.stableID)
     }
 
     /// The attributes to ask the directory for: the stable id, every attribute the mapping

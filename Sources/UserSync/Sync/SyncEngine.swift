@@ -94,14 +94,14 @@ public struct SyncEngine: Sendable {
                                    groups: groupPages.total, elapsed: (ContinuousClock.now - clock).secondsValue))
         }
         tell(.connecting)
-        let groupMapper = settings.groups.map { GroupMapper(search: $0, userIDAttribute: settings.users.idAttribute) }
+        let groupMapper = settings.groups.map { GroupMapper(mapping: $0, userIDAttribute: settings.stableID) }
         let linksFromUsers = settings.groups?.membership == .memberOf
         // Normalised DNs are needed only to match group members and to scope users by groups.
-        let withDNs = settings.groups != nil || !settings.users.memberOf.isEmpty
+        let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
         var inScope: Int?
         do {
             try await staging.reset()
-            let idAttribute = settings.users.idAttribute
+            let idAttribute = settings.stableID
             let pageLog = log
             let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
             let fingerprint = RecordFingerprint(source: settings)
@@ -172,11 +172,11 @@ public struct SyncEngine: Sendable {
                 log.info("groups read", metadata: ["groups": "\(groupPages.total)"])
             }
             if settings.groups != nil { try await staging.finishLinks() }
-            if !settings.users.memberOf.isEmpty && !info.usersScopedByServer {
+            if !settings.memberOf.isEmpty && !info.usersScopedByServer {
                 guard settings.groups != nil else {
                     throw SyncConfigurationError(description: RunAdvice.memberOfNeedsGroups)
                 }
-                inScope = try await staging.scope(toMembersOf: settings.users.memberOf)
+                inScope = try await staging.scope(toMembersOf: settings.memberOf)
                 log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
             }
         } catch {
@@ -200,7 +200,7 @@ public struct SyncEngine: Sendable {
         tell(.writing)
         // Plan, guard and write in one transaction; roll back unless it is to be applied.
         var plan = Planner(source: settings.name, runId: runId, now: Timestamp.now(), options: settings.options,
-                           mapping: settings.mapping, idAttribute: settings.users.idAttribute)
+                           mapping: settings.mapping, idAttribute: settings.stableID)
         plan.recordCreatedIDs = settings.groups != nil
         plan.locatorIsDN = settings.locatorIsDN
         let planner = plan

@@ -57,7 +57,10 @@ struct MappingCommand: AsyncParsableCommand {
                 let sources = config.source == nil ? loaded.sources : [try config.selectedSource(in: loaded)]
                 for source in sources where !offline {
                     var quick = source
-                    quick.connection.connectTimeout = min(quick.connection.connectTimeout, Duration.seconds(5))
+                    if case .ldap(var directory) = quick.kind {
+                        directory.connection.connectTimeout = min(directory.connection.connectTimeout, Duration.seconds(5))
+                        quick.kind = .ldap(directory)
+                    }
                     do {
                         report.problems += try await MappingDiagnostics.checkSchema(loaded, source: quick)
                         report.schemaChecked.append(source.name)
@@ -154,7 +157,10 @@ struct MappingCommand: AsyncParsableCommand {
             let conflicts = items.filter { $0.conflict != nil }.count
             text += "\(items.count) entr\(items.count == 1 ? "y" : "ies") previewed"
             text += skipped + conflicts == 0 ? "; all would sync\n" : ": \(skipped) would be skipped, \(conflicts) with a username conflict\n"
-            if items.isEmpty { text = "the search found no entries (base '\(source.users.base)', filter '\(filter ?? source.users.filter)')\n" }
+            if items.isEmpty {
+                text = source.ldap.map { "the search found no entries (base '\($0.users.base)', filter '\(filter ?? $0.users.filter)')\n" }
+                    ?? "the source sent no records (\(source.origin))\n"
+            }
             Output.write(text, to: .standardOutput)
         }
     }

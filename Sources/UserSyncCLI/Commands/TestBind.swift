@@ -115,8 +115,11 @@ struct TestBind: AsyncParsableCommand {
     private func makeTest() throws -> BindTest {
         if directory.uri == nil {
             let source = try configuration.selectedSource(in: configuration.load())
+            guard let ldap = source.ldap else {
+                throw CommandFailure(status: .configuration, message: "source '\(source.name)' is a \(source.type.rawValue) source, not a directory")
+            }
             do {
-                return try BindTest(source: source, listLimit: limit)
+                return try BindTest(directory: ldap, listLimit: limit)
             } catch {
                 throw CommandFailure(status: .configuration, message: "source '\(source.name)': \(error.description)")
             }

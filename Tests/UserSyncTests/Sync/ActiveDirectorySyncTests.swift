@@ -170,7 +170,7 @@ struct MappingStarterADTests {
                 uri: \(dc.ldapsURI)
             \(mappingPart)
             """, file: "starter.yaml")
-        #expect(configuration.sources[0].users.idAttribute == "objectGUID")
+        #expect(configuration.sources[0].stableID == "objectGUID")
         #expect(configuration.sources[0].mapping.username?.from == "sAMAccountName")
     }
 }

@@ -298,7 +298,7 @@ struct OpenLDAPSyncTests {
         _ = await h.sync(source)
         try await h.modify("dn: \(Slapd.userDN(400))\nchangetype: modify\nreplace: sn\nsn: Changed\n\n")
         let before = try h.snapshot()
-        let cut = ServerStoppingSource(inner: LDAPSource(settings: source), slapd: h.slapd, pages: 3)
+        let cut = ServerStoppingSource(inner: LDAPSource(settings: source, directory: source.ldap!), slapd: h.slapd, pages: 3)
         let report = await h.sync(source, from: cut)
         #expect(report.status == .failed)
         // The next page may already be on its way when the server dies (paging is pipelined).

@@ -32,7 +32,7 @@ public struct CSVSource: RecordSource {
     /// Runs `body` with the file to read: the configured path, or for a `url` the file
     /// downloaded to a private temporary file (streamed to disk, removed afterwards).
     func withLocalFile<T>(_ body: (String) async throws -> T) async throws -> T {
-        guard let http = settings.http else { return try await body(csv.path) }
+        guard let http = csv.http else { return try await body(csv.path) }
         let directory = try Self.privateDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/download.csv"
@@ -166,13 +166,13 @@ public struct CSVSource: RecordSource {
     }
 
     /// The group settings a groups column implies: records whose `memberOf` is their parent.
-    public static func groupSearch(_ column: CSVSettings.GroupsColumn) -> GroupSearch {
-        var search = GroupSearch(base: "")
-        search.idAttribute = "id"
-        search.nameAttribute = "cn"
-        search.membership = .memberOf
-        search.tree = column.pathSeparator != nil
-        return search
+    public static func groupMapping(_ column: CSVSettings.GroupsColumn) -> GroupMapping {
+        var mapping = GroupMapping()
+        mapping.idAttribute = "id"
+        mapping.nameAttribute = "cn"
+        mapping.membership = .memberOf
+        mapping.tree = column.pathSeparator != nil
+        return mapping
     }
 }
 

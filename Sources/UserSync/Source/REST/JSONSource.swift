@@ -7,11 +7,15 @@ import Logging
 /// stable id (`id=42`).
 public struct JSONSource: RecordSource {
     public let settings: SourceSettings
+    /// The endpoint and paging part of `settings`.
+    public let endpoint: RESTSourceSettings
     public var limit: Int?
     public var logger: Logger
 
-    public init(settings: SourceSettings, limit: Int? = nil, logger: Logger = Logger(label: "usersync")) {
+    public init(settings: SourceSettings, endpoint: RESTSourceSettings, limit: Int? = nil,
+                logger: Logger = Logger(label: "usersync")) {
         self.settings = settings
+        self.endpoint = endpoint
         self.limit = limit
         self.logger = logger
     }
@@ -19,19 +23,19 @@ public struct JSONSource: RecordSource {
     @discardableResult
     public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
         let records = try JSONRecords(attributes: attributes)
-        let rest = settings.rest ?? RESTSettings()
-        let idPath = try JSONRecords(attributes: [settings.users.idAttribute]).paths[0].path
-        let idName = settings.users.idAttribute
-        try await HTTPFetcher.with(settings.http!, logger: logger) { fetcher in
-            var url = settings.http!.url
+        let rest = endpoint.rest
+        let idPath = try JSONRecords(attributes: [settings.stableID]).paths[0].path
+        let idName = settings.stableID
+        try await HTTPFetcher.with(endpoint.http, logger: logger) { fetcher in
+            var url = endpoint.http.url
             var pageNumber = 0
             var offset = 0
             switch rest.paging {
             case .page(let parameter, let start, let sizeParameter):
                 pageNumber = start
-                url = URLText.adding([(parameter, "\(start)")] + (sizeParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: settings.http!.url)
+                url = URLText.adding([(parameter, "\(start)")] + (sizeParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: endpoint.http.url)
             case .offset(let parameter, let limitParameter):
-                url = URLText.adding([(parameter, "0")] + (limitParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: settings.http!.url)
+                url = URLText.adding([(parameter, "0")] + (limitParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: endpoint.http.url)
             default:
                 break
             }
@@ -69,12 +73,12 @@ public struct JSONSource: RecordSource {
                 case .page(let parameter, _, let sizeParameter):
                     if list.count >= rest.pageSize && !list.isEmpty {
                         pageNumber += 1
-                        next = URLText.adding([(parameter, "\(pageNumber)")] + (sizeParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: settings.http!.url)
+                        next = URLText.adding([(parameter, "\(pageNumber)")] + (sizeParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: endpoint.http.url)
                     }
                 case .offset(let parameter, let limitParameter):
                     if list.count >= rest.pageSize && !list.isEmpty {
                         offset += list.count
-                        next = URLText.adding([(parameter, "\(offset)")] + (limitParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: settings.http!.url)
+                        next = URLText.adding([(parameter, "\(offset)")] + (limitParameter.map { [($0, "\(rest.pageSize)")] } ?? []), to: endpoint.http.url)
                     }
                 }
                 guard let next else { return }

@@ -57,11 +57,15 @@ enum URLText {
 /// source's default `disabledWhen`).
 public struct SCIMSource: RecordSource {
     public let settings: SourceSettings
+    /// The endpoint and paging part of `settings`.
+    public let endpoint: RESTSourceSettings
     public var limit: Int?
     public var logger: Logger
 
-    public init(settings: SourceSettings, limit: Int? = nil, logger: Logger = Logger(label: "usersync")) {
+    public init(settings: SourceSettings, endpoint: RESTSourceSettings, limit: Int? = nil,
+                logger: Logger = Logger(label: "usersync")) {
         self.settings = settings
+        self.endpoint = endpoint
         self.limit = limit
         self.logger = logger
     }
@@ -69,8 +73,8 @@ public struct SCIMSource: RecordSource {
     @discardableResult
     public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
         let records = try JSONRecords(attributes: attributes)
-        let rest = settings.rest ?? RESTSettings()
-        try await HTTPFetcher.with(settings.http!, logger: logger) { fetcher in
+        let rest = endpoint.rest
+        try await HTTPFetcher.with(endpoint.http, logger: logger) { fetcher in
             try await readList(fetcher, resource: "Users", filter: rest.filter, pageSize: rest.pageSize) { resources in
                 try await page(resources.map { resource in
                     let id = (resource as? [String: Any])?["id"].map { "\($0)" } ?? "?"
@@ -89,9 +93,9 @@ public struct SCIMSource: RecordSource {
     /// entries they become (ids, names and member ids), not as their JSON.
     public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
         guard settings.groups != nil else { return }
-        let rest = settings.rest ?? RESTSettings()
+        let rest = endpoint.rest
         var groups: [SCIMGroup] = []
-        try await HTTPFetcher.with(settings.http!, logger: logger) { fetcher in
+        try await HTTPFetcher.with(endpoint.http, logger: logger) { fetcher in
             try await readList(fetcher, resource: "Groups", filter: nil, pageSize: rest.pageSize) { resources in
                 groups += resources.map(SCIMGroup.init)
             }
@@ -110,7 +114,7 @@ public struct SCIMSource: RecordSource {
     /// fails rather than miss a user.
     func readList(_ fetcher: HTTPFetcher, resource: String, filter: String?, pageSize: Int,
                   _ page: ([Any]) async throws -> Void) async throws {
-        let endpoint = URLText.endpoint(settings.http!.url, resource)
+        let endpoint = URLText.endpoint(endpoint.http.url, resource)
         var start = 1
         var total: Int?
         var read = 0

@@ -1,0 +1,58 @@
+extension ConfigLoader {
+    /// The keys each section accepts. `schemas/usersync.schema.json` must name the same ones
+    /// (a test compares them).
+    public enum Keys {
+        public static let root = ["store", "log", "serve", "sources"]
+        public static let serve = ["listen"]
+        public static let schedule = ["every", "cron", "jitter", "runAtStart"]
+        public static let store = ["sqlite"]
+        public static let log = ["directory", "retentionDays"]
+        /// The keys of an HTTP endpoint (a `csv` source's `url`, a `scim` or `json` source).
+        static let http = ["url", "auth", "tls", "allowInsecure", "allowedOrigins", "connectTimeout", "timeout", "retries"]
+
+        /// The keys each type of source takes.
+        public static func source(_ type: SourceType) -> [String] {
+            let kind: [String]
+            switch type {
+            case .ldap:
+                kind = ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecure", "allowInsecureBind",
+                        "connectTimeout", "timeout", "users", "groups"]
+            case .csv: kind = ["path", "delimiter", "encoding", "idColumn", "groupsColumn"] + http
+            case .scim: kind = http + ["pageSize", "filter", "idAttribute", "groups"]
+            case .json: kind = http + ["pageSize", "idAttribute", "records", "paging"]
+            }
+            return ["name", "type"] + kind + ["mapping", "options", "schedule"]
+        }
+
+        /// Every key some type of source takes.
+        public static let source: [String] = {
+            var seen: Set<String> = []
+            return SourceType.allCases.flatMap { Keys.source($0) }.filter { seen.insert($0).inserted }
+        }()
+
+        /// The keys a type of source cannot do without.
+        static func required(_ type: SourceType) -> [String] {
+            switch type {
+            case .ldap: return ["name", "type", "uri", "users", "mapping"]
+            case .csv: return ["name", "type", "idColumn", "mapping"]
+            case .scim, .json: return ["name", "type", "url", "mapping"]
+            }
+        }
+
+        public static let groupsColumn = ["column", "separator", "pathSeparator"]
+        public static let auth = ["bearerTokenEnv", "bearerTokenFile", "basic", "oauth2"]
+        public static let basic = ["username", "passwordEnv", "passwordFile"]
+        public static let oauth2 = ["tokenURL", "clientID", "clientSecretEnv", "clientSecretFile", "scope", "clientAuthentication"]
+        public static let paging = ["nextLink", "linkHeader", "page", "firstPage", "offset", "sizeParameter"]
+        public static let tls = ["caFile", "caDirectory", "certFile", "keyFile", "verify"]
+        public static let users = ["base", "filter", "scope", "pageSize", "idAttribute", "memberOf", "memberOfStrategy"]
+        public static let groups = ["base", "filter", "scope", "pageSize", "idAttribute", "nameAttribute", "lowercase",
+                                    "include", "exclude", "tree", "membership"]
+        public static let mapping = Mapping.fields + ["attributes"]
+        public static let rule = ["from", "template", "lowercase", "trim", "default", "join", "rdnValue", "format"]
+        public static let options = ["createUsers", "updateUsers", "deactivateMissing", "reactivateReturning",
+                                     "lowercaseUsernames", "lowercaseEmails", "requiredFields", "adoptExistingBy",
+                                     "maxUsers", "maxDeactivations", "maxSkipped", "disabledWhen", "keepRecords"]
+        public static let disabledWhen = ["userAccountControlBit", "attribute", "values"]
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import LDAP
+import Yams
+
+extension ConfigReader {
+    /// The whole file: store, log, serve and the sources.
+    mutating func configuration(_ root: Node) -> Configuration? {
+        guard let top = fields(root, "", allowed: ConfigLoader.Keys.root, required: ["store", "sources"]) else { return nil }
+        var store: StoreSettings?
+        if let node = top["store"], let f = fields(node, "store", allowed: ConfigLoader.Keys.store, required: ["sqlite"]) {
+            if let path = string(f["sqlite"], "store.sqlite") { store = StoreSettings(sqlite: path) }
+        }
+        var log: LogSettings?
+        if let node = top["log"], let f = fields(node, "log", allowed: ConfigLoader.Keys.log) {
+            var settings = LogSettings()
+            settings.directory = string(f["directory"], "log.directory")
+            if let days = int(f["retentionDays"], "log.retentionDays", min: 1) { settings.retentionDays = days }
+            log = settings
+        }
+        var serve = ServeSettings()
+        if let node = top["serve"], let f = fields(node, "serve", allowed: ConfigLoader.Keys.serve),
+           let listen = string(f["listen"], "serve.listen") {
+            if let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) {
+                var host = String(listen[..<colon])
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                serve.host = host.isEmpty ? "0.0.0.0" : host
+                serve.port = port
+            } else {
+                problem(f["listen"], "serve.listen", "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address), found '\(listen)'")
+            }
+        }
+        var sources: [SourceSettings] = []
+        if let node = top["sources"] {
+            if let list = node.sequence {
+                if list.isEmpty { problem(node, "sources", "no sources: add at least one") }
+                var seen: Set<String> = []
+                for (i, item) in list.enumerated() {
+                    if let nameNode = item.mapping?["name"], let name = nameNode.string, !seen.insert(name).inserted {
+                        problem(nameNode, "sources[\(i)].name", "the name '\(name)' is used by another source")
+                    }
+                    if let source = source(item, "sources[\(i)]") { sources.append(source) }
+                }
+            } else {
+                problem(node, "sources", "expected a list of sources (each starting with '- name: …')")
+            }
+        }
+        guard let store else { return nil }
+        return Configuration(store: store, log: log, serve: serve, sources: sources, file: file, locations: locations)
+    }
+
+    /// `schedule: { every: 15m, jitter: 1m, runAtStart: true }` or `{ cron: "*/15 * * * *" }`.
+    mutating func schedule(_ node: Node, _ path: String) -> Schedule? {
+        guard let f = fields(node, path, allowed: ConfigLoader.Keys.schedule) else { return nil }
+        var kind: Schedule.Kind?
+        switch (f["every"], f["cron"]) {
+        case (let every?, nil):
+            if let text = string(every, "\(path).every") {
+                if let interval = Schedule.parseDuration(text), interval >= .seconds(1) {
+                    kind = .every(interval)
+                } else {
+                    problem(every, "\(path).every", "expected a duration of at least 1s such as 90s, 15m, 1h or 1h30m, found '\(text)'")
+                }
+            }
+        case (nil, let cron?):
+            if let text = string(cron, "\(path).cron") {
+                do {
+                    kind = .cron(try CronExpression(text))
+                } catch {
+                    problem(cron, "\(path).cron", error.message)
+                }
+            }
+        default:
+            problem(node, path, "give every (\"15m\") or cron (\"*/15 * * * *\"), one of them")
+        }
+        guard let kind else { return nil }
+        var schedule = Schedule(kind)
+        if let node = f["jitter"], let text = string(node, "\(path).jitter") {
+            if let jitter = Schedule.parseDuration(text) { schedule.jitter = jitter } else {
+                problem(node, "\(path).jitter", "expected a duration such as 30s or 2m, found '\(text)'")
+            }
+        }
+        schedule.runAtStart = bool(f["runAtStart"], "\(path).runAtStart") ?? false
+        return schedule
+    }
+}
