@@ -2,31 +2,26 @@ import Foundation
 
 /// How directory attributes become a user's fields.
 public struct Mapping: Sendable, Equatable {
-    public var username: FieldRule?
-    public var email: FieldRule?
-    public var firstName: FieldRule?
-    public var lastName: FieldRule?
-    public var displayName: FieldRule?
-    public var manager: FieldRule?
+    /// The rule of each named field the mapping sets.
+    public var rules: [UserField: FieldRule] = [:]
     /// Extra attributes stored in the user's `attributes` JSON, by name.
     public var attributes: [String: FieldRule] = [:]
 
-    /// The named target fields, in their usual order.
-    public static let fields = ["username", "email", "firstName", "lastName", "displayName", "manager"]
+    public init() {}
 
+    /// The named target fields, in their usual order.
+    public static let fields = UserField.names
+
+    public subscript(field: UserField) -> FieldRule? {
+        get { rules[field] }
+        set { rules[field] = newValue }
+    }
+
+    /// A named field's rule, or an extra attribute's.
     public subscript(field: String) -> FieldRule? {
-        switch field {
-        case "username": return username
-        case "email": return email
-        case "firstName": return firstName
-        case "lastName": return lastName
-        case "displayName": return displayName
-        case "manager": return manager
-        default: return attributes[field]
-        }
+        UserField(rawValue: field).map { rules[$0] } ?? attributes[field]
     }
 }
-
 /// How one field is computed from an entry.
 public struct FieldRule: Sendable, Equatable {
     /// How a binary or special value is turned into text.

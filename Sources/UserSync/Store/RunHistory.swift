@@ -64,12 +64,8 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
     public var id: Int64
     public var source: String?
     public var externalId: String?
-    public var username: String
-    public var email: String?
-    public var firstName: String?
-    public var lastName: String?
-    public var displayName: String?
-    public var manager: String?
+    /// The named fields (`record[.email]`); the username is always set.
+    public var fields: UserFieldValues
     public var dn: String?
     /// The extra attributes (the JSON column, decoded).
     public var attributes: [String: String]
@@ -78,16 +74,15 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
     public var updatedAt: String
     public var deactivatedAt: String?
 
+    public subscript(field: UserField) -> String? { fields[field] }
+    public var username: String { fields[.username] ?? "" }
+
     public init(row: Row) throws {
         id = row["id"]
         source = row["source"]
         externalId = row["external_id"]
-        username = row["username"]
-        email = row["email"]
-        firstName = row["first_name"]
-        lastName = row["last_name"]
-        displayName = row["display_name"]
-        manager = row["manager"]
+        fields = UserFieldValues()
+        for field in UserField.allCases { fields[field] = row[field.column] }
         dn = row["dn"]
         let json: String = row["attributes"]
         attributes = (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
@@ -95,6 +90,40 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
         createdAt = row["created_at"]
         updatedAt = row["updated_at"]
         deactivatedAt = row["deactivated_at"]
+    }
+
+    // `users --json`: the fields are keys of their own, as the other columns.
+    enum CodingKeys: String, CodingKey {
+        case id, source, externalId, dn, attributes, state, createdAt, updatedAt, deactivatedAt
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encodeIfPresent(source, forKey: .source)
+        try c.encodeIfPresent(externalId, forKey: .externalId)
+        try c.encodeIfPresent(dn, forKey: .dn)
+        try c.encode(attributes, forKey: .attributes)
+        try c.encode(state, forKey: .state)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encodeIfPresent(deactivatedAt, forKey: .deactivatedAt)
+        var named = encoder.container(keyedBy: MappedUser.Key.self)
+        try fields.encode(to: &named) { MappedUser.Key(stringValue: $0.rawValue) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(Int64.self, forKey: .id)
+        source = try c.decodeIfPresent(String.self, forKey: .source)
+        externalId = try c.decodeIfPresent(String.self, forKey: .externalId)
+        dn = try c.decodeIfPresent(String.self, forKey: .dn)
+        attributes = try c.decode([String: String].self, forKey: .attributes)
+        state = try c.decode(String.self, forKey: .state)
+        createdAt = try c.decode(String.self, forKey: .createdAt)
+        updatedAt = try c.decode(String.self, forKey: .updatedAt)
+        deactivatedAt = try c.decodeIfPresent(String.self, forKey: .deactivatedAt)
+        fields = try UserFieldValues.decode(from: try decoder.container(keyedBy: MappedUser.Key.self)) { MappedUser.Key(stringValue: $0.rawValue) }
     }
 }
 

@@ -32,6 +32,20 @@ public final class UserStore: Sendable {
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try UserStore.migrator.migrate(database)
+        try UserStore.addFieldColumns(database)
+    }
+
+    /// A field added to `UserField` after a store was made gets its column in `users` (text,
+    /// empty until a run maps it), so that a new field needs no migration of its own.
+    static func addFieldColumns(_ database: DatabasePool) throws {
+        let missing = try database.read { db in
+            let existing = Set(try db.columns(in: "users").map { $0.name.lowercased() })
+            return UserField.columns.filter { !existing.contains($0.lowercased()) }
+        }
+        guard !missing.isEmpty else { return }
+        try database.write { db in
+            for column in missing { try db.execute(sql: "ALTER TABLE users ADD COLUMN \(column) TEXT") }
+        }
     }
 
     /// The migrations, in order. A migration, once released, is never changed: add a new one.

@@ -1,44 +1,6 @@
 import Foundation
 import LDAP
 
-/// A user as the mapping makes it from one source record, before it is compared with the store.
-public struct MappedUser: Sendable, Equatable, Codable {
-    /// The record's stable id (objectGUID, entryUUID, …) as text.
-    public var externalId: String?
-    /// Where the record came from: its DN (or CSV line, API id).
-    public var locator: String
-    public var username: String?
-    public var email: String?
-    public var firstName: String?
-    public var lastName: String?
-    public var displayName: String?
-    public var manager: String?
-    /// The mapping's extra fields.
-    public var attributes: [String: String] = [:]
-    /// Disabled in the directory (AD userAccountControl): stored as `deactivated`.
-    public var disabled = false
-    /// Why the record cannot be synced (a missing required field, no stable id); nil if it can.
-    public var skipReason: String?
-
-    public init(locator: String) { self.locator = locator }
-
-    public subscript(field: String) -> String? {
-        switch field {
-        case "username": return username
-        case "email": return email
-        case "firstName": return firstName
-        case "lastName": return lastName
-        case "displayName": return displayName
-        case "manager": return manager
-        default: return attributes[field]
-        }
-    }
-
-    /// The extra attributes as the store keeps them: a JSON object with sorted keys, so that
-    /// the same values always give the same text (the planner compares text).
-    public var attributesJSON: String { JSONText.object(attributes) }
-}
-
 /// Turns source records into users, as a source's mapping and options say.
 public struct Mapper: Sendable {
     public let mapping: Mapping
@@ -59,7 +21,7 @@ public struct Mapper: Sendable {
     /// reads, and userAccountControl when disabled accounts are recognised.
     public var requestedAttributes: [String] {
         var names: [String] = [idAttribute]
-        for field in Mapping.fields + mapping.attributes.keys.sorted() {
+        for field in UserField.names + mapping.attributes.keys.sorted() {
             guard let rule = mapping[field] else { continue }
             names += rule.attributeNames
         }
@@ -73,14 +35,11 @@ public struct Mapper: Sendable {
     public func map(_ entry: LDAPEntry) -> MappedUser {
         var user = MappedUser(locator: entry.dn)
         user.externalId = Mapper.stableID(of: entry, attribute: idAttribute)
-        user.username = mapping.username.flatMap { value($0, entry) }
+        for field in UserField.allCases {
+            user[field] = mapping[field].flatMap { value($0, entry) }
+        }
         if options.lowercaseUsernames { user.username = user.username?.lowercased() }
-        user.email = mapping.email.flatMap { value($0, entry) }
-        if options.lowercaseEmails { user.email = user.email?.lowercased() }
-        user.firstName = mapping.firstName.flatMap { value($0, entry) }
-        user.lastName = mapping.lastName.flatMap { value($0, entry) }
-        user.displayName = mapping.displayName.flatMap { value($0, entry) }
-        user.manager = mapping.manager.flatMap { value($0, entry) }
+        if options.lowercaseEmails { user[.email] = user[.email]?.lowercased() }
         for (name, rule) in mapping.attributes {
             if let text = value(rule, entry) { user.attributes[name] = text }
         }

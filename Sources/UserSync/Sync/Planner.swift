@@ -19,10 +19,7 @@ struct Planner {
 
     /// The store columns the mapping sets, with their field names.
     var mappedColumns: [String] {
-        var columns: [String] = []
-        let pairs = [("username", "username"), ("email", "email"), ("firstName", "first_name"), ("lastName", "last_name"),
-                     ("displayName", "display_name"), ("manager", "manager")]
-        for (field, column) in pairs where mapping[field] != nil { columns.append(column) }
+        var columns = UserField.allCases.filter { mapping[$0] != nil }.map(\.column)
         if !mapping.attributes.isEmpty { columns.append("attributes") }
         return columns
     }
@@ -140,7 +137,7 @@ struct Planner {
             FROM users u
             WHERE staged.skip IS NULL AND staged.user_id IS NULL AND u.username = staged.username
             """, arguments: [source])
-        if options.updateUsers && mapping.username != nil {
+        if options.updateUsers && mapping[.username] != nil {
             try db.execute(sql: """
                 UPDATE staged SET skip = 'cannot rename ''' || me.username || ''' to ''' || staged.username ||
                     ''': the name is taken by user ' || other.id ||
@@ -264,9 +261,9 @@ struct Planner {
         try db.execute(sql: "DROP TABLE IF EXISTS temp.created")
         try db.execute(sql: "CREATE TEMP TABLE created AS SELECT seq FROM staged WHERE \(Planner.creates) ORDER BY seq")
         try db.execute(sql: """
-            INSERT INTO users (id, source, external_id, username, email, first_name, last_name, display_name, manager, dn,
+            INSERT INTO users (id, source, external_id, \(UserField.columns.joined(separator: ", ")), dn,
                                attributes, state, created_at, updated_at, deactivated_at)
-            SELECT ?2 + c.rowid, ?1, s.external_id, s.username, s.email, s.first_name, s.last_name, s.display_name, s.manager,
+            SELECT ?2 + c.rowid, ?1, s.external_id, \(UserField.columns.map { "s.\($0)" }.joined(separator: ", ")),
                    \(locatorIsDN ? "s.locator" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
                    CASE WHEN s.disabled THEN ?3 END
             FROM created c JOIN staged s ON s.seq = c.seq ORDER BY c.rowid

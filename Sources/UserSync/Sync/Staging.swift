@@ -30,12 +30,7 @@ final class Staging: Sendable {
                     external_id TEXT,
                     locator TEXT NOT NULL,
                     dn_norm TEXT,
-                    username TEXT,
-                    email TEXT,
-                    first_name TEXT,
-                    last_name TEXT,
-                    display_name TEXT,
-                    manager TEXT,
+                    \(UserField.columns.map { "\($0) TEXT," }.joined(separator: "\n"))
                     attributes TEXT NOT NULL,
                     disabled INTEGER NOT NULL,
                     skip TEXT,
@@ -82,9 +77,9 @@ final class Staging: Sendable {
             // Bound through SQLite's C API (RawStatement): the rows of a page go in with no
             // per-value allocation; the page task has already made every text they hold.
             let insert = try RawStatement(db, sql: """
-                INSERT INTO staged (seq, external_id, locator, dn_norm, username, email, first_name, last_name, display_name, manager,
+                INSERT INTO staged (seq, external_id, locator, dn_norm, \(UserField.columns.joined(separator: ", ")),
                                     attributes, disabled, skip, fingerprint, id_hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, \(UserField.columns.map { _ in "?" }.joined(separator: ", ")), ?, ?, ?, ?, ?)
                 """)
             let insertIdentical = try RawStatement(db, sql: """
                 INSERT INTO identical (user_id, seq, fingerprint, dn_norm) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING
@@ -95,17 +90,16 @@ final class Staging: Sendable {
                 insert.bind(2, user.externalId)
                 insert.bind(3, user.locator)
                 insert.bind(4, dnNorm)
-                insert.bind(5, user.username)
-                insert.bind(6, user.email)
-                insert.bind(7, user.firstName)
-                insert.bind(8, user.lastName)
-                insert.bind(9, user.displayName)
-                insert.bind(10, user.manager)
-                insert.bind(11, attributes)
-                insert.bind(12, user.disabled)
-                insert.bind(13, skip)
-                insert.bind(14, fingerprint.map { Int64(bitPattern: $0) })
-                insert.bind(15, idHash.map { Int64(bitPattern: $0) })
+                var column: Int32 = 5
+                for field in UserField.allCases {
+                    insert.bind(column, user[field])
+                    column += 1
+                }
+                insert.bind(column, attributes)
+                insert.bind(column + 1, user.disabled)
+                insert.bind(column + 2, skip)
+                insert.bind(column + 3, fingerprint.map { Int64(bitPattern: $0) })
+                insert.bind(column + 4, idHash.map { Int64(bitPattern: $0) })
                 try insert.run()
             }
             // The page's records first: a duplicate id found below names its records from them.

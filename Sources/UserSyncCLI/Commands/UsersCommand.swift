@@ -40,7 +40,7 @@ struct UsersCommand: AsyncParsableCommand {
             let width = min(max(users.map(\.username.count).max() ?? 8, 8), 30)
             var text = "\(Output.pad("username", width))  state        source      email\n"
             for user in users {
-                text += "\(Output.pad(user.username, width))  \(Output.pad(user.state, 11))  \(Output.pad(user.source ?? "(by hand)", 10))  \(user.email ?? "")\n"
+                text += "\(Output.pad(user.username, width))  \(Output.pad(user.state, 11))  \(Output.pad(user.source ?? "(by hand)", 10))  \(user[.email] ?? "")\n"
             }
             text += "\(users.count) user\(users.count == 1 ? "" : "s")\n"
             Output.write(text, to: .standardOutput)
@@ -84,8 +84,8 @@ struct UsersCommand: AsyncParsableCommand {
             var text = "user \(user.id): \(user.username) (\(user.state))\n"
             let rows: [(String, String?)] = [
                 ("source", user.source ?? "(none: made by hand or by the application; usersync never changes it)"),
-                ("external id", user.externalId), ("dn", user.dn), ("email", user.email), ("first name", user.firstName),
-                ("last name", user.lastName), ("display name", user.displayName), ("manager", user.manager),
+                ("external id", user.externalId), ("dn", user.dn),
+            ] + UserField.allCases.filter { $0 != .username }.map { ($0.label, user[$0]) } + [
                 ("created", user.createdAt), ("updated", user.updatedAt), ("deactivated", user.deactivatedAt),
             ]
             for (label, value) in rows { if let value { text += "  \(Output.pad(label, 13)) \(value)\n" } }

@@ -117,10 +117,10 @@ struct ConfigLoaderTests {
         #expect(corp.ldap?.users.pageSize == 500)
         var username = FieldRule(from: "sAMAccountName")
         username.lowercase = true
-        #expect(corp.mapping.username == username)
-        #expect(corp.mapping.firstName == FieldRule(from: "givenName"))
-        #expect(corp.mapping.displayName?.template == "{givenName} {sn}")
-        #expect(corp.mapping.manager?.rdnValue == true)
+        #expect(corp.mapping[.username] == username)
+        #expect(corp.mapping[.firstName] == FieldRule(from: "givenName"))
+        #expect(corp.mapping[.displayName]?.template == "{givenName} {sn}")
+        #expect(corp.mapping[.manager]?.rdnValue == true)
         #expect(corp.mapping.attributes["department"] == FieldRule(from: "department"))
         #expect(corp.mapping.attributes["sid"]?.format == .sid)
         #expect(corp.options.maxDeactivations == .percent(10))
@@ -149,7 +149,7 @@ struct ConfigLoaderTests {
         #expect(source.options.adoptExistingBy == .none)
         #expect(source.options.requiredFields == ["username"])
         #expect(source.ldap?.users.scope == .sub)
-        #expect(source.mapping.username?.trim == true)
+        #expect(source.mapping[.username]?.trim == true)
     }
 
     @Test("a misspelt key names the file, line and key and suggests the right one")

@@ -96,11 +96,11 @@ struct CSVSourceTests {
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 4)
         let users = try h.users()
-        #expect(users["alice"]?.lastName == "Smith; Jr.")
+        #expect(users["alice"]?[.lastName] == "Smith; Jr.")
         #expect(users["alice"]?.externalId == "E1")  // the BOM is not part of the first column's name
-        #expect(users["bob"]?.lastName == "O\"Brien")
-        #expect(users["carol"]?.firstName == "Carol\r\nAnne")
-        #expect(users["dave"]?.lastName == "Müller")
+        #expect(users["bob"]?[.lastName] == "O\"Brien")
+        #expect(users["carol"]?[.firstName] == "Carol\r\nAnne")
+        #expect(users["dave"]?[.lastName] == "Müller")
         #expect(users["alice"]?.dn == nil)  // a line number is not a DN
 
         // The change records name the line each row starts on (carol's row spans lines 4-5).
@@ -124,14 +124,14 @@ struct CSVSourceTests {
         try h.write("employee_id\tlogin\tfirst\tlast\tmail\nT1\ttina\tTina\t\"Tab, Comma\"\ttina@example.com\nT2\ttom\tTom\tTail\ttom@example.com")
         var report = await h.sync(try h.source("    delimiter: tab"))
         #expect(report.status == .applied, "\(report.error ?? "")")
-        #expect(try h.users()["tina"]?.lastName == "Tab, Comma")
-        #expect(try h.users()["tom"]?.lastName == "Tail")
+        #expect(try h.users()["tina"]?[.lastName] == "Tab, Comma")
+        #expect(try h.users()["tom"]?[.lastName] == "Tail")
 
         // Latin-1: é is one byte, 0xE9.
         try h.write(Array("employee_id,login,first,last,mail\nT1,tina,Tina,".utf8) + [0x44, 0xE9, 0x6A, 0xE0] + Array(",tina@example.com\nT2,tom,Tom,Tail,tom@example.com\n".utf8))
         report = await h.sync(try h.source("    encoding: latin1"))
         #expect(report.status == .applied, "\(report.error ?? "")")
-        #expect(try h.users()["tina"]?.lastName == "Déjà")
+        #expect(try h.users()["tina"]?[.lastName] == "Déjà")
         #expect(report.users.updated == 1)
 
         // The same bytes read as UTF-8: refused with the place and the way out.

@@ -47,7 +47,7 @@ struct JSONSourceTests {
         #expect(report.entriesRead == 8)
         #expect(report.users.created == 8)
         let users = try h.users()
-        #expect(users["person8"]?.lastName == "Last8")
+        #expect(users["person8"]?[.lastName] == "Last8")
         #expect(users["person8"]?.externalId == "8")
         #expect(users["person4"]?.state == "deactivated")  // enabled: false
         let stats = try server.stats()
@@ -61,7 +61,7 @@ struct JSONSourceTests {
         #expect(again.status == .applied, "\(again.error ?? "")")
         #expect(again.users.updated == 1)
         #expect(again.users.deactivated == 1)
-        #expect(try h.users()["person2"]?.lastName == "Changed")
+        #expect(try h.users()["person2"]?[.lastName] == "Changed")
         #expect(try h.users()["person8"]?.state == "deactivated")
     }
 

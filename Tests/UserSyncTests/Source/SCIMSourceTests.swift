@@ -82,9 +82,9 @@ struct SCIMSourceTests {
         let users = try h.users()
         let u42 = try #require(users["user0042"])
         #expect(u42.externalId == ids[42])
-        #expect(u42.email == "user42@example.com")  // the primary one, not the first
-        #expect(u42.firstName == "Given42")
-        #expect(u42.lastName == "Family42")
+        #expect(u42[.email] == "user42@example.com")  // the primary one, not the first
+        #expect(u42[.firstName] == "Given42")
+        #expect(u42[.lastName] == "Family42")
         #expect(u42.attributes["employeeNumber"] == "E42")
         #expect(u42.attributes["homeMail"] == "home42@example.net")
         #expect(u42.state == "active")
@@ -110,7 +110,7 @@ struct SCIMSourceTests {
         #expect(again.users.deactivated == 2)
         #expect(again.users.unchanged == 997)
         let after = try h.users()
-        #expect(after["user0005"]?.lastName == "Renamed")
+        #expect(after["user0005"]?[.lastName] == "Renamed")
         #expect(after["user0006"]?.state == "deactivated")
         #expect(after["user0007"]?.state == "deactivated")
         #expect(after["user0008"]?.state == "active")

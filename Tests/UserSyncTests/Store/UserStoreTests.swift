@@ -35,6 +35,22 @@ struct UserStoreTests {
         #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys"])
     }
 
+    @Test("a store made before a user field existed gets its column when opened, its rows and their values kept")
+    func newFieldColumn() throws {
+        let path = try temporaryStorePath()
+        let store = try UserStore(path: path)
+        try store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (username, manager, created_at, updated_at) VALUES ('ann', 'bob', 'x', 'x')")
+            // As a store made before `manager` was a field would be.
+            try db.execute(sql: "ALTER TABLE users DROP COLUMN manager")
+        }
+        let reopened = try UserStore(path: path)
+        let columns = try reopened.database.read { db in try db.columns(in: "users").map(\.name) }
+        #expect(Set(UserField.columns).isSubset(of: Set(columns)))
+        let ann = try #require(try reopened.user(named: "ann"))
+        #expect(ann[.manager] == nil && ann.username == "ann")
+    }
+
     @Test("schemas/store.sql documents exactly the tables and indexes the migrations make")
     func documentedSchema() throws {
         let store = try UserStore(path: try temporaryStorePath())

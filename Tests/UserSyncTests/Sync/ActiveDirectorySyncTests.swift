@@ -87,13 +87,13 @@ struct ActiveDirectorySyncTests {
         var all = try users()
         let carol = try #require(all["carol"])
         #expect(carol.state == "active")
-        #expect(carol.email == "carol.example@corp.example.test")
+        #expect(carol[.email] == "carol.example@corp.example.test")
         let guid = try await offThePool { try dc.sambaToolUserShow("Carol", attribute: "objectGUID") }
         #expect(carol.externalId == guid, "objectGUID as samba-tool prints it")
         #expect(carol.attributes["sid"]?.hasPrefix("S-1-5-21-") == true)
         #expect(all["dave"]?.state == "deactivated", "created deactivated: disabled in AD")
         #expect(all["dave"]?.deactivatedAt != nil)
-        #expect(all["erin"]?.manager == "Carol Example")
+        #expect(all["erin"]?[.manager] == "Carol Example")
         // Nothing changed: every record is recognised as identical, and the disabled one stays deactivated.
         let again = await engine.run(source)
         #expect(again.users.unchanged == 3 && again.identicalRecords == 3, "\(again.error ?? "")")
@@ -171,6 +171,6 @@ struct MappingStarterADTests {
             \(mappingPart)
             """, file: "starter.yaml")
         #expect(configuration.sources[0].stableID == "objectGUID")
-        #expect(configuration.sources[0].mapping.username?.from == "sAMAccountName")
+        #expect(configuration.sources[0].mapping[.username]?.from == "sAMAccountName")
     }
 }

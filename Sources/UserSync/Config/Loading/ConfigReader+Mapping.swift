@@ -6,12 +6,9 @@ extension ConfigReader {
     mutating func mapping(_ node: Node, _ path: String) -> Mapping? {
         guard let f = fields(node, path, allowed: ConfigLoader.Keys.mapping) else { return nil }
         var mapping = Mapping()
-        mapping.username = f["username"].flatMap { rule($0, "\(path).username") }
-        mapping.email = f["email"].flatMap { rule($0, "\(path).email") }
-        mapping.firstName = f["firstName"].flatMap { rule($0, "\(path).firstName") }
-        mapping.lastName = f["lastName"].flatMap { rule($0, "\(path).lastName") }
-        mapping.displayName = f["displayName"].flatMap { rule($0, "\(path).displayName") }
-        mapping.manager = f["manager"].flatMap { rule($0, "\(path).manager") }
+        for field in UserField.allCases {
+            mapping[field] = f[field.rawValue].flatMap { rule($0, "\(path).\(field.rawValue)") }
+        }
         if let node = f["attributes"] {
             if let extra = node.mapping {
                 for (key, value) in extra {
