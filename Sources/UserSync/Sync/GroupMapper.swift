@@ -1,0 +1,95 @@
+import Foundation
+import GRDB
+import LDAP
+
+/// Turns group entries into staged groups and membership links, as a source's `groups` says.
+struct GroupMapper: Sendable {
+    let mapping: GroupMapping
+    let idAttribute: String
+
+    init(mapping: GroupMapping, userIDAttribute: String) {
+        self.mapping = mapping
+        self.idAttribute = mapping.idAttribute ?? userIDAttribute
+    }
+
+    var requestedAttributes: [String] {
+        var names = [idAttribute, mapping.nameAttribute]
+        names.append(mapping.membership == .memberOf ? "memberOf" : mapping.membership.attribute)
+        return names
+    }
+
+    typealias StagedGroup = (externalId: String?, dn: String, name: String?, skip: String?)
+    typealias Link = (group: String, member: String, kind: String)
+
+    /// The groups of a page that pass include/exclude, and their links.
+    func map(_ entries: [LDAPEntry]) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
+        let include = mapping.include.flatMap { try? NSRegularExpression(pattern: $0) }
+        let exclude = mapping.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
+        func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+            regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+        var groups: [StagedGroup] = []
+        var links: [Link] = []
+        var excluded = 0
+        for entry in entries {
+            var name = entry.string(mapping.nameAttribute)
+            if mapping.lowercase { name = name?.lowercased() }
+            if let name {
+                if let include, !matches(include, name) { excluded += 1; continue }
+                if let exclude, matches(exclude, name) { excluded += 1; continue }
+            }
+            let id = Mapper.stableID(entry[idAttribute], attribute: idAttribute)
+            var skip: String?
+            if id == nil { skip = "no \(idAttribute) (the group's stable id)" }
+            else if name == nil { skip = "no \(mapping.nameAttribute) (the group's name)" }
+            groups.append((id, entry.dn, name, skip))
+            let norm = Staging.normalize(entry.dn)
+            switch mapping.membership {
+            case .member, .uniqueMember:
+                for value in entry.strings(mapping.membership.attribute) {
+                    links.append((norm, Staging.normalize(GroupMapper.stripUID(value)), "dn"))
+                }
+            case .memberUid:
+                for value in entry.strings("memberUid") { links.append((norm, value.lowercased(), "uid")) }
+            case .memberOf:
+                for parent in entry.strings("memberOf") { links.append((Staging.normalize(parent), norm, "dn")) }
+            }
+        }
+        return (groups, links, excluded)
+    }
+
+    /// uniqueMember is a NameAndOptionalUID (RFC 4517 section 3.3.21): `dn#'0101'B`.
+    static func stripUID(_ value: String) -> String {
+        guard value.hasSuffix("'B"), let hash = value.range(of: "#'", options: .backwards) else { return value }
+        return String(value[..<hash.lowerBound])
+    }
+
+    /// Links from users' memberOf (the memberOf strategy).
+    static func userLinks(_ entries: [LDAPEntry]) -> [Link] {
+        entries.flatMap { entry in
+            entry.strings("memberOf").map { (Staging.normalize($0), Staging.normalize(entry.dn), "dn") }
+        }
+    }
+}
+
+/// Group and membership counts of a run.
+public struct GroupCounts: Codable, Sendable, Equatable {
+    public var created = 0
+    public var updated = 0
+    public var deactivated = 0
+    public var reactivated = 0
+    public var unchanged = 0
+
+    public init() {}
+}
+
+public struct MembershipCounts: Codable, Sendable, Equatable {
+    public var added = 0
+    public var removed = 0
+
+    public init() {}
+}
+
+/// The group part of a run, inside the same transaction as the users: groups like users
+/// (identity by stable id, deactivated when missing), then nesting edges and direct members of
+/// the groups read, then the effective (nested) membership of the source's groups.
