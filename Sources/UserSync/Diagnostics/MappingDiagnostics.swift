@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LDAP
 
 /// Checks of a mapping against the live directory: attribute names against the server's

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LDAP
 
 /// What kind of failure ended a run, from an administrator's point of view. The raw values are
@@ -78,8 +77,8 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
             } else {
                 self.init(kind: .store, message: error.description)
             }
-        case let error as DatabaseError:
-            self.init(kind: .store, message: "the store: \(error.message ?? "\(error)")\(StoreAdvice.hint(error).map { " (\($0))" } ?? "")")
+        case let error as any StoreFailure:
+            self.init(kind: .store, message: error.storeMessage)
         case let error as DuplicateStableID:
             self.init(kind: .malformed, message: error.description)
         case let error as CSVFileError:
@@ -104,26 +103,14 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
 
     /// Whether `error` came from the store (SQLite), not from the source.
     static func isStoreFailure(_ error: any Error) -> Bool {
-        if error is DatabaseError { return true }
+        if error is any StoreFailure { return true }
         if let error = error as? StoreError, case .busy = error { return false }
         return error is StoreError
     }
 }
 
-/// What an administrator can do about a store failure.
-enum StoreAdvice {
-    static func hint(_ error: DatabaseError) -> String? {
-        switch error.resultCode {
-        case .SQLITE_FULL:
-            return "the disk holding the store, or SQLite's temporary files (SQLITE_TMPDIR, TMPDIR, else /var/tmp), is full: free space and run again"
-        case .SQLITE_IOERR:
-            return "an I/O error on the disk holding the store or SQLite's temporary files: check the disk and the system log"
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            return "the store file is damaged: check it with sqlite3 FILE 'PRAGMA integrity_check' and restore it from a backup"
-        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
-            return "the store file or its folder cannot be written by this user"
-        default:
-            return nil
-        }
-    }
+/// An error of a store's database (SQLite's, PostgreSQL's): a `store` failure, with what an
+/// administrator can do about it.
+protocol StoreFailure: Error {
+    var storeMessage: String { get }
 }

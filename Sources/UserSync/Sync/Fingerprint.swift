@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LDAP
 
 /// Recognises records that are exactly as the last run stored them, so that they skip mapping

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LDAP
 
 /// Turns group entries into staged groups and membership links, as a source's `groups` says.
@@ -43,7 +42,7 @@ struct GroupMapper: Sendable {
             if id == nil { skip = "no \(idAttribute) (the group's stable id)" }
             else if name == nil { skip = "no \(mapping.nameAttribute) (the group's name)" }
             groups.append((id, entry.dn, name, skip))
-            let norm = Staging.normalize(entry.dn)
+            let norm = StagedRecord.normalize(entry.dn)
             switch mapping.membership {
             case .member, .uniqueMember:
                 for value in entry.strings(mapping.membership.attribute) {
@@ -67,7 +66,7 @@ struct GroupMapper: Sendable {
     /// Links from users' memberOf (the memberOf strategy).
     static func userLinks(_ entries: [LDAPEntry]) -> [Link] {
         entries.flatMap { entry in
-            entry.strings("memberOf").map { (Staging.normalize($0), Staging.normalize(entry.dn), "dn") }
+            entry.strings("memberOf").map { (Staging.normalize($0), StagedRecord.normalize(entry.dn), "dn") }
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// What one sync run of one source did, as `usersync sync --json` prints it.
 public struct SyncReport: Codable, Sendable {
@@ -106,7 +105,7 @@ public struct PlannedChange: Codable, Sendable, Equatable {
 }
 
 /// What a change did, as the `changes` table and reports name it.
-public enum ChangeAction: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum ChangeAction: String, Codable, Sendable, CaseIterable {
     case create, update, deactivate, reactivate
     /// A user the application had (made by hand) taken over by the source.
     case adopt
@@ -117,6 +116,6 @@ public enum ChangeAction: String, Codable, Sendable, CaseIterable, DatabaseValue
 }
 
 /// What a change is about.
-public enum ObjectType: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum ObjectType: String, Codable, Sendable, CaseIterable {
     case user, group, membership
 }

@@ -8,13 +8,7 @@ struct GroupPlanner {
     let now: String
     let tree: Bool
 
-    struct Outcome: Sendable {
-        var groups = GroupCounts()
-        var memberships = MembershipCounts()
-        var cycles: [String] = []
-        var unresolved = 0
-        var unresolvedSamples: [String] = []
-    }
+    typealias Outcome = GroupOutcome
 
     func activeGroups(_ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM groups WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0

@@ -5,7 +5,11 @@ import LDAP
 /// The records of the run being read, held in temporary tables of the store's writer
 /// connection (SQLite temp tables live in a temp file, not in memory), so that reading a large
 /// directory needs no more memory than one page, and the planner can compare with set-based SQL.
-final class Staging: Sendable {
+///
+/// SQLite keeps temporary tables per connection: every statement that touches them runs on
+/// the pool's writer (`write`/`writeWithoutTransaction`), never on a reader, from `reset` to the
+/// plan's transaction and `drop`. This type and `UserStore.plan` are the only ones that do.
+final class Staging: RunStaging {
     let database: DatabasePool
 
     init(database: DatabasePool) { self.database = database }
@@ -197,10 +201,7 @@ final class Staging: Sendable {
     /// none (a CSV row's line moves), its stable id.
     static let userLocator = "coalesce(u.dn, 'id ' || u.external_id)"
 
-    /// A DN in the form links are matched on (RFC 4514 normalised; lowercased if it does not parse).
-    static func normalize(_ dn: String) -> String {
-        DistinguishedName.normalize(dn) ?? dn.lowercased()
-    }
+    static func normalize(_ dn: String) -> String { StagedRecord.normalize(dn) }
 
     /// Adds a compressed chunk of received records (groups).
     func addArchive(_ archive: [UInt8], count: Int) async throws {
@@ -249,15 +250,6 @@ final class Staging: Sendable {
             try db.execute(sql: Staging.dropAll)
         }
     }
-}
-
-/// One staged user record: mapped in full, or only identified because it is unchanged.
-enum StagedRecord: Sendable {
-    /// `attributes`: the user's extra attributes as the store's JSON text; `dnNorm`: the
-    /// normalised DN, when groups need it (both made by the page task, off the writer).
-    case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, dnNorm: String?)
-    /// `dnNorm`: the normalised DN, when groups need it.
-    case identical(externalId: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
 }
 
 /// Two records of one read with the same stable id: the export or the directory is broken (or

@@ -1,0 +1,206 @@
+import Foundation
+import LDAP
+import Logging
+
+/// Reads every page of a source into the store's staging tables: users (fingerprinted, mapped
+/// and compressed off the reading thread), then groups and their membership links. Any error
+/// ends the read before a single user is touched.
+struct PageReader: Sendable {
+    let store: any SyncStore
+    let staging: any RunStaging
+    let settings: SourceSettings
+    let log: Logger
+    let progress: (@Sendable (SyncProgress) -> Void)?
+    let started: ContinuousClock.Instant
+    private let pages = ReadCounter()
+    private let groupPages = ReadCounter()
+
+    init(store: any SyncStore, staging: any RunStaging, settings: SourceSettings, log: Logger,
+         progress: (@Sendable (SyncProgress) -> Void)?, started: ContinuousClock.Instant) {
+        self.store = store
+        self.staging = staging
+        self.settings = settings
+        self.log = log
+        self.progress = progress
+        self.started = started
+    }
+
+    struct Result: Sendable {
+        var entries: Int
+        var pages: Int
+        var groups: Int
+        /// With users.memberOf scoped from the group tree: the users left in scope.
+        var inScope: Int?
+    }
+
+    /// Entries read so far (for a failure's message).
+    var entriesRead: Int { pages.total }
+
+    func tell(_ phase: SyncProgress.Phase) {
+        progress?(SyncProgress(source: settings.name, phase: phase, entries: pages.total, pages: pages.pages,
+                               groups: groupPages.total, elapsed: (ContinuousClock.now - started).secondsValue))
+    }
+
+    func read(_ source: any RecordSource) async throws -> Result {
+        tell(.connecting)
+        // Normalised DNs are needed only to match group members and to scope users by groups.
+        let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
+        let info = try await readUsers(source, withDNs: withDNs)
+        try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, withDNs: withDNs)
+        if let groups = settings.groups {
+            try await readGroups(source, mapper: GroupMapper(mapping: groups, userIDAttribute: settings.stableID))
+            log.info("groups read", metadata: ["groups": "\(groupPages.total)"])
+            try await staging.finishLinks()
+        }
+        var inScope: Int?
+        if !settings.memberOf.isEmpty && !info.usersScopedByServer {
+            guard settings.groups != nil else { throw SyncConfigurationError(description: RunAdvice.memberOfNeedsGroups) }
+            inScope = try await staging.scope(toMembersOf: settings.memberOf)
+            log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
+        }
+        return Result(entries: pages.total, pages: pages.pages, groups: groupPages.total, inScope: inScope)
+    }
+
+    /// A pipeline: while page N+1 is read from the server, page N is fingerprinted, mapped and
+    /// compressed on another thread, and page N-1 is written to the staging tables. The reader
+    /// waits only when more than `PagePipeline.depth` pages are in flight, so memory stays
+    /// bounded by a few pages.
+    private func readUsers(_ source: any RecordSource, withDNs: Bool) async throws -> SourceReadInfo {
+        let mapper = Mapper(source: settings)
+        let linksFromUsers = settings.groups?.membership == .memberOf
+        let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
+        let fingerprint = RecordFingerprint(source: settings)
+        let idAttribute = settings.stableID
+        let (store, staging, pages, log, sourceName) = (store, staging, pages, log, settings.name)
+        // Loaded while the source connects, binds and sends its first page.
+        let knownRecords = Task {
+            let known = try await store.knownRecords(source: sourceName)
+            log.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
+            return known
+        }
+        let pipeline = PagePipeline()
+        do {
+            let info = try await source.read(attributes: attributes) { entries in
+                let (page, total) = pages.add(entries.count)
+                tell(.readingUsers)
+                // Loaded before the first page is handed on: what the read is compared with
+                // predates every page.
+                let known = try await knownRecords.value
+                let previous = pipeline.last
+                let task = Task.detached {
+                    let prepared = PreparedPage(
+                        records: entries.map {
+                            PageReader.stage($0, mapper: mapper, fingerprint: fingerprint, known: known, withDNs: withDNs)
+                        },
+                        firstSeq: Int64(total - entries.count + 1),
+                        archive: try RecordArchive.encode(entries),
+                        links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
+                    try await previous?.value
+                    try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive,
+                                          withDNs: withDNs, idAttribute: idAttribute)
+                    try await staging.addLinks(prepared.links)
+                }
+                if let wait = pipeline.push(task) { try await wait.value }
+                log.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
+            }
+            try await pipeline.last?.value
+            return info
+        } catch {
+            // Let the pages in flight finish before the staging tables are dropped.
+            _ = try? await pipeline.last?.value
+            throw error
+        }
+    }
+
+    /// A page of big groups holds many members: their links are made and staged a few groups at
+    /// a time, so that memory holds one page of entries, not also every link of it as text.
+    private func readGroups(_ source: any RecordSource, mapper: GroupMapper) async throws {
+        let (staging, groupPages) = (staging, groupPages)
+        try await source.readGroups(attributes: mapper.requestedAttributes) { entries in
+            var start = 0
+            while start < entries.count {
+                let slice = Array(entries[start..<min(start + 50, entries.count)])
+                let mapped = mapper.map(slice)
+                try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
+                try await staging.addLinks(mapped.links)
+                _ = groupPages.add(mapped.groups.count)
+                tell(.readingGroups)
+                start += slice.count
+            }
+            try await staging.addArchive(try RecordArchive.encode(entries), count: entries.count)
+        }
+    }
+
+    /// One record as the staging table takes it: only its identity when it is exactly what the
+    /// user's row was last written from, else mapped in full.
+    static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
+                      withDNs: Bool) -> StagedRecord {
+        let print = fingerprint(entry)
+        func mapped(_ idHash: UInt64?) -> StagedRecord {
+            let user = mapper.map(entry)
+            return .mapped(user, fingerprint: print, idHash: idHash, attributes: user.attributesJSON,
+                           dnNorm: withDNs ? StagedRecord.normalize(entry.dn) : nil)
+        }
+        guard let id = Mapper.stableID(of: entry, attribute: mapper.idAttribute) else {
+            return mapped(nil)
+        }
+        let idHash = RecordFingerprint.idHash(id)
+        if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
+            return .identical(externalId: id, userId: userId, fingerprint: print,
+                              dnNorm: withDNs ? StagedRecord.normalize(entry.dn) : nil)
+        }
+        return mapped(idHash)
+    }
+}
+
+/// One page, mapped and compressed, waiting to be staged.
+struct PreparedPage: Sendable {
+    let records: [StagedRecord]
+    /// The place in the read of the page's first record (1-based).
+    let firstSeq: Int64
+    let archive: [UInt8]
+    let links: [GroupMapper.Link]
+}
+
+/// The pages in flight between the reader and the staging tables, oldest first. Each page's
+/// task waits for the one before it, so pages are staged in the order read.
+final class PagePipeline: @unchecked Sendable {
+    /// Pages in flight before the reader waits.
+    static let depth = 3
+    private let lock = NSLock()
+    private var tasks: [Task<Void, any Error>] = []
+
+    /// The newest page's task.
+    var last: Task<Void, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return tasks.last
+    }
+
+    /// Adds a page's task; returns the oldest one for the reader to wait for when too many are in flight.
+    func push(_ task: Task<Void, any Error>) -> Task<Void, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        tasks.append(task)
+        return tasks.count > PagePipeline.depth ? tasks.removeFirst() : nil
+    }
+}
+
+/// Pages and entries read so far (the page callback is @Sendable).
+final class ReadCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries = 0
+    private var pageCount = 0
+
+    func add(_ count: Int) -> (page: Int, total: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        entries += count
+        pageCount += 1
+        return (pageCount, entries)
+    }
+
+    var total: Int { lock.lock(); defer { lock.unlock() }; return entries }
+    var pages: Int { lock.lock(); defer { lock.unlock() }; return pageCount }
+}
+
