@@ -14,10 +14,33 @@ struct GroupPlanner {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM groups WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0
     }
 
+    /// The group plan, in named steps, inside the run's transaction (the staging tables are the
+    /// writer connection's temporary tables).
     func apply(_ db: Database) throws -> Outcome {
         var outcome = Outcome()
+        try applyGroups(db)
+        // Members named by uid (memberUid) are matched on the lowercased username; the index
+        // for it is built only when there are such members.
+        let uidLinks = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM staged_links WHERE member_kind = 'uid')") ?? false
+        if uidLinks {
+            try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_lower_username ON staged (lower(username))")
+        }
+        // The staged users' DNs with their ids, so that resolving a member reads the index alone.
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_dn_user ON staged (dn_norm, user_id)")
+        let nesting = try applyNesting(db)
+        let direct = try applyDirectMembers(db, uidLinks: uidLinks)
+        outcome.memberships.added = nesting.added + direct.added
+        outcome.memberships.removed = nesting.removed + direct.removed
+        try recomputeEffectiveMembers(db)
+        outcome.cycles = try cycles(db)
+        (outcome.unresolved, outcome.unresolvedSamples) = try unresolvedMembers(db, uidLinks: uidLinks)
+        outcome.groups = try counts(db)
+        return outcome
+    }
+
+    /// The groups read against the source's groups: renamed, moved, reactivated, deactivated, created, skipped.
+    private func applyGroups(_ db: Database) throws {
         let (s, r, t) = (source, runId, now)
-        // Groups.
         try db.execute(sql: """
             UPDATE staged_groups SET group_id = g.id, action = 'match'
             FROM groups g WHERE g.source = ? AND g.external_id = staged_groups.external_id AND staged_groups.skip IS NULL
@@ -68,16 +91,12 @@ struct GroupPlanner {
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', 0, 'skip', NULL, name, skip, dn FROM staged_groups WHERE skip IS NOT NULL ORDER BY seq
             """, arguments: [r])
+    }
 
-        // Nesting: the member lists of the groups read are the truth for edges between this source's groups.
-        // Members named by uid (memberUid) are matched on the lowercased username; the index
-        // for it is built only when there are such members.
-        let uidLinks = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM staged_links WHERE member_kind = 'uid')") ?? false
-        if uidLinks {
-            try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_lower_username ON staged (lower(username))")
-        }
-        // The staged users' DNs with their ids, so that resolving a member reads the index alone.
-        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_dn_user ON staged (dn_norm, user_id)")
+    /// Nesting: the member lists of the groups read are the truth for edges between this source's groups.
+    private func applyNesting(_ db: Database) throws -> (added: Int, removed: Int) {
+        let (s, r) = (source, runId)
+        var (added, removed) = (0, 0)
         try db.execute(sql: """
             CREATE TEMP TABLE desired_parents (group_id INTEGER, parent_id INTEGER, PRIMARY KEY (group_id, parent_id)) WITHOUT ROWID
             """)
@@ -102,7 +121,7 @@ struct GroupPlanner {
             FROM desired_parents d JOIN groups c ON c.id = d.group_id
             WHERE NOT EXISTS (SELECT 1 FROM group_parents gp WHERE gp.group_id = d.group_id AND gp.parent_id = d.parent_id)
             """, arguments: [r])
-        outcome.memberships.added += db.changesCount
+        added = db.changesCount
         try db.execute(sql: """
             INSERT OR IGNORE INTO group_parents (group_id, parent_id) SELECT group_id, parent_id FROM desired_parents;
             """)
@@ -111,13 +130,18 @@ struct GroupPlanner {
             SELECT ?, 'membership', x.parent_id, 'remove', 'group', x.group_id, NULL, c.dn
             FROM removed_parents x JOIN groups c ON c.id = x.group_id
             """, arguments: [r])
-        outcome.memberships.removed += db.changesCount
+        removed = db.changesCount
         try db.execute(sql: """
             DELETE FROM group_parents WHERE EXISTS
                 (SELECT 1 FROM removed_parents x WHERE x.group_id = group_parents.group_id AND x.parent_id = group_parents.parent_id)
             """)
+        return (added, removed)
+    }
 
-        // Direct members: users of this source in the member lists of the groups read.
+    /// Direct members: users of this source in the member lists of the groups read.
+    private func applyDirectMembers(_ db: Database, uidLinks: Bool) throws -> (added: Int, removed: Int) {
+        let (s, r) = (source, runId)
+        var (added, removed) = (0, 0)
         try db.execute(sql: """
             CREATE TEMP TABLE desired_members (group_id INTEGER, user_id INTEGER, PRIMARY KEY (group_id, user_id)) WITHOUT ROWID
             """)
@@ -159,7 +183,7 @@ struct GroupPlanner {
             WHERE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = d.group_id AND gm.user_id = d.user_id)
             """, arguments: [r])
         let membersAdded = db.changesCount
-        outcome.memberships.added += membersAdded
+        added = membersAdded
         // Many new members at once (a first import): the user index is built once afterwards, by
         // sorting, rather than grown one random insert at a time (3 × faster at 100,000 members).
         try GroupPlanner.bulkInsert(db, index: GroupPlanner.groupMembersUserIndex,
@@ -171,15 +195,19 @@ struct GroupPlanner {
             SELECT ?, 'membership', x.group_id, 'remove', 'user', x.user_id, NULL, u.dn
             FROM removed_members x JOIN users u ON u.id = x.user_id
             """, arguments: [r])
-        outcome.memberships.removed += db.changesCount
+        removed = db.changesCount
         try db.execute(sql: """
             DELETE FROM group_members WHERE EXISTS
                 (SELECT 1 FROM removed_members x WHERE x.group_id = group_members.group_id AND x.user_id = group_members.user_id)
             """)
+        return (added, removed)
+    }
 
-        // Effective membership through any nesting, recomputed only for the groups whose subtree
-        // changed this run (a group or membership change, and every ancestor of it): a run that
-        // changes nothing rewrites nothing. UNION (not UNION ALL) makes the recursions stop on a cycle.
+    /// Effective membership through any nesting, recomputed only for the groups whose subtree
+    /// changed this run (a group or membership change, and every ancestor of it): a run that
+    /// changes nothing rewrites nothing. UNION (not UNION ALL) makes the recursions stop on a cycle.
+    private func recomputeEffectiveMembers(_ db: Database) throws {
+        let (s, r) = (source, runId)
         try db.execute(sql: """
             CREATE TEMP TABLE affected AS
             WITH RECURSIVE up(id) AS (
@@ -215,9 +243,12 @@ struct GroupPlanner {
                 """)
         }
         try db.execute(sql: "DROP TABLE temp.affected; DROP TABLE temp.closure")
+    }
 
-        // Cycles (reported; the run completes) and members that resolve to nothing read.
-        outcome.cycles = try String.fetchAll(db, sql: """
+    /// Groups that are their own ancestors (reported; the run completes).
+    private func cycles(_ db: Database) throws -> [String] {
+        let s = source
+        return try String.fetchAll(db, sql: """
             WITH RECURSIVE reach(start, node) AS (
                 SELECT gp.group_id, gp.parent_id FROM group_parents gp JOIN groups g ON g.id = gp.group_id WHERE g.source = ?
                 UNION
@@ -225,7 +256,11 @@ struct GroupPlanner {
             )
             SELECT g.name FROM reach r JOIN groups g ON g.id = r.start WHERE r.start = r.node ORDER BY g.name
             """, arguments: [s])
-        // In member order, like the resolution above, and each link looked up only where its kind says.
+    }
+
+    /// Member values that resolve to nothing read, in member order like the resolution, each
+    /// link looked up only where its kind says: how many, and a few of them.
+    private func unresolvedMembers(_ db: Database, uidLinks: Bool) throws -> (Int, [String]) {
         try db.execute(sql: """
             CREATE TEMP TABLE unresolved AS
             SELECT g.dn || ' → ' || l.member AS link
@@ -238,11 +273,16 @@ struct GroupPlanner {
                     ELSE \(uidLinks ? "NOT EXISTS (SELECT 1 FROM staged s WHERE lower(s.username) = l.member)" : "1")
                   END
             """)
-        outcome.unresolved = try Int.fetchOne(db, sql: "SELECT count(*) FROM unresolved") ?? 0
-        outcome.unresolvedSamples = try String.fetchAll(db, sql: "SELECT link FROM unresolved LIMIT 5")
+        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM unresolved") ?? 0
+        let samples = try String.fetchAll(db, sql: "SELECT link FROM unresolved LIMIT 5")
         try db.execute(sql: "DROP TABLE temp.unresolved")
+        return (count, samples)
+    }
 
-        // Counts.
+    /// The run's group counts, from the staged groups and the changes written.
+    private func counts(_ db: Database) throws -> GroupCounts {
+        let r = runId
+        var counts = GroupCounts()
         let row = try Row.fetchOne(db, sql: """
             SELECT
               (SELECT count(*) FROM staged_groups WHERE action = 'create') AS created,
@@ -253,16 +293,16 @@ struct GroupPlanner {
               (SELECT count(*) FROM staged_groups WHERE action = 'match'
                  AND group_id NOT IN (SELECT object_id FROM changes WHERE run_id = ?1 AND object_type = 'group')) AS unchanged
             """, arguments: [r])!
-        outcome.groups.created = row["created"]
-        outcome.groups.updated = row["updated"]
-        outcome.groups.deactivated = row["deactivated"]
-        outcome.groups.reactivated = row["reactivated"]
-        outcome.groups.unchanged = row["unchanged"]
+        counts.created = row["created"]
+        counts.updated = row["updated"]
+        counts.deactivated = row["deactivated"]
+        counts.reactivated = row["reactivated"]
+        counts.unchanged = row["unchanged"]
         try db.execute(sql: """
             DROP TABLE temp.desired_parents; DROP TABLE temp.removed_parents;
             DROP TABLE temp.desired_members; DROP TABLE temp.removed_members;
             """)
-        return outcome
+        return counts
     }
 }
 

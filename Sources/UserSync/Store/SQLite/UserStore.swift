@@ -7,7 +7,7 @@ public final class UserStore: Sendable {
     /// The path of the database file.
     public let path: String
     /// GRDB's pool: one writer, concurrent readers (WAL).
-    public let database: DatabasePool
+    let database: DatabasePool
 
     /// Opens (creating if needed) the store at `path` and brings its tables up to date.
     public init(path: String) throws {
