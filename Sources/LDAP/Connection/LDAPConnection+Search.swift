@@ -1,0 +1,283 @@
+import CLDAP
+import Foundation
+
+extension LDAPConnection {
+    // MARK: - Searching
+
+    /// Reads a whole (small) result without paging: for base searches and short lists.
+    public func search(_ request: SearchRequest) throws -> SearchResult {
+        let msgid = try sendSearch(request, pageSize: 0, cookie: [])
+        let received = try receive(msgid, request: request)
+        return SearchResult(entries: received.entries, references: received.references)
+    }
+
+    /// Streams a search page by page with the paged results control (RFC 2696). Only one page
+    /// is held at a time, and the request for the next page is sent before the current one is
+    /// handed over, so the server works while the caller does.
+    public nonisolated func pagedSearch(_ request: SearchRequest, pageSize: Int = 500) -> PagedSearch {
+        PagedSearch(connection: self, request: request, pageSize: max(1, pageSize))
+    }
+
+    func startPagedSearch(_ request: SearchRequest, pageSize: Int) throws -> Int32 {
+        try sendSearch(request, pageSize: pageSize, cookie: [])
+    }
+
+    /// Waits for the page of `msgid`, and sends the request for the next one if there is more.
+    func nextPage(_ msgid: Int32, request: SearchRequest, pageSize: Int, index: Int) throws -> (SearchPage, Int32?) {
+        let received = try receive(msgid, request: request)
+        var next: Int32?
+        if received.pagedByServer, !received.cookie.isEmpty {
+            next = try sendSearch(request, pageSize: pageSize, cookie: received.cookie)
+        }
+        let page = SearchPage(index: index, entries: received.entries, references: received.references,
+                              pagedByServer: received.pagedByServer, estimatedTotal: received.estimate)
+        return (page, next)
+    }
+
+    /// Stops an outstanding request (a search abandoned by its consumer).
+    func abandon(_ msgid: Int32) {
+        guard let ld else { return }
+        ldap_abandon_ext(ld, msgid, nil, nil)
+    }
+
+    func sendSearch(_ request: SearchRequest, pageSize: Int, cookie: [UInt8],
+                            base: String? = nil, scope: SearchRequest.Scope? = nil,
+                            attributes: [String]? = nil) throws -> Int32 {
+        let handle = try requireHandle("search")
+        var control: UnsafeMutablePointer<LDAPControl>?
+        defer { if let control { ldap_control_free(control) } }
+        if pageSize > 0 {
+            var rc: Int32
+            if cookie.isEmpty {
+                rc = ldap_create_page_control(handle, ber_int_t(pageSize), nil, 0, &control)
+            } else {
+                rc = cookie.withUnsafeBufferPointer { buffer in
+                    var value = berval(bv_len: ber_len_t(buffer.count),
+                                       bv_val: UnsafeMutableRawPointer(mutating: buffer.baseAddress!)
+                                           .assumingMemoryBound(to: CChar.self))
+                    return ldap_create_page_control(handle, ber_int_t(pageSize), &value, 0, &control)
+                }
+            }
+            guard rc == LDAP_SUCCESS else {
+                throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
+            }
+        }
+        let names = attributes ?? request.attributes
+        let cNames: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) } + [nil]
+        defer { cNames.forEach { free($0) } }
+        var serverControls: [UnsafeMutablePointer<LDAPControl>?] = [control, nil]
+        var timeLimit = timeval(tv_sec: request.timeLimit, tv_usec: 0)
+        var msgid: Int32 = 0
+        let rc = cNames.withUnsafeBufferPointer { namesBuffer in
+            serverControls.withUnsafeMutableBufferPointer { controls in
+                withUnsafeMutablePointer(to: &timeLimit) { limit in
+                    ldap_search_ext(handle, base ?? request.base, (scope ?? request.scope).rawLDAP, request.filter,
+                                    names.isEmpty ? nil : UnsafeMutablePointer(mutating: namesBuffer.baseAddress),
+                                    0, control == nil ? nil : controls.baseAddress, nil,
+                                    request.timeLimit > 0 ? limit : nil, Int32(clamping: request.sizeLimit), &msgid)
+                }
+            }
+        }
+        guard rc == LDAP_SUCCESS else {
+            throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
+        }
+        return msgid
+    }
+
+    struct Received {
+        var entries: [LDAPEntry] = []
+        var references: [String] = []
+        var cookie: [UInt8] = []
+        var pagedByServer = false
+        var estimate = 0
+    }
+
+    /// Collects every message of one search request up to its result.
+    func receive(_ msgid: Int32, request: SearchRequest) throws -> Received {
+        let handle = try requireHandle("search")
+        var received = Received()
+        var done = false
+        while !done {
+            var timeout = timeval(options.operationTimeout)
+            var chain: OpaquePointer?
+            // LDAP_MSG_RECEIVED: everything of this request that has arrived so far, so a big
+            // page is parsed while the rest of it is still on the wire.
+            let rc = ldap_result(handle, msgid, LDAP_MSG_RECEIVED, &timeout, &chain)
+            defer { if chain != nil { ldap_msgfree(chain) } }
+            if rc == 0 {
+                ldap_abandon_ext(handle, msgid, nil, nil)
+                throw LDAPError(code: .timeout, operation: "search", uri: uri, kind: .timeout,
+                                detail: "no answer from the server within \(options.operationTimeout.seconds) s")
+            }
+            if rc == -1 {
+                var code: Int32 = 0
+                ldap_get_option(handle, LDAP_OPT_RESULT_CODE, &code)
+                let error = LDAPConnection.error(handle, rc: code, operation: "search", uri: uri)
+                if error.kind == .unreachable {
+                    throw LDAPError(code: error.code, operation: "search", diagnosticMessage: error.diagnosticMessage,
+                                    uri: uri, kind: .connectionLost,
+                                    detail: "the connection to \(uri) was lost after \(received.entries.count) entries of this page")
+                }
+                throw error
+            }
+            var message = ldap_first_message(handle, chain)
+            while let current = message {
+                let type = ldap_msgtype(current)
+                if type == cldap_res_search_entry() {
+                    received.entries.append(try parseEntry(handle, current))
+                } else if type == cldap_res_search_reference() {
+                    received.references += parseReference(handle, current)
+                } else if type == cldap_res_search_result() {
+                    try parseResult(handle, current, into: &received, request: request)
+                    done = true
+                }
+                message = ldap_next_message(handle, current)
+            }
+        }
+        if request.completeRangedAttributes {
+            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
+            // which cost more than parsing the entry.
+            for i in received.entries.indices where received.entries[i].hasAttributeName(containing: UInt8(ascii: ";")) {
+                try completeRanges(&received.entries[i], request: request)
+            }
+        }
+        return received
+    }
+
+    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer) throws -> LDAPEntry {
+        // ldap_get_dn_ber/ldap_get_attribute_ber hand out values that point into the message's
+        // BER buffer: no copy per value in libldap, one copy (into Swift) here.
+        var ber: OpaquePointer?
+        var dn = berval()
+        var rc = ldap_get_dn_ber(handle, message, &ber, &dn)
+        defer { if ber != nil { ber_free(ber, 0) } }
+        guard rc == LDAP_SUCCESS else {
+            throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
+        }
+        let dnString = LDAPConnection.string(dn)
+        // All names and values go into one packed buffer (LDAPEntry.packed): one allocation per
+        // entry rather than two per attribute.
+        var packer = LDAPEntry.Packer(capacity: 512)
+        while true {
+            var name = berval()
+            var values: UnsafeMutablePointer<berval>?
+            rc = ldap_get_attribute_ber(handle, message, ber, &name, &values)
+            // ldap_get_attribute_ber(3): "the array of values ... must be freed with ber_memfree()".
+            defer { if values != nil { ber_memfree(values) } }
+            guard rc == LDAP_SUCCESS, name.bv_val != nil else { break }
+            var count = 0
+            if let values { while values[count].bv_val != nil { count += 1 } }
+            packer.appendName(LDAPConnection.buffer(name), valueCount: count)
+            for i in 0..<count { packer.appendValue(LDAPConnection.buffer(values![i])) }
+        }
+        return LDAPEntry(dn: dnString, packer: packer)
+    }
+
+    func parseReference(_ handle: OpaquePointer, _ message: OpaquePointer) -> [String] {
+        var refs: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        guard ldap_parse_reference(handle, message, &refs, nil, 0) == LDAP_SUCCESS, let refs else { return [] }
+        defer { ber_memvfree(UnsafeMutableRawPointer(refs).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)) }
+        var result: [String] = []
+        var i = 0
+        while let ref = refs[i] {
+            result.append(String(cString: ref))
+            i += 1
+        }
+        return result
+    }
+
+    func parseResult(_ handle: OpaquePointer, _ message: OpaquePointer, into received: inout Received,
+                             request: SearchRequest) throws {
+        var code: Int32 = 0
+        var matched: UnsafeMutablePointer<CChar>?
+        var text: UnsafeMutablePointer<CChar>?
+        var referrals: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        var controls: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
+        let rc = ldap_parse_result(handle, message, &code, &matched, &text, &referrals, &controls, 0)
+        defer {
+            if matched != nil { ldap_memfree(matched) }
+            if text != nil { ldap_memfree(text) }
+            if let referrals { ber_memvfree(UnsafeMutableRawPointer(referrals).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)) }
+            if controls != nil { ldap_controls_free(controls) }
+        }
+        guard rc == LDAP_SUCCESS else {
+            throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
+        }
+        guard code == LDAP_SUCCESS else {
+            let diag = text.map { String(cString: $0) }
+            let matchedDN = matched.map { String(cString: $0) }
+            var detail: String?
+            switch LDAPResultCode(code) {
+            case .sizeLimitExceeded:
+                detail = "the result is larger than the size limit"
+                    + (request.sizeLimit > 0 ? " (\(request.sizeLimit) entries)" : " the server allows this account")
+                    + "; the result would be incomplete"
+            case .timeLimitExceeded:
+                detail = "the search took longer than the time limit; the result would be incomplete"
+            case .noSuchObject:
+                detail = "the search base '\(request.base)' does not exist"
+            case .referral:
+                var urls: [String] = []
+                if let referrals {
+                    var i = 0
+                    while let r = referrals[i] { urls.append(String(cString: r)); i += 1 }
+                }
+                detail = "the server refers this search elsewhere: \(urls.joined(separator: " ")); "
+                    + "the base '\(request.base)' is not held by this server"
+            case .unavailableCriticalExtension:
+                detail = "the server does not support a control this search needs"
+            case .adminLimitExceeded where diag?.lowercased().contains("paged") == true:
+                detail = "the server does not allow paged results for this account; the result would be incomplete"
+            default:
+                break
+            }
+            throw LDAPError(code: LDAPResultCode(code), operation: "search", diagnosticMessage: diag,
+                            matchedDN: matchedDN, uri: uri, detail: detail)
+        }
+        if let controls, let page = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, controls, nil) {
+            var count: ber_int_t = 0
+            var cookie = berval()
+            if ldap_parse_pageresponse_control(handle, page, &count, &cookie) == LDAP_SUCCESS {
+                received.pagedByServer = true
+                received.estimate = Int(count)
+                received.cookie = LDAPConnection.bytes(cookie)
+                if cookie.bv_val != nil { ber_memfree(cookie.bv_val) }
+            }
+        }
+    }
+
+    /// Reads the remaining ranges of every ranged attribute of `entry`, and stores all values
+    /// under the attribute's plain name. Windows AD ranges a plain request for `member` past
+    /// 1,500 values (`member;range=0-1499`); a caller may also ask for a range explicitly.
+    func completeRanges(_ entry: inout LDAPEntry, request: SearchRequest) throws {
+        for attribute in entry.attributes {
+            guard let first = RangedAttribute(attribute.name) else { continue }
+            var values = attribute.values
+            var current = first
+            var rounds = 0
+            while let next = current.nextRequest {
+                rounds += 1
+                let msgid = try sendSearch(request, pageSize: 0, cookie: [], base: entry.dn, scope: .base,
+                                           attributes: [next])
+                var partRequest = request
+                partRequest.completeRangedAttributes = false
+                let part = try receive(msgid, request: partRequest)
+                guard let partEntry = part.entries.first,
+                      let partAttribute = partEntry.attributes.first(where: {
+                          RangedAttribute($0.name)?.baseName.caseInsensitiveCompare(first.baseName) == .orderedSame
+                      }),
+                      let range = RangedAttribute(partAttribute.name) else {
+                    break // the server has no more values to give
+                }
+                values += partAttribute.values
+                guard range.high == nil || range.high! > current.high!, rounds < 1_000_000 else {
+                    throw LDAPError(code: .decodingError, operation: "search", uri: uri, kind: .other,
+                                    detail: "the server returned ranges of '\(first.baseName)' of \(entry.dn) that do not advance")
+                }
+                current = range
+            }
+            entry.remove(attribute.name)
+            entry.set(first.baseName, values: entry[first.baseName] + values)
+        }
+    }
+}
