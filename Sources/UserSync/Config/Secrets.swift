@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 
 /// Reads bind passwords from a file or an environment variable. Passwords are never logged,
 /// printed or stored by usersync.
@@ -52,23 +53,12 @@ public enum Secrets {
         return "the secret file '\(file)' is \(who) (mode \(String(mode, radix: 8))): run 'chmod 600 \(file)' (or 640 with a group of its own)"
     }
 
-    private static let warned = WarnedFiles()
+    /// The files warned of in this process (a service reads its password at every run).
+    private static let warned = NIOLockedValueBox<Set<String>>([])
 
     private static func warnOnce(_ file: String, _ message: String) {
-        guard warned.insert(file) else { return }
+        guard warned.withLockedValue({ $0.insert(file).inserted }) else { return }
         Logger(label: "usersync").warning("\(message)")
-    }
-}
-
-/// The files warned of in this process (a service reads its password at every run).
-private final class WarnedFiles: @unchecked Sendable {
-    private let lock = NSLock()
-    private var files: Set<String> = []
-
-    func insert(_ file: String) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return files.insert(file).inserted
     }
 }
 

@@ -137,17 +137,3 @@ public enum MappingDiagnostics {
         return items
     }
 }
-
-/// Entries gathered by a page callback.
-final class EntryCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collected: [LDAPEntry] = []
-
-    func add(_ entries: [LDAPEntry]) {
-        lock.lock()
-        collected += entries
-        lock.unlock()
-    }
-
-    var entries: [LDAPEntry] { lock.lock(); defer { lock.unlock() }; return collected }
-}

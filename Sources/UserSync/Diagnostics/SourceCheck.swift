@@ -30,7 +30,7 @@ public struct SourceCheck: Sendable {
             }
             if case .csv(let csv) = source.kind, csv.http == nil { report.columns = try CSVFile(csv).header }
             let mapper = Mapper(source: source)
-            let collected = Collected()
+            let collected = EntryCollector()
             var attributes = mapper.requestedAttributes
             if source.groups?.membership == .memberOf { attributes.append("memberOf") }
             var reader = source.recordSource(limit: pageLimit, logger: logger)
@@ -51,7 +51,7 @@ public struct SourceCheck: Sendable {
                 if source.groups?.membership == .memberOf { report.groupsNamed += entry.strings("memberOf").count }
             }
             if case .scim(let endpoint) = source.kind, source.groups != nil {
-                let groups = Collected()
+                let groups = EntryCollector()
                 try await SCIMSource(settings: source, endpoint: endpoint, limit: listLimit, logger: logger)
                     .readGroups(attributes: []) { entries in groups.add(entries) }
                 report.groupsRead = groups.entries.count
@@ -74,16 +74,6 @@ public struct SourceCheck: Sendable {
             return "check url, that the server answers, and timeout/retries; 'curl -v' the URL from this machine"
         case (_, .tls): return "give tls.caFile with the CA that signed the server's certificate"
         default: return nil
-        }
-    }
-
-    final class Collected: @unchecked Sendable {
-        private let lock = NSLock()
-        private(set) var entries: [LDAPEntry] = []
-        func add(_ page: [LDAPEntry]) {
-            lock.lock()
-            entries += page
-            lock.unlock()
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 import UnixSignals
 
@@ -14,7 +15,7 @@ public final class SyncService: Service, Sendable {
     let clock: any SchedulerClock
     let logger: Logger
     let lockTimeout: Duration
-    private let current: LockedValue<Configuration>
+    private let current: NIOLockedValueBox<Configuration>
 
     public init(configuration: Configuration, file: String, clock: any SchedulerClock = WallClock(), logger: Logger,
                 lockTimeout: Duration = .seconds(30)) {
@@ -22,7 +23,7 @@ public final class SyncService: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.lockTimeout = lockTimeout
-        current = LockedValue(configuration)
+        current = NIOLockedValueBox(configuration)
         status = ServiceStatus(sources: SyncService.scheduled(configuration).map { ($0.name, $0.schedule!.description) })
     }
 
@@ -35,7 +36,7 @@ public final class SyncService: Service, Sendable {
         try await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.watchReloads() }
-                var configuration = self.current.value
+                var configuration = self.current.withLockedValue { $0 }
                 while !Task.isCancelled {
                     let running = configuration
                     let loops = Task { await self.runLoops(running) }
@@ -64,12 +65,12 @@ public final class SyncService: Service, Sendable {
         for await _ in await UnixSignalsSequence(trapping: .sighup) {
             do {
                 let configuration = try ConfigLoader.load(configurationFile)
-                if configuration.store.sqlite != current.value.store.sqlite {
+                if configuration.store.sqlite != current.withLockedValue({ $0.store.sqlite }) {
                     logger.error("reload refused: store.sqlite changed; restart the service to use another store",
                                  metadata: ["file": "\(configurationFile)"])
                     continue
                 }
-                current.value = configuration
+                current.withLockedValue { $0 = configuration }
                 await status.reset(sources: SyncService.scheduled(configuration).map { ($0.name, $0.schedule!.description) })
                 logger.notice("configuration reloaded", metadata: ["file": "\(configurationFile)",
                                                                    "sources": "\(SyncService.scheduled(configuration).map(\.name).joined(separator: ", "))"])
@@ -158,18 +159,5 @@ final class ReloadChannel: @unchecked Sendable {
                 lock.unlock()
             }
         }
-    }
-}
-
-/// A value behind a lock.
-final class LockedValue<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-
-    init(_ value: Value) { stored = value }
-
-    var value: Value {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LDAP
 import Logging
+import NIOConcurrencyHelpers
 
 /// Reads every page of a source into the store's staging tables: users (fingerprinted, mapped
 /// and compressed off the reading thread), then groups and their membership links. Any error
@@ -164,43 +165,48 @@ struct PreparedPage: Sendable {
 
 /// The pages in flight between the reader and the staging tables, oldest first. Each page's
 /// task waits for the one before it, so pages are staged in the order read.
-final class PagePipeline: @unchecked Sendable {
+struct PagePipeline: Sendable {
     /// Pages in flight before the reader waits.
     static let depth = 3
-    private let lock = NSLock()
-    private var tasks: [Task<Void, any Error>] = []
+    private let tasks = NIOLockedValueBox<[Task<Void, any Error>]>([])
 
     /// The newest page's task.
-    var last: Task<Void, any Error>? {
-        lock.lock()
-        defer { lock.unlock() }
-        return tasks.last
-    }
+    var last: Task<Void, any Error>? { tasks.withLockedValue { $0.last } }
 
     /// Adds a page's task; returns the oldest one for the reader to wait for when too many are in flight.
     func push(_ task: Task<Void, any Error>) -> Task<Void, any Error>? {
-        lock.lock()
-        defer { lock.unlock() }
-        tasks.append(task)
-        return tasks.count > PagePipeline.depth ? tasks.removeFirst() : nil
+        tasks.withLockedValue { tasks in
+            tasks.append(task)
+            return tasks.count > PagePipeline.depth ? tasks.removeFirst() : nil
+        }
     }
 }
 
 /// Pages and entries read so far (the page callback is @Sendable).
-final class ReadCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries = 0
-    private var pageCount = 0
+struct ReadCounter: Sendable {
+    private let counts = NIOLockedValueBox((entries: 0, pages: 0))
+
+    init() {}
 
     func add(_ count: Int) -> (page: Int, total: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        entries += count
-        pageCount += 1
-        return (pageCount, entries)
+        counts.withLockedValue { counts in
+            counts.entries += count
+            counts.pages += 1
+            return (counts.pages, counts.entries)
+        }
     }
 
-    var total: Int { lock.lock(); defer { lock.unlock() }; return entries }
-    var pages: Int { lock.lock(); defer { lock.unlock() }; return pageCount }
+    var total: Int { counts.withLockedValue { $0.entries } }
+    var pages: Int { counts.withLockedValue { $0.pages } }
 }
 
+/// Entries gathered by a page callback (previews, checks).
+struct EntryCollector: Sendable {
+    private let collected = NIOLockedValueBox<[LDAPEntry]>([])
+
+    init() {}
+
+    func add(_ entries: [LDAPEntry]) { collected.withLockedValue { $0 += entries } }
+
+    var entries: [LDAPEntry] { collected.withLockedValue { $0 } }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import LDAP
 import Logging
+import NIOConcurrencyHelpers
 
 /// A CSV file of users (`type: csv`): each row a record, its columns its attributes.
 ///
@@ -17,7 +18,8 @@ public struct CSVSource: RecordSource {
     /// Rows per page handed to the engine.
     public var pageSize = 1000
     public var logger: Logger
-    private let groups = GroupPaths()
+    /// The group paths seen in the last read (read and readGroups are separate calls).
+    private let groups = NIOLockedValueBox<Set<String>>([])
 
     /// Attributes the engine asks every source for, which a file need not have.
     static let optionalAttributes: Set<String> = ["useraccountcontrol", "memberof"]
@@ -115,14 +117,14 @@ public struct CSVSource: RecordSource {
             if let limit, count >= limit { break }
         }
         if !entries.isEmpty { try await page(entries) }
-        groups.set(paths)
+        groups.withLockedValue { $0 = paths }
     }
 
     /// The group records: every path the rows named, and their parents, each a member of its parent.
     public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
         guard let groupsColumn = csv.groupsColumn else { return }
         var all = Set<String>()
-        for path in groups.get() {
+        for path in groups.withLockedValue({ $0 }) {
             var parts = groupsColumn.pathSeparator.map { path.components(separatedBy: $0) } ?? [path]
             while !parts.isEmpty {
                 let joined = parts.joined(separator: groupsColumn.pathSeparator ?? "")
@@ -173,23 +175,5 @@ public struct CSVSource: RecordSource {
         mapping.membership = .memberOf
         mapping.tree = column.pathSeparator != nil
         return mapping
-    }
-}
-
-/// The group paths seen in the last read (read and readGroups are separate calls).
-final class GroupPaths: @unchecked Sendable {
-    private let lock = NSLock()
-    private var paths = Set<String>()
-
-    func set(_ value: Set<String>) {
-        lock.lock()
-        paths = value
-        lock.unlock()
-    }
-
-    func get() -> Set<String> {
-        lock.lock()
-        defer { lock.unlock() }
-        return paths
     }
 }
