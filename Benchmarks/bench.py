@@ -18,6 +18,7 @@ kernel's accounting via /usr/bin/time) and writes it as Markdown and JSON.
   Benchmarks/bench.py                       # 100,000 users, 2,000 groups, 5 repeats
   Benchmarks/bench.py --users 1000000       # the large run
   Benchmarks/bench.py --users 2000 --groups 40 --repeat 1 --usersync .build/debug/usersync   # a smoke run
+  Benchmarks/bench.py --usersync NEW --baseline OLD   # two binaries side by side, in the same rounds
 """
 import argparse
 import json
@@ -138,6 +139,7 @@ def main():
     parser.add_argument("--groups", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--usersync", help="a usersync binary to measure (default: build the release one)")
+    parser.add_argument("--baseline", help="a second usersync binary measured in the same rounds (before/after a change)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"), help="where results.md and results.json go")
     args = parser.parse_args()
     if args.users < 100 or args.groups < 1 or args.repeat < 1:
@@ -185,21 +187,26 @@ def main():
                      "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)"] + ATTRIBUTES
         group_floor_cmd = ["ldapsearch", "-LLL", "-x", "-H", uri, "-D", READER, "-w", "reader-pw", "-b", GROUPS,
                            "-E", "pr=1000/noprompt", "(objectClass=groupOfNames)", "entryUUID", "cn", "member"]
-        sync = [usersync, "sync", "--config", f"{work}/users.yaml", "-q"]
-        sync_groups = [usersync, "sync", "--config", f"{work}/groups.yaml", "-q"]
-        samples = {k: [] for k in ("floor", "import", "noop", "changed", "groupFloor", "groups", "groupsNoop")}
+        # Each binary measured (the baseline's samples under "<measure>@baseline"), alternating
+        # which goes first from round to round.
+        binaries = [("", usersync)] + ([("@baseline", args.baseline)] if args.baseline else [])
+        sync = {tag: [b, "sync", "--config", f"{work}/users.yaml", "-q"] for tag, b in binaries}
+        sync_groups = {tag: [b, "sync", "--config", f"{work}/groups.yaml", "-q"] for tag, b in binaries}
+        measures = ("import", "noop", "changed", "groups", "groupsNoop")
+        samples = {k: [] for k in ("floor", "groupFloor") + tuple(m + tag for m in measures for tag, _ in binaries)}
 
         print(f"== measuring ({args.repeat} rounds)", flush=True)
-        for _ in range(args.repeat):
+        for round_number in range(args.repeat):
             samples["floor"].append(timed(floor_cmd))
-            clear_store()
-            samples["import"].append(timed(sync))
-            samples["noop"].append(timed(sync))
-            snapshot("synced")
             samples["groupFloor"].append(timed(group_floor_cmd))
-            samples["groups"].append(timed(sync_groups))
-            samples["groupsNoop"].append(timed(sync_groups))
-            restore("synced")
+            for tag, _ in (binaries if round_number % 2 == 0 else list(reversed(binaries))):
+                clear_store()
+                samples["import" + tag].append(timed(sync[tag]))
+                samples["noop" + tag].append(timed(sync[tag]))
+                snapshot("synced" + tag)
+                samples["groups" + tag].append(timed(sync_groups[tag]))
+                samples["groupsNoop" + tag].append(timed(sync_groups[tag]))
+                restore("synced" + tag)
 
         print("== modifying 10% of the users and deleting 1% in the directory", flush=True)
         rng = random.Random(7)
@@ -213,9 +220,10 @@ def main():
                 out.write(f"dn: uid={uid(i)},{PEOPLE}\nchangetype: delete\n\n")
         subprocess.run(["ldapmodify", "-x", "-H", uri, "-D", "cn=admin," + SUFFIX, "-w", "secret", "-f", f"{work}/changes.ldif"],
                        check=True, stdout=subprocess.DEVNULL)
-        for _ in range(args.repeat):
-            restore("synced")
-            samples["changed"].append(timed(sync))
+        for round_number in range(args.repeat):
+            for tag, _ in (binaries if round_number % 2 == 0 else list(reversed(binaries))):
+                restore("synced" + tag)
+                samples["changed" + tag].append(timed(sync[tag]))
 
         def median(key):
             return statistics.median(s[0] for s in samples[key]), max(s[1] for s in samples[key])
@@ -224,7 +232,7 @@ def main():
         group_floor, _ = median("groupFloor")
         noop_wall, _ = median("noop")
         rows = []
-        for key, label, count, base in [
+        measured = [
             ("floor", "ldapsearch dump (floor)", args.users, floor),
             ("import", "full import into an empty store", args.users, floor),
             ("noop", "no-op resync", args.users, floor),
@@ -232,13 +240,18 @@ def main():
             ("groupFloor", "ldapsearch dump of the groups (group floor)", args.groups, group_floor),
             ("groups", "group tree import (users already synced)", args.groups, group_floor),
             ("groupsNoop", "users and groups resync, nothing changed", args.groups, group_floor),
-        ]:
+        ]
+        if args.baseline:
+            measured += [(key + "@baseline", label + " — baseline", count, base)
+                         for key, label, count, base in measured if key in measures]
+        for key, label, count, base in measured:
             wall, rss = median(key)
             rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / base, 2),
                          "perSecond": round(count / wall), "peakRSSMiB": round(rss / 1024, 1),
                          "samples": [round(s[0], 3) for s in samples[key]]})
         groups_only = median("groups")[0] - noop_wall
         result = {"users": args.users, "groups": args.groups, "repeat": args.repeat, "usersync": usersync,
+                  "baseline": args.baseline,
                   "rows": rows, "groupImportOverNoop": round(groups_only, 3),
                   "groupImportRatio": round(groups_only / group_floor, 2) if group_floor > 0 else None}
         table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB |",

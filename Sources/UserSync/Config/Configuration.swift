@@ -49,6 +49,20 @@ public struct ServeSettings: Sendable, Equatable {
     public init() {}
 
     public var listen: String { "\(host):\(port)" }
+
+    /// Reads `host:port` as `serve.listen` and `serve --listen` give it: `[::1]:9464` for an
+    /// IPv6 address, `:9464` for every address. Nil when it is not that.
+    public init?(listen text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+
+    /// What a listen address that does not read says.
+    public static let listenForm = "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address)"
 }
 
 public struct LogSettings: Sendable, Equatable {

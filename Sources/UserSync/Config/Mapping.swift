@@ -36,10 +36,22 @@ public struct FieldRule: Sendable, Equatable {
         case disabled
     }
 
+    /// Where the value comes from, parsed once when `from` or `template` is set (a template is
+    /// not parsed again for every record).
+    public enum Input: Sendable, Equatable {
+        case attribute(String)
+        case template([TemplateParts.Part])
+        /// Neither (a rule with only a default), or a template whose braces do not balance
+        /// (which the configuration loader reports).
+        case none
+    }
+
     /// Source attribute; nil with a template.
-    public var from: String?
+    public var from: String? { didSet { input = FieldRule.input(from: from, template: template) } }
     /// `"{givenName} {sn}"`: attribute names in braces.
-    public var template: String?
+    public var template: String? { didSet { input = FieldRule.input(from: from, template: template) } }
+    /// `from` or `template`, parsed.
+    public private(set) var input: Input
     public var lowercase = false
     public var trim = true
     /// Used when the attribute is missing or empty.
@@ -53,5 +65,56 @@ public struct FieldRule: Sendable, Equatable {
     public init(from: String? = nil, template: String? = nil) {
         self.from = from
         self.template = template
+        input = FieldRule.input(from: from, template: template)
+    }
+
+    /// The rule as record fingerprints are seeded with it (`RecordFingerprint`): the text Swift
+    /// printed for the rule before `input` existed, kept so that the stores' fingerprints stay
+    /// valid (a new text would make every record of every store be mapped in full once).
+    var fingerprintText: String {
+        "FieldRule(from: \(String(describing: from)), template: \(String(describing: template)), lowercase: \(lowercase), "
+            + "trim: \(trim), defaultValue: \(String(describing: defaultValue)), join: \(String(describing: join)), "
+            + "rdnValue: \(rdnValue), format: \(String(reflecting: format)))"
+    }
+
+    static func input(from: String?, template: String?) -> Input {
+        if let from { return .attribute(from) }
+        if let template, let parts = TemplateParts(template) { return .template(parts.parts) }
+        return .none
+    }
+}
+
+/// A template split into literal text and `{attribute}` references.
+public struct TemplateParts: Sendable, Equatable {
+    public enum Part: Sendable, Equatable {
+        case text(String)
+        case attribute(String)
+    }
+
+    public let parts: [Part]
+
+    public init?(_ template: String) {
+        var parts: [Part] = []
+        var current = ""
+        var inBraces = false
+        for c in template {
+            switch c {
+            case "{":
+                if inBraces { return nil }
+                if !current.isEmpty { parts.append(.text(current)) }
+                current = ""
+                inBraces = true
+            case "}":
+                if !inBraces || current.isEmpty { return nil }
+                parts.append(.attribute(current.trimmingCharacters(in: .whitespaces)))
+                current = ""
+                inBraces = false
+            default:
+                current.append(c)
+            }
+        }
+        if inBraces { return nil }
+        if !current.isEmpty { parts.append(.text(current)) }
+        self.parts = parts
     }
 }

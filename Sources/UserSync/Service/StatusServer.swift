@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 
 /// The service's status address: `GET /healthz` (200 `ok` while every source is healthy, else
 /// 503 with the sources that are not) and `GET /metrics` (Prometheus text format). Plain
@@ -35,6 +36,38 @@ public final class StatusServer: Sendable {
 
     public func stop() async {
         try? await channel.close()
+    }
+}
+
+/// In `serve`'s service group: answers until the group shuts down (SIGTERM, SIGINT), then closes.
+/// It is bound before the group starts (`start`), so that an address in use stops `serve` with
+/// a configuration error instead of a service failing later.
+extension StatusServer: Service {
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await stop()
+    }
+}
+
+/// The status server's routes: `/healthz` from the sources' states, `/metrics` from `metrics`.
+public enum StatusRoutes {
+    public static func responder(status: ServiceStatus, metrics: @escaping @Sendable () -> String) -> StatusServer.Responder {
+        { path in
+            switch path {
+            case "/healthz":
+                let states = await status.snapshot()
+                let sick = states.filter { !$0.healthy }
+                if sick.isEmpty { return (200, "text/plain; charset=utf-8", "ok\n") }
+                let lines = sick.map { "\($0.source): last run \($0.lastStatus ?? "?"): \($0.lastError ?? "")" }
+                return (503, "text/plain; charset=utf-8", "unhealthy\n" + lines.joined(separator: "\n") + "\n")
+            case "/metrics":
+                return (200, "text/plain; version=0.0.4; charset=utf-8", metrics())
+            case "/":
+                return (200, "text/plain; charset=utf-8", "usersync serve: /healthz, /metrics\n")
+            default:
+                return (404, "text/plain; charset=utf-8", "not found: /healthz or /metrics\n")
+            }
+        }
     }
 }
 

@@ -33,7 +33,7 @@ public final class SyncService: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.watchReloads() }
                 var configuration = self.current.withLockedValue { $0 }

@@ -30,10 +30,10 @@ struct RecordFingerprint: Sendable {
         var text = "usersync record fingerprint v2\u{0}\(source.name)\u{0}\(source.stableID)\u{0}"
         text += "\(source.options)\u{0}"
         for field in Mapping.fields {
-            text += "\(field)=\(source.mapping[field].map { "\($0)" } ?? "-")\u{0}"
+            text += "\(field)=\(source.mapping[field]?.fingerprintText ?? "-")\u{0}"
         }
         for name in source.mapping.attributes.keys.sorted() {
-            text += "attributes.\(name)=\(source.mapping.attributes[name]!)\u{0}"
+            text += "attributes.\(name)=\(source.mapping.attributes[name]!.fingerprintText)\u{0}"
         }
         var hash = RecordFingerprint.offsetBasis
         RecordFingerprint.add(Array(text.utf8), to: &hash)

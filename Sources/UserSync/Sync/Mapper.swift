@@ -84,10 +84,11 @@ public struct Mapper: Sendable {
     /// One field's value, or nil when the entry has nothing for it (and no default is given).
     func value(_ rule: FieldRule, _ entry: LDAPEntry) -> String? {
         var text: String?
-        if let template = rule.template, let parts = TemplateParts(template) {
+        switch rule.input {
+        case .template(let parts):
             var result = ""
             var found = false
-            for part in parts.parts {
+            for part in parts {
                 switch part {
                 case .text(let literal): result += literal
                 case .attribute(let name):
@@ -98,7 +99,7 @@ public struct Mapper: Sendable {
                 }
             }
             text = found ? result : nil
-        } else if let from = rule.from {
+        case .attribute(let from):
             // On the entry's own bytes: no copy of the values, only the text that is kept.
             text = entry.withValues(from) { values -> String? in
                 if let separator = rule.join {
@@ -110,6 +111,8 @@ public struct Mapper: Sendable {
                 }
                 return nil
             }
+        case .none:
+            break
         }
         if var value = text {
             if rule.trim { value = value.trimmedWhitespace() }
@@ -142,11 +145,11 @@ public struct Mapper: Sendable {
 extension FieldRule {
     /// The directory attributes the rule reads.
     public var attributeNames: [String] {
-        if let from { return [from] }
-        if let template, let parts = TemplateParts(template) {
-            return parts.parts.compactMap { if case .attribute(let name) = $0 { return name } else { return nil } }
+        switch input {
+        case .attribute(let name): return [name]
+        case .template(let parts): return parts.compactMap { if case .attribute(let name) = $0 { return name } else { return nil } }
+        case .none: return []
         }
-        return []
     }
 }
 

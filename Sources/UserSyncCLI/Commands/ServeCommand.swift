@@ -45,41 +45,27 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        var host = configuration.serve.host, port = configuration.serve.port
+        var address = configuration.serve
         if let listen {
-            guard let colon = listen.lastIndex(of: ":"), let value = Int(listen[listen.index(after: colon)...]), (0...65535).contains(value) else {
-                throw CommandFailure(status: .usage, message: "--listen: expected host:port, found '\(listen)'")
+            guard let parsed = ServeSettings(listen: listen) else {
+                throw CommandFailure(status: .usage, message: "--listen: \(ServeSettings.listenForm), found '\(listen)'")
             }
-            host = String(listen[..<colon])
-            port = value
+            address = parsed
         }
         let service = SyncService(configuration: configuration, file: path, logger: logger,
                                   lockTimeout: .milliseconds(Int(wait * 1000)))
-        let status = service.status
         let server: StatusServer
         do {
-            server = try await StatusServer.start(host: host, port: port) { path in
-                switch path {
-                case "/healthz":
-                    let states = await status.snapshot()
-                    let sick = states.filter { !$0.healthy }
-                    if sick.isEmpty { return (200, "text/plain; charset=utf-8", "ok\n") }
-                    let lines = sick.map { "\($0.source): last run \($0.lastStatus ?? "?"): \($0.lastError ?? "")" }
-                    return (503, "text/plain; charset=utf-8", "unhealthy\n" + lines.joined(separator: "\n") + "\n")
-                case "/metrics":
-                    return (200, "text/plain; version=0.0.4; charset=utf-8", registry.emitToString())
-                case "/":
-                    return (200, "text/plain; charset=utf-8", "usersync serve: /healthz, /metrics\n")
-                default:
-                    return (404, "text/plain; charset=utf-8", "not found: /healthz or /metrics\n")
-                }
-            }
+            server = try await StatusServer.start(host: address.host, port: address.port,
+                                                  respond: StatusRoutes.responder(status: service.status) { registry.emitToString() })
         } catch {
-            throw CommandFailure(status: .configuration, message: "cannot listen on \(host):\(port): \(error) (serve.listen or --listen)")
+            throw CommandFailure(status: .configuration, message: "cannot listen on \(address.listen): \(error) (serve.listen or --listen)")
         }
         logger.notice("serving", metadata: ["listen": "\(server.address)", "config": "\(path)",
                                             "sources": "\(SyncService.scheduled(configuration).map { "\($0.name) (\($0.schedule!))" }.joined(separator: ", "))"])
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+        // The status server first: the group shuts services down in reverse order, so it answers
+        // until the sync loops have stopped.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server), .init(service: service)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         do {
@@ -88,7 +74,6 @@ struct ServeCommand: AsyncParsableCommand {
             await server.stop()
             throw CommandFailure(status: .failure, message: "the service stopped: \(error)")
         }
-        await server.stop()
         logger.notice("stopped")
     }
 }

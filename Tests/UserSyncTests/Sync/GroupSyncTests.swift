@@ -71,7 +71,7 @@ struct GroupSyncTests {
         }
         let again = await h.sync(source)
         #expect(again.groups?.unchanged == 10 && again.memberships == MembershipCounts())
-        let hand = try await h.store.database.read { db in
+        let hand = try h.store.database.read { db in
             try Row.fetchOne(db, sql: """
                 SELECT g.state, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) AS members,
                        (SELECT count(*) FROM group_parents p WHERE p.group_id = g.id) AS parents

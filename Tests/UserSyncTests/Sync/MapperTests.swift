@@ -46,6 +46,23 @@ struct MapperTests {
         #expect(user.attributesJSON == #"{"phones":"1, 2","title":" CTO "}"#)
     }
 
+    @Test("a rule's template is parsed once, when the rule is made; its fingerprint text is the one stores were seeded with")
+    func parsedRules() {
+        var r = rule(template: "{givenName} {sn}")
+        #expect(r.input == .template([.attribute("givenName"), .text(" "), .attribute("sn")]))
+        #expect(r.attributeNames == ["givenName", "sn"])
+        r.template = nil
+        r.from = "cn"
+        #expect(r.input == .attribute("cn"))
+        #expect(rule(template: "{unbalanced").input == .none)
+        // Every store's record fingerprints are seeded with this text (RecordFingerprint): if it
+        // changed, every record of every store would be mapped in full at the next run.
+        #expect(rule("uid") { $0.lowercase = true }.fingerprintText
+                == #"FieldRule(from: Optional("uid"), template: nil, lowercase: true, trim: true, defaultValue: nil, join: nil, rdnValue: false, format: UserSync.FieldRule.Format.text)"#)
+        #expect(rule(template: "{a} {b}") { $0.defaultValue = "x"; $0.format = .guid }.fingerprintText
+                == #"FieldRule(from: nil, template: Optional("{a} {b}"), lowercase: false, trim: true, defaultValue: Optional("x"), join: nil, rdnValue: false, format: UserSync.FieldRule.Format.guid)"#)
+    }
+
     @Test("AD formats: objectGUID as the stable id, SID text, the disabled flag from userAccountControl")
     func activeDirectory() {
         var m = Mapping()

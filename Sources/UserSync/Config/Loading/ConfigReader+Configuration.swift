@@ -20,13 +20,10 @@ extension ConfigReader {
         var serve = ServeSettings()
         if let node = top["serve"], let f = fields(node, "serve", allowed: ConfigLoader.Keys.serve),
            let listen = string(f["listen"], "serve.listen") {
-            if let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) {
-                var host = String(listen[..<colon])
-                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-                serve.host = host.isEmpty ? "0.0.0.0" : host
-                serve.port = port
+            if let parsed = ServeSettings(listen: listen) {
+                serve = parsed
             } else {
-                problem(f["listen"], "serve.listen", "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address), found '\(listen)'")
+                problem(f["listen"], "serve.listen", "\(ServeSettings.listenForm), found '\(listen)'")
             }
         }
         var sources: [SourceSettings] = []

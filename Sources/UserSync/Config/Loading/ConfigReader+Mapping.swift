@@ -93,38 +93,3 @@ extension ConfigReader {
         return o
     }
 }
-
-/// A template split into literal text and `{attribute}` references.
-struct TemplateParts: Equatable {
-    enum Part: Equatable {
-        case text(String)
-        case attribute(String)
-    }
-
-    let parts: [Part]
-
-    init?(_ template: String) {
-        var parts: [Part] = []
-        var current = ""
-        var inBraces = false
-        for c in template {
-            switch c {
-            case "{":
-                if inBraces { return nil }
-                if !current.isEmpty { parts.append(.text(current)) }
-                current = ""
-                inBraces = true
-            case "}":
-                if !inBraces || current.isEmpty { return nil }
-                parts.append(.attribute(current.trimmingCharacters(in: .whitespaces)))
-                current = ""
-                inBraces = false
-            default:
-                current.append(c)
-            }
-        }
-        if inBraces { return nil }
-        if !current.isEmpty { parts.append(.text(current)) }
-        self.parts = parts
-    }
-}

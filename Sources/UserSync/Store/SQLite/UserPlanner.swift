@@ -345,13 +345,12 @@ struct Planner {
             """, arguments: [runId])
         var changes: [PlannedChange] = []
         for kind in kinds {
-            let rows = try Row.fetchAll(db, sql: """
+            changes += try PlannedChange.fetchAll(db, sql: """
                 SELECT c.*, \(ChangeText.columns)
                 FROM (SELECT * FROM changes WHERE run_id = ? AND object_type = ? AND action = ? ORDER BY id LIMIT ?) c
                 \(ChangeText.joins)
                 ORDER BY c.id
                 """, arguments: [runId, kind["object_type"] as String, kind["action"] as String, limit])
-            changes += rows.map(PlannedChange.init(row:))
         }
         changes.sort { $0.changeId < $1.changeId }
         return (changes, total)
@@ -374,8 +373,8 @@ enum ChangeText {
         """
 }
 
-extension PlannedChange {
-    init(row: Row) {
+extension PlannedChange: FetchableRecord {
+    public init(row: Row) {
         self.init(userId: row["object_id"], username: row["name"], action: row["action"], field: row["field"],
                   oldValue: row["old_value"], newValue: row["new_value"], record: row["record"])
         objectType = row["object_type"]
