@@ -37,29 +37,30 @@ public final class SyncService: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.watchReloads() }
                 var configuration = self.current.withLockedValue { $0 }
+                var reloaded = self.reloads.stream.makeAsyncIterator()
                 while !Task.isCancelled {
                     let running = configuration
                     let loops = Task { await self.runLoops(running) }
                     // Until a reload (a new configuration) or the end.
-                    let reloaded = await self.nextReload()
+                    let next = await reloaded.next()
                     loops.cancel()
                     await loops.value
-                    guard let reloaded else { break }
-                    configuration = reloaded
+                    guard let next else { break }
+                    configuration = next
                 }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             self.logger.notice("stopping: no new runs; a run in progress finishes first")
-            self.reloads.finish()
+            self.reloads.continuation.finish()
         }
     }
 
     // MARK: Reloads
 
-    private let reloads = ReloadChannel()
-
-    private func nextReload() async -> Configuration? { await reloads.next() }
+    /// New configurations from SIGHUP, to the main loop (which alone reads them); finished at
+    /// shutdown.
+    private let reloads = AsyncStream.makeStream(of: Configuration.self)
 
     private func watchReloads() async {
         for await _ in await UnixSignalsSequence(trapping: .sighup) {
@@ -74,7 +75,7 @@ public final class SyncService: Service, Sendable {
                 await status.reset(sources: SyncService.scheduled(configuration).map { ($0.name, $0.schedule!.description) })
                 logger.notice("configuration reloaded", metadata: ["file": "\(configurationFile)",
                                                                    "sources": "\(SyncService.scheduled(configuration).map(\.name).joined(separator: ", "))"])
-                reloads.send(configuration)
+                reloads.continuation.yield(configuration)
             } catch {
                 logger.error("reload refused; the configuration in use is kept",
                              metadata: ["file": "\(configurationFile)", "problems": "\(error)"])
@@ -111,52 +112,6 @@ public final class SyncService: Service, Sendable {
                 }
                 logger.info("scheduled", metadata: ["source": "\(source.name)", "schedule": "\(source.schedule!)"])
                 group.addTask { await loop.runForever() }
-            }
-        }
-    }
-}
-
-/// New configurations from SIGHUP, to the service's main loop; nil once shutting down.
-final class ReloadChannel: @unchecked Sendable {
-    private let lock = NSLock()
-    private var waiting: CheckedContinuation<Configuration?, Never>?
-    private var pending: [Configuration] = []
-    private var finished = false
-
-    func send(_ configuration: Configuration) {
-        lock.lock()
-        if let waiting {
-            self.waiting = nil
-            lock.unlock()
-            waiting.resume(returning: configuration)
-            return
-        }
-        pending.append(configuration)
-        lock.unlock()
-    }
-
-    func finish() {
-        lock.lock()
-        finished = true
-        let waiting = self.waiting
-        self.waiting = nil
-        lock.unlock()
-        waiting?.resume(returning: nil)
-    }
-
-    func next() async -> Configuration? {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if !pending.isEmpty {
-                let first = pending.removeFirst()
-                lock.unlock()
-                continuation.resume(returning: first)
-            } else if finished {
-                lock.unlock()
-                continuation.resume(returning: nil)
-            } else {
-                waiting = continuation
-                lock.unlock()
             }
         }
     }

@@ -6,16 +6,18 @@ import GRDB
 /// back (a dry run, a guard stop): the statements are the same, so a dry run shows exactly what
 /// a real run would do.
 struct Planner {
-    let source: String
-    let runId: Int64
-    let now: String
-    let options: SyncOptions
-    let mapping: Mapping
-    let idAttribute: String
+    let request: PlanRequest
+
+    var source: String { request.source }
+    var runId: Int64 { request.runId }
+    var now: String { request.now }
+    var options: SyncOptions { request.options }
+    var mapping: Mapping { request.mapping }
+    var idAttribute: String { request.stableID }
     /// Keep the record's locator in `users.dn` (a DN; not a CSV line).
-    var locatorIsDN = true
+    var locatorIsDN: Bool { request.locatorIsDN }
     /// Write the new users' ids into `staged.user_id` (the group planner matches members there).
-    var recordCreatedIDs = false
+    var recordCreatedIDs: Bool { request.groups }
 
     /// The store columns the mapping sets, with their field names.
     var mappedColumns: [String] {

@@ -24,11 +24,7 @@ extension UserStore: SyncStore {
     /// (the staging tables are its temporary tables); `decide` sees the figures before anything
     /// is committed.
     func plan(_ request: PlanRequest, decide: @escaping @Sendable (PlanFigures) -> PlanDecision) async throws -> PlanOutcome {
-        var planner = Planner(source: request.source, runId: request.runId, now: request.now, options: request.options,
-                              mapping: request.mapping, idAttribute: request.stableID)
-        planner.recordCreatedIDs = request.groups
-        planner.locatorIsDN = request.locatorIsDN
-        let users = planner
+        let users = Planner(request: request)
         let groups = request.groups ? GroupPlanner(source: request.source, runId: request.runId, now: request.now,
                                                    tree: request.groupTree) : nil
         return try await database.writeWithoutTransaction { db in
