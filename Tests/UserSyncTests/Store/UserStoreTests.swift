@@ -174,11 +174,16 @@ struct UserStoreTests {
             }
             try FileManager.default.removeItem(atPath: held)
         }
-        // Held for 8 s: long enough that a test starved of CPU for seconds still finds it held.
-        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c", "touch '\(held)'; sleep 8"], output: "/dev/null")
+        // Held until the test says so (a file appears; at most 120 s): a fixed hold of 8 s ran
+        // out once before the test, starved of CPU on a loaded machine, looked.
+        let release = path + ".release"
+        let holder = try Shell.spawn("flock", ["-o", path + ".lock", "-c",
+                                               "touch '\(held)'; for i in $(seq 2400); do [ -e '\(release)' ] && break; sleep 0.05; done"],
+                                     output: "/dev/null")
         try await waitUntilHeld()
         #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
         // Waiting long enough gets it once the other process is gone.
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
         let lock = try await offThePool { try RunLock(store: path, timeout: .seconds(60)) }
         Shell.wait(holder)
         lock.release()
