@@ -66,7 +66,7 @@ struct RunSession: Sendable {
                     log.warning("the failed run's records were not kept: \(SyncFailure(dropped).message)")
                 }
             } else {
-                try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: 0)
+                try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: settings.options.keepRecords)
             }
         } catch {
             log.error("cannot record the end of the run (it stays 'running' until the next run): \(SyncFailure(error).message)")
