@@ -65,15 +65,18 @@ CREATE TABLE groups (
 );
 
 -- What the source sent in a run, kept for the last `keepRecords` runs of each source, one chunk
--- per page read: gzip of the entries one after another, each as the DN, the number of
--- attributes, and per attribute its name, the number of values and the values (every text and
--- value preceded by its length in bytes, every number an unsigned LEB128 varint). Values are
--- the bytes the source sent. `usersync runs show ID --records --json` prints them as JSON.
+-- per page read: gzip of the records one after another, each (format 2) as its locator kind
+-- (0 DN, 1 CSV row, 2 REST resource, 3 CSV group path), the locator (a text; a row's file, then
+-- its line), and its attributes: per attribute its name, the number of values and the values
+-- (every text and value preceded by its length in bytes, every number an unsigned LEB128
+-- varint). Format 1 chunks (before v4) hold the locator's text alone. Values are the bytes the
+-- source sent. `usersync runs show ID --records --json` prints them as JSON.
 CREATE TABLE run_records (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     chunk INTEGER NOT NULL,
     entries INTEGER NOT NULL,
     data BLOB NOT NULL,
+    format INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (run_id, chunk)
 );
 

@@ -34,7 +34,7 @@ public struct LDAPAttribute: Sendable {
 /// read from the server is one allocation for its values instead of two per attribute, and a
 /// sync that only fingerprints and keeps a record never takes it apart. `attributes` and the
 /// lookups decode from it.
-public struct LDAPEntry: Sendable {
+public struct LDAPEntry: PackedAttributeSet {
     public let dn: String
     /// The attributes in the order the server sent them, each as its name and its values, every
     /// name and value preceded by its length and every value list by its count (unsigned LEB128).
@@ -42,24 +42,12 @@ public struct LDAPEntry: Sendable {
 
     public init(dn: String, attributes: [LDAPAttribute]) {
         self.dn = dn
-        var packer = Packer()
-        for attribute in attributes {
-            packer.appendName(Array(attribute.name.utf8), valueCount: attribute.values.count)
-            for value in attribute.values { value.bytes.withUnsafeBufferPointer { packer.appendValue($0) } }
-        }
-        packed = packer.bytes
+        packed = AttributePacking.pack(attributes)
     }
 
     /// An entry from its DN and packed attributes; nil if `packed` is not well formed.
     public init?(dn: String, packed: [UInt8]) {
-        var ok = true
-        packed.withUnsafeBufferPointer { buffer in
-            var reader = PackedReader(buffer)
-            while !reader.atEnd {
-                guard reader.skipAttribute() else { ok = false; return }
-            }
-        }
-        guard ok else { return nil }
+        guard AttributePacking.isWellFormed(packed) else { return nil }
         self.dn = dn
         self.packed = packed
     }
@@ -67,25 +55,6 @@ public struct LDAPEntry: Sendable {
     init(dn: String, packer: Packer) {
         self.dn = dn
         self.packed = packer.bytes
-    }
-
-    /// The attributes, decoded.
-    public var attributes: [LDAPAttribute] {
-        var result: [LDAPAttribute] = []
-        packed.withUnsafeBufferPointer { buffer in
-            var reader = PackedReader(buffer)
-            while !reader.atEnd {
-                guard let name = reader.field(), let count = reader.varint() else { return }
-                var values: [LDAPValue] = []
-                values.reserveCapacity(count)
-                for _ in 0..<count {
-                    guard let value = reader.field() else { return }
-                    values.append(LDAPValue(Array(value)))
-                }
-                result.append(LDAPAttribute(name: String(decoding: name, as: UTF8.self), values: values))
-            }
-        }
-        return result
     }
 
     /// Whether two attribute names are the same attribute: equal but for the case of ASCII
@@ -112,64 +81,6 @@ public struct LDAPEntry: Sendable {
             if fx != fy { return false }
         }
         return true
-    }
-
-    /// Calls `body` with the values of the first attribute named `name`, without copying them.
-    public func withValues<R>(_ name: String, _ body: ([UnsafeBufferPointer<UInt8>]) throws -> R) rethrows -> R {
-        var name = name
-        return try name.withUTF8 { wanted in
-            try packed.withUnsafeBufferPointer { buffer in
-                var reader = PackedReader(buffer)
-                while !reader.atEnd {
-                    guard let attribute = reader.field(), let count = reader.varint() else { break }
-                    if LDAPEntry.nameMatches(attribute, wanted) {
-                        var values: [UnsafeBufferPointer<UInt8>] = []
-                        values.reserveCapacity(count)
-                        for _ in 0..<count {
-                            guard let value = reader.field() else { break }
-                            values.append(value)
-                        }
-                        return try body(values)
-                    }
-                    for _ in 0..<count { guard reader.field() != nil else { return try body([]) } }
-                }
-                return try body([])
-            }
-        }
-    }
-
-    /// The attribute's values, or an empty array when the entry does not have it.
-    public subscript(name: String) -> [LDAPValue] {
-        withValues(name) { $0.map { LDAPValue(Array($0)) } }
-    }
-
-    /// Whether the entry has the attribute (with at least one value).
-    public func has(_ name: String) -> Bool { withValues(name) { !$0.isEmpty } }
-
-    /// The attribute's values as text (values that are not UTF-8 are left out).
-    public func strings(_ name: String) -> [String] {
-        withValues(name) { values in values.compactMap { String(validating: $0, as: UTF8.self) } }
-    }
-
-    /// The first value as text.
-    public func string(_ name: String) -> String? {
-        withValues(name) { values in values.first.flatMap { String(validating: $0, as: UTF8.self) } }
-    }
-
-    /// The first value's bytes.
-    public func bytes(_ name: String) -> [UInt8]? { withValues(name) { $0.first.map { Array($0) } } }
-
-    /// Whether some attribute name contains `byte` (`;` marks AD's ranged attributes).
-    public func hasAttributeName(containing byte: UInt8) -> Bool {
-        packed.withUnsafeBufferPointer { buffer in
-            var reader = PackedReader(buffer)
-            while !reader.atEnd {
-                guard let name = reader.field(), let count = reader.varint() else { return false }
-                if name.contains(byte) { return true }
-                for _ in 0..<count { guard reader.field() != nil else { return false } }
-            }
-            return false
-        }
     }
 
     /// Replaces (or adds) an attribute's values.

@@ -87,7 +87,7 @@ public enum MappingDiagnostics {
     /// them. `store`, when given, is checked for username conflicts.
     public static func preview(_ source: SourceSettings, limit: Int, filter: String?, store: UserStore?) async throws -> [PreviewItem] {
         let mapper = Mapper(source: source)
-        let collected = EntryCollector()
+        let collected = RecordCollector()
         let reader: any RecordSource
         switch source.kind {
         case .ldap(let directory):
@@ -99,7 +99,7 @@ public enum MappingDiagnostics {
             reader = source.recordSource(limit: limit)
         }
         try await reader.read(attributes: mapper.requestedAttributes) { entries in collected.add(entries) }
-        let entries = Array(collected.entries.prefix(limit))
+        let entries = Array(collected.records.prefix(limit))
         var items: [PreviewItem] = []
         var seen: [String: String] = [:]
         for entry in entries {
@@ -114,14 +114,14 @@ public enum MappingDiagnostics {
                 fields.append(.init(field: field, value: user[field], from: from,
                                     required: field == "username" || source.options.requiredFields.contains(field)))
             }
-            var item = PreviewItem(dn: entry.dn, externalId: user.externalId,
+            var item = PreviewItem(dn: entry.locator.description, externalId: user.externalId,
                                    state: user.disabled ? "deactivated (disabled in the directory)" : "active",
                                    fields: fields, skipReason: user.skipReason)
             if let name = user.username {
                 if let other = seen[name] {
                     item.conflict = "username '\(name)' is also given to \(other)"
                 } else {
-                    seen[name] = entry.dn
+                    seen[name] = entry.locator.description
                     if let store, let holder = try store.user(named: name),
                        holder.source != source.name || holder.externalId != user.externalId {
                         item.conflict = holder.source == nil

@@ -42,14 +42,14 @@ public enum MappingStarter {
         let root = try await ldap.rootDSE()
         let schema = try? await ldap.schema()
         let ad = root.isActiveDirectory
-        let collector = EntryCollector()
+        let collector = RecordCollector()
         try await LDAPSource(settings: source, directory: directory, limit: 1)
             .read(attributes: ["*", ad ? "objectGUID" : "entryUUID"]) { collector.add($0) }
-        let sample = collector.entries.first
+        let sample = collector.records.first
         return render(source: source, users: directory.users, activeDirectory: ad, sample: sample, schema: schema)
     }
 
-    static func render(source: SourceSettings, users: UserSearch, activeDirectory ad: Bool, sample: LDAPEntry?, schema: DirectorySchema?) -> String {
+    static func render(source: SourceSettings, users: UserSearch, activeDirectory ad: Bool, sample: SourceRecord?, schema: DirectorySchema?) -> String {
         func known(_ name: String) -> Bool { schema.map { $0.attributeNames.isEmpty || $0.knows(name) } ?? true }
         func sampleText(_ name: String) -> String? {
             guard let value = sample?[name].first else { return nil }
@@ -59,7 +59,7 @@ public enum MappingStarter {
         }
         var out = """
             # Starter mapping for the source '\(source.name)', written by 'usersync mapping init'
-            # from \(ad ? "an Active Directory" : "an LDAP directory")'s schema and \(sample.map { "the sample entry\n#   \($0.dn)" } ?? "no sample entry (the search found none)").
+            # from \(ad ? "an Active Directory" : "an LDAP directory")'s schema and \(sample.map { "the sample entry\n#   \($0.locator)" } ?? "no sample entry (the search found none)").
             # Put these keys under the source in the configuration file, replacing its users/mapping/options,
             # then: usersync mapping check; usersync mapping preview --source \(source.name)
 

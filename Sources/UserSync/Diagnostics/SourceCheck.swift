@@ -30,7 +30,7 @@ public struct SourceCheck: Sendable {
             }
             if case .csv(let csv) = source.kind, csv.http == nil { report.columns = try CSVFile(csv).header }
             let mapper = Mapper(source: source)
-            let collected = EntryCollector()
+            let collected = RecordCollector()
             var attributes = mapper.requestedAttributes
             if source.groups?.membership == .memberOf { attributes.append("memberOf") }
             var reader = source.recordSource(limit: pageLimit, logger: logger)
@@ -39,7 +39,7 @@ public struct SourceCheck: Sendable {
                 reader = csv
             }
             try await reader.read(attributes: attributes) { entries in collected.add(entries) }
-            for entry in collected.entries.prefix(pageLimit) {
+            for entry in collected.records.prefix(pageLimit) {
                 let user = mapper.map(entry)
                 report.recordsRead += 1
                 if let reason = user.skipReason {
@@ -51,10 +51,10 @@ public struct SourceCheck: Sendable {
                 if source.groups?.membership == .memberOf { report.groupsNamed += entry.strings("memberOf").count }
             }
             if case .scim(let endpoint) = source.kind, source.groups != nil {
-                let groups = EntryCollector()
+                let groups = RecordCollector()
                 try await SCIMSource(settings: source, endpoint: endpoint, limit: listLimit, logger: logger)
                     .readGroups(attributes: []) { entries in groups.add(entries) }
-                report.groupsRead = groups.entries.count
+                report.groupsRead = groups.records.count
             }
         } catch {
             let failure = SyncFailure(error)

@@ -2,21 +2,21 @@ import Foundation
 import LDAP
 import Logging
 
-/// Where a sync's records come from: a directory, later a CSV file or a REST API. A source
-/// reads everything its settings select, page by page, and throws if the read is not complete
+/// Where a sync's records come from: a directory, a CSV file or a REST API. A source reads
+/// everything its settings select, page by page, as `SourceRecord`s with their locators, and throws if the read is not complete
 /// (a page error, a size or time limit, a dropped connection): a partial read must never be
 /// mistaken for a directory in which users were deleted.
 public protocol RecordSource: Sendable {
     /// Reads every user record, handing each page to `page` as it arrives.
     @discardableResult
-    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo
+    func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo
 
     /// Reads every group record (sources without groups read none).
-    func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws
+    func readGroups(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws
 }
 
 extension RecordSource {
-    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {}
+    public func readGroups(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {}
 }
 
 /// What a source says about a read beyond its records.
@@ -49,7 +49,7 @@ public struct LDAPSource: RecordSource {
     }
 
     @discardableResult
-    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    public func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         let credentials = try directory.credentials()
         let ldap = try await LDAPConnection.connect(directory.connection)
         var info = SourceReadInfo()
@@ -86,7 +86,7 @@ public struct LDAPSource: RecordSource {
             var count = 0
             for try await result in ldap.pagedSearch(request, pageSize: pageSize) {
                 count += result.entries.count
-                try await page(result.entries)
+                try await page(result.entries.map(SourceRecord.init))
                 if let limit, count >= limit { break }
             }
         } catch {
@@ -97,7 +97,7 @@ public struct LDAPSource: RecordSource {
         return info
     }
 
-    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+    public func readGroups(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
         guard let groups = directory.groups, let mapping = settings.groups else { return }
         let ldap = try await LDAPConnection.connect(directory.connection)
         do {
@@ -107,7 +107,7 @@ public struct LDAPSource: RecordSource {
             let request = SearchRequest(base: groups.base, scope: groups.scope, filter: groups.effectiveFilter(mapping.membership),
                                         attributes: attributes, completeRangedAttributes: true)
             for try await result in ldap.pagedSearch(request, pageSize: groups.pageSize) {
-                try await page(result.entries)
+                try await page(result.entries.map(SourceRecord.init))
             }
         } catch {
             await ldap.close()

@@ -2,44 +2,78 @@ import Foundation
 import LDAP
 
 /// The records a run received, as the store keeps them: each page one gzip-compressed
-/// `run_records` chunk of the entries one after another, each as its DN and its packed
-/// attributes (`LDAPEntry.packed`: per attribute the name, the number of values and the
-/// values), the DN, the packed block and every name and value preceded by its length
-/// (unsigned LEB128 varints). Values stay the bytes the source sent. A compact binary form
-/// rather than JSON: every run keeps every record it read, and writing JSON text was a tenth of
-/// a sync's time; this one is two copies per entry.
+/// `run_records` chunk of the records one after another. A compact binary form rather than
+/// JSON: every run keeps every record it read, and writing JSON text was a tenth of a sync's
+/// time; this one is two copies per record. Values stay the bytes the source sent.
+///
+/// Every number below is an unsigned LEB128 varint, and every text or byte block is preceded by
+/// its length. A record is, in `format` 2 (`run_records.format`), its locator kind (0 DN, 1 CSV
+/// row, 2 REST resource, 3 CSV group path), the locator (a text; for a row the file, then the
+/// line), then its packed attributes (`PackedAttributeSet.packed`: per attribute the name, the
+/// number of values and the values). Format 1, written before locators had kinds, is the
+/// locator's text and the packed attributes.
 public enum RecordArchive {
     public struct Corrupt: Error, CustomStringConvertible, Sendable {
         public var description: String { "a kept record chunk is damaged (it does not decode)" }
     }
 
+    /// The format `encode` writes.
+    public static let format = 2
+
     /// The compression level: gzip's fastest, about 4× smaller than the records, at a fraction
     /// of the cost of the default level.
     static let level: Int32 = 1
 
-    /// One page of entries, compressed.
-    public static func encode(_ entries: [LDAPEntry]) throws -> [UInt8] {
+    /// One page of records, compressed.
+    public static func encode(_ records: [SourceRecord]) throws -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(entries.reduce(0) { $0 + $1.dn.utf8.count + $1.packed.count + 8 })
-        for entry in entries {
-            var dn = entry.dn
-            dn.withUTF8 { append($0, to: &out) }
-            entry.packed.withUnsafeBufferPointer { append($0, to: &out) }
+        out.reserveCapacity(records.reduce(0) { $0 + $1.packed.count + 64 })
+        for record in records {
+            switch record.locator {
+            case .dn(var text):
+                out.append(0)
+                text.withUTF8 { append($0, to: &out) }
+            case .row(var file, let line):
+                out.append(1)
+                file.withUTF8 { append($0, to: &out) }
+                appendVarint(line, to: &out)
+            case .resource(var text):
+                out.append(2)
+                text.withUTF8 { append($0, to: &out) }
+            case .groupPath(var text):
+                out.append(3)
+                text.withUTF8 { append($0, to: &out) }
+            }
+            record.packed.withUnsafeBufferPointer { append($0, to: &out) }
         }
         return try Gzip.compress(out, level: level)
     }
 
-    /// The entries of one chunk.
-    public static func decode(_ data: [UInt8]) throws -> [LDAPEntry] {
+    /// The records of one chunk written in `format`.
+    public static func decode(_ data: [UInt8], format: Int = RecordArchive.format) throws -> [SourceRecord] {
         let bytes = try Gzip.decompress(data)
         var reader = Reader(bytes: bytes)
-        var entries: [LDAPEntry] = []
+        var records: [SourceRecord] = []
         while !reader.atEnd {
-            let dn = try reader.string()
-            guard let entry = LDAPEntry(dn: dn, packed: try reader.field()) else { throw Corrupt() }
-            entries.append(entry)
+            let locator: RecordLocator
+            if format == 1 {
+                // A DN parses as one; a CSV row (`file:line`) or a SCIM path does not, and only
+                // its text was kept.
+                let text = try reader.string()
+                locator = DistinguishedName.normalize(text) != nil ? .dn(text) : .resource(text)
+            } else {
+                switch try reader.number() {
+                case 0: locator = .dn(try reader.string())
+                case 1: locator = .row(file: try reader.string(), line: try reader.number())
+                case 2: locator = .resource(try reader.string())
+                case 3: locator = .groupPath(try reader.string())
+                default: throw Corrupt()
+                }
+            }
+            guard let record = SourceRecord(locator, packed: try reader.field()) else { throw Corrupt() }
+            records.append(record)
         }
-        return entries
+        return records
     }
 
     @inline(__always)
@@ -63,7 +97,8 @@ public enum RecordArchive {
 
         var atEnd: Bool { offset >= bytes.count }
 
-        mutating func varint() throws(Corrupt) -> Int {
+        /// A number (a locator kind, a line).
+        mutating func number() throws(Corrupt) -> Int {
             var result: UInt = 0
             var shift: UInt = 0
             while true {
@@ -74,9 +109,16 @@ public enum RecordArchive {
                 if byte < 0x80 { break }
                 shift += 7
             }
-            // Every counted item takes at least one byte: a count beyond the rest is damage.
-            guard result <= UInt(bytes.count - offset) else { throw Corrupt() }
+            guard result <= UInt(Int.max) else { throw Corrupt() }
             return Int(result)
+        }
+
+        /// A count of the bytes that follow.
+        mutating func varint() throws(Corrupt) -> Int {
+            let result = try number()
+            // Every counted item takes at least one byte: a count beyond the rest is damage.
+            guard result <= bytes.count - offset else { throw Corrupt() }
+            return result
         }
 
         mutating func field() throws(Corrupt) -> [UInt8] {

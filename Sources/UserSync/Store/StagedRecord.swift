@@ -2,11 +2,12 @@ import LDAP
 
 /// One staged user record: mapped in full, or only identified because it is unchanged.
 enum StagedRecord: Sendable {
-    /// `attributes`: the user's extra attributes as the store's JSON text; `dnNorm`: the
-    /// normalised DN, when groups need it (both made by the page task, off the writer).
-    case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, dnNorm: String?)
-    /// `dnNorm`: the normalised DN, when groups need it.
-    case identical(externalId: String, userId: Int64, fingerprint: UInt64, dnNorm: String?)
+    /// `attributes`: the user's extra attributes as the store's JSON text; `linkKey`: what group
+    /// links to the record match (`RecordLocator.linkKey`, kept in `staged.dn_norm`), when groups
+    /// need it (both made by the page task, off the writer).
+    case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, linkKey: String?)
+    /// `linkKey`: as for `mapped`.
+    case identical(externalId: String, userId: Int64, fingerprint: UInt64, linkKey: String?)
 }
 
 

@@ -42,11 +42,11 @@ struct RecordFingerprint: Sendable {
 
     /// The record's fingerprint: the DN and the packed attributes (names as the server spelt
     /// them, values, counts and lengths), eight bytes at a time.
-    func callAsFunction(_ entry: LDAPEntry) -> UInt64 {
+    func callAsFunction(_ entry: SourceRecord) -> UInt64 {
         var hash = seed
         if includesLocator {
-            var dn = entry.dn
-            dn.withUTF8 { RecordFingerprint.addWords($0, to: &hash) }
+            var locator = entry.locator.description
+            locator.withUTF8 { RecordFingerprint.addWords($0, to: &hash) }
         }
         entry.packed.withUnsafeBufferPointer { RecordFingerprint.addWords($0, to: &hash) }
         return hash

@@ -17,11 +17,13 @@ struct GroupMapper: Sendable {
         return names
     }
 
-    typealias StagedGroup = (externalId: String?, dn: String, name: String?, skip: String?)
+    /// A group as staged: `locator` the text kept in `groups.dn` (a DN, a SCIM path, a CSV group
+    /// path), `linkKey` what members' links to it are matched on (`RecordLocator.linkKey`).
+    typealias StagedGroup = (externalId: String?, locator: String, linkKey: String, name: String?, skip: String?)
     typealias Link = (group: String, member: String, kind: String)
 
     /// The groups of a page that pass include/exclude, and their links.
-    func map(_ entries: [LDAPEntry]) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
+    func map(_ entries: [SourceRecord]) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
         let include = mapping.include.flatMap { try? NSRegularExpression(pattern: $0) }
         let exclude = mapping.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
         func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
@@ -41,8 +43,8 @@ struct GroupMapper: Sendable {
             var skip: String?
             if id == nil { skip = "no \(idAttribute) (the group's stable id)" }
             else if name == nil { skip = "no \(mapping.nameAttribute) (the group's name)" }
-            groups.append((id, entry.dn, name, skip))
-            let norm = StagedRecord.normalize(entry.dn)
+            let norm = entry.locator.linkKey
+            groups.append((id, entry.locator.description, norm, name, skip))
             switch mapping.membership {
             case .member, .uniqueMember:
                 for value in entry.strings(mapping.membership.attribute) {
@@ -64,9 +66,9 @@ struct GroupMapper: Sendable {
     }
 
     /// Links from users' memberOf (the memberOf strategy).
-    static func userLinks(_ entries: [LDAPEntry]) -> [Link] {
+    static func userLinks(_ entries: [SourceRecord]) -> [Link] {
         entries.flatMap { entry in
-            entry.strings("memberOf").map { (Staging.normalize($0), StagedRecord.normalize(entry.dn), "dn") }
+            entry.strings("memberOf").map { (Staging.normalize($0), entry.locator.linkKey, "dn") }
         }
     }
 }

@@ -31,10 +31,10 @@ public struct Mapper: Sendable {
         return names.filter { seen.insert($0.lowercased()).inserted }
     }
 
-    /// The user one entry maps to; `skipReason` says why it cannot be synced, if it cannot.
-    public func map(_ entry: LDAPEntry) -> MappedUser {
-        var user = MappedUser(locator: entry.dn)
-        user.externalId = Mapper.stableID(of: entry, attribute: idAttribute)
+    /// The user one record maps to; `skipReason` says why it cannot be synced, if it cannot.
+    public func map(_ entry: SourceRecord) -> MappedUser {
+        var user = MappedUser(locator: entry.locator.description)
+        user.externalId = entry.stableID(idAttribute)
         for field in UserField.allCases {
             user[field] = mapping[field].flatMap { value($0, entry) }
         }
@@ -65,24 +65,11 @@ public struct Mapper: Sendable {
     /// bytes in hex.
     static func stableID(_ values: [LDAPValue], attribute: String) -> String? {
         guard let value = values.first else { return nil }
-        return value.bytes.withUnsafeBufferPointer { stableID($0, attribute: attribute) }
-    }
-
-    /// The stable id of an entry (its first value of `attribute`), read in place.
-    static func stableID(of entry: LDAPEntry, attribute: String) -> String? {
-        entry.withValues(attribute) { values in values.first.flatMap { stableID($0, attribute: attribute) } }
-    }
-
-    static func stableID(_ value: UnsafeBufferPointer<UInt8>, attribute: String) -> String? {
-        guard !value.isEmpty else { return nil }
-        if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectGUID"), let guid = ADValue.guidString(Array(value)) { return guid }
-        if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectSid"), let sid = ADValue.sidString(Array(value)) { return sid }
-        if let text = String(validating: value, as: UTF8.self) { return text }
-        return value.map { String(format: "%02x", $0) }.joined()
+        return value.bytes.withUnsafeBufferPointer { StableID.text($0, attribute: attribute) }
     }
 
     /// One field's value, or nil when the entry has nothing for it (and no default is given).
-    func value(_ rule: FieldRule, _ entry: LDAPEntry) -> String? {
+    func value(_ rule: FieldRule, _ entry: SourceRecord) -> String? {
         var text: String?
         switch rule.input {
         case .template(let parts):

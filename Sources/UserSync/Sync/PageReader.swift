@@ -134,21 +134,21 @@ struct PageReader: Sendable {
 
     /// One record as the staging table takes it: only its identity when it is exactly what the
     /// user's row was last written from, else mapped in full.
-    static func stage(_ entry: LDAPEntry, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
+    static func stage(_ entry: SourceRecord, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
                       withDNs: Bool) -> StagedRecord {
         let print = fingerprint(entry)
         func mapped(_ idHash: UInt64?) -> StagedRecord {
             let user = mapper.map(entry)
             return .mapped(user, fingerprint: print, idHash: idHash, attributes: user.attributesJSON,
-                           dnNorm: withDNs ? StagedRecord.normalize(entry.dn) : nil)
+                           linkKey: withDNs ? entry.locator.linkKey : nil)
         }
-        guard let id = Mapper.stableID(of: entry, attribute: mapper.idAttribute) else {
+        guard let id = entry.stableID(mapper.idAttribute) else {
             return mapped(nil)
         }
         let idHash = RecordFingerprint.idHash(id)
         if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
             return .identical(externalId: id, userId: userId, fingerprint: print,
-                              dnNorm: withDNs ? StagedRecord.normalize(entry.dn) : nil)
+                              linkKey: withDNs ? entry.locator.linkKey : nil)
         }
         return mapped(idHash)
     }
@@ -200,13 +200,13 @@ struct ReadCounter: Sendable {
     var pages: Int { counts.withLockedValue { $0.pages } }
 }
 
-/// Entries gathered by a page callback (previews, checks).
-struct EntryCollector: Sendable {
-    private let collected = NIOLockedValueBox<[LDAPEntry]>([])
+/// Records gathered by a page callback (previews, checks).
+struct RecordCollector: Sendable {
+    private let collected = NIOLockedValueBox<[SourceRecord]>([])
 
     init() {}
 
-    func add(_ entries: [LDAPEntry]) { collected.withLockedValue { $0 += entries } }
+    func add(_ records: [SourceRecord]) { collected.withLockedValue { $0 += records } }
 
-    var entries: [LDAPEntry] { collected.withLockedValue { $0 } }
+    var records: [SourceRecord] { collected.withLockedValue { $0 } }
 }

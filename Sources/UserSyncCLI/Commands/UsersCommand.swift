@@ -73,11 +73,11 @@ struct UsersCommand: AsyncParsableCommand {
             guard let user = try store.user(named: name) else {
                 throw CommandFailure(status: .failure, message: "no user '\(name)' in \(configuration.store.sqlite) ('usersync users' lists them)")
             }
-            let last = try store.lastRecord(of: user)
+            let last = try store.lastRecord(of: user, stableIDAttribute: configuration.sources.first { $0.name == user.source }?.stableID)
             let history = try store.history(user: user.id, limit: limit)
             if output.json {
                 let groups = try store.groups(ofUser: user.id)
-                Output.printJSON(Report(user: user, lastRecord: last.map { RecordJSON($0.entry) }, lastRecordRun: last?.runId, history: history,
+                Output.printJSON(Report(user: user, lastRecord: last.map { RecordJSON($0.record) }, lastRecordRun: last?.runId, history: history,
                                         groups: groups.direct, effectiveGroups: groups.effective))
                 return
             }
@@ -98,7 +98,7 @@ struct UsersCommand: AsyncParsableCommand {
             }
             if let last {
                 text += "last record received (run \(last.runId)):\n"
-                text += RecordJSON(last.entry).ldif.split(separator: "\n").map { "  \($0)\n" }.joined()
+                text += RecordJSON(last.record).ldif.split(separator: "\n").map { "  \($0)\n" }.joined()
             } else if user.source != nil {
                 text += "last record received: not kept any more (options.keepRecords)\n"
             }

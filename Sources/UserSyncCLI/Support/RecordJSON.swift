@@ -1,5 +1,5 @@
 import Foundation
-import LDAP
+import UserSync
 
 /// A received record for output: text values as strings, binary values as base64.
 struct RecordJSON: Encodable {
@@ -8,8 +8,10 @@ struct RecordJSON: Encodable {
     /// Names of the attributes whose values are base64 (binary).
     var binary: [String]?
 
-    init(_ entry: LDAPEntry) {
-        dn = entry.dn
+    /// `dn`: the record's locator as text (a DN, `file:line`, a REST resource), the field's
+    /// name kept from when every record was a directory entry.
+    init(_ entry: SourceRecord) {
+        dn = entry.locator.description
         var attributes: [String: [String]] = [:]
         var binary: [String] = []
         for attribute in entry.attributes {

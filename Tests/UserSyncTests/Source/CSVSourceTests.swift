@@ -279,6 +279,18 @@ struct CSVSourceTests {
         #expect(try h.store.members(ofGroup: sales.id, effective: true) == ["bob"])
         let staff = try #require(try h.store.groups(named: "Staff").first)
         #expect(try h.store.members(ofGroup: staff.id, effective: false) == ["alice", "carol"])
+
+        // The run kept its records with their locators: rows by file and line, groups by path;
+        // a CSV user (no DN) finds their last record by their stable id, never a group's.
+        let runId = try #require(again.runId)
+        let kept = try #require(try h.store.records(run: runId))
+        #expect(kept.prefix(3).map(\.locator) == (2...4).map { .row(file: h.csvPath, line: $0) })
+        #expect(kept.contains { $0.locator == .groupPath("Sales/EMEA") })
+        let carol = try #require(try h.users()["carol"])
+        #expect(carol.dn == nil)
+        let last = try #require(try h.store.lastRecord(of: carol, stableIDAttribute: source.stableID))
+        #expect(last.runId == runId && last.record.locator == .row(file: h.csvPath, line: 4))
+        #expect(last.record.string("status") == "Active")
     }
 
     @Test("the checking stream finds each row's first line and rejects what RFC 4180 forbids", arguments: [

@@ -29,10 +29,10 @@ struct UserStoreTests {
         #expect(mode == 0o600)
         let journal = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
-        #expect(try store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys"])
+        #expect(try store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
         // Opening again changes nothing.
         let again = try UserStore(path: path)
-        #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys"])
+        #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
     }
 
     @Test("a store made before a user field existed gets its column when opened, its rows and their values kept")

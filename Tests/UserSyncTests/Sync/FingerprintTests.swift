@@ -8,10 +8,10 @@ import Testing
 /// Records handed over as they are: the cases a directory rarely produces on demand (the same
 /// stable id twice in one read).
 struct FixedSource: RecordSource {
-    let entries: [LDAPEntry]
+    let entries: [SourceRecord]
     let pageSize: Int
 
-    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         var start = 0
         while start < entries.count {
             try await page(Array(entries[start..<min(start + pageSize, entries.count)]))
@@ -23,8 +23,8 @@ struct FixedSource: RecordSource {
 
 @Suite("Identical records")
 struct FingerprintTests {
-    static func person(_ uid: String, id: String, dn: String? = nil, mail: String? = nil) -> LDAPEntry {
-        LDAPEntry(dn: dn ?? "uid=\(uid),ou=people,dc=example,dc=com", attributes: [
+    static func person(_ uid: String, id: String, dn: String? = nil, mail: String? = nil) -> SourceRecord {
+        SourceRecord(.dn(dn ?? "uid=\(uid),ou=people,dc=example,dc=com"), attributes: [
             LDAPAttribute(name: "entryUUID", values: [LDAPValue(id)]),
             LDAPAttribute(name: "uid", values: [LDAPValue(uid)]),
             LDAPAttribute(name: "mail", values: [LDAPValue(mail ?? "\(uid)@example.com")]),
@@ -62,12 +62,12 @@ struct FingerprintTests {
         #expect(print(ann) != print(FingerprintTests.person("ann", id: "1", mail: "ann@example.org")))
         #expect(print(ann) != print(FingerprintTests.person("ann", id: "2")))
         // The bytes as sent: the same attributes in another order or spelling are compared in full once.
-        let upper = LDAPEntry(dn: ann.dn, attributes: ann.attributes.map { LDAPAttribute(name: $0.name.uppercased(), values: $0.values) })
+        let upper = SourceRecord(ann.locator, attributes: ann.attributes.map { LDAPAttribute(name: $0.name.uppercased(), values: $0.values) })
         #expect(print(ann) != print(upper))
-        #expect(print(ann) != print(LDAPEntry(dn: ann.dn, attributes: ann.attributes.reversed())))
+        #expect(print(ann) != print(SourceRecord(ann.locator, attributes: ann.attributes.reversed())))
         // A value moved from one attribute to the next is another record.
-        let shifted = LDAPEntry(dn: "x", attributes: [LDAPAttribute(name: "a", values: [LDAPValue("bc")])])
-        let other = LDAPEntry(dn: "x", attributes: [LDAPAttribute(name: "ab", values: [LDAPValue("c")])])
+        let shifted = SourceRecord(.dn("x"), attributes: [LDAPAttribute(name: "a", values: [LDAPValue("bc")])])
+        let other = SourceRecord(.dn("x"), attributes: [LDAPAttribute(name: "ab", values: [LDAPValue("c")])])
         #expect(print(shifted) != print(other))
         var lowercased = settings
         lowercased.options.lowercaseEmails = true
@@ -134,10 +134,10 @@ struct FingerprintTests {
 
 /// Hands over the first page, then edits u3's row in the store as an application would, then the rest.
 struct EditingSource: RecordSource {
-    let entries: [LDAPEntry]
+    let entries: [SourceRecord]
     let store: UserStore
 
-    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         try await page(Array(entries.prefix(2)))
         try await store.database.write { db in
             try db.execute(sql: "UPDATE users SET email = 'edited@example.com' WHERE username = 'u3'")

@@ -3,10 +3,10 @@ import LDAP
 import Testing
 @testable import UserSync
 
-private func makeEntry(_ attributes: [String: [String]], dn: String = "uid=x,dc=example,dc=com", binary: [String: [UInt8]] = [:]) -> LDAPEntry {
+private func makeEntry(_ attributes: [String: [String]], dn: String = "uid=x,dc=example,dc=com", binary: [String: [UInt8]] = [:]) -> SourceRecord {
     var list = attributes.map { LDAPAttribute(name: $0.key, values: $0.value.map(LDAPValue.init)) }
     list += binary.map { LDAPAttribute(name: $0.key, values: [LDAPValue($0.value)]) }
-    return LDAPEntry(dn: dn, attributes: list)
+    return SourceRecord(.dn(dn), attributes: list)
 }
 
 private func rule(_ from: String? = nil, template: String? = nil, _ change: (inout FieldRule) -> Void = { _ in }) -> FieldRule {
@@ -168,25 +168,50 @@ struct RecordArchiveTests {
     @Test("a page of entries survives the archive byte for byte, binary values, attribute order and empty values included")
     func roundTrip() throws {
         let entries = [
-            LDAPEntry(dn: "uid=a,dc=x", attributes: [LDAPAttribute(name: "cn", values: [LDAPValue("Ann \"Quote\" \\ Lee\nline")]),
+            SourceRecord(.dn("uid=a,dc=x"), attributes: [LDAPAttribute(name: "cn", values: [LDAPValue("Ann \"Quote\" \\ Lee\nline")]),
                                                      LDAPAttribute(name: "photo", values: [LDAPValue([0, 0xff, 0x10])])]),
-            LDAPEntry(dn: "uid=é,dc=x", attributes: [LDAPAttribute(name: "mail", values: [LDAPValue("a@x"), LDAPValue("b@x")])]),
+            SourceRecord(.dn("uid=é,dc=x"), attributes: [LDAPAttribute(name: "mail", values: [LDAPValue("a@x"), LDAPValue("b@x")])]),
         ]
         let data = try RecordArchive.encode(entries)
         #expect(data.prefix(2) == [0x1f, 0x8b], "gzip")
         let back = try RecordArchive.decode(data)
-        #expect(back.map(\.dn) == ["uid=a,dc=x", "uid=é,dc=x"])
+        #expect(back.map(\.locator) == [.dn("uid=a,dc=x"), .dn("uid=é,dc=x")])
         #expect(back[0]["cn"].first?.string == "Ann \"Quote\" \\ Lee\nline")
         #expect(back[0]["photo"].first?.bytes == [0, 0xff, 0x10])
         #expect(back[1].strings("mail") == ["a@x", "b@x"])
         #expect(back[0].attributes.map(\.name) == ["cn", "photo"])
-        let empty = try RecordArchive.decode(try RecordArchive.encode([LDAPEntry(dn: "", attributes: [LDAPAttribute(name: "x", values: [LDAPValue([])])])]))
-        #expect(empty.count == 1 && empty[0].dn == "" && empty[0]["x"].map(\.bytes) == [[]])
+        let empty = try RecordArchive.decode(try RecordArchive.encode([SourceRecord(.dn(""), attributes: [LDAPAttribute(name: "x", values: [LDAPValue([])])])]))
+        #expect(empty.count == 1 && empty[0].locator == .dn("") && empty[0]["x"].map(\.bytes) == [[]])
         #expect(throws: Gzip.Failure.self) { try Gzip.decompress(Array(data.prefix(data.count / 2))) }
         // A chunk that decompresses but is cut inside an entry is reported, not misread.
         var raw = try Gzip.decompress(data)
         raw.removeLast(3)
         #expect(throws: RecordArchive.Corrupt.self) { try RecordArchive.decode(try Gzip.compress(raw)) }
+    }
+
+    @Test("the archive keeps each record's locator kind (a row's line past the bytes that follow it included), and reads chunks written before kinds")
+    func archiveLocators() throws {
+        let attributes = [LDAPAttribute(name: "id", values: [LDAPValue("7")])]
+        let locators: [RecordLocator] = [.dn("uid=a,dc=x"), .row(file: "/srv/people.csv", line: 100_000),
+                                         .resource("/Users/2819c223"), .groupPath("Sales/EMEA"), .resource("id=7")]
+        let back = try RecordArchive.decode(try RecordArchive.encode(locators.map { SourceRecord($0, attributes: attributes) }))
+        #expect(back.map(\.locator) == locators)
+        #expect(back.allSatisfy { $0.string("id") == "7" })
+        #expect(back.map(\.isGroup) == [false, false, false, true, false])
+
+        // Format 1 (store migrations before v4): each record's locator text, then its packed attributes.
+        var old: [UInt8] = []
+        for text in ["uid=a,dc=x", "/srv/people.csv:12"] {
+            RecordArchive.appendVarint(text.utf8.count, to: &old)
+            old += Array(text.utf8)
+            let packed = AttributePacking.pack(attributes)
+            RecordArchive.appendVarint(packed.count, to: &old)
+            old += packed
+        }
+        let legacy = try RecordArchive.decode(try Gzip.compress(old), format: 1)
+        #expect(legacy.map(\.locator) == [.dn("uid=a,dc=x"), .resource("/srv/people.csv:12")])
+        #expect(legacy.map(\.locator.description) == ["uid=a,dc=x", "/srv/people.csv:12"], "the text as it was shown")
+        #expect(throws: RecordArchive.Corrupt.self) { try RecordArchive.decode(try Gzip.compress([9, 0, 0])) }
     }
 }
 

@@ -385,15 +385,15 @@ struct OpenLDAPSyncTests {
         #expect(try h.store.records(run: runs[0]) == nil, "the oldest run's records are gone")
         let last = try #require(try h.store.records(run: runs[3]))
         #expect(last.count == 60)
-        #expect(Set(last.map(\.dn)).contains(Slapd.userDN(42)))
+        #expect(Set(last.compactMap(\.locator.dn)).contains(Slapd.userDN(42)))
         let lastRun = runs[3]
         let chunks = try await h.store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM run_records WHERE run_id = ?", arguments: [lastRun]) }
         #expect(chunks == 2, "one chunk per page of 50")
         let user = try #require(try h.users()["user00042"])
-        let record = try #require(try h.store.lastRecord(of: user))
+        let record = try #require(try h.store.lastRecord(of: user, stableIDAttribute: "entryUUID"))
         #expect(record.runId == runs[3])
-        #expect(record.entry.string("mail") == "user00042@example.com")
-        #expect(record.entry.string("entryUUID") == user.externalId)
+        #expect(record.record.string("mail") == "user00042@example.com")
+        #expect(record.record.string("entryUUID") == user.externalId)
     }
 
     @Test("dry runs keep no records and do not push out the last real run's")
@@ -406,7 +406,7 @@ struct OpenLDAPSyncTests {
         for id in dry { #expect(try h.store.records(run: id) == nil) }
         #expect(try h.store.records(run: real)?.count == 20, "the real run's records outlive five dry runs")
         let user = try #require(try h.users()["user00007"])
-        #expect(try h.store.lastRecord(of: user)?.runId == real)
+        #expect(try h.store.lastRecord(of: user, stableIDAttribute: "entryUUID")?.runId == real)
     }
 
     @Test("mapping preview maps live entries and flags a conflict with a user in the store")

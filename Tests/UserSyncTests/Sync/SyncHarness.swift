@@ -102,7 +102,7 @@ struct ServerStoppingSource: RecordSource {
     let slapd: Slapd
     let pages: Int
 
-    func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         let seen = ReadCounter()
         let slapd = self.slapd
         let stopAfter = pages

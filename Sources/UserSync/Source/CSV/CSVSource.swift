@@ -83,16 +83,16 @@ public struct CSVSource: RecordSource {
     }
 
     @discardableResult
-    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    public func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         try await withLocalFile { path in try await read(path, attributes: attributes, page: page) }
         return SourceReadInfo()
     }
 
-    private func read(_ path: String, attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+    private func read(_ path: String, attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
         let (file, columns) = try open(attributes: attributes, file: path)
         let groupsIndex = csv.groupsColumn.flatMap { file.column($0.column) }
-        var entries: [LDAPEntry] = []
-        entries.reserveCapacity(pageSize)
+        var records: [SourceRecord] = []
+        records.reserveCapacity(pageSize)
         var count = 0
         var paths = Set<String>()
         while let (line, fields) = try file.next() {
@@ -108,20 +108,20 @@ public struct CSVSource: RecordSource {
                     paths.formUnion(userGroups)
                 }
             }
-            entries.append(LDAPEntry(dn: "\(csv.path):\(line)", attributes: attributes))
+            records.append(SourceRecord(.row(file: csv.path, line: line), attributes: attributes))
             count += 1
-            if entries.count >= pageSize {
-                try await page(entries)
-                entries.removeAll(keepingCapacity: true)
+            if records.count >= pageSize {
+                try await page(records)
+                records.removeAll(keepingCapacity: true)
             }
             if let limit, count >= limit { break }
         }
-        if !entries.isEmpty { try await page(entries) }
+        if !records.isEmpty { try await page(records) }
         groups.withLockedValue { $0 = paths }
     }
 
     /// The group records: every path the rows named, and their parents, each a member of its parent.
-    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+    public func readGroups(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
         guard let groupsColumn = csv.groupsColumn else { return }
         var all = Set<String>()
         for path in groups.withLockedValue({ $0 }) {
@@ -132,7 +132,7 @@ public struct CSVSource: RecordSource {
                 parts.removeLast()
             }
         }
-        var entries: [LDAPEntry] = []
+        var records: [SourceRecord] = []
         for path in all.sorted() {
             var parts = groupsColumn.pathSeparator.map { path.components(separatedBy: $0) } ?? [path]
             var attributes = [LDAPAttribute(name: "id", values: [LDAPValue(path)]),
@@ -141,13 +141,13 @@ public struct CSVSource: RecordSource {
                 parts.removeLast()
                 attributes.append(LDAPAttribute(name: "memberOf", values: [LDAPValue(parts.joined(separator: separator))]))
             }
-            entries.append(LDAPEntry(dn: path, attributes: attributes))
-            if entries.count >= 200 {
-                try await page(entries)
-                entries.removeAll(keepingCapacity: true)
+            records.append(SourceRecord(.groupPath(path), attributes: attributes))
+            if records.count >= 200 {
+                try await page(records)
+                records.removeAll(keepingCapacity: true)
             }
         }
-        if !entries.isEmpty { try await page(entries) }
+        if !records.isEmpty { try await page(records) }
     }
 
     /// A cell's groups as full paths, each part trimmed, empty parts and duplicates dropped.

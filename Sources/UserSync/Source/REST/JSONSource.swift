@@ -21,7 +21,7 @@ public struct JSONSource: RecordSource {
     }
 
     @discardableResult
-    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    public func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         let records = try JSONRecords(attributes: attributes)
         let rest = endpoint.rest
         let idPath = try JSONRecords(attributes: [settings.stableID]).paths[0].path
@@ -52,11 +52,11 @@ public struct JSONSource: RecordSource {
                     throw HTTPSourceError(kind: .malformed, url: url,
                                           message: "no list of records at \(rest.records.isEmpty ? "the top of the page" : "'\(rest.records)'")\(keys): set 'records' to the JSON pointer of the list")
                 }
-                let entries = list.enumerated().map { index, record in
+                let pageRecords = list.enumerated().map { index, record in
                     let id = idPath.values(in: record).first
-                    return records.entry(record, locator: id.map { "\(idName)=\($0)" } ?? "record \(read + index + 1)")
+                    return records.record(record, locator: .resource(id.map { "\(idName)=\($0)" } ?? "record \(read + index + 1)"))
                 }
-                try await page(entries)
+                try await page(pageRecords)
                 read += list.count
                 if let limit, read >= limit { return }
                 var next: String?

@@ -2,7 +2,7 @@ import Foundation
 import LDAP
 import Logging
 
-/// JSON records as the engine takes them: an entry whose attributes are the paths the mapping
+/// JSON records as the engine takes them: a record whose attributes are the paths the mapping
 /// reads (`userName`, `name.givenName`, `emails[primary eq true].value`), each with the values
 /// found at it.
 struct JSONRecords: Sendable {
@@ -19,13 +19,13 @@ struct JSONRecords: Sendable {
         self.paths = paths
     }
 
-    func entry(_ record: Any, locator: String) -> LDAPEntry {
+    func record(_ record: Any, locator: RecordLocator) -> SourceRecord {
         var attributes: [LDAPAttribute] = []
         for (name, path) in paths {
             let values = path.values(in: record).filter { !$0.isEmpty }
             if !values.isEmpty { attributes.append(LDAPAttribute(name: name, values: values.map { LDAPValue($0) })) }
         }
-        return LDAPEntry(dn: locator, attributes: attributes)
+        return SourceRecord(locator, attributes: attributes)
     }
 }
 
@@ -71,14 +71,14 @@ public struct SCIMSource: RecordSource {
     }
 
     @discardableResult
-    public func read(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws -> SourceReadInfo {
+    public func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         let records = try JSONRecords(attributes: attributes)
         let rest = endpoint.rest
         try await HTTPFetcher.with(endpoint.http, logger: logger) { fetcher in
             try await readList(fetcher, resource: "Users", filter: rest.filter, pageSize: rest.pageSize) { resources in
                 try await page(resources.map { resource in
                     let id = (resource as? [String: Any])?["id"].map { "\($0)" } ?? "?"
-                    return records.entry(resource, locator: "/Users/\(id)")
+                    return records.record(resource, locator: .resource("/Users/\(id)"))
                 })
             }
         }
@@ -91,7 +91,7 @@ public struct SCIMSource: RecordSource {
     /// across a service provider's resources, section 3.1). Only a member whose id matches no
     /// group falls back to the hints, for the unresolved count. The groups are kept as the
     /// entries they become (ids, names and member ids), not as their JSON.
-    public func readGroups(attributes: [String], page: @Sendable ([LDAPEntry]) async throws -> Void) async throws {
+    public func readGroups(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
         guard settings.groups != nil else { return }
         let rest = endpoint.rest
         var groups: [SCIMGroup] = []
@@ -104,7 +104,7 @@ public struct SCIMSource: RecordSource {
         var start = 0
         while start < groups.count {
             let end = min(start + rest.pageSize, groups.count)
-            try await page(groups[start..<end].map { $0.entry(groupIDs: ids) })
+            try await page(groups[start..<end].map { $0.record(groupIDs: ids) })
             start = end
         }
     }
@@ -180,7 +180,7 @@ struct SCIMGroup: Sendable {
         self.members = members
     }
 
-    func entry(groupIDs: Set<String>) -> LDAPEntry {
+    func record(groupIDs: Set<String>) -> SourceRecord {
         var attributes: [LDAPAttribute] = []
         if let id { attributes.append(LDAPAttribute(name: "id", values: [LDAPValue(id)])) }
         if let displayName { attributes.append(LDAPAttribute(name: "displayName", values: [LDAPValue(displayName)])) }
@@ -189,6 +189,6 @@ struct SCIMGroup: Sendable {
             return LDAPValue(isGroup ? "/Groups/\(member.value)" : "/Users/\(member.value)")
         }
         if !values.isEmpty { attributes.append(LDAPAttribute(name: "member", values: values)) }
-        return LDAPEntry(dn: "/Groups/\(id ?? "?")", attributes: attributes)
+        return SourceRecord(.resource("/Groups/\(id ?? "?")"), attributes: attributes)
     }
 }

@@ -221,7 +221,7 @@ extension UserStore {
         // ten dry runs must not push out the records of the last real run (`users show` reads them).
         guard !report.dryRun, withRecords else { return }
         if try db.tableExists("staged_records", in: "temp") {
-            try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) SELECT ?, chunk, entries, data FROM temp.staged_records",
+            try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data, format) SELECT ?, chunk, entries, data, \(RecordArchive.format) FROM temp.staged_records",
                            arguments: [id])
         }
         try db.execute(sql: """
@@ -300,20 +300,27 @@ extension UserStore {
     }
 
     /// The last record the user's source sent for them (from the runs that still keep their
-    /// records), and the run it came in.
-    public func lastRecord(of user: UserRecord) throws -> (runId: Int64, entry: LDAPEntry)? {
+    /// records), and the run it came in: the record with the user's DN, or for a user without
+    /// one (from a CSV file or a REST API), the user record whose `stableIDAttribute` is the
+    /// user's external id.
+    public func lastRecord(of user: UserRecord, stableIDAttribute: String?) throws -> (runId: Int64, record: SourceRecord)? {
         guard let source = user.source else { return nil }
+        func matches(_ record: SourceRecord) -> Bool {
+            if let dn = user.dn { return record.locator.dn == dn }
+            guard let attribute = stableIDAttribute, let id = user.externalId, !record.isGroup else { return false }
+            return record.stableID(attribute) == id
+        }
         return try database.read { db in
             let runs = try Int64.fetchAll(db, sql: """
                 SELECT DISTINCT r.id FROM runs r JOIN run_records rr ON rr.run_id = r.id
                 WHERE r.source = ? ORDER BY r.id DESC
                 """, arguments: [source])
             for run in runs {
-                let chunks = try Row.fetchCursor(db, sql: "SELECT data FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [run])
+                let chunks = try Row.fetchCursor(db, sql: "SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [run])
                 while let chunk = try chunks.next() {
                     let data: Data = chunk["data"]
-                    for entry in try RecordArchive.decode(Array(data)) where entry.dn == user.dn {
-                        return (run, entry)
+                    for record in try RecordArchive.decode(Array(data), format: chunk["format"]) where matches(record) {
+                        return (run, record)
                     }
                 }
             }
@@ -322,11 +329,11 @@ extension UserStore {
     }
 
     /// The records a run received (nil when they are no longer kept).
-    public func records(run id: Int64) throws -> [LDAPEntry]? {
+    public func records(run id: Int64) throws -> [SourceRecord]? {
         try database.read { db in
-            let chunks = try Data.fetchAll(db, sql: "SELECT data FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [id])
+            let chunks = try Row.fetchAll(db, sql: "SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [id])
             if chunks.isEmpty { return nil }
-            return try chunks.flatMap { try RecordArchive.decode(Array($0)) }
+            return try chunks.flatMap { try RecordArchive.decode([UInt8]($0["data"] as Data), format: $0["format"]) }
         }
     }
 }

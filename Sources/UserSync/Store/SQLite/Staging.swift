@@ -88,12 +88,12 @@ final class Staging: RunStaging {
             let insertIdentical = try RawStatement(db, sql: """
                 INSERT INTO identical (user_id, seq, fingerprint, dn_norm) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING
                 """)
-            func stage(seq: Int64, user: MappedUser, attributes: String, dnNorm: String?, skip: String?,
+            func stage(seq: Int64, user: MappedUser, attributes: String, linkKey: String?, skip: String?,
                        fingerprint: UInt64?, idHash: UInt64?) throws {
                 insert.bind(1, seq)
                 insert.bind(2, user.externalId)
                 insert.bind(3, user.locator)
-                insert.bind(4, dnNorm)
+                insert.bind(4, linkKey)
                 var column: Int32 = 5
                 for field in UserField.allCases {
                     insert.bind(column, user[field])
@@ -112,14 +112,14 @@ final class Staging: RunStaging {
             for (i, record) in records.enumerated() {
                 let seq = firstSeq + Int64(i)
                 switch record {
-                case let .mapped(user, fingerprint, idHash, attributes, dnNorm):
-                    try stage(seq: seq, user: user, attributes: attributes, dnNorm: dnNorm, skip: user.skipReason,
+                case let .mapped(user, fingerprint, idHash, attributes, linkKey):
+                    try stage(seq: seq, user: user, attributes: attributes, linkKey: linkKey, skip: user.skipReason,
                               fingerprint: fingerprint, idHash: idHash)
-                case let .identical(externalId, userId, fingerprint, dnNorm):
+                case let .identical(externalId, userId, fingerprint, linkKey):
                     insertIdentical.bind(1, userId)
                     insertIdentical.bind(2, seq)
                     insertIdentical.bind(3, Int64(bitPattern: fingerprint))
-                    insertIdentical.bind(4, dnNorm)
+                    insertIdentical.bind(4, linkKey)
                     if try insertIdentical.run() == 0 {
                         // The same record twice in one read.
                         let first = try Int64.fetchOne(db, sql: "SELECT seq FROM identical WHERE user_id = ?", arguments: [userId]) ?? 0
@@ -225,16 +225,16 @@ final class Staging: RunStaging {
     }
 
     /// Adds one page of groups.
-    func addGroups(_ groups: [(externalId: String?, dn: String, name: String?, skip: String?)], idAttribute: String) async throws {
+    func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws {
         try await database.write { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (external_id) DO NOTHING
                 """)
             for group in groups {
-                try insert.execute(arguments: [group.externalId, group.dn, Staging.normalize(group.dn), group.name, group.skip])
+                try insert.execute(arguments: [group.externalId, group.locator, group.linkKey, group.name, group.skip])
                 if db.changesCount == 0, let id = group.externalId {
-                    try insert.execute(arguments: [nil, group.dn, Staging.normalize(group.dn), group.name,
+                    try insert.execute(arguments: [nil, group.locator, group.linkKey, group.name,
                                                    "the same \(idAttribute) (\(id)) as another group"])
                 }
             }
@@ -284,7 +284,7 @@ public struct DuplicateStableID: Error, CustomStringConvertible, Sendable {
             if seq <= before + entries {
                 let page = try RecordArchive.decode([UInt8](row["data"] as Data))
                 let index = Int(seq - before - 1)
-                return index < page.count ? page[index].dn : "record \(seq)"
+                return index < page.count ? page[index].locator.description : "record \(seq)"
             }
             before += entries
         }

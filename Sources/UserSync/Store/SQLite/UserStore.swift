@@ -206,6 +206,11 @@ public final class UserStore: Sendable {
                 END;
                 """)
         }
+        migrator.registerMigration("v4: kept records say their format") { db in
+            // Chunks written before locators had kinds (a DN, a CSV row, a REST resource) are
+            // format 1, the locator's text alone; `RecordArchive` reads both.
+            try db.execute(sql: "ALTER TABLE run_records ADD COLUMN format INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 
