@@ -81,8 +81,8 @@ struct PageReader: Sendable {
         }
         let pipeline = PagePipeline()
         do {
-            let info = try await source.read(attributes: attributes) { entries in
-                let (page, total) = pages.add(entries.count)
+            let info = try await source.read(attributes: attributes) { records in
+                let (page, total) = pages.add(records.count)
                 tell(.readingUsers)
                 // Loaded before the first page is handed on: what the read is compared with
                 // predates every page.
@@ -90,19 +90,19 @@ struct PageReader: Sendable {
                 let previous = pipeline.last
                 let task = Task.detached {
                     let prepared = PreparedPage(
-                        records: entries.map {
+                        records: records.map {
                             PageReader.stage($0, mapper: mapper, fingerprint: fingerprint, known: known, withDNs: withDNs)
                         },
-                        firstSeq: Int64(total - entries.count + 1),
-                        archive: try RecordArchive.encode(entries),
-                        links: linksFromUsers ? GroupMapper.userLinks(entries) : [])
+                        firstSeq: Int64(total - records.count + 1),
+                        archive: try RecordArchive.encode(records),
+                        links: linksFromUsers ? GroupMapper.userLinks(records) : [])
                     try await previous?.value
                     try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive,
                                           withDNs: withDNs, idAttribute: idAttribute)
                     try await staging.addLinks(prepared.links)
                 }
                 if let wait = pipeline.push(task) { try await wait.value }
-                log.debug("page read", metadata: ["page": "\(page)", "entries": "\(entries.count)", "total": "\(total)"])
+                log.debug("page read", metadata: ["page": "\(page)", "entries": "\(records.count)", "total": "\(total)"])
             }
             try await pipeline.last?.value
             return info
@@ -114,13 +114,13 @@ struct PageReader: Sendable {
     }
 
     /// A page of big groups holds many members: their links are made and staged a few groups at
-    /// a time, so that memory holds one page of entries, not also every link of it as text.
+    /// a time, so that memory holds one page of records, not also every link of it as text.
     private func readGroups(_ source: any RecordSource, mapper: GroupMapper) async throws {
         let (staging, groupPages) = (staging, groupPages)
-        try await source.readGroups(attributes: mapper.requestedAttributes) { entries in
+        try await source.readGroups(attributes: mapper.requestedAttributes) { records in
             var start = 0
-            while start < entries.count {
-                let slice = Array(entries[start..<min(start + 50, entries.count)])
+            while start < records.count {
+                let slice = Array(records[start..<min(start + 50, records.count)])
                 let mapped = mapper.map(slice)
                 try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
                 try await staging.addLinks(mapped.links)
