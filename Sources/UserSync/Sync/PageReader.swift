@@ -128,7 +128,7 @@ struct PageReader: Sendable {
                 tell(.readingGroups)
                 start += slice.count
             }
-            try await staging.addArchive(try RecordArchive.encode(entries), count: entries.count)
+            try await staging.addArchive(try RecordArchive.encode(records), count: records.count)
         }
     }
 
