@@ -58,4 +58,37 @@ struct GroupsCommandTests {
         let user = try await usersync(["users", "show", "user00005"])
         #expect(user.output.contains("groups: l5; through nesting: l1, l2, l3, l4"), "\(user.output)")
     }
+
+    @Test("users show and runs show --records give a CSV user's last record and the run's group records, each with where it came from")
+    func csvRecords() async throws {
+        let directory = try Shell.temporaryDirectory("usersync-cli-csv-records")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let csv = directory.appendingPathComponent("people.csv").path
+        try "id,login,mail,groups\n1,ann,ann@example.com,Sales/EMEA\n2,bob,bob@example.com,Staff\n"
+            .write(toFile: csv, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("usersync.yaml").path
+        try """
+            store: { sqlite: \(directory.appendingPathComponent("users.db").path) }
+            sources:
+              - name: people
+                type: csv
+                path: \(csv)
+                idColumn: id
+                groupsColumn: { column: groups, separator: "|", pathSeparator: "/" }
+                mapping: { username: login, email: mail }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let sync = try await UserSyncBinary.run(["sync", "-q", "--json", "--config", config])
+        #expect(sync.status == 0, "\(sync.output)")
+        let runId = try #require(sync.json?["runId"] as? Int)
+
+        let bob = try await UserSyncBinary.run(["users", "show", "bob", "--config", config])
+        #expect(bob.output.contains("last record received (run \(runId)):\n  # \(csv) line 3\n"), "\(bob.output)")
+        #expect(bob.output.contains("  login: bob\n"))
+        let json = try await UserSyncBinary.run(["users", "show", "bob", "--json", "--config", config])
+        #expect((json.json?["lastRecord"] as? [String: Any])?["dn"] as? String == "\(csv):3", "the JSON field keeps its name and text")
+
+        let records = try await UserSyncBinary.run(["runs", "show", String(runId), "--records", "--config", config])
+        #expect(records.output.contains("# \(csv) line 2\n"), "\(records.output)")
+        #expect(records.output.contains("# group Sales/EMEA\ncn: EMEA\nid: Sales/EMEA\nmemberOf: Sales\n"), "\(records.output)")
+    }
 }
