@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Compares the staged records with the source's users and writes the differences, with
 /// set-based SQL inside the caller's transaction. The caller commits (an applied run) or rolls
@@ -35,93 +34,92 @@ struct Planner {
     /// Staged rows (alias `s`) matched to a user and mapped in full: candidates for changes.
     static let compared = "s.skip IS NULL AND s.action IN \(matched) AND s.unchanged = 0"
 
-    func activeUsers(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0
+    func activeUsers(_ db: any SQLSession) throws -> Int {
+        try db.value(Int.self, "SELECT count(*) FROM users WHERE source = ? AND state = 'active'", source) ?? 0
     }
 
     /// Plans and writes the run's changes; returns the counts.
-    func apply(_ db: Database) throws -> SyncReport.Counts {
+    func apply(_ db: any SQLSession) throws -> SyncReport.Counts {
         try identify(db)
         // Most statements of `write` look for a few matched, adopted or relinked rows among
         // many: with this index they skip the rest (an import's or a no-op's hundred thousand,
         // and with groups the identical records, which are staged as unchanged matches).
-        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_action ON staged (action, unchanged)")
+        try db.execute("CREATE INDEX IF NOT EXISTS staged_action ON staged (action, unchanged)")
         try write(db)
         return try counts(db)
     }
 
     // MARK: Identify: which user each record is, or why it is skipped
 
-    func identify(_ db: Database) throws {
+    func identify(_ db: any SQLSession) throws {
         // 1. The same stable id: the same user, whatever its name or place in the tree now.
-        try db.execute(sql: """
+        try db.execute("""
             UPDATE staged SET user_id = u.id, action = 'match'
             FROM users u
             WHERE staged.unchanged = 0 AND u.source = ? AND u.external_id = staged.external_id
-            """, arguments: [source])
+            """, source)
 
         // 2. Two records giving one username (often after lowercasing): never merged. The record
         //    that already holds the name keeps it; the others are skipped.
-        let duplicated = try String.fetchAll(db, sql: """
+        let duplicated = try db.values(String.self, """
             SELECT username FROM staged WHERE skip IS NULL AND username IS NOT NULL
             GROUP BY username HAVING count(*) > 1
             """)
         for name in duplicated {
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.rows("""
                 SELECT s.seq, s.locator, u.username AS current
                 FROM staged s LEFT JOIN users u ON u.id = s.user_id
                 WHERE s.skip IS NULL AND s.username = ? ORDER BY s.seq
-                """, arguments: [name])
+                """, name)
             let keeper: Int64? = rows.first(where: { ($0["current"] as String?) == name })?["seq"]
             for row in rows {
                 let seq: Int64 = row["seq"]
                 guard seq != keeper else { continue }
                 let others = rows.filter { ($0["seq"] as Int64) != seq }.map { $0["locator"] as String }
-                try db.execute(sql: "UPDATE staged SET skip = ? WHERE seq = ?", arguments: [
-                    "username '\(name)' conflict: also given to \(others.joined(separator: "; ")) (usernames must be unique, after lowercasing when it is on); not merged",
-                    seq])
+                try db.execute("UPDATE staged SET skip = ? WHERE seq = ?", "username '\(name)' conflict: also given to \(others.joined(separator: "; ")) (usernames must be unique, after lowercasing when it is on); not merged",
+                    seq)
             }
         }
 
         // 3. A deleted account re-created with the same username (a new stable id): the old row
         //    (of this source, its id gone from the directory) takes the new id.
-        try db.execute(sql: """
+        try db.execute("""
             UPDATE staged SET user_id = u.id, action = 'relink'
             FROM users u
             WHERE staged.skip IS NULL AND staged.user_id IS NULL
               AND u.source = ? AND u.username = staged.username
               AND NOT EXISTS (SELECT 1 FROM staged s2 WHERE s2.external_id = u.external_id)
               AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
-            """, arguments: [source])
+            """, source)
 
         // 4. Adoption of users made by hand, when the options allow it.
         switch options.adoptExistingBy {
         case .none:
             break
         case .username:
-            try db.execute(sql: """
+            try db.execute("""
                 UPDATE staged SET user_id = u.id, action = 'adopt'
                 FROM users u
                 WHERE staged.skip IS NULL AND staged.user_id IS NULL AND u.source IS NULL AND u.username = staged.username
                 """)
         case .email:
             // One pass over the hand-made users, indexed, rather than a scan per record.
-            try db.execute(sql: """
+            try db.execute("""
                 CREATE TEMP TABLE hand_emails AS
                     SELECT lower(email) AS key, min(id) AS id, count(*) AS n
                     FROM users WHERE source IS NULL AND email IS NOT NULL GROUP BY lower(email);
-                CREATE INDEX temp.hand_emails_key ON hand_emails (key);
+                CREATE INDEX hand_emails_key ON hand_emails (key);
                 UPDATE staged SET user_id = h.id, action = 'adopt'
                 FROM hand_emails h
                 WHERE staged.skip IS NULL AND staged.user_id IS NULL AND staged.email IS NOT NULL
                   AND h.key = lower(staged.email) AND h.n = 1;
-                UPDATE staged SET skip = 'email ' || quote(email) || ' belongs to several users usersync does not manage: not adopted'
+                UPDATE staged SET skip = 'email ''' || email || ''' belongs to several users usersync does not manage: not adopted'
                 WHERE skip IS NULL AND user_id IS NULL AND email IS NOT NULL
                   AND EXISTS (SELECT 1 FROM hand_emails h WHERE h.key = lower(staged.email) AND h.n > 1);
                 """)
         }
         if options.adoptExistingBy != .none {
-            try db.execute(sql: """
+            try db.execute("""
                 UPDATE staged SET skip = 'would adopt the same user as another record: not adopted', user_id = NULL, action = NULL
                 WHERE action = 'adopt'
                   AND seq NOT IN (SELECT min(seq) FROM staged WHERE action = 'adopt' AND skip IS NULL GROUP BY user_id)
@@ -129,7 +127,7 @@ struct Planner {
         }
 
         // 5. Usernames held by someone else: reported and skipped, never merged.
-        try db.execute(sql: """
+        try db.execute("""
             UPDATE staged SET skip = 'username ''' || staged.username || ''' is taken by ' ||
                 CASE WHEN u.source IS NULL
                      THEN 'user ' || u.id || ', which usersync does not manage (made by hand or by the application); options.adoptExistingBy: username would take it over'
@@ -138,22 +136,22 @@ struct Planner {
                 END
             FROM users u
             WHERE staged.skip IS NULL AND staged.user_id IS NULL AND u.username = staged.username
-            """, arguments: [source])
+            """, source)
         if options.updateUsers && mapping[.username] != nil {
-            try db.execute(sql: """
+            try db.execute("""
                 UPDATE staged SET skip = 'cannot rename ''' || me.username || ''' to ''' || staged.username ||
                     ''': the name is taken by user ' || other.id ||
                     CASE WHEN other.source IS NULL THEN ', which usersync does not manage'
                          WHEN other.source = ?1 THEN ' of this source' ELSE ' of the source ''' || other.source || '''' END
                 FROM users me, users other
-                WHERE staged.skip IS NULL AND staged.user_id = me.id AND staged.username IS NOT me.username
+                WHERE staged.skip IS NULL AND staged.user_id = me.id AND staged.username IS DISTINCT FROM me.username
                   AND other.username = staged.username AND other.id <> me.id
-                """, arguments: [source])
+                """, source)
         }
 
         // 6. What is left and unknown is new (`Planner.creates`).
         if !options.createUsers {
-            try db.execute(sql: """
+            try db.execute("""
                 UPDATE staged SET skip = 'a new user, and options.createUsers is false'
                 WHERE skip IS NULL AND user_id IS NULL
                 """)
@@ -162,159 +160,160 @@ struct Planner {
 
     // MARK: Write
 
-    func write(_ db: Database) throws {
+    func write(_ db: any SQLSession) throws {
         let run = runId
         // Adoption: the user becomes this source's.
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'user', s.user_id, 'adopt', NULL, NULL, s.external_id, s.locator
             FROM staged s WHERE s.skip IS NULL AND s.action = 'adopt'
-            """, arguments: [run])
-        try db.execute(sql: """
+            """, run)
+        try db.execute("""
             UPDATE users SET source = ?, external_id = s.external_id, updated_at = ?
             FROM staged s WHERE s.skip IS NULL AND s.action = 'adopt' AND users.id = s.user_id
-            """, arguments: [source, now])
+            """, source, now)
         // A re-created account: the row takes the new stable id.
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'user', u.id, 'update', 'external_id', u.external_id, s.external_id, s.locator
             FROM staged s JOIN users u ON u.id = s.user_id WHERE s.skip IS NULL AND s.action = 'relink'
-            """, arguments: [run])
-        try db.execute(sql: """
+            """, run)
+        try db.execute("""
             UPDATE users SET external_id = s.external_id, updated_at = ?
             FROM staged s WHERE s.skip IS NULL AND s.action = 'relink' AND users.id = s.user_id
-            """, arguments: [now])
+            """, now)
 
         // Changed fields, one change row each; the DN is always kept current.
         let columns = (options.updateUsers ? mappedColumns : []) + (locatorIsDN ? ["dn"] : [])
         for column in columns {
             let staged = column == "dn" ? "s.locator" : "s.\(column)"
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
                 SELECT ?, 'user', u.id, 'update', '\(column)', u.\(column), \(staged), s.locator
                 FROM staged s JOIN users u ON u.id = s.user_id
-                WHERE \(Planner.compared) AND u.\(column) IS NOT \(staged)
-                """, arguments: [run])
+                WHERE \(Planner.compared) AND u.\(column) IS DISTINCT FROM \(staged)
+                """, run)
         }
         if !columns.isEmpty {
             let assignments = columns.map { $0 == "dn" ? "dn = s.locator" : "\($0) = s.\($0)" }.joined(separator: ", ")
-            let differs = columns.map { $0 == "dn" ? "users.dn IS NOT s.locator" : "users.\($0) IS NOT s.\($0)" }.joined(separator: " OR ")
-            try db.execute(sql: """
+            let differs = columns.map { $0 == "dn" ? "users.dn IS DISTINCT FROM s.locator" : "users.\($0) IS DISTINCT FROM s.\($0)" }.joined(separator: " OR ")
+            try db.execute("""
                 UPDATE users SET \(assignments), updated_at = ?
                 FROM staged s
                 WHERE users.id = s.user_id AND \(Planner.compared) AND (\(differs))
-                """, arguments: [now])
+                """, now)
         }
 
         // Disabled in the directory: deactivated. Enabled again: reactivated.
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'user', u.id, 'deactivate', NULL, NULL, 'disabled in the directory', s.locator
             FROM staged s JOIN users u ON u.id = s.user_id
             WHERE \(Planner.compared) AND s.disabled = 1 AND u.state = 'active'
-            """, arguments: [run])
-        try db.execute(sql: """
+            """, run)
+        try db.execute("""
             UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
             FROM staged s
             WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled = 1 AND users.state = 'active'
-            """, arguments: [now])
+            """, now)
         if options.reactivateReturning {
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
                 SELECT ?, 'user', u.id, 'reactivate', NULL, NULL,
                        CASE s.action WHEN 'relink' THEN 're-created in the directory with a new ' || ? ELSE 'back in the directory, enabled' END,
                        s.locator
                 FROM staged s JOIN users u ON u.id = s.user_id
                 WHERE \(Planner.compared) AND s.disabled = 0 AND u.state = 'deactivated'
-                """, arguments: [run, idAttribute])
-            try db.execute(sql: """
+                """, run, idAttribute)
+            try db.execute("""
                 UPDATE users SET state = 'active', deactivated_at = NULL, updated_at = ?
                 FROM staged s
                 WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled = 0 AND users.state = 'deactivated'
-                """, arguments: [now])
+                """, now)
         }
 
         // Missing from a complete read: deactivated (never deleted).
         if options.deactivateMissing {
-            try db.execute(sql: """
+            try db.execute("""
                 CREATE TEMP TABLE missing AS
                     SELECT u.id, \(Staging.userLocator) AS dn FROM users u
                     WHERE u.source = ? AND u.state = 'active'
                       AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
-                """, arguments: [source])
-            try db.execute(sql: """
+                """, source)
+            try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
                 SELECT ?, 'user', id, 'deactivate', NULL, NULL, 'missing from the directory', dn FROM missing
-                """, arguments: [run])
-            try db.execute(sql: "UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1 WHERE id IN (SELECT id FROM missing)",
-                           arguments: [now])
-            try db.execute(sql: "DROP TABLE temp.missing")
+                """, run)
+            try db.execute("UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1 WHERE id IN (SELECT id FROM missing)", now)
+            try db.execute("DROP TABLE missing")
         }
 
         // New users; one already disabled in the directory is stored deactivated. Their ids are
         // given here, numbered in the order read after the highest id in use (the transaction
         // holds the write lock), so that `changes` and `sync_fingerprints` name them without
         // looking each one up again by its stable id.
-        let base = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM users") ?? 0
-        // `created`'s rowids number the new users 1, 2, … in the order read (a window function
-        // would buffer every wide staged row once more).
-        try db.execute(sql: "DROP TABLE IF EXISTS temp.created")
-        try db.execute(sql: "CREATE TEMP TABLE created AS SELECT seq FROM staged WHERE \(Planner.creates) ORDER BY seq")
-        try db.execute(sql: """
+        let base = try db.value(Int64.self, "SELECT coalesce(max(id), 0) FROM users") ?? 0
+        // `created` numbers the new users 1, 2, … in the order read (the window runs over the
+        // narrow seq column, not over the wide staged rows).
+        try db.execute("DROP TABLE IF EXISTS created")
+        try db.execute("CREATE TEMP TABLE created (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL)")
+        try db.execute("INSERT INTO created (n, seq) SELECT row_number() OVER (ORDER BY seq), seq FROM staged WHERE \(Planner.creates)")
+        try db.execute("""
             INSERT INTO users (id, source, external_id, \(UserField.columns.joined(separator: ", ")), dn,
                                attributes, state, created_at, updated_at, deactivated_at)
-            SELECT ?2 + c.rowid, ?1, s.external_id, \(UserField.columns.map { "s.\($0)" }.joined(separator: ", ")),
+            SELECT ?2 + c.n, ?1, s.external_id, \(UserField.columns.map { "s.\($0)" }.joined(separator: ", ")),
                    \(locatorIsDN ? "s.locator" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
                    CASE WHEN s.disabled THEN ?3 END
-            FROM created c JOIN staged s ON s.seq = c.seq ORDER BY c.rowid
-            """, arguments: [source, base, now])
-        try db.execute(sql: """
+            FROM created c JOIN staged s ON s.seq = c.seq ORDER BY c.n
+            """, source, base, now)
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?1, 'user', ?2 + c.rowid, 'create', NULL, NULL,
+            SELECT ?1, 'user', ?2 + c.n, 'create', NULL, NULL,
                    CASE WHEN s.disabled THEN 'deactivated (disabled in the directory)' ELSE 'active' END, s.locator
-            FROM created c JOIN staged s ON s.seq = c.seq ORDER BY c.rowid
-            """, arguments: [run, base])
+            FROM created c JOIN staged s ON s.seq = c.seq ORDER BY c.n
+            """, run, base)
 
         // What each row was written from, for the next run to recognise (after every update of
         // `users`: its trigger forgets the fingerprints of rows it changes).
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO sync_fingerprints (user_id, id_hash, fingerprint)
-            SELECT user_id, id_hash, fingerprint FROM staged s WHERE \(Planner.compared) AND id_hash IS NOT NULL AND fingerprint IS NOT NULL
-            """)
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO sync_fingerprints (user_id, id_hash, fingerprint)
-            SELECT ?1 + c.rowid, s.id_hash, s.fingerprint FROM created c JOIN staged s ON s.seq = c.seq
-            WHERE s.id_hash IS NOT NULL AND s.fingerprint IS NOT NULL ORDER BY c.rowid
-            """, arguments: [base])
+            SELECT user_id, id_hash, fingerprint FROM staged s WHERE \(Planner.compared) AND id_hash IS NOT NULL AND fingerprint IS NOT NULL
+            ON CONFLICT (user_id) DO UPDATE SET id_hash = excluded.id_hash, fingerprint = excluded.fingerprint
+            """)
+        try db.execute("""
+            INSERT INTO sync_fingerprints (user_id, id_hash, fingerprint)
+            SELECT ?1 + c.n, s.id_hash, s.fingerprint FROM created c JOIN staged s ON s.seq = c.seq
+            WHERE s.id_hash IS NOT NULL AND s.fingerprint IS NOT NULL ORDER BY c.n
+            """, base)
         if recordCreatedIDs {
-            try db.execute(sql: "UPDATE staged SET user_id = ?1 + c.rowid FROM created c WHERE staged.seq = c.seq", arguments: [base])
+            try db.execute("UPDATE staged SET user_id = ?1 + c.n FROM created c WHERE staged.seq = c.seq", base)
         }
-        try db.execute(sql: "DROP TABLE temp.created")
+        try db.execute("DROP TABLE created")
 
         // Skipped records, with the reason.
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'user', coalesce(user_id, 0), 'skip', NULL, username, skip, locator
             FROM staged WHERE skip IS NOT NULL ORDER BY seq
-            """, arguments: [run])
+            """, run)
     }
 
     // MARK: Counts
 
     /// Records that were identical to their rows' last records and stayed so.
-    func identicalRecords(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: """
+    func identicalRecords(_ db: any SQLSession) throws -> Int {
+        try db.value(Int.self, """
             SELECT (SELECT count(*) FROM staged WHERE unchanged = 1 AND skip IS NULL AND action = 'match')
                  + (SELECT count(*) FROM identical)
             """) ?? 0
     }
 
-    func counts(_ db: Database) throws -> SyncReport.Counts {
+    func counts(_ db: any SQLSession) throws -> SyncReport.Counts {
         // Each count by its own indexed query (changes (run_id, object_type, action)).
         let user = "FROM changes WHERE run_id = ?1 AND object_type = 'user'"
-        let row = try Row.fetchOne(db, sql: """
+        let row = try db.row("""
             SELECT
                 (SELECT count(*) FROM staged WHERE \(Planner.creates)) AS created,
                 (SELECT count(DISTINCT object_id) \(user) AND action IN ('update', 'adopt')
@@ -325,7 +324,7 @@ struct Planner {
                     AND user_id NOT IN (SELECT object_id \(user) AND action IN ('update', 'adopt', 'deactivate', 'reactivate')))
                   + (SELECT count(*) FROM identical) AS unchanged,
                 (SELECT count(*) FROM staged WHERE skip IS NOT NULL) AS skipped
-            """, arguments: [runId])!
+            """, runId)!
         var counts = SyncReport.Counts()
         counts.created = row["created"]
         counts.updated = row["updated"]
@@ -339,20 +338,20 @@ struct Planner {
     /// The run's first changes (up to `limit` of each kind; only skips when `onlySkips`), with
     /// usernames, and how many there are in all. One indexed query per kind: an import's
     /// hundred thousand creates are counted, not sorted.
-    func changes(_ db: Database, limit: Int, onlySkips: Bool = false) throws -> ([PlannedChange], Int) {
-        let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM changes WHERE run_id = ?", arguments: [runId]) ?? 0
+    func changes(_ db: any SQLSession, limit: Int, onlySkips: Bool = false) throws -> ([PlannedChange], Int) {
+        let total = try db.value(Int.self, "SELECT count(*) FROM changes WHERE run_id = ?", runId) ?? 0
         guard limit > 0, total > 0 else { return ([], total) }
-        let kinds = try Row.fetchAll(db, sql: """
+        let kinds = try db.rows("""
             SELECT DISTINCT object_type, action FROM changes WHERE run_id = ?\(onlySkips ? " AND action = 'skip'" : "")
-            """, arguments: [runId])
+            """, runId)
         var changes: [PlannedChange] = []
         for kind in kinds {
-            changes += try PlannedChange.fetchAll(db, sql: """
+            changes += try db.records(PlannedChange.self, """
                 SELECT c.*, \(ChangeText.columns)
                 FROM (SELECT * FROM changes WHERE run_id = ? AND object_type = ? AND action = ? ORDER BY id LIMIT ?) c
                 \(ChangeText.joins)
                 ORDER BY c.id
-                """, arguments: [runId, kind["object_type"] as String, kind["action"] as String, limit])
+                """, runId, kind["object_type"] as String, kind["action"] as String, limit)
         }
         changes.sort { $0.changeId < $1.changeId }
         return (changes, total)
@@ -375,8 +374,8 @@ enum ChangeText {
         """
 }
 
-extension PlannedChange: FetchableRecord {
-    public init(row: Row) {
+extension PlannedChange: SQLRowDecodable {
+    public init(row: SQLRow) {
         self.init(userId: row["object_id"], username: row["name"], action: row["action"], field: row["field"],
                   oldValue: row["old_value"], newValue: row["new_value"], record: row["record"])
         objectType = row["object_type"]

@@ -30,18 +30,19 @@ extension UserStore: SyncStore {
         return try await database.writeWithoutTransaction { db in
             var outcome = PlanOutcome()
             try db.inTransaction(.immediate) {
+                let session = SQLiteSession(db: db)
                 var figures = PlanFigures()
-                figures.activeBefore = try users.activeUsers(db)
+                figures.activeBefore = try users.activeUsers(session)
                 figures.groupsBefore = try groups?.activeGroups(db) ?? 0
-                figures.counts = try users.apply(db)
-                figures.identical = try users.identicalRecords(db)
+                figures.counts = try users.apply(session)
+                figures.identical = try users.identicalRecords(session)
                 figures.groups = try groups?.apply(db)
-                figures.activeAfter = try users.activeUsers(db)
+                figures.activeAfter = try users.activeUsers(session)
                 let decision = decide(figures)
                 outcome.figures = figures
                 outcome.stop = decision.stop
                 // An applied run returns only what it skipped (the rest is in `runs show`).
-                (outcome.changes, outcome.totalChanges) = try users.changes(db, limit: request.changeListLimit,
+                (outcome.changes, outcome.totalChanges) = try users.changes(session, limit: request.changeListLimit,
                                                                             onlySkips: decision.applied != nil)
                 guard let applied = decision.applied else { return .rollback }
                 try UserStore.finishRun(db, request.runId, report: applied, at: Timestamp.now(),
