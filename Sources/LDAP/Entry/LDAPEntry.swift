@@ -71,6 +71,7 @@ public struct LDAPEntry: PackedAttributeSet {
 
     /// Whether an attribute name equals `name` (ASCII letters without regard to case: attribute
     /// descriptions are ASCII, RFC 4512 section 2.5).
+    @inlinable
     static func nameMatches(_ bytes: UnsafeBufferPointer<UInt8>, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
         guard bytes.count == name.count else { return false }
         for i in 0..<bytes.count {
@@ -134,15 +135,16 @@ public struct LDAPEntry: PackedAttributeSet {
 }
 
 /// Walks a packed attribute buffer; every read is bounds-checked and gives nil past the end.
+@usableFromInline
 struct PackedReader {
-    let buffer: UnsafeBufferPointer<UInt8>
-    var offset = 0
+    @usableFromInline let buffer: UnsafeBufferPointer<UInt8>
+    @usableFromInline var offset = 0
 
-    init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
+    @inlinable init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
 
-    var atEnd: Bool { offset >= buffer.count }
+    @inlinable var atEnd: Bool { offset >= buffer.count }
 
-    mutating func varint() -> Int? {
+    @inlinable mutating func varint() -> Int? {
         var result: UInt = 0
         var shift: UInt = 0
         while offset < buffer.count, shift < 64 {
@@ -158,13 +160,13 @@ struct PackedReader {
         return nil
     }
 
-    mutating func field() -> UnsafeBufferPointer<UInt8>? {
+    @inlinable mutating func field() -> UnsafeBufferPointer<UInt8>? {
         guard let count = varint(), count <= buffer.count - offset else { return nil }
         defer { offset += count }
         return UnsafeBufferPointer(rebasing: buffer[offset..<offset + count])
     }
 
-    mutating func skipAttribute() -> Bool {
+    @inlinable mutating func skipAttribute() -> Bool {
         guard field() != nil, let count = varint() else { return false }
         for _ in 0..<count { guard field() != nil else { return false } }
         return true

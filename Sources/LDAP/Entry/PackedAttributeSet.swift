@@ -12,8 +12,12 @@ public protocol PackedAttributeSet: Sendable {
     var packed: [UInt8] { get }
 }
 
+// The lookups are inlinable: the sync engine reads every record's attributes through them
+// from another module, where without their bodies each call would go through the protocol's
+// witness table instead of being specialised for the record type.
 extension PackedAttributeSet {
     /// The attributes, decoded.
+    @inlinable
     public var attributes: [LDAPAttribute] {
         var result: [LDAPAttribute] = []
         packed.withUnsafeBufferPointer { buffer in
@@ -33,6 +37,7 @@ extension PackedAttributeSet {
     }
 
     /// Calls `body` with the values of the first attribute named `name`, without copying them.
+    @inlinable
     public func withValues<R>(_ name: String, _ body: ([UnsafeBufferPointer<UInt8>]) throws -> R) rethrows -> R {
         var name = name
         return try name.withUTF8 { wanted in
@@ -57,27 +62,33 @@ extension PackedAttributeSet {
     }
 
     /// The attribute's values, or an empty array when the entry does not have it.
+    @inlinable
     public subscript(name: String) -> [LDAPValue] {
         withValues(name) { $0.map { LDAPValue(Array($0)) } }
     }
 
     /// Whether the entry has the attribute (with at least one value).
+    @inlinable
     public func has(_ name: String) -> Bool { withValues(name) { !$0.isEmpty } }
 
     /// The attribute's values as text (values that are not UTF-8 are left out).
+    @inlinable
     public func strings(_ name: String) -> [String] {
         withValues(name) { values in values.compactMap { String(validating: $0, as: UTF8.self) } }
     }
 
     /// The first value as text.
+    @inlinable
     public func string(_ name: String) -> String? {
         withValues(name) { values in values.first.flatMap { String(validating: $0, as: UTF8.self) } }
     }
 
     /// The first value's bytes.
+    @inlinable
     public func bytes(_ name: String) -> [UInt8]? { withValues(name) { $0.first.map { Array($0) } } }
 
     /// Whether some attribute name contains `byte` (`;` marks AD's ranged attributes).
+    @inlinable
     public func hasAttributeName(containing byte: UInt8) -> Bool {
         packed.withUnsafeBufferPointer { buffer in
             var reader = PackedReader(buffer)
