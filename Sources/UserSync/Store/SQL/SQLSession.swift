@@ -11,6 +11,19 @@ public enum SQLDialect: String, Sendable {
     func tempIndex(_ name: String) -> String {
         self == .sqlite ? "temp.\(name)" : name
     }
+
+    /// After a table's definition: SQLite's `WITHOUT ROWID` (the key is the table, for tables
+    /// of pairs); PostgreSQL has no rowid to drop.
+    var withoutRowID: String { self == .sqlite ? " WITHOUT ROWID" : "" }
+
+    /// After a table in FROM: SQLite's `INDEXED BY` where its own choice of index was measured to
+    /// be worse; PostgreSQL takes no hints.
+    func indexedBy(_ index: String) -> String { self == .sqlite ? " INDEXED BY \(index)" : "" }
+
+    /// A table of the text values of a JSON array (`value` column), from an expression.
+    func jsonArrayElements(_ expression: String) -> String {
+        self == .sqlite ? "json_each(\(expression))" : "json_array_elements_text(CAST(\(expression) AS json))"
+    }
 }
 
 /// One connection of a store, inside the transaction (or not) its caller opened: how the

@@ -10,23 +10,23 @@ struct GroupPlanner {
 
     typealias Outcome = GroupOutcome
 
-    func activeGroups(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM groups WHERE source = ? AND state = 'active'", arguments: [source]) ?? 0
+    func activeGroups(_ db: any SQLSession) throws -> Int {
+        try db.value(Int.self, "SELECT count(*) FROM groups WHERE source = ? AND state = 'active'", source) ?? 0
     }
 
     /// The group plan, in named steps, inside the run's transaction (the staging tables are the
     /// writer connection's temporary tables).
-    func apply(_ db: Database) throws -> Outcome {
+    func apply(_ db: any SQLSession) throws -> Outcome {
         var outcome = Outcome()
         try applyGroups(db)
         // Members named by uid (memberUid) are matched on the lowercased username; the index
         // for it is built only when there are such members.
-        let uidLinks = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM staged_links WHERE member_kind = 'uid')") ?? false
+        let uidLinks = try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM staged_links WHERE member_kind = 'uid')") ?? false
         if uidLinks {
-            try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_lower_username ON staged (lower(username))")
+            try db.execute("CREATE INDEX IF NOT EXISTS staged_lower_username ON staged (lower(username))")
         }
         // The staged users' DNs with their ids, so that resolving a member reads the index alone.
-        try db.execute(sql: "CREATE INDEX IF NOT EXISTS temp.staged_dn_user ON staged (dn_norm, user_id)")
+        try db.execute("CREATE INDEX IF NOT EXISTS staged_dn_user ON staged (dn_norm, user_id)")
         let nesting = try applyNesting(db)
         let direct = try applyDirectMembers(db, uidLinks: uidLinks)
         outcome.memberships.added = nesting.added + direct.added
@@ -39,99 +39,99 @@ struct GroupPlanner {
     }
 
     /// The groups read against the source's groups: renamed, moved, reactivated, deactivated, created, skipped.
-    private func applyGroups(_ db: Database) throws {
+    private func applyGroups(_ db: any SQLSession) throws {
         let (s, r, t) = (source, runId, now)
-        try db.execute(sql: """
+        try db.execute("""
             UPDATE staged_groups SET group_id = g.id, action = 'match'
             FROM groups g WHERE g.source = ? AND g.external_id = staged_groups.external_id AND staged_groups.skip IS NULL
-            """, arguments: [s])
+            """, s)
         for (column, staged) in [("name", "s.name"), ("dn", "s.dn")] {
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
                 SELECT ?, 'group', g.id, 'update', '\(column)', g.\(column), \(staged), s.dn
-                FROM staged_groups s JOIN groups g ON g.id = s.group_id WHERE s.action = 'match' AND g.\(column) IS NOT \(staged)
-                """, arguments: [r])
+                FROM staged_groups s JOIN groups g ON g.id = s.group_id WHERE s.action = 'match' AND g.\(column) IS DISTINCT FROM \(staged)
+                """, r)
         }
-        try db.execute(sql: """
+        try db.execute("""
             UPDATE groups SET name = s.name, dn = s.dn, updated_at = ?
-            FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND (groups.name IS NOT s.name OR groups.dn IS NOT s.dn)
-            """, arguments: [t])
-        try db.execute(sql: """
+            FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND (groups.name IS DISTINCT FROM s.name OR groups.dn IS DISTINCT FROM s.dn)
+            """, t)
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', g.id, 'reactivate', NULL, NULL, 'back in the directory', s.dn
             FROM staged_groups s JOIN groups g ON g.id = s.group_id WHERE s.action = 'match' AND g.state = 'deactivated'
-            """, arguments: [r])
-        try db.execute(sql: """
+            """, r)
+        try db.execute("""
             UPDATE groups SET state = 'active', deactivated_at = NULL, updated_at = ?
             FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND groups.state = 'deactivated'
-            """, arguments: [t])
-        try db.execute(sql: """
+            """, t)
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', g.id, 'deactivate', NULL, NULL, 'missing from the directory', g.dn
             FROM groups g WHERE g.source = ? AND g.state = 'active'
               AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = g.external_id)
-            """, arguments: [r, s])
-        try db.execute(sql: """
+            """, r, s)
+        try db.execute("""
             UPDATE groups SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
             WHERE source = ?2 AND state = 'active' AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = groups.external_id)
-            """, arguments: [t, s])
-        try db.execute(sql: """
+            """, t, s)
+        try db.execute("""
             INSERT INTO groups (source, external_id, name, dn, state, created_at, updated_at)
             SELECT ?1, external_id, name, dn, 'active', ?2, ?2 FROM staged_groups WHERE skip IS NULL AND group_id IS NULL ORDER BY seq
-            """, arguments: [s, t])
-        try db.execute(sql: """
+            """, s, t)
+        try db.execute("""
             UPDATE staged_groups SET group_id = g.id, action = 'create'
             FROM groups g WHERE staged_groups.skip IS NULL AND staged_groups.group_id IS NULL AND g.source = ? AND g.external_id = staged_groups.external_id
-            """, arguments: [s])
-        try db.execute(sql: """
+            """, s)
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', group_id, 'create', NULL, NULL, name, dn FROM staged_groups WHERE action = 'create' ORDER BY seq
-            """, arguments: [r])
-        try db.execute(sql: """
+            """, r)
+        try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', 0, 'skip', NULL, name, skip, dn FROM staged_groups WHERE skip IS NOT NULL ORDER BY seq
-            """, arguments: [r])
+            """, r)
     }
 
     /// Nesting: the member lists of the groups read are the truth for edges between this source's groups.
-    private func applyNesting(_ db: Database) throws -> (added: Int, removed: Int) {
+    private func applyNesting(_ db: any SQLSession) throws -> (added: Int, removed: Int) {
         let (s, r) = (source, runId)
         var (added, removed) = (0, 0)
-        try db.execute(sql: """
-            CREATE TEMP TABLE desired_parents (group_id INTEGER, parent_id INTEGER, PRIMARY KEY (group_id, parent_id)) WITHOUT ROWID
+        try db.execute("""
+            CREATE TEMP TABLE desired_parents (group_id INTEGER, parent_id INTEGER, PRIMARY KEY (group_id, parent_id))\(db.dialect.withoutRowID)
             """)
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO desired_parents (group_id, parent_id)
+        try db.execute("""
+            INSERT INTO desired_parents (group_id, parent_id)
             SELECT child.group_id, parent.group_id
             FROM staged_links l
             JOIN staged_groups parent ON parent.dn_norm = l.group_dn AND parent.group_id IS NOT NULL
             JOIN staged_groups child ON child.dn_norm = l.member AND child.group_id IS NOT NULL
-            WHERE l.member_kind = 'dn' AND ?
-            """, arguments: [tree])
-        try db.execute(sql: """
+            WHERE l.member_kind = 'dn' AND ? = 1
+            ON CONFLICT DO NOTHING
+            """, tree)
+        try db.execute("""
             CREATE TEMP TABLE removed_parents AS
             SELECT gp.group_id, gp.parent_id FROM group_parents gp
             JOIN staged_groups p ON p.group_id = gp.parent_id
             JOIN groups c ON c.id = gp.group_id AND c.source = ?
             WHERE NOT EXISTS (SELECT 1 FROM desired_parents d WHERE d.group_id = gp.group_id AND d.parent_id = gp.parent_id)
-            """, arguments: [s])
-        try db.execute(sql: """
+            """, s)
+        added = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'membership', d.parent_id, 'add', 'group', NULL, d.group_id, c.dn
             FROM desired_parents d JOIN groups c ON c.id = d.group_id
             WHERE NOT EXISTS (SELECT 1 FROM group_parents gp WHERE gp.group_id = d.group_id AND gp.parent_id = d.parent_id)
-            """, arguments: [r])
-        added = db.changesCount
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO group_parents (group_id, parent_id) SELECT group_id, parent_id FROM desired_parents;
+            """, r)
+        try db.execute("""
+            INSERT INTO group_parents (group_id, parent_id) SELECT group_id, parent_id FROM desired_parents WHERE true
+            ON CONFLICT DO NOTHING
             """)
-        try db.execute(sql: """
+        removed = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'membership', x.parent_id, 'remove', 'group', x.group_id, NULL, c.dn
             FROM removed_parents x JOIN groups c ON c.id = x.group_id
-            """, arguments: [r])
-        removed = db.changesCount
-        try db.execute(sql: """
+            """, r)
+        try db.execute("""
             DELETE FROM group_parents WHERE EXISTS
                 (SELECT 1 FROM removed_parents x WHERE x.group_id = group_parents.group_id AND x.parent_id = group_parents.parent_id)
             """)
@@ -139,64 +139,64 @@ struct GroupPlanner {
     }
 
     /// Direct members: users of this source in the member lists of the groups read.
-    private func applyDirectMembers(_ db: Database, uidLinks: Bool) throws -> (added: Int, removed: Int) {
+    private func applyDirectMembers(_ db: any SQLSession, uidLinks: Bool) throws -> (added: Int, removed: Int) {
         let (s, r) = (source, runId)
         var (added, removed) = (0, 0)
-        try db.execute(sql: """
-            CREATE TEMP TABLE desired_members (group_id INTEGER, user_id INTEGER, PRIMARY KEY (group_id, user_id)) WITHOUT ROWID
+        try db.execute("""
+            CREATE TEMP TABLE desired_members (group_id INTEGER, user_id INTEGER, PRIMARY KEY (group_id, user_id))\(db.dialect.withoutRowID)
             """)
         // Keyed, so that finding the members that left is one lookup each (it was a scan each).
         // The join order is fixed (CROSS JOIN, INDEXED BY): the links in member order against the
         // users' DNs in the same order reads both indexes front to back; SQLite's own choice
         // looked each member up at random in the staged table, three times slower.
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO desired_members (group_id, user_id)
+        try db.execute("""
+            INSERT INTO desired_members (group_id, user_id)
             SELECT g.group_id, s.user_id
-            FROM staged_links l INDEXED BY staged_links_member
-            CROSS JOIN staged s INDEXED BY staged_dn_user
+            FROM staged_links l\(db.dialect.indexedBy("staged_links_member"))
+            CROSS JOIN staged s\(db.dialect.indexedBy("staged_dn_user"))
             CROSS JOIN staged_groups g
             WHERE l.member_kind = 'dn' AND s.dn_norm = l.member AND s.user_id IS NOT NULL
               AND g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
             ORDER BY 1, 2
+            ON CONFLICT DO NOTHING
             """)
         if uidLinks {
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO desired_members (group_id, user_id)
+            try db.execute("""
+                INSERT INTO desired_members (group_id, user_id)
                 SELECT g.group_id, s.user_id FROM staged_links l
                 JOIN staged_groups g ON g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
                 JOIN staged s ON lower(s.username) = l.member AND s.user_id IS NOT NULL
                 WHERE l.member_kind = 'uid'
                 ORDER BY 1, 2
+                ON CONFLICT DO NOTHING
                 """)
         }
-        try db.execute(sql: """
+        try db.execute("""
             CREATE TEMP TABLE removed_members AS
             SELECT gm.group_id, gm.user_id FROM group_members gm
             JOIN staged_groups g ON g.group_id = gm.group_id
             JOIN users u ON u.id = gm.user_id AND u.source = ?
             WHERE NOT EXISTS (SELECT 1 FROM desired_members d WHERE d.group_id = gm.group_id AND d.user_id = gm.user_id)
-            """, arguments: [s])
-        try db.execute(sql: """
+            """, s)
+        let membersAdded = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'membership', d.group_id, 'add', 'user', NULL, d.user_id, u.dn
             FROM desired_members d JOIN users u ON u.id = d.user_id
             WHERE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = d.group_id AND gm.user_id = d.user_id)
-            """, arguments: [r])
-        let membersAdded = db.changesCount
+            """, r)
         added = membersAdded
         // Many new members at once (a first import): the user index is built once afterwards, by
         // sorting, rather than grown one random insert at a time (3 × faster at 100,000 members).
         try GroupPlanner.bulkInsert(db, index: GroupPlanner.groupMembersUserIndex,
                                     bulk: membersAdded >= GroupPlanner.bulkRows) {
-            try db.execute(sql: "INSERT OR IGNORE INTO group_members (group_id, user_id) SELECT group_id, user_id FROM desired_members")
+            try db.execute("INSERT INTO group_members (group_id, user_id) SELECT group_id, user_id FROM desired_members WHERE true ON CONFLICT DO NOTHING")
         }
-        try db.execute(sql: """
+        removed = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'membership', x.group_id, 'remove', 'user', x.user_id, NULL, u.dn
             FROM removed_members x JOIN users u ON u.id = x.user_id
-            """, arguments: [r])
-        removed = db.changesCount
-        try db.execute(sql: """
+            """, r)
+        try db.execute("""
             DELETE FROM group_members WHERE EXISTS
                 (SELECT 1 FROM removed_members x WHERE x.group_id = group_members.group_id AND x.user_id = group_members.user_id)
             """)
@@ -206,9 +206,9 @@ struct GroupPlanner {
     /// Effective membership through any nesting, recomputed only for the groups whose subtree
     /// changed this run (a group or membership change, and every ancestor of it): a run that
     /// changes nothing rewrites nothing. UNION (not UNION ALL) makes the recursions stop on a cycle.
-    private func recomputeEffectiveMembers(_ db: Database) throws {
+    private func recomputeEffectiveMembers(_ db: any SQLSession) throws {
         let (s, r) = (source, runId)
-        try db.execute(sql: """
+        try db.execute("""
             CREATE TEMP TABLE affected AS
             WITH RECURSIVE up(id) AS (
                 SELECT object_id FROM changes WHERE run_id = ? AND object_type IN ('group', 'membership')
@@ -216,11 +216,11 @@ struct GroupPlanner {
                 SELECT gp.parent_id FROM up JOIN group_parents gp ON gp.group_id = up.id
             )
             SELECT id FROM up
-            """, arguments: [r])
+            """, r)
         // The (ancestor, descendant) pairs first, in ancestor order: the rows then reach the
         // table's key in nearly sorted order without sorting every membership (a sort of 440,000
         // rows cost more than the closure itself).
-        try db.execute(sql: """
+        try db.execute("""
             CREATE TEMP TABLE closure AS
             WITH RECURSIVE closure(ancestor, descendant) AS (
                 SELECT g.id, g.id FROM affected a JOIN groups g ON g.id = a.id WHERE g.source = ? AND g.state = 'active'
@@ -230,60 +230,61 @@ struct GroupPlanner {
                 JOIN groups g ON g.id = gp.group_id AND g.state = 'active'
             )
             SELECT ancestor, descendant FROM closure ORDER BY ancestor
-            """, arguments: [s])
+            """, s)
         // Most groups recomputed (a first import): the user index is rebuilt once, afterwards.
-        let affected = try Int.fetchOne(db, sql: "SELECT count(*) FROM affected") ?? 0
-        let allGroups = try Int.fetchOne(db, sql: "SELECT count(*) FROM groups") ?? 0
+        let affected = try db.value(Int.self, "SELECT count(*) FROM affected") ?? 0
+        let allGroups = try db.value(Int.self, "SELECT count(*) FROM groups") ?? 0
         try GroupPlanner.bulkInsert(db, index: GroupPlanner.effectiveMembersUserIndex,
                                     bulk: affected >= 100 && affected * 2 >= allGroups) {
-            try db.execute(sql: "DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM affected)")
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO effective_group_members (group_id, user_id)
-                SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant
+            try db.execute("DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM affected)")
+            try db.execute("""
+                INSERT INTO effective_group_members (group_id, user_id)
+                SELECT c.ancestor, gm.user_id FROM closure c JOIN group_members gm ON gm.group_id = c.descendant WHERE true
+                ON CONFLICT DO NOTHING
                 """)
         }
-        try db.execute(sql: "DROP TABLE temp.affected; DROP TABLE temp.closure")
+        try db.executeAll(["DROP TABLE affected", "DROP TABLE closure"])
     }
 
     /// Groups that are their own ancestors (reported; the run completes).
-    private func cycles(_ db: Database) throws -> [String] {
+    private func cycles(_ db: any SQLSession) throws -> [String] {
         let s = source
-        return try String.fetchAll(db, sql: """
+        return try db.values(String.self, """
             WITH RECURSIVE reach(start, node) AS (
                 SELECT gp.group_id, gp.parent_id FROM group_parents gp JOIN groups g ON g.id = gp.group_id WHERE g.source = ?
                 UNION
                 SELECT r.start, gp.parent_id FROM reach r JOIN group_parents gp ON gp.group_id = r.node
             )
             SELECT g.name FROM reach r JOIN groups g ON g.id = r.start WHERE r.start = r.node ORDER BY g.name
-            """, arguments: [s])
+            """, s)
     }
 
     /// Member values that resolve to nothing read, in member order like the resolution, each
     /// link looked up only where its kind says: how many, and a few of them.
-    private func unresolvedMembers(_ db: Database, uidLinks: Bool) throws -> (Int, [String]) {
-        try db.execute(sql: """
+    private func unresolvedMembers(_ db: any SQLSession, uidLinks: Bool) throws -> (Int, [String]) {
+        try db.execute("""
             CREATE TEMP TABLE unresolved AS
             SELECT g.dn || ' → ' || l.member AS link
-            FROM staged_links l INDEXED BY staged_links_member
+            FROM staged_links l\(db.dialect.indexedBy("staged_links_member"))
             CROSS JOIN staged_groups g
             WHERE g.dn_norm = l.group_dn AND g.skip IS NULL
               AND CASE l.member_kind
-                    WHEN 'dn' THEN NOT EXISTS (SELECT 1 FROM staged s INDEXED BY staged_dn_user WHERE s.dn_norm = l.member)
+                    WHEN 'dn' THEN NOT EXISTS (SELECT 1 FROM staged s\(db.dialect.indexedBy("staged_dn_user")) WHERE s.dn_norm = l.member)
                                    AND NOT EXISTS (SELECT 1 FROM staged_groups g2 WHERE g2.dn_norm = l.member)
-                    ELSE \(uidLinks ? "NOT EXISTS (SELECT 1 FROM staged s WHERE lower(s.username) = l.member)" : "1")
+                    ELSE \(uidLinks ? "NOT EXISTS (SELECT 1 FROM staged s WHERE lower(s.username) = l.member)" : "true")
                   END
             """)
-        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM unresolved") ?? 0
-        let samples = try String.fetchAll(db, sql: "SELECT link FROM unresolved LIMIT 5")
-        try db.execute(sql: "DROP TABLE temp.unresolved")
+        let count = try db.value(Int.self, "SELECT count(*) FROM unresolved") ?? 0
+        let samples = try db.values(String.self, "SELECT link FROM unresolved LIMIT 5")
+        try db.execute("DROP TABLE unresolved")
         return (count, samples)
     }
 
     /// The run's group counts, from the staged groups and the changes written.
-    private func counts(_ db: Database) throws -> GroupCounts {
+    private func counts(_ db: any SQLSession) throws -> GroupCounts {
         let r = runId
         var counts = GroupCounts()
-        let row = try Row.fetchOne(db, sql: """
+        let row = try db.row("""
             SELECT
               (SELECT count(*) FROM staged_groups WHERE action = 'create') AS created,
               (SELECT count(DISTINCT object_id) FROM changes WHERE run_id = ?1 AND object_type = 'group' AND action = 'update'
@@ -292,16 +293,14 @@ struct GroupPlanner {
               (SELECT count(*) FROM changes WHERE run_id = ?1 AND object_type = 'group' AND action = 'reactivate') AS reactivated,
               (SELECT count(*) FROM staged_groups WHERE action = 'match'
                  AND group_id NOT IN (SELECT object_id FROM changes WHERE run_id = ?1 AND object_type = 'group')) AS unchanged
-            """, arguments: [r])!
+            """, r)!
         counts.created = row["created"]
         counts.updated = row["updated"]
         counts.deactivated = row["deactivated"]
         counts.reactivated = row["reactivated"]
         counts.unchanged = row["unchanged"]
-        try db.execute(sql: """
-            DROP TABLE temp.desired_parents; DROP TABLE temp.removed_parents;
-            DROP TABLE temp.desired_members; DROP TABLE temp.removed_members;
-            """)
+        try db.executeAll(["DROP TABLE desired_parents", "DROP TABLE removed_parents",
+                           "DROP TABLE desired_members", "DROP TABLE removed_members"])
         return counts
     }
 }
@@ -317,11 +316,11 @@ extension GroupPlanner {
     /// afterwards, when `bulk`; else just runs it. Inside the run's transaction: a run that rolls
     /// back gets its index back with everything else. The statements are those of the schema
     /// (schemas/store.sql), so the store's schema ends exactly as it was.
-    static func bulkInsert(_ db: Database, index: (name: String, sql: String), bulk: Bool, _ body: () throws -> Void) throws {
+    static func bulkInsert(_ db: any SQLSession, index: (name: String, sql: String), bulk: Bool, _ body: () throws -> Void) throws {
         guard bulk else { return try body() }
-        try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)")
+        try db.execute("DROP INDEX IF EXISTS \(index.name)")
         try body()
-        try db.execute(sql: index.sql)
+        try db.execute(index.sql)
     }
 }
 
@@ -331,11 +330,12 @@ extension Staging {
     func scope(toMembersOf memberOf: [String]) async throws -> Int {
         let chosen = memberOf.map(Staging.normalize)
         let json = String(decoding: try JSONEncoder().encode(chosen), as: UTF8.self)
-        return try await database.write { db in
-            try db.execute(sql: """
+        return try await database.write { connection in
+            let db = SQLiteSession(db: connection)
+            try db.execute("""
                 CREATE TEMP TABLE scoped AS
                 WITH RECURSIVE chosen(dn) AS (
-                    SELECT value FROM json_each(?)
+                    SELECT value FROM \(db.dialect.jsonArrayElements("?"))
                     UNION
                     SELECT l.member FROM staged_links l JOIN chosen c ON l.group_dn = c.dn
                     JOIN staged_groups g ON g.dn_norm = l.member
@@ -343,10 +343,10 @@ extension Staging {
                 SELECT s.seq FROM staged s JOIN staged_links l ON l.member = s.dn_norm AND l.member_kind = 'dn' JOIN chosen c ON c.dn = l.group_dn
                 UNION
                 SELECT s.seq FROM staged s JOIN staged_links l ON l.member = lower(s.username) AND l.member_kind = 'uid' JOIN chosen c ON c.dn = l.group_dn
-                """, arguments: [json])
-            try db.execute(sql: "DELETE FROM staged WHERE seq NOT IN (SELECT seq FROM scoped)")
-            try db.execute(sql: "DROP TABLE temp.scoped")
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM staged") ?? 0
+                """, json)
+            try db.execute("DELETE FROM staged WHERE seq NOT IN (SELECT seq FROM scoped)")
+            try db.execute("DROP TABLE scoped")
+            return try db.value(Int.self, "SELECT count(*) FROM staged") ?? 0
         }
     }
 }

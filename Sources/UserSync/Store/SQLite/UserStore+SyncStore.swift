@@ -33,10 +33,10 @@ extension UserStore: SyncStore {
                 let session = SQLiteSession(db: db)
                 var figures = PlanFigures()
                 figures.activeBefore = try users.activeUsers(session)
-                figures.groupsBefore = try groups?.activeGroups(db) ?? 0
+                figures.groupsBefore = try groups?.activeGroups(session) ?? 0
                 figures.counts = try users.apply(session)
                 figures.identical = try users.identicalRecords(session)
-                figures.groups = try groups?.apply(db)
+                figures.groups = try groups?.apply(session)
                 figures.activeAfter = try users.activeUsers(session)
                 let decision = decide(figures)
                 outcome.figures = figures
