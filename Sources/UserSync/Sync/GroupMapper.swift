@@ -48,12 +48,12 @@ struct GroupMapper: Sendable {
             switch mapping.membership {
             case .member, .uniqueMember:
                 for value in entry.strings(mapping.membership.attribute) {
-                    links.append((norm, Staging.normalize(GroupMapper.stripUID(value)), "dn"))
+                    links.append((norm, StagedRecord.normalize(GroupMapper.stripUID(value)), "dn"))
                 }
             case .memberUid:
                 for value in entry.strings("memberUid") { links.append((norm, value.lowercased(), "uid")) }
             case .memberOf:
-                for parent in entry.strings("memberOf") { links.append((Staging.normalize(parent), norm, "dn")) }
+                for parent in entry.strings("memberOf") { links.append((StagedRecord.normalize(parent), norm, "dn")) }
             }
         }
         return (groups, links, excluded)
@@ -68,7 +68,7 @@ struct GroupMapper: Sendable {
     /// Links from users' memberOf (the memberOf strategy).
     static func userLinks(_ entries: [SourceRecord]) -> [Link] {
         entries.flatMap { entry in
-            entry.strings("memberOf").map { (Staging.normalize($0), entry.locator.linkKey, "dn") }
+            entry.strings("memberOf").map { (StagedRecord.normalize($0), entry.locator.linkKey, "dn") }
         }
     }
 }

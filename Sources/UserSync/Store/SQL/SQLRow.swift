@@ -35,5 +35,5 @@ public struct SQLRow: Sendable {
 
 /// A type read from a row (the store's records).
 public protocol SQLRowDecodable {
-    init(row: SQLRow)
+    init(row: SQLRow) throws
 }

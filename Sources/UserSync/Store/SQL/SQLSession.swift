@@ -12,6 +12,13 @@ public enum SQLDialect: String, Sendable {
         self == .sqlite ? "temp.\(name)" : name
     }
 
+    /// A 64-bit integer primary key given by the statements: SQLite's rowid (`INTEGER PRIMARY
+    /// KEY`, the table's own key, no second index), PostgreSQL's `BIGINT`.
+    var integerKey: String { self == .sqlite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY" }
+
+    /// A primary key numbered by the store as rows are inserted, in insertion order.
+    var generatedKey: String { self == .sqlite ? "INTEGER PRIMARY KEY" : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" }
+
     /// After a table's definition: SQLite's `WITHOUT ROWID` (the key is the table, for tables
     /// of pairs); PostgreSQL has no rowid to drop.
     var withoutRowID: String { self == .sqlite ? " WITHOUT ROWID" : "" }
@@ -77,11 +84,11 @@ extension SQLSession {
 
     /// Every row as a record.
     func records<T: SQLRowDecodable>(_ type: T.Type = T.self, _ sql: String, _ arguments: SQLValueConvertible?...) throws -> [T] {
-        try rows(sql, arguments.map { $0?.sqlValue ?? .null }).map(T.init(row:))
+        try rows(sql, arguments.map { $0?.sqlValue ?? .null }).map { try T(row: $0) }
     }
 
     /// The first row as a record.
     func record<T: SQLRowDecodable>(_ type: T.Type = T.self, _ sql: String, _ arguments: SQLValueConvertible?...) throws -> T? {
-        try rows(sql, arguments.map { $0?.sqlValue ?? .null }).first.map(T.init(row:))
+        try rows(sql, arguments.map { $0?.sqlValue ?? .null }).first.map { try T(row: $0) }
     }
 }

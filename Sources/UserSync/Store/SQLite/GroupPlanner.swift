@@ -118,7 +118,7 @@ struct GroupPlanner {
             """, s)
         added = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'membership', d.parent_id, 'add', 'group', NULL, d.group_id, c.dn
+            SELECT ?, 'membership', d.parent_id, 'add', 'group', NULL, CAST(d.group_id AS TEXT), c.dn
             FROM desired_parents d JOIN groups c ON c.id = d.group_id
             WHERE NOT EXISTS (SELECT 1 FROM group_parents gp WHERE gp.group_id = d.group_id AND gp.parent_id = d.parent_id)
             """, r)
@@ -128,7 +128,7 @@ struct GroupPlanner {
             """)
         removed = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'membership', x.parent_id, 'remove', 'group', x.group_id, NULL, c.dn
+            SELECT ?, 'membership', x.parent_id, 'remove', 'group', CAST(x.group_id AS TEXT), NULL, c.dn
             FROM removed_parents x JOIN groups c ON c.id = x.group_id
             """, r)
         try db.execute("""
@@ -180,7 +180,7 @@ struct GroupPlanner {
             """, s)
         let membersAdded = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'membership', d.group_id, 'add', 'user', NULL, d.user_id, u.dn
+            SELECT ?, 'membership', d.group_id, 'add', 'user', NULL, CAST(d.user_id AS TEXT), u.dn
             FROM desired_members d JOIN users u ON u.id = d.user_id
             WHERE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = d.group_id AND gm.user_id = d.user_id)
             """, r)
@@ -193,7 +193,7 @@ struct GroupPlanner {
         }
         removed = try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'membership', x.group_id, 'remove', 'user', x.user_id, NULL, u.dn
+            SELECT ?, 'membership', x.group_id, 'remove', 'user', CAST(x.user_id AS TEXT), NULL, u.dn
             FROM removed_members x JOIN users u ON u.id = x.user_id
             """, r)
         try db.execute("""
@@ -321,32 +321,5 @@ extension GroupPlanner {
         try db.execute("DROP INDEX IF EXISTS \(index.name)")
         try body()
         try db.execute(index.sql)
-    }
-}
-
-extension Staging {
-    /// Keeps only the staged users who are members, directly or through nested groups, of the
-    /// groups `memberOf` names (the tree strategy of `users.memberOf`). Returns how many remain.
-    func scope(toMembersOf memberOf: [String]) async throws -> Int {
-        let chosen = memberOf.map(Staging.normalize)
-        let json = String(decoding: try JSONEncoder().encode(chosen), as: UTF8.self)
-        return try await database.write { connection in
-            let db = SQLiteSession(db: connection)
-            try db.execute("""
-                CREATE TEMP TABLE scoped AS
-                WITH RECURSIVE chosen(dn) AS (
-                    SELECT value FROM \(db.dialect.jsonArrayElements("?"))
-                    UNION
-                    SELECT l.member FROM staged_links l JOIN chosen c ON l.group_dn = c.dn
-                    JOIN staged_groups g ON g.dn_norm = l.member
-                )
-                SELECT s.seq FROM staged s JOIN staged_links l ON l.member = s.dn_norm AND l.member_kind = 'dn' JOIN chosen c ON c.dn = l.group_dn
-                UNION
-                SELECT s.seq FROM staged s JOIN staged_links l ON l.member = lower(s.username) AND l.member_kind = 'uid' JOIN chosen c ON c.dn = l.group_dn
-                """, json)
-            try db.execute("DELETE FROM staged WHERE seq NOT IN (SELECT seq FROM scoped)")
-            try db.execute("DROP TABLE scoped")
-            return try db.value(Int.self, "SELECT count(*) FROM staged") ?? 0
-        }
     }
 }

@@ -1,8 +1,7 @@
 import Foundation
-import GRDB
 
 /// A row of `groups`, with its member counts.
-public struct GroupRecord: Codable, Sendable, FetchableRecord, Hashable {
+public struct GroupRecord: Codable, Sendable, SQLRowDecodable, Hashable {
     public var id: Int64
     public var source: String?
     public var externalId: String?
@@ -15,7 +14,7 @@ public struct GroupRecord: Codable, Sendable, FetchableRecord, Hashable {
     public var updatedAt: String
     public var deactivatedAt: String?
 
-    public init(row: Row) throws {
+    public init(row: SQLRow) {
         id = row["id"]
         source = row["source"]
         externalId = row["external_id"]
@@ -53,13 +52,13 @@ extension UserStore {
 
     /// The groups (active ones unless `all`) of a source, or of every source, and their nesting.
     public func groupTree(source: String? = nil, includeDeactivated: Bool = false) throws -> GroupTree {
-        try database.read { db in
-            let groups = try GroupRecord.fetchAll(db, sql: """
+        try read { db in
+            let groups = try db.records(GroupRecord.self, """
                 SELECT \(UserStore.groupColumns) FROM groups g
-                WHERE (?1 IS NULL OR g.source = ?1) AND (?2 OR g.state = 'active') ORDER BY g.name, g.id
-                """, arguments: [source, includeDeactivated])
+                WHERE (?1 IS NULL OR g.source = ?1) AND (?2 = 1 OR g.state = 'active') ORDER BY g.name, g.id
+                """, source, includeDeactivated)
             let ids = Set(groups.map(\.id))
-            let edges = try Row.fetchAll(db, sql: "SELECT group_id, parent_id FROM group_parents ORDER BY parent_id, group_id")
+            let edges = try db.rows("SELECT group_id, parent_id FROM group_parents ORDER BY parent_id, group_id")
                 .map { GroupTree.Edge(group: $0["group_id"], parent: $0["parent_id"]) }
                 .filter { ids.contains($0.group) && ids.contains($0.parent) }
             return GroupTree(groups: groups, edges: edges)
@@ -68,35 +67,35 @@ extension UserStore {
 
     /// Groups by name, DN or `#ID` (a name may belong to several groups in different places).
     public func groups(named name: String) throws -> [GroupRecord] {
-        try database.read { db in
+        try read { db in
             if name.hasPrefix("#"), let id = Int64(name.dropFirst()) {
-                return try GroupRecord.fetchAll(db, sql: "SELECT \(UserStore.groupColumns) FROM groups g WHERE g.id = ?", arguments: [id])
+                return try db.records(GroupRecord.self, "SELECT \(UserStore.groupColumns) FROM groups g WHERE g.id = ?", id)
             }
-            return try GroupRecord.fetchAll(db, sql: """
+            return try db.records(GroupRecord.self, """
                 SELECT \(UserStore.groupColumns) FROM groups g WHERE g.name = ?1 OR lower(g.dn) = lower(?1) ORDER BY g.id
-                """, arguments: [name])
+                """, name)
         }
     }
 
     /// Usernames of a group's direct (or, with `effective`, nested) members.
     public func members(ofGroup id: Int64, effective: Bool) throws -> [String] {
-        try database.read { db in
-            try String.fetchAll(db, sql: """
+        try read { db in
+            try db.values(String.self, """
                 SELECT u.username FROM \(effective ? "effective_group_members" : "group_members") m JOIN users u ON u.id = m.user_id
                 WHERE m.group_id = ? ORDER BY u.username
-                """, arguments: [id])
+                """, id)
         }
     }
 
     /// The groups a user is in: directly, and through nesting.
     public func groups(ofUser id: Int64) throws -> (direct: [String], effective: [String]) {
-        try database.read { db in
-            let direct = try String.fetchAll(db, sql: """
+        try read { db in
+            let direct = try db.values(String.self, """
                 SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name
-                """, arguments: [id])
-            let effective = try String.fetchAll(db, sql: """
+                """, id)
+            let effective = try db.values(String.self, """
                 SELECT g.name FROM effective_group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name
-                """, arguments: [id])
+                """, id)
             return (direct, effective)
         }
     }

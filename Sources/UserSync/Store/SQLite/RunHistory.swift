@@ -3,7 +3,7 @@ import GRDB
 import LDAP
 
 /// A row of `runs`.
-public struct RunRecord: Codable, Sendable, FetchableRecord {
+public struct RunRecord: Codable, Sendable, SQLRowDecodable {
     public var id: Int64
     public var source: String
     public var startedAt: String
@@ -27,7 +27,7 @@ public struct RunRecord: Codable, Sendable, FetchableRecord {
     public var membershipsRemoved: Int
     public var error: String?
 
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         id = row["id"]
         source = row["source"]
         startedAt = row["started_at"]
@@ -60,7 +60,7 @@ public struct RunRecord: Codable, Sendable, FetchableRecord {
 }
 
 /// A row of `users`.
-public struct UserRecord: Codable, Sendable, FetchableRecord {
+public struct UserRecord: Codable, Sendable, SQLRowDecodable {
     public var id: Int64
     public var source: String?
     public var externalId: String?
@@ -77,7 +77,7 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
     public subscript(field: UserField) -> String? { fields[field] }
     public var username: String { fields[.username] ?? "" }
 
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         id = row["id"]
         source = row["source"]
         externalId = row["external_id"]
@@ -128,7 +128,7 @@ public struct UserRecord: Codable, Sendable, FetchableRecord {
 }
 
 /// A row of `changes`, with the run it belongs to.
-public struct ChangeRecord: Codable, Sendable, FetchableRecord {
+public struct ChangeRecord: Codable, Sendable, SQLRowDecodable {
     public var runId: Int64
     public var objectType: ObjectType
     public var objectId: Int64
@@ -143,7 +143,7 @@ public struct ChangeRecord: Codable, Sendable, FetchableRecord {
     public var record: String?
     public var runStartedAt: String?
 
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         runId = row["run_id"]
         objectType = try ChangeRecord.decode(row, "object_type")
         objectId = row["object_id"]
@@ -157,7 +157,7 @@ public struct ChangeRecord: Codable, Sendable, FetchableRecord {
         runStartedAt = row["started_at"]
     }
 
-    static func decode<Value: RawRepresentable<String>>(_ row: Row, _ column: String) throws -> Value {
+    static func decode<Value: RawRepresentable<String>>(_ row: SQLRow, _ column: String) throws -> Value {
         let text: String = row[column] ?? ""
         guard let value = Value(rawValue: text) else { throw StoreError.unknownValue(table: "changes", column: column, value: text) }
         return value
@@ -168,22 +168,21 @@ extension UserStore {
     /// Records a run as started. Any run still marked `running` was killed (runs hold the run
     /// lock, so none is really running): it is marked failed.
     func beginRun(source: String, dryRun: Bool, at time: String) async throws -> Int64 {
-        try await database.write { db in
-            try db.execute(sql: """
+        try await write { db in
+            try db.execute("""
                 UPDATE runs SET status = 'failed', finished_at = coalesce(finished_at, ?),
                     error = 'interrupted: the process ended before the run finished (killed or crashed); nothing it planned was written'
                 WHERE status = 'running'
-                """, arguments: [time])
-            try db.execute(sql: "INSERT INTO runs (source, started_at, status, dry_run) VALUES (?, ?, 'running', ?)",
-                           arguments: [source, time, dryRun])
-            return db.lastInsertedRowID
+                """, time)
+            return try db.value(Int64.self, "INSERT INTO runs (source, started_at, status, dry_run) VALUES (?, ?, 'running', ?) RETURNING id",
+                                source, time, dryRun)!
         }
     }
 
     /// Records how a run ended, with the records it received (not for a dry run).
     /// `withRecords: false` records the end alone (when keeping the records failed for want of room).
     func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int, withRecords: Bool = true) async throws {
-        try await database.write { db in
+        try await write { db in
             try UserStore.finishRun(db, id, report: report, at: time, keepRecords: keepRecords, withRecords: withRecords)
         }
     }
@@ -196,70 +195,69 @@ extension UserStore {
         configuration.busyMode = .timeout(5)
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         try queue.write { db in
-            try UserStore.finishRun(db, id, report: report, at: time, keepRecords: 0, withRecords: false)
+            try UserStore.finishRun(SQLiteSession(db: db), id, report: report, at: time, keepRecords: 0, withRecords: false)
         }
     }
 
-    static func finishRun(_ db: Database, _ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
+    static func finishRun(_ db: any SQLSession, _ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
                           withRecords: Bool = true) throws {
         let u = report.users
-        try db.execute(sql: """
+        try db.execute("""
             UPDATE runs SET finished_at = ?, status = ?, entries_read = ?, created = ?, updated = ?, deactivated = ?,
                 reactivated = ?, unchanged = ?, skipped = ?, error = ?
             WHERE id = ?
-            """, arguments: [time, report.status.rawValue, report.entriesRead, u.created, u.updated, u.deactivated,
-                             u.reactivated, u.unchanged, u.skipped, report.error, id])
+            """, time, report.status.rawValue, report.entriesRead, u.created, u.updated, u.deactivated,
+                             u.reactivated, u.unchanged, u.skipped, report.error, id)
         if let g = report.groups, let m = report.memberships {
-            try db.execute(sql: """
+            try db.execute("""
                 UPDATE runs SET groups_read = ?, groups_created = ?, groups_updated = ?, groups_deactivated = ?,
                     groups_reactivated = ?, groups_unchanged = ?, memberships_added = ?, memberships_removed = ?
                 WHERE id = ?
-                """, arguments: [report.groupsRead ?? 0, g.created, g.updated, g.deactivated, g.reactivated, g.unchanged,
-                                 m.added, m.removed, id])
+                """, report.groupsRead ?? 0, g.created, g.updated, g.deactivated, g.reactivated, g.unchanged,
+                                 m.added, m.removed, id)
         }
         // A dry run keeps no records, and only runs that keep records count towards keepRecords:
         // ten dry runs must not push out the records of the last real run (`users show` reads them).
         guard !report.dryRun, withRecords else { return }
-        if try db.tableExists("staged_records", in: "temp") {
-            try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data, format) SELECT ?, chunk, entries, data, \(RecordArchive.format) FROM temp.staged_records",
-                           arguments: [id])
+        if try db.temporaryTableExists("staged_records") {
+            try db.execute("INSERT INTO run_records (run_id, chunk, entries, data, format) SELECT ?, chunk, entries, data, \(RecordArchive.format) FROM staged_records", id)
         }
-        try db.execute(sql: """
+        try db.execute("""
             DELETE FROM run_records WHERE run_id IN
-                (SELECT id FROM runs WHERE source = ? AND dry_run = 0 ORDER BY id DESC LIMIT -1 OFFSET ?)
-            """, arguments: [report.source, keepRecords])
+                (SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id DESC) AS n FROM runs WHERE source = ? AND dry_run = 0) r
+                 WHERE r.n > ?)
+            """, report.source, keepRecords)
     }
 
     /// The latest runs, newest first.
     public func runs(limit: Int, source: String? = nil) throws -> [RunRecord] {
-        try database.read { db in
-            try RunRecord.fetchAll(db, sql: """
+        try read { db in
+            try db.records(RunRecord.self, """
                 SELECT * FROM runs WHERE ?1 IS NULL OR source = ?1 ORDER BY id DESC LIMIT ?2
-                """, arguments: [source, limit])
+                """, source, limit)
         }
     }
 
     public func run(id: Int64) throws -> RunRecord? {
-        try database.read { db in try RunRecord.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]) }
+        try read { db in try db.record(RunRecord.self, "SELECT * FROM runs WHERE id = ?", id) }
     }
 
     /// A run's changes in the order they were made (`limit` nil for all).
     public func changes(run id: Int64, limit: Int? = nil) throws -> [ChangeRecord] {
-        try database.read { db in
-            try ChangeRecord.fetchAll(db, sql: """
+        try read { db in
+            try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
                 WHERE c.run_id = ? ORDER BY c.id LIMIT ?
-                """, arguments: [id, limit ?? -1])
+                """, id, limit ?? Int.max)
         }
     }
 
     /// How many changes a run has, by action.
     public func changeCounts(run id: Int64) throws -> [String: Int] {
-        try database.read { db in
+        try read { db in
             var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT action, count(*) AS n FROM changes WHERE run_id = ? GROUP BY action",
-                                        arguments: [id]) {
+            for row in try db.rows("SELECT action, count(*) AS n FROM changes WHERE run_id = ? GROUP BY action", id) {
                 counts[row["action"]] = row["n"]
             }
             return counts
@@ -268,34 +266,34 @@ extension UserStore {
 
     /// Users, by username; `state` and `source` narrow the list.
     public func users(state: String? = nil, source: String? = nil, limit: Int? = nil) throws -> [UserRecord] {
-        try database.read { db in
-            try UserRecord.fetchAll(db, sql: """
+        try read { db in
+            try db.records(UserRecord.self, """
                 SELECT * FROM users WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source = ?2)
                 ORDER BY username LIMIT ?3
-                """, arguments: [state, source, limit ?? -1])
+                """, state, source, limit ?? Int.max)
         }
     }
 
     /// One user, by username (or by id when `name` is `#ID`).
     public func user(named name: String) throws -> UserRecord? {
-        try database.read { db in
+        try read { db in
             if name.hasPrefix("#"), let id = Int64(name.dropFirst()) {
-                return try UserRecord.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id])
+                return try db.record(UserRecord.self, "SELECT * FROM users WHERE id = ?", id)
             }
-            return try UserRecord.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [name])
+            return try db.record(UserRecord.self, "SELECT * FROM users WHERE username = ?", name)
         }
     }
 
     /// A user's changes, newest first.
     public func history(user id: Int64, limit: Int = 50) throws -> [ChangeRecord] {
-        try database.read { db in
-            try ChangeRecord.fetchAll(db, sql: """
+        try read { db in
+            try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
                 WHERE (c.object_type = 'user' AND c.object_id = ?1)
-                   OR (c.object_type = 'membership' AND c.field = 'user' AND CAST(coalesce(c.new_value, c.old_value) AS INTEGER) = ?1)
+                   OR CASE WHEN c.object_type = 'membership' AND c.field = 'user' THEN CAST(coalesce(c.new_value, c.old_value) AS BIGINT) END = ?1
                 ORDER BY c.id DESC LIMIT ?2
-                """, arguments: [id, limit])
+                """, id, limit)
         }
     }
 
@@ -305,19 +303,18 @@ extension UserStore {
     /// user's external id.
     public func lastRecord(of user: UserRecord, stableIDAttribute: String?) throws -> (runId: Int64, record: SourceRecord)? {
         guard let source = user.source else { return nil }
-        func matches(_ record: SourceRecord) -> Bool {
+        @Sendable func matches(_ record: SourceRecord) -> Bool {
             if let dn = user.dn { return record.locator.dn == dn }
             guard let attribute = stableIDAttribute, let id = user.externalId, !record.isGroup else { return false }
             return record.stableID(attribute) == id
         }
-        return try database.read { db in
-            let runs = try Int64.fetchAll(db, sql: """
+        return try read { db in
+            let runs = try db.values(Int64.self, """
                 SELECT DISTINCT r.id FROM runs r JOIN run_records rr ON rr.run_id = r.id
                 WHERE r.source = ? ORDER BY r.id DESC
-                """, arguments: [source])
+                """, source)
             for run in runs {
-                let chunks = try Row.fetchCursor(db, sql: "SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [run])
-                while let chunk = try chunks.next() {
+                for chunk in try db.rows("SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", run) {
                     let data: Data = chunk["data"]
                     for record in try RecordArchive.decode(Array(data), format: chunk["format"]) where matches(record) {
                         return (run, record)
@@ -330,8 +327,8 @@ extension UserStore {
 
     /// The records a run received (nil when they are no longer kept).
     public func records(run id: Int64) throws -> [SourceRecord]? {
-        try database.read { db in
-            let chunks = try Row.fetchAll(db, sql: "SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", arguments: [id])
+        try read { db in
+            let chunks = try db.rows("SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", id)
             if chunks.isEmpty { return nil }
             return try chunks.flatMap { try RecordArchive.decode([UInt8]($0["data"] as Data), format: $0["format"]) }
         }
@@ -347,11 +344,12 @@ extension Timestamp {
 extension UserStore {
     /// Users and groups of each source by state (`active`, `deactivated`), zeros included.
     public func stateCounts() throws -> [(table: String, source: String, state: String, count: Int)] {
-        try database.read { db in
+        try read { db in
             var result: [(String, String, String, Int)] = []
             for table in ["users", "groups"] {
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT source, sum(state = 'active') AS active, sum(state = 'deactivated') AS deactivated
+                let rows = try db.rows("""
+                    SELECT source, sum(CASE WHEN state = 'active' THEN 1 ELSE 0 END) AS active,
+                           sum(CASE WHEN state = 'deactivated' THEN 1 ELSE 0 END) AS deactivated
                     FROM \(table) WHERE source IS NOT NULL GROUP BY source
                     """)
                 for row in rows {

@@ -14,63 +14,9 @@ final class Staging: RunStaging {
 
     init(database: DatabasePool) { self.database = database }
 
-    /// Drops what a previous run left and creates empty tables. The user table gets its
-    /// indexes once it is full (`finishUsers`): one sort is much cheaper than keeping four
-    /// indexes up to date row by row.
+    /// Drops what a previous run left and creates empty tables (`StagingTables.create`).
     func reset() async throws {
-        try await database.writeWithoutTransaction { db in
-            try db.execute(sql: Staging.dropAll)
-            try db.execute(sql: """
-                -- Records identical to what their users' rows were last written from (RecordFingerprint):
-                -- only the user and the record's place in the read are kept; the planner leaves the row alone.
-                CREATE TEMP TABLE identical (
-                    user_id INTEGER PRIMARY KEY,
-                    seq INTEGER NOT NULL,
-                    fingerprint INTEGER NOT NULL,
-                    dn_norm TEXT
-                );
-                CREATE TEMP TABLE staged (
-                    seq INTEGER PRIMARY KEY,
-                    external_id TEXT,
-                    locator TEXT NOT NULL,
-                    dn_norm TEXT,
-                    \(UserField.columns.map { "\($0) TEXT," }.joined(separator: "\n"))
-                    attributes TEXT NOT NULL,
-                    disabled INTEGER NOT NULL,
-                    skip TEXT,
-                    user_id INTEGER,
-                    action TEXT,
-                    -- An identical record (see `identical`) staged for the group planner, which
-                    -- matches members by DN and username: the planner leaves the row alone.
-                    unchanged INTEGER NOT NULL DEFAULT 0,
-                    fingerprint INTEGER,
-                    id_hash INTEGER
-                );
-                CREATE TEMP TABLE staged_groups (
-                    seq INTEGER PRIMARY KEY,
-                    external_id TEXT UNIQUE,
-                    dn TEXT NOT NULL,
-                    dn_norm TEXT NOT NULL,
-                    name TEXT,
-                    skip TEXT,
-                    group_id INTEGER,
-                    action TEXT
-                );
-                CREATE INDEX temp.staged_groups_dn_norm ON staged_groups (dn_norm);
-                -- One membership link as the directory gives it: the group (by DN) holds the member
-                -- (by DN, or by uid for memberUid).
-                CREATE TEMP TABLE staged_links (
-                    group_dn TEXT NOT NULL,
-                    member TEXT NOT NULL,
-                    member_kind TEXT NOT NULL CHECK (member_kind IN ('dn', 'uid'))
-                );
-                CREATE TEMP TABLE staged_records (
-                    chunk INTEGER PRIMARY KEY,
-                    entries INTEGER NOT NULL,
-                    data BLOB NOT NULL
-                );
-                """)
-        }
+        try await database.writeWithoutTransaction { db in try StagingTables.create(SQLiteSession(db: db)) }
     }
 
     /// Adds one page: its records (numbered from `firstSeq` in the order read) and the
@@ -123,85 +69,26 @@ final class Staging: RunStaging {
                     if try insertIdentical.run() == 0 {
                         // The same record twice in one read.
                         let first = try Int64.fetchOne(db, sql: "SELECT seq FROM identical WHERE user_id = ?", arguments: [userId]) ?? 0
-                        throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: externalId, seqs: (first, seq))
+                        throw try DuplicateStableID.make(SQLiteSession(db: db), idAttribute: idAttribute, id: externalId, seqs: (first, seq))
                     }
                 }
             }
         }
     }
 
-    /// After the last page of users: two records with one stable id fail the read (a broken
-    /// export, or an idAttribute that is not unique: syncing one of them would deactivate the
-    /// user whose id went missing); an identical record whose row was written by someone else
-    /// during the read is skipped (the next run compares it); with `withDNs` the identical
-    /// records join the staged ones with their username and normalised DN, for the group
-    /// planner; then the indexes are built.
     func finishUsers(source: String, idAttribute: String, withDNs: Bool) async throws {
         try await database.writeWithoutTransaction { db in
-            try db.execute(sql: "CREATE INDEX temp.staged_external_id ON staged (external_id)")
-            // Two staged records with one id, or a staged record and an identical one.
-            let twice = try Row.fetchOne(db, sql: """
-                SELECT external_id, min(seq) AS first, max(seq) AS second FROM staged WHERE external_id IS NOT NULL
-                GROUP BY external_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1
-                """)
-            let twin = try Row.fetchOne(db, sql: """
-                SELECT s.external_id, min(s.seq, i.seq) AS first, max(s.seq, i.seq) AS second
-                FROM staged s JOIN users u ON u.source = ? AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
-                ORDER BY min(s.seq, i.seq) LIMIT 1
-                """, arguments: [source])
-            let found = [twice, twin].compactMap { $0 }.min { ($0["first"] as Int64) < ($1["first"] as Int64) }
-            if let found {
-                throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: found["external_id"],
-                                                 seqs: (found["first"], found["second"]))
-            }
-            // Rows written by someone else since the read began: the trigger on users forgot their fingerprint.
-            try db.execute(sql: """
-                CREATE TEMP TABLE stale AS
-                SELECT i.user_id, i.seq FROM identical i
-                WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = i.user_id AND f.fingerprint = i.fingerprint)
-                """)
-            try db.execute(sql: """
-                INSERT INTO staged (seq, locator, attributes, disabled, user_id, skip)
-                SELECT x.seq, coalesce(\(Staging.userLocator), '?'), '{}', 0, x.user_id,
-                       'the user''s row changed in the store while this run read the source; compared again by the next run'
-                FROM stale x LEFT JOIN users u ON u.id = x.user_id
-                """)
-            try db.execute(sql: "DELETE FROM identical WHERE user_id IN (SELECT user_id FROM stale)")
-            try db.execute(sql: "DROP TABLE temp.stale")
-            if withDNs {
-                // Already matched: the planner's stable-id match passes over them.
-                try db.execute(sql: """
-                    INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, action, unchanged,
-                                        fingerprint)
-                    SELECT i.seq, u.external_id, \(Staging.userLocator), i.dn_norm, u.username, '{}', 0, i.user_id, 'match', 1, i.fingerprint
-                    FROM identical i JOIN users u ON u.id = i.user_id
-                    """)
-                try db.execute(sql: "DELETE FROM identical")
-                try db.execute(sql: "CREATE INDEX temp.staged_dn_norm ON staged (dn_norm)")
-            }
-            try db.execute(sql: "CREATE INDEX temp.staged_username ON staged (username)")
-            try db.execute(sql: "CREATE INDEX temp.staged_user_id ON staged (user_id)")
+            try StagingTables.finishUsers(SQLiteSession(db: db), source: source, idAttribute: idAttribute, withDNs: withDNs)
         }
     }
 
-    /// Indexes the membership links once they are all staged (`finishLinks` after the read):
-    /// built by one sort instead of grown by 100,000 random inserts while the groups arrive.
-    /// `staged_links_member` covers the member resolution, which walks the links in member order
-    /// so that its lookups of the staged users' DNs move forward through their index too.
     func finishLinks() async throws {
-        try await database.write { db in
-            try db.execute(sql: """
-                CREATE INDEX IF NOT EXISTS temp.staged_links_group ON staged_links (group_dn);
-                CREATE INDEX IF NOT EXISTS temp.staged_links_member ON staged_links (member, member_kind, group_dn);
-                """)
-        }
+        try await database.write { db in try StagingTables.finishLinks(SQLiteSession(db: db)) }
     }
 
-    /// A stored user (alias `u`) as messages name it: its DN, or for sources whose records have
-    /// none (a CSV row's line moves), its stable id.
-    static let userLocator = "coalesce(u.dn, 'id ' || u.external_id)"
-
-    static func normalize(_ dn: String) -> String { StagedRecord.normalize(dn) }
+    func scope(toMembersOf memberOf: [String]) async throws -> Int {
+        try await database.write { db in try StagingTables.scope(SQLiteSession(db: db), toMembersOf: memberOf) }
+    }
 
     /// Adds a compressed chunk of received records (groups).
     func addArchive(_ archive: [UInt8], count: Int) async throws {
@@ -224,70 +111,11 @@ final class Staging: RunStaging {
         }
     }
 
-    /// Adds one page of groups.
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws {
-        try await database.write { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (external_id) DO NOTHING
-                """)
-            for group in groups {
-                try insert.execute(arguments: [group.externalId, group.locator, group.linkKey, group.name, group.skip])
-                if db.changesCount == 0, let id = group.externalId {
-                    try insert.execute(arguments: [nil, group.locator, group.linkKey, group.name,
-                                                   "the same \(idAttribute) (\(id)) as another group"])
-                }
-            }
-        }
+        try await database.write { db in try StagingTables.addGroups(SQLiteSession(db: db), groups, idAttribute: idAttribute) }
     }
-
-    /// Every temporary table a run makes outside its transaction (a failed run may leave them).
-    static let dropAll = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links",
-                          "identical", "stale"].map { "DROP TABLE IF EXISTS temp.\($0);" }.joined(separator: "\n")
 
     func drop() async {
-        try? await database.writeWithoutTransaction { db in
-            try db.execute(sql: Staging.dropAll)
-        }
-    }
-}
-
-/// Two records of one read with the same stable id: the export or the directory is broken (or
-/// `idAttribute` names something that is not unique). Syncing either record would leave the
-/// user whose id went missing to be deactivated, so the read fails, naming both records (a
-/// CSV row's `path:line`, a DN, a REST resource), and nothing is changed.
-public struct DuplicateStableID: Error, CustomStringConvertible, Sendable {
-    public let idAttribute: String
-    public let id: String
-    public let first: String
-    public let second: String
-
-    public var description: String {
-        "two records have the same \(idAttribute) '\(id)': \(first) and \(second). Each user needs a stable id of its own: correct the source (or choose a unique idAttribute); nothing was changed"
-    }
-
-    /// The error for the records read at places `seqs` (1-based, in the order read), named by
-    /// their locators as kept in the staging tables.
-    static func make(_ db: Database, idAttribute: String, id: String, seqs: (Int64, Int64)) throws -> DuplicateStableID {
-        DuplicateStableID(idAttribute: idAttribute, id: id, first: try locator(db, seq: seqs.0), second: try locator(db, seq: seqs.1))
-    }
-
-    /// The locator of the record read at `seq`: from the staged row, else from the page kept
-    /// in `staged_records` (identical records keep no locator of their own).
-    static func locator(_ db: Database, seq: Int64) throws -> String {
-        if let locator = try String.fetchOne(db, sql: "SELECT locator FROM staged WHERE seq = ?", arguments: [seq]) {
-            return locator
-        }
-        var before: Int64 = 0
-        for row in try Row.fetchAll(db, sql: "SELECT entries, data FROM staged_records ORDER BY chunk") {
-            let entries: Int64 = row["entries"]
-            if seq <= before + entries {
-                let page = try RecordArchive.decode([UInt8](row["data"] as Data))
-                let index = Int(seq - before - 1)
-                return index < page.count ? page[index].locator.description : "record \(seq)"
-            }
-            before += entries
-        }
-        return "record \(seq)"
+        try? await database.writeWithoutTransaction { db in try StagingTables.drop(SQLiteSession(db: db)) }
     }
 }

@@ -45,7 +45,7 @@ extension UserStore: SyncStore {
                 (outcome.changes, outcome.totalChanges) = try users.changes(session, limit: request.changeListLimit,
                                                                             onlySkips: decision.applied != nil)
                 guard let applied = decision.applied else { return .rollback }
-                try UserStore.finishRun(db, request.runId, report: applied, at: Timestamp.now(),
+                try UserStore.finishRun(session, request.runId, report: applied, at: Timestamp.now(),
                                         keepRecords: request.options.keepRecords)
                 try UserStore.holdBeforeCommitForTests()
                 outcome.committed = true

@@ -1,0 +1,233 @@
+import Foundation
+
+/// The run's staging tables and every statement on them that both stores share: made empty at
+/// the start of a run, checked and indexed once the users are read, joined by the groups, and
+/// dropped. Only the bulk inserts of pages differ per store (SQLite binds rows through its C
+/// API; PostgreSQL copies them in).
+///
+/// Temporary tables belong to one connection in both stores: every statement here runs on the
+/// connection that made them (SQLite's writer, the PostgreSQL run's own connection), up to the
+/// plan's transaction and `drop`.
+enum StagingTables {
+    /// Every temporary table a run makes outside its transaction (a failed run may leave them).
+    static let names = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links",
+                        "identical", "stale"]
+
+    /// Drops what a previous run left and creates empty tables. The user table gets its
+    /// indexes once it is full (`finishUsers`): one sort is much cheaper than keeping four
+    /// indexes up to date row by row.
+    static func create(_ db: any SQLSession) throws {
+        try drop(db)
+        let blob = db.dialect == .sqlite ? "BLOB" : "BYTEA"
+        try db.executeAll([
+            // Records identical to what their users' rows were last written from
+            // (RecordFingerprint): only the user and the record's place in the read are kept;
+            // the planner leaves the row alone.
+            """
+            CREATE TEMP TABLE identical (
+                user_id \(db.dialect.integerKey),
+                seq BIGINT NOT NULL,
+                fingerprint BIGINT NOT NULL,
+                dn_norm TEXT
+            )
+            """,
+            // The records read, mapped, numbered by `seq` in the order read (SQLite's rowid).
+            // `unchanged`: an identical record staged for the group planner, which matches
+            // members by link key and username: the planner leaves the row alone.
+            """
+            CREATE TEMP TABLE staged (
+                seq INTEGER PRIMARY KEY,
+                external_id TEXT,
+                locator TEXT NOT NULL,
+                dn_norm TEXT,
+                \(UserField.columns.map { "\($0) TEXT," }.joined(separator: "\n"))
+                attributes TEXT NOT NULL,
+                disabled BOOLEAN NOT NULL,
+                skip TEXT,
+                user_id BIGINT,
+                action TEXT,
+                unchanged INTEGER NOT NULL DEFAULT 0,
+                fingerprint BIGINT,
+                id_hash BIGINT
+            )
+            """,
+            """
+            CREATE TEMP TABLE staged_groups (
+                seq \(db.dialect.generatedKey),
+                external_id TEXT UNIQUE,
+                dn TEXT NOT NULL,
+                dn_norm TEXT NOT NULL,
+                name TEXT,
+                skip TEXT,
+                group_id BIGINT,
+                action TEXT
+            )
+            """,
+            "CREATE INDEX staged_groups_dn_norm ON staged_groups (dn_norm)",
+            // One membership link as the source gives it: the group (by link key) holds the
+            // member (by link key, or by uid for memberUid).
+            """
+            CREATE TEMP TABLE staged_links (
+                group_dn TEXT NOT NULL,
+                member TEXT NOT NULL,
+                member_kind TEXT NOT NULL CHECK (member_kind IN ('dn', 'uid'))
+            )
+            """,
+            """
+            CREATE TEMP TABLE staged_records (
+                chunk \(db.dialect.generatedKey),
+                entries INTEGER NOT NULL,
+                data \(blob) NOT NULL
+            )
+            """,
+        ])
+    }
+
+    /// Drops every staging table that exists.
+    static func drop(_ db: any SQLSession) throws {
+        try db.executeAll(names.map { "DROP TABLE IF EXISTS \($0)" })
+    }
+
+    /// After the last page of users: two records with one stable id fail the read (a broken
+    /// export, or an idAttribute that is not unique: syncing one of them would deactivate the
+    /// user whose id went missing); an identical record whose row was written by someone else
+    /// during the read is skipped (the next run compares it); with `withDNs` the identical
+    /// records join the staged ones with their username and link key, for the group planner;
+    /// then the indexes are built.
+    static func finishUsers(_ db: any SQLSession, source: String, idAttribute: String, withDNs: Bool) throws {
+        try db.execute("CREATE INDEX staged_external_id ON staged (external_id)")
+        // Two staged records with one id, or a staged record and an identical one.
+        let twice = try db.row("""
+            SELECT external_id, min(seq) AS first, max(seq) AS second FROM staged WHERE external_id IS NOT NULL
+            GROUP BY external_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1
+            """)
+        let twin = try db.row("""
+            SELECT s.external_id, CASE WHEN s.seq < i.seq THEN s.seq ELSE i.seq END AS first,
+                   CASE WHEN s.seq < i.seq THEN i.seq ELSE s.seq END AS second
+            FROM staged s JOIN users u ON u.source = ? AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
+            ORDER BY 2 LIMIT 1
+            """, source)
+        let found = [twice, twin].compactMap { $0 }.min { ($0["first"] as Int64) < ($1["first"] as Int64) }
+        if let found {
+            throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: found["external_id"],
+                                             seqs: (found["first"], found["second"]))
+        }
+        // Rows written by someone else since the read began: the trigger on users forgot their fingerprint.
+        try db.execute("""
+            CREATE TEMP TABLE stale AS
+            SELECT i.user_id, i.seq FROM identical i
+            WHERE NOT EXISTS (SELECT 1 FROM sync_fingerprints f WHERE f.user_id = i.user_id AND f.fingerprint = i.fingerprint)
+            """)
+        try db.execute("""
+            INSERT INTO staged (seq, locator, attributes, disabled, user_id, skip)
+            SELECT x.seq, coalesce(\(userLocator), '?'), '{}', false, x.user_id,
+                   'the user''s row changed in the store while this run read the source; compared again by the next run'
+            FROM stale x LEFT JOIN users u ON u.id = x.user_id
+            """)
+        try db.execute("DELETE FROM identical WHERE user_id IN (SELECT user_id FROM stale)")
+        try db.execute("DROP TABLE stale")
+        if withDNs {
+            // Already matched: the planner's stable-id match passes over them.
+            try db.execute("""
+                INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, action, unchanged,
+                                    fingerprint)
+                SELECT i.seq, u.external_id, \(userLocator), i.dn_norm, u.username, '{}', false, i.user_id, 'match', 1, i.fingerprint
+                FROM identical i JOIN users u ON u.id = i.user_id
+                """)
+            try db.execute("DELETE FROM identical")
+            try db.execute("CREATE INDEX staged_dn_norm ON staged (dn_norm)")
+        }
+        try db.execute("CREATE INDEX staged_username ON staged (username)")
+        try db.execute("CREATE INDEX staged_user_id ON staged (user_id)")
+    }
+
+    /// Indexes the membership links once they are all staged (after the read): built by one
+    /// sort instead of grown by 100,000 random inserts while the groups arrive.
+    /// `staged_links_member` covers the member resolution, which walks the links in member order
+    /// so that its lookups of the staged users' DNs move forward through their index too.
+    static func finishLinks(_ db: any SQLSession) throws {
+        try db.execute("CREATE INDEX IF NOT EXISTS staged_links_group ON staged_links (group_dn)")
+        try db.execute("CREATE INDEX IF NOT EXISTS staged_links_member ON staged_links (member, member_kind, group_dn)")
+    }
+
+    /// Adds one page of groups; a second group with a stable id already staged is staged as
+    /// skipped, naming the id.
+    static func addGroups(_ db: any SQLSession, _ groups: [GroupMapper.StagedGroup], idAttribute: String) throws {
+        for group in groups {
+            let added = try db.execute("""
+                INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (external_id) DO NOTHING
+                """, group.externalId, group.locator, group.linkKey, group.name, group.skip)
+            if added == 0, let id = group.externalId {
+                try db.execute("INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip) VALUES (?, ?, ?, ?, ?)",
+                               nil, group.locator, group.linkKey, group.name, "the same \(idAttribute) (\(id)) as another group")
+            }
+        }
+    }
+
+    /// Keeps only the staged users who are members, directly or through nested groups, of the
+    /// groups `memberOf` names (the tree strategy of `users.memberOf`). Returns how many remain.
+    static func scope(_ db: any SQLSession, toMembersOf memberOf: [String]) throws -> Int {
+        let chosen = memberOf.map(StagedRecord.normalize)
+        let json = String(decoding: try JSONEncoder().encode(chosen), as: UTF8.self)
+        try db.execute("""
+            CREATE TEMP TABLE scoped AS
+            WITH RECURSIVE chosen(dn) AS (
+                SELECT value FROM \(db.dialect.jsonArrayElements("?"))
+                UNION
+                SELECT l.member FROM staged_links l JOIN chosen c ON l.group_dn = c.dn
+                JOIN staged_groups g ON g.dn_norm = l.member
+            )
+            SELECT s.seq FROM staged s JOIN staged_links l ON l.member = s.dn_norm AND l.member_kind = 'dn' JOIN chosen c ON c.dn = l.group_dn
+            UNION
+            SELECT s.seq FROM staged s JOIN staged_links l ON l.member = lower(s.username) AND l.member_kind = 'uid' JOIN chosen c ON c.dn = l.group_dn
+            """, json)
+        try db.execute("DELETE FROM staged WHERE seq NOT IN (SELECT seq FROM scoped)")
+        try db.execute("DROP TABLE scoped")
+        return try db.value(Int.self, "SELECT count(*) FROM staged") ?? 0
+    }
+
+    /// A stored user (alias `u`) as messages name it: its DN, or for sources whose records have
+    /// none (a CSV row's line moves), its stable id.
+    static let userLocator = "coalesce(u.dn, 'id ' || u.external_id)"
+}
+
+/// Two records of one read with the same stable id: the export or the directory is broken (or
+/// `idAttribute` names something that is not unique). Syncing either record would leave the
+/// user whose id went missing to be deactivated, so the read fails, naming both records (a
+/// CSV row's `path:line`, a DN, a REST resource), and nothing is changed.
+public struct DuplicateStableID: Error, CustomStringConvertible, Sendable {
+    public let idAttribute: String
+    public let id: String
+    public let first: String
+    public let second: String
+
+    public var description: String {
+        "two records have the same \(idAttribute) '\(id)': \(first) and \(second). Each user needs a stable id of its own: correct the source (or choose a unique idAttribute); nothing was changed"
+    }
+
+    /// The error for the records read at places `seqs` (1-based, in the order read), named by
+    /// their locators as kept in the staging tables.
+    static func make(_ db: any SQLSession, idAttribute: String, id: String, seqs: (Int64, Int64)) throws -> DuplicateStableID {
+        DuplicateStableID(idAttribute: idAttribute, id: id, first: try locator(db, seq: seqs.0), second: try locator(db, seq: seqs.1))
+    }
+
+    /// The locator of the record read at `seq`: from the staged row, else from the page kept
+    /// in `staged_records` (identical records keep no locator of their own).
+    static func locator(_ db: any SQLSession, seq: Int64) throws -> String {
+        if let locator = try db.value(String.self, "SELECT locator FROM staged WHERE seq = ?", seq) {
+            return locator
+        }
+        var before: Int64 = 0
+        for row in try db.rows("SELECT entries, data FROM staged_records ORDER BY chunk") {
+            let entries: Int64 = row["entries"]
+            if seq <= before + entries {
+                let page = try RecordArchive.decode([UInt8](row["data"] as Data))
+                let index = Int(seq - before - 1)
+                return index < page.count ? page[index].locator.description : "record \(seq)"
+            }
+            before += entries
+        }
+        return "record \(seq)"
+    }
+}
