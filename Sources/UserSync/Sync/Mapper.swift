@@ -39,12 +39,13 @@ public struct Mapper: Sendable {
         var user = MappedUser(locator: entry.locator.description)
         user.externalId = entry.stableID(idAttribute)
         for (field, rule) in plan.fields {
-            user[field] = value(rule, entry)
+            user[field] = rule.value(in: entry)
         }
         if options.lowercaseUsernames { user.username = user.username?.lowercased() }
         if options.lowercaseEmails { user[.email] = user[.email]?.lowercased() }
+        user.attributes.reserveCapacity(plan.attributes.count)
         for (name, rule) in plan.attributes {
-            if let text = value(rule, entry) { user.attributes[name] = text }
+            if let text = rule.value(in: entry) { user.attributes[name] = text }
         }
         let bit = options.disabledUserAccountControlBit
         if bit != 0, let uac = entry.string("userAccountControl"), let flags = Int(uac.trimmingCharacters(in: .whitespaces)) {
@@ -71,9 +72,19 @@ public struct Mapper: Sendable {
         return value.bytes.withUnsafeBufferPointer { StableID.text($0, attribute: attribute) }
     }
 
-    /// One field's value, or nil when the entry has nothing for it (and no default is given).
-    func value(_ compiled: CompiledRule, _ entry: SourceRecord) -> String? {
-        let rule = compiled.rule
+}
+
+/// A mapping rule as the mapper applies it: a reference, so that the closures and loops of
+/// every record retain one object instead of copying each field of a `FieldRule` (with the
+/// per-record dictionary lookups of the rules, that copying cost a twentieth of an import).
+final class CompiledRule: Sendable {
+    let rule: FieldRule
+
+    init(_ rule: FieldRule) { self.rule = rule }
+
+    /// The field's value in a record, or nil when the record has nothing for it (and no
+    /// default is given). The rule's parts are read in place, never copied out.
+    func value(in entry: SourceRecord) -> String? {
         var text: String?
         switch rule.input {
         case .template(let parts):
@@ -83,7 +94,7 @@ public struct Mapper: Sendable {
                 switch part {
                 case .text(let literal): result += literal
                 case .attribute(let name):
-                    if let value = entry.withValues(name, { $0.first.flatMap { compiled.render($0) } }), !value.isEmpty {
+                    if let value = entry.withValues(name, { $0.first.flatMap { render($0) } }), !value.isEmpty {
                         result += value
                         found = true
                     }
@@ -94,11 +105,11 @@ public struct Mapper: Sendable {
             // On the entry's own bytes: no copy of the values, only the text that is kept.
             text = entry.withValues(from) { values -> String? in
                 if let separator = rule.join {
-                    let all = values.compactMap { compiled.render($0) }.filter { !$0.isEmpty }
+                    let all = values.compactMap { render($0) }.filter { !$0.isEmpty }
                     return all.isEmpty ? nil : all.joined(separator: separator)
                 }
                 for value in values {
-                    if let rendered = compiled.render(value), !rendered.isEmpty { return rendered }
+                    if let rendered = render(value), !rendered.isEmpty { return rendered }
                 }
                 return nil
             }
@@ -112,15 +123,6 @@ public struct Mapper: Sendable {
         }
         return text ?? rule.defaultValue
     }
-}
-
-/// A mapping rule as the mapper applies it: a reference, so that the closures and loops of
-/// every record retain one object instead of copying each field of a `FieldRule` (with the
-/// per-record dictionary lookups of the rules, that copying cost a twentieth of an import).
-final class CompiledRule: Sendable {
-    let rule: FieldRule
-
-    init(_ rule: FieldRule) { self.rule = rule }
 
     /// One attribute value as text, in the rule's format.
     func render(_ value: UnsafeBufferPointer<UInt8>) -> String? {

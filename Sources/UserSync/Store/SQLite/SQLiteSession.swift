@@ -13,7 +13,9 @@ struct SQLiteSession: SQLSession {
             // Without arguments GRDB runs every statement of the text (DDL scripts).
             try db.execute(sql: sql)
         } else {
-            try db.execute(sql: sql, arguments: StatementArguments(arguments.map(\.databaseValue)))
+            // Prepared once per connection: a statement run for each group of a page is not
+            // compiled again each time.
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments.map(\.databaseValue)))
         }
         return db.changesCount
     }
