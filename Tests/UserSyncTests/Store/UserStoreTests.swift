@@ -1,6 +1,7 @@
 import DirectoryFixtures
 import Foundation
 import GRDB
+import LDAP
 import Testing
 @testable import UserSync
 
@@ -110,6 +111,46 @@ struct UserStoreTests {
         #expect(try rows() == ["10:1"])
         try store.database.write { db in try db.execute(sql: "DELETE FROM groups WHERE id = 10") }
         #expect(try rows() == [])
+    }
+
+    @Test("kept records written before v4 (locator text only) still read after the migration, and give a user's last record")
+    func keptRecordsBeforeV4() throws {
+        // A store as the previous release left it (migrations up to v3), with one run's records
+        // in format 1: each record's locator text, then its packed attributes.
+        let path = try temporaryStorePath()
+        let old = try DatabaseQueue(path: path)
+        try UserStore.migrator.migrate(old, upTo: "v3: effective membership without foreign keys")
+        var chunk: [UInt8] = []
+        for (locator, uid) in [("uid=ann,ou=people,dc=example,dc=com", "ann"), ("/srv/people.csv:3", "bob")] {
+            let packed = AttributePacking.pack([LDAPAttribute(name: "entryUUID", values: [LDAPValue("id-\(uid)")]),
+                                                LDAPAttribute(name: "uid", values: [LDAPValue(uid)])])
+            RecordArchive.appendVarint(locator.utf8.count, to: &chunk)
+            chunk += Array(locator.utf8)
+            RecordArchive.appendVarint(packed.count, to: &chunk)
+            chunk += packed
+        }
+        let data = Data(try Gzip.compress(chunk))
+        let now = "2026-01-01T00:00:00Z"
+        try old.write { db in
+            try db.execute(sql: "INSERT INTO runs (id, source, started_at, finished_at, status) VALUES (1, 'corp', ?, ?, 'applied')",
+                           arguments: [now, now])
+            try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) VALUES (1, 1, 2, ?)", arguments: [data])
+            try db.execute(sql: """
+                INSERT INTO users (id, source, external_id, username, dn, created_at, updated_at)
+                VALUES (1, 'corp', 'id-ann', 'ann', 'uid=ann,ou=people,dc=example,dc=com', ?1, ?1),
+                       (2, 'corp', 'id-bob', 'bob', NULL, ?1, ?1)
+                """, arguments: [now])
+        }
+        try old.close()
+
+        let store = try UserStore(path: path)
+        let records = try #require(try store.records(run: 1))
+        #expect(records.map(\.locator) == [.dn("uid=ann,ou=people,dc=example,dc=com"), .resource("/srv/people.csv:3")])
+        #expect(records.map { $0.string("uid") } == ["ann", "bob"])
+        let ann = try #require(try store.user(named: "ann"))
+        #expect(try store.lastRecord(of: ann, stableIDAttribute: "entryUUID")?.record.string("uid") == "ann", "by DN")
+        let bob = try #require(try store.user(named: "bob"))
+        #expect(try store.lastRecord(of: bob, stableIDAttribute: "entryUUID")?.record.string("uid") == "bob", "by stable id")
     }
 
     @Test("a store in a missing directory is a clear error")
