@@ -129,8 +129,8 @@ struct TestBindCommandTests {
         let port = listener.port
         let result = try await UserSyncBinary.run(["test-bind", "-H", "ldap://127.0.0.1:\(port)", "--timeout", "2"])
         #expect(result.status == 3, "\(result.output)")
-        // Well under the 60 s default: the 2 s timeout ended it (a loaded CI machine can take seconds just to start the process).
-        #expect(result.seconds < 40)
+        // Under the 30 s default: the 2 s timeout ended it (with room: a loaded CI machine can take seconds just to start the process).
+        #expect(result.seconds < 25)
         #expect(result.output.contains("error:"))
         _ = listener
     }
