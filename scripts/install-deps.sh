@@ -2,12 +2,12 @@
 # Installs what building, the demo and the tests need on Debian 12, only when it is missing.
 # Safe to run again: it does nothing when everything is present.
 #   scripts/install-deps.sh            build + OpenLDAP (demo)
-#   scripts/install-deps.sh --tests    also Samba AD, TLS tooling and valgrind for the test suite
+#   scripts/install-deps.sh --tests    also Samba AD, PostgreSQL 15, TLS tooling and valgrind for the test suite
 set -euo pipefail
 
 want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev sqlite3 zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
 if [[ "${1:-}" == "--tests" ]]; then
-  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make)
+  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make postgresql-15 postgresql-client-15)
 fi
 
 missing=()
@@ -42,7 +42,8 @@ fi
 # Debian starts the packaged daemons on install; the project runs its own instances on loopback
 # and Samba's fixed ports (389/636) must be free for the test domain controller.
 if [[ "${1:-}" == "--tests" ]]; then
-  for svc in slapd samba-ad-dc smbd nmbd winbind; do
+  # PostgreSQL's packaged cluster is not used either: the tests make their own (initdb, pg_ctl).
+  for svc in slapd samba-ad-dc smbd nmbd winbind postgresql; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       systemctl stop "$svc" || true
     fi

@@ -36,9 +36,54 @@ public struct ConfigLocation: Sendable, Equatable {
     public let column: Int
 }
 
-public struct StoreSettings: Sendable, Equatable {
-    /// Path of the SQLite database (created 0600 on first use).
-    public var sqlite: String
+public enum StoreSettings: Sendable, Equatable {
+    /// `store.sqlite`: the path of the SQLite database (created 0600 on first use).
+    case sqlite(String)
+    /// `store.postgres`: a PostgreSQL database that several nodes may share.
+    case postgres(PostgresStoreSettings)
+
+    /// The SQLite path, if this is a SQLite store.
+    public var sqlitePath: String? {
+        if case let .sqlite(path) = self { return path }
+        return nil
+    }
+
+    /// The store as messages name it: the SQLite path, or the PostgreSQL URL (never a password)
+    /// and schema.
+    public var name: String {
+        switch self {
+        case let .sqlite(path): return path
+        case let .postgres(settings): return settings.displayName
+        }
+    }
+}
+
+/// `store.postgres`: where the PostgreSQL store is and how to reach it.
+public struct PostgresStoreSettings: Sendable, Equatable {
+    /// `postgresql://USER@HOST:PORT/DATABASE?sslmode=MODE`; a password in it is refused (use
+    /// `passwordFile` or `passwordEnv`, which are never logged).
+    public var url: String
+    public var passwordFile: String?
+    public var passwordEnv: String?
+    /// The schema that holds usersync's tables (created by the first node that starts).
+    public var schema: String
+    /// The CA certificates that sign the server's certificate (PEM); the system's when nil.
+    public var caFile: String?
+    /// Accepts `sslmode=disable|prefer|require|verify-ca` (test servers only).
+    public var allowInsecure: Bool
+
+    public init(url: String, passwordFile: String? = nil, passwordEnv: String? = nil, schema: String = "usersync",
+                caFile: String? = nil, allowInsecure: Bool = false) {
+        self.url = url
+        self.passwordFile = passwordFile
+        self.passwordEnv = passwordEnv
+        self.schema = schema
+        self.caFile = caFile
+        self.allowInsecure = allowInsecure
+    }
+
+    /// The URL and schema, as messages name the store.
+    public var displayName: String { "\(url) (schema \(schema))" }
 }
 
 /// `serve:` — where `usersync serve` answers `/healthz` and `/metrics`.

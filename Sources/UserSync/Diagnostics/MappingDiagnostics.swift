@@ -122,7 +122,7 @@ public enum MappingDiagnostics {
                     item.conflict = "username '\(name)' is also given to \(other)"
                 } else {
                     seen[name] = entry.locator.description
-                    if let store, let holder = try store.user(named: name),
+                    if let store, let holder = try await store.user(named: name),
                        holder.source != source.name || holder.externalId != user.externalId {
                         item.conflict = holder.source == nil
                             ? "username '\(name)' belongs to user \(holder.id), made by hand (adoptExistingBy: username would take it over)"

@@ -118,8 +118,8 @@ public actor ServiceStatus {
     }
 
     /// Users and groups of each source by state, from the store (after each run).
-    public static func recordStoreCounts(_ store: UserStore) {
-        guard let counts = try? store.stateCounts() else { return }
+    public static func recordStoreCounts(_ store: UserStore) async {
+        guard let counts = try? await store.stateCounts() else { return }
         for row in counts {
             Gauge(label: row.table == "users" ? "usersync_users" : "usersync_groups",
                   dimensions: [("source", row.source), ("state", row.state)]).record(row.count)

@@ -66,8 +66,8 @@ public final class SyncService: Service, Sendable {
         for await _ in await UnixSignalsSequence(trapping: .sighup) {
             do {
                 let configuration = try ConfigLoader.load(configurationFile)
-                if configuration.store.sqlite != current.withLockedValue({ $0.store.sqlite }) {
-                    logger.error("reload refused: store.sqlite changed; restart the service to use another store",
+                if configuration.store != current.withLockedValue({ $0.store }) {
+                    logger.error("reload refused: the store changed; restart the service to use another store",
                                  metadata: ["file": "\(configurationFile)"])
                     continue
                 }
@@ -90,14 +90,8 @@ public final class SyncService: Service, Sendable {
         if sources.isEmpty {
             logger.warning("no source has a schedule: add `schedule: { every: 15m }` to a source; the status address still answers")
         }
-        let store: UserStore
-        do {
-            store = try UserStore(path: configuration.store.sqlite)
-        } catch {
-            logger.critical("cannot open the store: \(error)")
-            return
-        }
-        ServiceStatus.recordStoreCounts(store)
+        guard let store = await openStore(configuration.store) else { return }
+        await ServiceStatus.recordStoreCounts(store)
         await withTaskGroup(of: Void.self) { group in
             for source in sources {
                 let engine = SyncEngine(store: store, logger: logger, lockTimeout: lockTimeout)
@@ -106,7 +100,7 @@ public final class SyncService: Service, Sendable {
                     // that has started finish.
                     await Task {
                         let report = await engine.run(source)
-                        ServiceStatus.recordStoreCounts(store)
+                        await ServiceStatus.recordStoreCounts(store)
                         return report
                     }.value
                 }
@@ -114,5 +108,25 @@ public final class SyncService: Service, Sendable {
                 group.addTask { await loop.runForever() }
             }
         }
+    }
+
+    /// Opens the store, trying again every 10 s while it cannot be reached (a database server
+    /// restarting, a network out): a node that starts before its database does joins once it
+    /// is up. A store that is not there at all (a missing folder) ends the loops. Nil at shutdown.
+    private func openStore(_ settings: StoreSettings) async -> UserStore? {
+        while !Task.isCancelled {
+            do {
+                return try await UserStore.open(settings, logger: logger)
+            } catch {
+                let failure = SyncFailure(error)
+                guard failure.kind.isTransient else {
+                    logger.critical("cannot open the store \(settings.name): \(failure.message)")
+                    return nil
+                }
+                logger.error("cannot reach the store \(settings.name); trying again in 10 s: \(failure.message)")
+                try? await Task.sleep(for: .seconds(10))
+            }
+        }
+        return nil
     }
 }

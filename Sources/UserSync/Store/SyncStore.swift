@@ -11,8 +11,9 @@ import Logging
 /// `plan` (one transaction that applies or rolls back) → `finishRun`, or `recordFailedRun`
 /// when anything before the plan failed.
 protocol SyncStore: Sendable {
-    /// Waits up to `timeout` for the store's run lock: runs on one store never interleave.
-    func lockRuns(timeout: Duration) async throws -> any RunLease
+    /// Waits up to `timeout` for the run lock of `source`: two runs of one source never
+    /// interleave, in one process or on several machines. (SQLite's lock covers the whole store.)
+    func lockRuns(source: String, timeout: Duration) async throws -> any RunLease
 
     /// Records a run as started; a run left `running` by a killed process is marked failed.
     func beginRun(source: String, dryRun: Bool, at time: String) async throws -> Int64
@@ -20,16 +21,19 @@ protocol SyncStore: Sendable {
     /// The fingerprints of the source's users, to recognise records that did not change.
     func knownRecords(source: String) async throws -> KnownRecords
 
-    /// Empty staging tables for one run's records.
-    func makeStaging() async throws -> any RunStaging
+    /// Empty staging tables for one run's records, on the run's own connection (the lease's,
+    /// where the store has one per run).
+    func makeStaging(for lease: any RunLease) async throws -> any RunStaging
 
     /// Plans the run from its staged records in one transaction: applies the changes, asks
     /// `decide` whether to keep them (the guard, a dry run), and commits (recording the run as
     /// `decide` reported it) or rolls back.
-    func plan(_ request: PlanRequest, decide: @escaping @Sendable (PlanFigures) -> PlanDecision) async throws -> PlanOutcome
+    func plan(_ request: PlanRequest, staging: any RunStaging,
+              decide: @escaping @Sendable (PlanFigures) -> PlanDecision) async throws -> PlanOutcome
 
-    /// Records how a run that was not applied ended (planned, stopped, failed after the plan).
-    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int) async throws
+    /// Records how a run that was not applied ended (planned, stopped, failed after the plan),
+    /// with the records staged (on `staging`'s connection) unless it is a dry run.
+    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int, staging: (any RunStaging)?) async throws
 
     /// Records a run that failed before its plan, its records kept if there is room: returns
     /// why they had to be dropped (a full disk), nil when they were kept; throws when the run

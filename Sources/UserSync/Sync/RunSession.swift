@@ -11,6 +11,8 @@ struct RunSession: Sendable {
     var report: SyncReport
     var log: Logger
     private(set) var runId: Int64 = 0
+    /// The run's staging tables, once made: its records are kept with it.
+    var staging: (any RunStaging)?
 
     init(store: any SyncStore, settings: SourceSettings, dryRun: Bool, logger: Logger) {
         self.store = store
@@ -25,7 +27,7 @@ struct RunSession: Sendable {
     mutating func begin(lockTimeout: Duration) async -> (any RunLease)? {
         let lease: any RunLease
         do {
-            lease = try await store.lockRuns(timeout: lockTimeout)
+            lease = try await store.lockRuns(source: settings.name, timeout: lockTimeout)
         } catch {
             report.fail(error)
             log.error("\(report.error!)")
@@ -66,7 +68,8 @@ struct RunSession: Sendable {
                     log.warning("the failed run's records were not kept: \(SyncFailure(dropped).message)")
                 }
             } else {
-                try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: settings.options.keepRecords)
+                try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: settings.options.keepRecords,
+                                          staging: nil)
             }
         } catch {
             log.error("cannot record the end of the run (it stays 'running' until the next run): \(SyncFailure(error).message)")
@@ -80,7 +83,8 @@ struct RunSession: Sendable {
         setDuration()
         if report.status != .applied {
             do {
-                try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: settings.options.keepRecords)
+                try await store.finishRun(runId, report: report, at: Timestamp.now(), keepRecords: settings.options.keepRecords,
+                                          staging: staging)
             } catch {
                 log.error("cannot record the end of the run: \(error)")
             }

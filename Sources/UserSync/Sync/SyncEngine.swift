@@ -23,7 +23,7 @@ public struct SyncEngine: Sendable {
 
     public init(store: UserStore, logger: Logger = Logger(label: "usersync"), lockTimeout: Duration = .seconds(30),
                 changeListLimit: Int = 200) {
-        self.store = store
+        self.store = store.backend
         self.logger = logger
         self.lockTimeout = lockTimeout
         self.changeListLimit = changeListLimit
@@ -41,11 +41,12 @@ public struct SyncEngine: Sendable {
         let log = session.log
         let staging: any RunStaging
         do {
-            staging = try await store.makeStaging()
+            staging = try await store.makeStaging(for: lease)
         } catch {
             return await session.failBeforePlan(error, entriesRead: 0, staging: nil)
         }
         defer { Task { await staging.drop() } }
+        session.staging = staging
         if log.logLevel <= .debug { await store.traceSlowStatements(log, threshold: 0.01) }
         defer { if log.logLevel <= .debug { Task { await store.traceSlowStatements(nil, threshold: 0) } } }
 
@@ -62,13 +63,13 @@ public struct SyncEngine: Sendable {
         log.info("source read", metadata: ["entries": "\(read.entries)", "pages": "\(read.pages)"])
 
         reader.tell(.writing)
-        await plan(&session, read: read, force: force, allowEmpty: allowEmpty)
+        await plan(&session, staging: staging, read: read, force: force, allowEmpty: allowEmpty)
         return await session.finish()
     }
 
     /// Plans, guards and writes in one transaction of the store, rolled back unless it is to be
     /// applied, and puts what happened in the session's report.
-    func plan(_ session: inout RunSession, read: PageReader.Result, force: Bool, allowEmpty: Bool) async {
+    func plan(_ session: inout RunSession, staging: any RunStaging, read: PageReader.Result, force: Bool, allowEmpty: Bool) async {
         let settings = session.settings
         let log = session.log
         let request = PlanRequest(source: settings.name, runId: session.runId, now: Timestamp.now(), options: settings.options,
@@ -80,7 +81,7 @@ public struct SyncEngine: Sendable {
         let entriesRead = read.inScope ?? read.entries
         let outcome: PlanOutcome
         do {
-            outcome = try await store.plan(request) { figures in
+            outcome = try await store.plan(request, staging: staging) { figures in
                 var stop = guardCheck.check(entriesRead: entriesRead, deactivations: figures.counts.deactivated,
                                             activeBefore: figures.activeBefore, activeAfter: figures.activeAfter,
                                             skipped: figures.counts.skipped)

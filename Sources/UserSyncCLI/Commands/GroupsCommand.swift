@@ -32,8 +32,8 @@ struct GroupsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try file.load()
-            let store = try file.openStore(configuration)
-            let tree = try store.groupTree(source: source)
+            let store = try await file.openStore(configuration)
+            let tree = try await store.groupTree(source: source)
             if output.json {
                 Output.printJSON(tree)
                 return
@@ -68,18 +68,19 @@ struct GroupsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try file.load()
-            let store = try file.openStore(configuration)
-            let found = try store.groups(named: name)
+            let store = try await file.openStore(configuration)
+            let found = try await store.groups(named: name)
             guard !found.isEmpty else {
-                throw CommandFailure(status: .failure, message: "no group '\(name)' in \(configuration.store.sqlite) ('usersync groups tree' lists them)")
+                throw CommandFailure(status: .failure, message: "no group '\(name)' in \(configuration.store.name) ('usersync groups tree' lists them)")
             }
-            let tree = try store.groupTree(includeDeactivated: true)
+            let tree = try await store.groupTree(includeDeactivated: true)
             let byID = Dictionary(uniqueKeysWithValues: tree.groups.map { ($0.id, $0) })
-            let reports = try found.map { group in
-                Report(group: group, parents: tree.parents(of: group.id).compactMap { byID[$0]?.name }.sorted(),
-                       children: tree.children(of: group.id).compactMap { byID[$0]?.name }.sorted(),
-                       members: try store.members(ofGroup: group.id, effective: false),
-                       effectiveMembers: try store.members(ofGroup: group.id, effective: true))
+            var reports: [Report] = []
+            for group in found {
+                reports.append(Report(group: group, parents: tree.parents(of: group.id).compactMap { byID[$0]?.name }.sorted(),
+                                      children: tree.children(of: group.id).compactMap { byID[$0]?.name }.sorted(),
+                                      members: try await store.members(ofGroup: group.id, effective: false),
+                                      effectiveMembers: try await store.members(ofGroup: group.id, effective: true)))
             }
             if output.json {
                 if reports.count == 1 { Output.printJSON(reports[0]) } else { Output.printJSON(reports) }

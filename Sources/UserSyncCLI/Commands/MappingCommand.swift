@@ -117,7 +117,12 @@ struct MappingCommand: AsyncParsableCommand {
                     throw CommandFailure(status: .configuration, message: "--filter: \(error.reason)")
                 }
             }
-            let store = FileManager.default.fileExists(atPath: configuration.store.sqlite) ? try? UserStore(path: configuration.store.sqlite) : nil
+            // Conflicts with stored users are shown when the store is there (a preview never creates one).
+            let store: UserStore?
+            switch configuration.store {
+            case let .sqlite(path): store = FileManager.default.fileExists(atPath: path) ? try? UserStore(path: path) : nil
+            case .postgres: store = try? await UserStore.open(configuration.store)
+            }
             let items: [MappingDiagnostics.PreviewItem]
             do {
                 items = try await MappingDiagnostics.preview(source, limit: limit, filter: filter, store: store)

@@ -28,8 +28,8 @@ struct RunsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try file.load()
-            let store = try file.openStore(configuration)
-            let runs = try store.runs(limit: limit, source: source)
+            let store = try await file.openStore(configuration)
+            let runs = try await store.runs(limit: limit, source: source)
             if output.json {
                 Output.printJSON(runs)
                 return
@@ -77,12 +77,12 @@ struct RunsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try file.load()
-            let store = try file.openStore(configuration)
-            guard let run = try store.run(id: id) else {
-                throw CommandFailure(status: .failure, message: "no run \(id) in \(configuration.store.sqlite) ('usersync runs' lists them)")
+            let store = try await file.openStore(configuration)
+            guard let run = try await store.run(id: id) else {
+                throw CommandFailure(status: .failure, message: "no run \(id) in \(configuration.store.name) ('usersync runs' lists them)")
             }
-            let changes = try store.changes(run: id, limit: limit == 0 ? nil : limit)
-            let received = try store.records(run: id)
+            let changes = try await store.changes(run: id, limit: limit == 0 ? nil : limit)
+            let received = try await store.records(run: id)
             if output.json {
                 Output.printJSON(Report(run: run, durationSeconds: run.durationSeconds, changes: changes,
                                         records: records ? received?.map(RecordJSON.init) : nil, recordsKept: received != nil))

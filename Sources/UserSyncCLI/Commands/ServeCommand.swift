@@ -41,7 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try file.load()
         let path = file.located!
         let logger = logging.bootstrap(configuration)
-        _ = try file.openStore(configuration)  // created or migrated now: a store problem stops the start
+        _ = try await file.openStore(configuration)  // created or migrated now: a store problem stops the start
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 

@@ -24,27 +24,27 @@ struct StatusCommand: AsyncParsableCommand {
         /// The last run says `running` but no process holds the store's lock: it ended without
         /// recording how (killed, or the store's disk was full). The next run marks it failed.
         var stale: Bool?
+        /// Who holds the source's run lock now (a node, on a shared PostgreSQL store), if anyone.
+        var lockHeldBy: String?
         var nextRun: Date?
     }
 
     func run() async throws {
         let configuration = try file.load()
-        let store = try file.openStore(configuration)
+        let store = try await file.openStore(configuration)
         var entries: [Entry] = []
         for source in configuration.sources {
-            let last = try store.runs(limit: 1, source: source.name).first
+            let last = try await store.runs(limit: 1, source: source.name).first
             var next: Date?
             if let schedule = source.schedule {
                 let lastStart = last.flatMap { ISO8601DateFormatter.withFractions.date(from: $0.startedAt) }
                 next = schedule.next(after: lastStart, now: Date(), random: { _ in 0 }).start
             }
-            var stale: Bool?
-            if last?.status == "running" {
-                // Runs hold the store's lock while they run: free now, nobody is running.
-                stale = (try? RunLock(store: store.path)).map { $0.release(); return true } ?? false
-            }
+            // Runs hold the run lock while they run: a run left `running` whose lock is free is stale.
+            let holder = try await store.runLockHolder(source: source.name)
+            let stale: Bool? = last?.status == "running" ? holder == nil : nil
             entries.append(Entry(source: source.name, type: source.type.rawValue, schedule: source.schedule?.description,
-                                 lastRun: last, stale: stale, nextRun: next))
+                                 lastRun: last, stale: stale, lockHeldBy: holder, nextRun: next))
         }
         if output.json {
             Output.printJSON(entries)
@@ -66,6 +66,9 @@ struct StatusCommand: AsyncParsableCommand {
                 }
             } else {
                 text += "  last run   none yet\n"
+            }
+            if let holder = entry.lockHeldBy {
+                text += "  running    now, by \(holder) (it holds the run lock)\n"
             }
             text += "  schedule   \(entry.schedule ?? "none (only 'usersync sync' runs it)")\n"
             if let next = entry.nextRun {

@@ -70,7 +70,7 @@ struct SyncCommand: AsyncParsableCommand {
         let configuration = try file.load()
         let selected = try configuration.sources(named: sources, allowSeveral: true)
         let logger = logging.bootstrap(configuration)
-        let store = try file.openStore(configuration)
+        let store = try await file.openStore(configuration)
         var engine = SyncEngine(store: store, logger: logger, lockTimeout: .milliseconds(Int(wait * 1000)),
                                 changeListLimit: output.json ? 0 : max(show, 1))
         let progress = ProgressLine.forTerminal(json: output.json)

@@ -31,8 +31,8 @@ struct UsersCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try file.load()
-            let store = try file.openStore(configuration)
-            let users = try store.users(state: state?.rawValue, source: source, limit: limit == 0 ? nil : limit)
+            let store = try await file.openStore(configuration)
+            let users = try await store.users(state: state?.rawValue, source: source, limit: limit == 0 ? nil : limit)
             if output.json {
                 Output.printJSON(users)
                 return
@@ -69,14 +69,14 @@ struct UsersCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try file.load()
-            let store = try file.openStore(configuration)
-            guard let user = try store.user(named: name) else {
-                throw CommandFailure(status: .failure, message: "no user '\(name)' in \(configuration.store.sqlite) ('usersync users' lists them)")
+            let store = try await file.openStore(configuration)
+            guard let user = try await store.user(named: name) else {
+                throw CommandFailure(status: .failure, message: "no user '\(name)' in \(configuration.store.name) ('usersync users' lists them)")
             }
-            let last = try store.lastRecord(of: user, stableIDAttribute: configuration.sources.first { $0.name == user.source }?.stableID)
-            let history = try store.history(user: user.id, limit: limit)
+            let last = try await store.lastRecord(of: user, stableIDAttribute: configuration.sources.first { $0.name == user.source }?.stableID)
+            let history = try await store.history(user: user.id, limit: limit)
             if output.json {
-                let groups = try store.groups(ofUser: user.id)
+                let groups = try await store.groups(ofUser: user.id)
                 Output.printJSON(Report(user: user, lastRecord: last.map { RecordJSON($0.record) }, lastRecordRun: last?.runId, history: history,
                                         groups: groups.direct, effectiveGroups: groups.effective))
                 return
@@ -90,7 +90,7 @@ struct UsersCommand: AsyncParsableCommand {
             ]
             for (label, value) in rows { if let value { text += "  \(Output.pad(label, 13)) \(value)\n" } }
             for key in user.attributes.keys.sorted() { text += "  \(Output.pad(key, 13)) \(user.attributes[key]!)\n" }
-            let groups = try store.groups(ofUser: user.id)
+            let groups = try await store.groups(ofUser: user.id)
             if !groups.effective.isEmpty {
                 text += "groups: \(groups.direct.joined(separator: ", "))"
                 let nested = Set(groups.effective).subtracting(groups.direct).sorted()

@@ -25,13 +25,15 @@ struct ConfigFileOptions: ParsableArguments {
     }
 
     /// The store the configuration names, opened (and created or migrated when needed).
-    func openStore(_ configuration: Configuration) throws -> UserStore {
+    func openStore(_ configuration: Configuration) async throws -> UserStore {
         do {
-            return try UserStore(path: configuration.store.sqlite)
+            return try await UserStore.open(configuration.store)
         } catch let error as StoreError {
-            throw CommandFailure(status: .configuration, message: "\(configuration.file): store.sqlite: \(error)")
+            throw CommandFailure(status: .configuration, message: "\(configuration.file): store: \(error)")
         } catch {
-            throw CommandFailure(status: .failure, message: "cannot open the store '\(configuration.store.sqlite)': \(error)")
+            let failure = SyncFailure(error)
+            throw CommandFailure(status: ExitStatus(failure.kind),
+                                 message: "cannot open the store '\(configuration.store.name)': \(failure.message)")
         }
     }
 }

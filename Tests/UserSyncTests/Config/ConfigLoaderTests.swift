@@ -104,7 +104,7 @@ struct ConfigLoaderTests {
     @Test("the Active Directory example reads as written")
     func activeDirectoryExample() throws {
         let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/active-directory.yaml").path)
-        #expect(config.store.sqlite == "/var/lib/usersync/users.db")
+        #expect(config.store == .sqlite("/var/lib/usersync/users.db"))
         #expect(config.log?.directory == "/var/log/usersync")
         #expect(config.log?.retentionDays == 30)
         let corp = try #require(config.source(named: "corp"))

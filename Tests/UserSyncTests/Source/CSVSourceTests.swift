@@ -62,16 +62,16 @@ struct CSVHarness {
                          lockTimeout: .seconds(5)).run(source, force: force)
     }
 
-    func users() throws -> [String: UserRecord] {
-        Dictionary(uniqueKeysWithValues: try store.users().map { ($0.username, $0) })
+    func users() async throws -> [String: UserRecord] {
+        Dictionary(uniqueKeysWithValues: try await store.users().map { ($0.username, $0) })
     }
 
     /// Every table a run writes, as text rows, to show that a failed run changed nothing.
-    func snapshot() throws -> [String] {
-        try store.database.read { db in
+    func snapshot() async throws -> [String] {
+        try await store.read { db in
             var rows: [String] = []
             for table in ["users", "groups", "group_members", "group_parents", "effective_group_members"] {
-                rows += try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map { "\(table) \($0)" }
+                rows += try db.rows("SELECT * FROM \(table) ORDER BY 1, 2").map { "\(table) \($0.values)" }
             }
             return rows
         }
@@ -95,7 +95,7 @@ struct CSVSourceTests {
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 4)
-        let users = try h.users()
+        let users = try await h.users()
         #expect(users["alice"]?[.lastName] == "Smith; Jr.")
         #expect(users["alice"]?.externalId == "E1")  // the BOM is not part of the first column's name
         #expect(users["bob"]?[.lastName] == "O\"Brien")
@@ -104,7 +104,7 @@ struct CSVSourceTests {
         #expect(users["alice"]?.dn == nil)  // a line number is not a DN
 
         // The change records name the line each row starts on (carol's row spans lines 4-5).
-        let changes = try h.store.changes(run: report.runId!)
+        let changes = try await h.store.changes(run: report.runId!)
         #expect(changes.first { $0.username == "dave" }?.record == "\(h.csvPath):6")
         #expect(changes.first { $0.username == "carol" }?.record == "\(h.csvPath):4")
 
@@ -124,24 +124,24 @@ struct CSVSourceTests {
         try h.write("employee_id\tlogin\tfirst\tlast\tmail\nT1\ttina\tTina\t\"Tab, Comma\"\ttina@example.com\nT2\ttom\tTom\tTail\ttom@example.com")
         var report = await h.sync(try h.source("    delimiter: tab"))
         #expect(report.status == .applied, "\(report.error ?? "")")
-        #expect(try h.users()["tina"]?[.lastName] == "Tab, Comma")
-        #expect(try h.users()["tom"]?[.lastName] == "Tail")
+        #expect(try await h.users()["tina"]?[.lastName] == "Tab, Comma")
+        #expect(try await h.users()["tom"]?[.lastName] == "Tail")
 
         // Latin-1: é is one byte, 0xE9.
         try h.write(Array("employee_id,login,first,last,mail\nT1,tina,Tina,".utf8) + [0x44, 0xE9, 0x6A, 0xE0] + Array(",tina@example.com\nT2,tom,Tom,Tail,tom@example.com\n".utf8))
         report = await h.sync(try h.source("    encoding: latin1"))
         #expect(report.status == .applied, "\(report.error ?? "")")
-        #expect(try h.users()["tina"]?[.lastName] == "Déjà")
+        #expect(try await h.users()["tina"]?[.lastName] == "Déjà")
         #expect(report.users.updated == 1)
 
         // The same bytes read as UTF-8: refused with the place and the way out.
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         report = await h.sync(try h.source())
         #expect(report.status == .failed)
         #expect(report.errorKind == .malformed)
         #expect(report.error?.contains("\(h.csvPath):2:15:") == true, "\(report.error ?? "")")
         #expect(report.error?.contains("encoding: latin1") == true)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
     }
 
     @Test("a broken file (unbalanced quote, wrong field count, stray quote) names file, line and column and changes nothing")
@@ -150,7 +150,7 @@ struct CSVSourceTests {
         try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,bob@example.com\n")
         let source = try h.source()
         #expect(await h.sync(source).status == .applied)
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         #expect(before.count == 2)
 
         let cases: [(String, String)] = [
@@ -169,7 +169,7 @@ struct CSVSourceTests {
             #expect(report.errorKind == .malformed)
             #expect(report.error?.contains(expected) == true, "\(report.error ?? "")")
             #expect(report.error?.contains("nothing was changed") == true)
-            #expect(try h.snapshot() == before)
+            #expect(try await h.snapshot() == before)
         }
 
         // A column the mapping reads is missing: named, with the header and the nearest name.
@@ -178,14 +178,14 @@ struct CSVSourceTests {
         #expect(report.status == .failed)
         #expect(report.error?.contains("no column 'login'") == true, "\(report.error ?? "")")
         #expect(report.error?.contains("did you mean 'logon'") == true)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
 
         // A missing file: the run fails as unreachable, nothing changes.
         try FileManager.default.removeItem(atPath: h.csvPath)
         let missing = await h.sync(source)
         #expect(missing.errorKind == .unreachable)
         #expect(missing.error?.contains("cannot open the file") == true)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
     }
 
     @Test("rows that fail requiredFields are skipped with their line; more skips than maxSkipped stop the run; an empty file trips the guard")
@@ -197,13 +197,13 @@ struct CSVSourceTests {
         #expect(strict.status == .stopped && strict.errorKind == .guardStop)
         #expect(strict.error?.contains("3 of 4 records would be skipped, more than the 1 allowed (maxSkipped: 10% of 4 records read)") == true,
                 "\(strict.error ?? "")")
-        #expect(try h.users().isEmpty, "nothing written")
+        #expect(try await h.users().isEmpty, "nothing written")
         let source = try h.source(options: "      requiredFields: [username, email]\n      maxSkipped: 3")
         let report = await h.sync(source)
         #expect(report.status == .applied)
         #expect(report.users.created == 1)
         #expect(report.users.skipped == 3)
-        let skips = try h.store.changes(run: report.runId!).filter { $0.action == .skip }
+        let skips = try await h.store.changes(run: report.runId!).filter { $0.action == .skip }
         #expect(skips.map(\.record) == ["\(h.csvPath):3", "\(h.csvPath):5", "\(h.csvPath):6"])  // line 4 is blank
         #expect(skips[0].newValue?.contains("no email") == true)
         #expect(skips[1].newValue?.contains("no username") == true)
@@ -214,7 +214,7 @@ struct CSVSourceTests {
         let empty = await h.sync(source)
         #expect(empty.status == .stopped)
         #expect(empty.error?.contains("no rows") == true, "\(empty.error ?? "")")
-        #expect(try h.users()["alice"]?.state == "active")
+        #expect(try await h.users()["alice"]?.state == "active")
     }
 
     @Test("a duplicate stable id (a typo in an export) fails the run with both lines; the user whose id went missing is not deactivated")
@@ -223,15 +223,15 @@ struct CSVSourceTests {
         try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,bob@example.com\nE3,carl,Carl,Cole,carl@example.com\n")
         let source = try h.source()
         #expect(await h.sync(source).status == .applied)
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         // carl's row now carries bob's id.
         try h.write("employee_id,login,first,last,mail\nE1,alice,Alice,Smith,alice@example.com\nE2,bob,Bob,Brown,bob@example.com\nE2,carl,Carl,Cole,carl@example.com\n")
         let report = await h.sync(source)
         #expect(report.status == .failed && report.errorKind == .malformed, "\(report.error ?? "")")
         #expect(report.error?.contains("two records have the same employee_id 'E2': \(h.csvPath):3 and \(h.csvPath):4") == true,
                 "\(report.error ?? "")")
-        #expect(try h.snapshot() == before, "nothing changed")
-        #expect(try h.users()["carl"]?.state == "active")
+        #expect(try await h.snapshot() == before, "nothing changed")
+        #expect(try await h.users()["carl"]?.state == "active")
     }
 
     @Test("a groups column with paths builds the group tree; users leaving a group and disabled rows follow")
@@ -249,19 +249,19 @@ struct CSVSourceTests {
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.groups?.created == 4)
-        let users = try h.users()
+        let users = try await h.users()
         #expect(users["carol"]?.state == "deactivated")
-        let paris = try #require(try h.store.groups(named: "Paris").first)
+        let paris = try #require(try await h.store.groups(named: "Paris").first)
         #expect(paris.dn == "Sales/EMEA/Paris")
-        let emea = try #require(try h.store.groups(named: "EMEA").first)
-        let sales = try #require(try h.store.groups(named: "Sales").first)
-        let tree = try h.store.groupTree(source: "contractors")
+        let emea = try #require(try await h.store.groups(named: "EMEA").first)
+        let sales = try #require(try await h.store.groups(named: "Sales").first)
+        let tree = try await h.store.groupTree(source: "contractors")
         #expect(tree.parents(of: paris.id) == [emea.id])
         #expect(tree.parents(of: emea.id) == [sales.id])
-        #expect(try h.store.members(ofGroup: sales.id, effective: false) == [])
-        #expect(try h.store.members(ofGroup: sales.id, effective: true) == ["alice", "bob"])
-        #expect(try h.store.members(ofGroup: emea.id, effective: false) == ["bob"])
-        #expect(try h.store.groups(ofUser: users["alice"]!.id).direct == ["Paris", "Staff"])
+        #expect(try await h.store.members(ofGroup: sales.id, effective: false) == [])
+        #expect(try await h.store.members(ofGroup: sales.id, effective: true) == ["alice", "bob"])
+        #expect(try await h.store.members(ofGroup: emea.id, effective: false) == ["bob"])
+        #expect(try await h.store.groups(ofUser: users["alice"]!.id).direct == ["Paris", "Staff"])
 
         // Alice leaves Paris for Staff only, Paris disappears from the file, Carol comes back.
         try h.write("""
@@ -275,20 +275,20 @@ struct CSVSourceTests {
         #expect(again.status == .applied, "\(again.error ?? "")")
         #expect(again.users.reactivated == 1)
         #expect(again.groups?.deactivated == 1)
-        #expect(try h.store.groups(named: "Paris").first?.state == "deactivated")
-        #expect(try h.store.members(ofGroup: sales.id, effective: true) == ["bob"])
-        let staff = try #require(try h.store.groups(named: "Staff").first)
-        #expect(try h.store.members(ofGroup: staff.id, effective: false) == ["alice", "carol"])
+        #expect(try await h.store.groups(named: "Paris").first?.state == "deactivated")
+        #expect(try await h.store.members(ofGroup: sales.id, effective: true) == ["bob"])
+        let staff = try #require(try await h.store.groups(named: "Staff").first)
+        #expect(try await h.store.members(ofGroup: staff.id, effective: false) == ["alice", "carol"])
 
         // The run kept its records with their locators: rows by file and line, groups by path;
         // a CSV user (no DN) finds their last record by their stable id, never a group's.
         let runId = try #require(again.runId)
-        let kept = try #require(try h.store.records(run: runId))
+        let kept = try #require(try await h.store.records(run: runId))
         #expect(kept.prefix(3).map(\.locator) == (2...4).map { .row(file: h.csvPath, line: $0) })
         #expect(kept.contains { $0.locator == .groupPath("Sales/EMEA") })
-        let carol = try #require(try h.users()["carol"])
+        let carol = try #require(try await h.users()["carol"])
         #expect(carol.dn == nil)
-        let last = try #require(try h.store.lastRecord(of: carol, stableIDAttribute: source.stableID))
+        let last = try #require(try await h.store.lastRecord(of: carol, stableIDAttribute: source.stableID))
         #expect(last.runId == runId && last.record.locator == .row(file: h.csvPath, line: 4))
         #expect(last.record.string("status") == "Active")
     }

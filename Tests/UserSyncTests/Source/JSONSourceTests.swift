@@ -46,7 +46,7 @@ struct JSONSourceTests {
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.entriesRead == 8)
         #expect(report.users.created == 8)
-        let users = try h.users()
+        let users = try await h.users()
         #expect(users["person8"]?[.lastName] == "Last8")
         #expect(users["person8"]?.externalId == "8")
         #expect(users["person4"]?.state == "deactivated")  // enabled: false
@@ -61,8 +61,8 @@ struct JSONSourceTests {
         #expect(again.status == .applied, "\(again.error ?? "")")
         #expect(again.users.updated == 1)
         #expect(again.users.deactivated == 1)
-        #expect(try h.users()["person2"]?[.lastName] == "Changed")
-        #expect(try h.users()["person8"]?.state == "deactivated")
+        #expect(try await h.users()["person2"]?[.lastName] == "Changed")
+        #expect(try await h.users()["person8"]?.state == "deactivated")
     }
 
     @Test("a next link to another server is refused before the credentials go there, unless allowedOrigins names it")
@@ -86,7 +86,7 @@ struct JSONSourceTests {
         #expect(refused.error?.contains("\(other.baseURL)/next?page=2") == true, "the error names the link: \(refused.error ?? "")")
         #expect(refused.error?.contains("allowedOrigins") == true)
         #expect((try other.stats()["requests"] as? [String: Int])?["/next"] == nil, "nothing was sent to the other server")
-        #expect(try h.users().isEmpty)
+        #expect(try await h.users().isEmpty)
 
         // Named in allowedOrigins: the read follows the link (the other server takes it without a token).
         let allowed = await h.sync(try config("    allowedOrigins: [\"\(other.baseURL)\"]"))
@@ -117,7 +117,7 @@ struct JSONSourceTests {
         let h = try CSVHarness()
         let good = try h.parse(source(server, "/next", "    records: /value\n    paging: { nextLink: \"@odata.nextLink\" }"))
         #expect(await h.sync(good).status == .applied)
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
 
         let broken = try h.parse(source(server, "/broken", "    records: /value\n    retries: 2"))
         let report = await h.sync(broken)
@@ -126,20 +126,20 @@ struct JSONSourceTests {
         #expect(report.error?.contains("\(server.baseURL)/broken: answered 500 after 3 tries") == true, "\(report.error ?? "")")
         #expect(report.error?.contains("nothing was changed") == true)
         #expect((try server.stats()["requests"] as? [String: Int])?["/broken"] == 3)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
 
         let notJSON = try h.parse(source(server, "/notjson", "    records: /value"))
         let second = await h.sync(notJSON)
         #expect(second.errorKind == .malformed)
         #expect(second.error?.contains("\(server.baseURL)/notjson: the answer is not JSON (text/html): <html>") == true, "\(second.error ?? "")")
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
 
         // The records are not where the source says.
         let wrongPointer = try h.parse(source(server, "/next", "    records: /items"))
         let third = await h.sync(wrongPointer)
         #expect(third.errorKind == .malformed)
         #expect(third.error?.contains("no list of records at '/items' (the page's keys: @odata.nextLink, value)") == true, "\(third.error ?? "")")
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
     }
 
     @Test("OAuth 2.0 client credentials: a token is fetched, reused while valid, fetched again once expired; a wrong secret fails")
@@ -183,13 +183,13 @@ struct JSONSourceTests {
         // With client_secret_basic instead of the form.
         #expect(await h.sync(try config(lasting, "clientAuthentication: basic")).status == .applied)
 
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         try "wrong\n".write(toFile: secret, atomically: true, encoding: .utf8)
         let refused = await h.sync(try config(brief))
         #expect(refused.status == .failed)
         #expect(refused.errorKind == .authentication)
         #expect(refused.error?.contains("the token endpoint answered 401") == true, "\(refused.error ?? "")")
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
     }
 
     @Test("a CSV file over HTTPS with basic auth and the server's CA; without the CA the run fails as TLS")
@@ -217,7 +217,7 @@ struct JSONSourceTests {
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 2)
-        let changes = try h.store.changes(run: report.runId!)
+        let changes = try await h.store.changes(run: report.runId!)
         #expect(changes.first { $0.username == "bob" }?.record == "https://127.0.0.1:\(server.process.port)/people.csv:3")
 
         let untrusted = await h.sync(try config(""))
@@ -228,7 +228,7 @@ struct JSONSourceTests {
         try "wrong\n".write(toFile: password, atomically: true, encoding: .utf8)
         let refused = await h.sync(source)
         #expect(refused.errorKind == .authentication, "\(refused.error ?? "")")
-        #expect(try h.users().count == 2)
+        #expect(try await h.users().count == 2)
     }
 
     @Test("plain http and unchecked TLS are refused unless allowInsecure; paths are checked when the file is read")

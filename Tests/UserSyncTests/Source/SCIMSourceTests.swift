@@ -79,7 +79,7 @@ struct SCIMSourceTests {
         #expect(report.entriesRead == 1000)
         #expect(report.users.created == 1000)
         #expect(report.groups?.created == 12)
-        let users = try h.users()
+        let users = try await h.users()
         let u42 = try #require(users["user0042"])
         #expect(u42.externalId == ids[42])
         #expect(u42[.email] == "user42@example.com")  // the primary one, not the first
@@ -88,13 +88,13 @@ struct SCIMSourceTests {
         #expect(u42.attributes["employeeNumber"] == "E42")
         #expect(u42.attributes["homeMail"] == "home42@example.net")
         #expect(u42.state == "active")
-        let all = try #require(try h.store.groups(named: "All").first)
-        let leads = try #require(try h.store.groups(named: "Leads").first)
-        let dept0 = try #require(try h.store.groups(named: "Dept0").first)
-        #expect(try h.store.members(ofGroup: all.id, effective: true).count == 1000)
-        #expect(try h.store.members(ofGroup: all.id, effective: false).isEmpty)
-        #expect(try h.store.groupTree(source: "cloud").parents(of: leads.id) == [dept0.id])
-        #expect(try h.store.groups(ofUser: users["user0003"]!.id).effective == ["All", "Dept0", "Leads"])
+        let all = try #require(try await h.store.groups(named: "All").first)
+        let leads = try #require(try await h.store.groups(named: "Leads").first)
+        let dept0 = try #require(try await h.store.groups(named: "Dept0").first)
+        #expect(try await h.store.members(ofGroup: all.id, effective: true).count == 1000)
+        #expect(try await h.store.members(ofGroup: all.id, effective: false).isEmpty)
+        #expect(try await h.store.groupTree(source: "cloud").parents(of: leads.id) == [dept0.id])
+        #expect(try await h.store.groups(ofUser: users["user0003"]!.id).effective == ["All", "Dept0", "Leads"])
 
         // Through the API: user 5 renamed, user 6 deactivated (active: false), user 7 deleted.
         ids = ids.map { $0 }
@@ -109,12 +109,12 @@ struct SCIMSourceTests {
         #expect(again.users.updated == 1)
         #expect(again.users.deactivated == 2)
         #expect(again.users.unchanged == 997)
-        let after = try h.users()
+        let after = try await h.users()
         #expect(after["user0005"]?[.lastName] == "Renamed")
         #expect(after["user0006"]?.state == "deactivated")
         #expect(after["user0007"]?.state == "deactivated")
         #expect(after["user0008"]?.state == "active")
-        let changes = try h.store.changes(run: again.runId!)
+        let changes = try await h.store.changes(run: again.runId!)
         #expect(changes.first { $0.username == "user0006" && $0.action == .deactivate }?.newValue == "disabled in the directory")
         #expect(changes.first { $0.username == "user0007" && $0.action == .deactivate }?.record == "id \(ids[7]!)")
 
@@ -122,7 +122,7 @@ struct SCIMSourceTests {
         try await server.send([["method": "PUT", "path": "/Users/\(ids[6]!)", "body": Self.user(6).merging(["id": ids[6]!]) { $1 }]])
         let third = await h.sync(source)
         #expect(third.users.reactivated == 1)
-        #expect(try h.users()["user0006"]?.id == after["user0006"]?.id)
+        #expect(try await h.users()["user0006"]?.id == after["user0006"]?.id)
 
         // A filter on the server and externalId as the stable id: another source, its own users.
         let h2 = try CSVHarness()
@@ -133,7 +133,7 @@ struct SCIMSourceTests {
         let scoped = await h2.sync(filtered)
         #expect(scoped.status == .applied, "\(scoped.error ?? "")")
         #expect(scoped.entriesRead == 10)  // User0010 … User0019
-        #expect(try h2.users()["user0013"]?.externalId == "ext-13")
+        #expect(try await h2.users()["user0013"]?.externalId == "ext-13")
 
         // test-bind's check of the source: the first page maps, the groups answer.
         let check = await SourceCheck(source: source, pageLimit: 100).run()
@@ -166,12 +166,12 @@ struct SCIMSourceTests {
         let report = await h.sync(try h.parse(source(server, tokenFile: tokenFile)))
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.groups?.created == 2 && report.unresolvedMembers == 0)
-        let inner = try #require(try h.store.groups(named: "Inner").first)
-        let outer = try #require(try h.store.groups(named: "Outer").first)
-        #expect(try h.store.groupTree(source: "cloud").parents(of: inner.id) == [outer.id])
-        #expect(try h.store.members(ofGroup: outer.id, effective: false).count == 1, "user 5 only: Inner is a child, not a user")
-        #expect(try h.store.members(ofGroup: outer.id, effective: true).count == 4)
-        #expect(try h.store.groups(ofUser: h.users()["user0001"]!.id).effective == ["Inner", "Outer"])
+        let inner = try #require(try await h.store.groups(named: "Inner").first)
+        let outer = try #require(try await h.store.groups(named: "Outer").first)
+        #expect(try await h.store.groupTree(source: "cloud").parents(of: inner.id) == [outer.id])
+        #expect(try await h.store.members(ofGroup: outer.id, effective: false).count == 1, "user 5 only: Inner is a child, not a user")
+        #expect(try await h.store.members(ofGroup: outer.id, effective: true).count == 4)
+        #expect(try await h.store.groups(ofUser: h.users()["user0001"]!.id).effective == ["Inner", "Outer"])
     }
 
     @Test("a wrong token fails the run as an authentication failure and changes nothing")
@@ -183,14 +183,14 @@ struct SCIMSourceTests {
         try "\(server.token)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let source = try h.parse(source(server, tokenFile: tokenFile))
         #expect(await h.sync(source).status == .applied)
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
 
         try "not-the-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let report = await h.sync(source)
         #expect(report.status == .failed)
         #expect(report.errorKind == .authentication)
         #expect(report.error?.contains("401") == true, "\(report.error ?? "")")
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
         let check = await SourceCheck(source: source).run()
         #expect(check.error?.kind == .authentication)
     }

@@ -30,7 +30,7 @@ struct UserStoreTests {
         #expect(mode == 0o600)
         let journal = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
-        #expect(try store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
+        #expect(try await store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
         // Opening again changes nothing.
         let again = try UserStore(path: path)
         #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
@@ -53,10 +53,10 @@ struct UserStoreTests {
     }
 
     @Test("schemas/store.sql documents exactly the tables and indexes the migrations make")
-    func documentedSchema() throws {
+    func documentedSchema() async throws {
         let store = try UserStore(path: try temporaryStorePath())
         let documented = try String(contentsOf: repositoryRoot.appendingPathComponent("schemas/store.sql"), encoding: .utf8)
-        let actual = try store.schemaSQL().joined(separator: ";\n")
+        let actual = try await store.schemaSQL().joined(separator: ";\n")
         #expect(statements(documented) == statements(actual))
     }
 
@@ -144,13 +144,13 @@ struct UserStoreTests {
         try old.close()
 
         let store = try UserStore(path: path)
-        let records = try #require(try store.records(run: 1))
+        let records = try #require(try await store.records(run: 1))
         #expect(records.map(\.locator) == [.dn("uid=ann,ou=people,dc=example,dc=com"), .resource("/srv/people.csv:3")])
         #expect(records.map { $0.string("uid") } == ["ann", "bob"])
-        let ann = try #require(try store.user(named: "ann"))
-        #expect(try store.lastRecord(of: ann, stableIDAttribute: "entryUUID")?.record.string("uid") == "ann", "by DN")
-        let bob = try #require(try store.user(named: "bob"))
-        #expect(try store.lastRecord(of: bob, stableIDAttribute: "entryUUID")?.record.string("uid") == "bob", "by stable id")
+        let ann = try #require(try await store.user(named: "ann"))
+        #expect(try await store.lastRecord(of: ann, stableIDAttribute: "entryUUID")?.record.string("uid") == "ann", "by DN")
+        let bob = try #require(try await store.user(named: "bob"))
+        #expect(try await store.lastRecord(of: bob, stableIDAttribute: "entryUUID")?.record.string("uid") == "bob", "by stable id")
     }
 
     @Test("a store in a missing directory is a clear error")

@@ -152,8 +152,8 @@ struct ActiveDirectoryGroupTests {
         let (byTree, treeStore) = try await Self.sync(
             try Self.source(s, store: treePath, memberOf: scope + "      memberOfStrategy: tree"), store: treePath)
         #expect(byTree.status == .applied, "\(byTree.error ?? "")")
-        let a = Set(try inChainStore.users().map(\.username))
-        let b = Set(try treeStore.users().map(\.username))
+        let a = Set(try await inChainStore.users().map(\.username))
+        let b = Set(try await treeStore.users().map(\.username))
         #expect(a == b)
         #expect(a.count == 2100 + 3, "G1's users: u1, u2, u3 and BigGroup's")
         #expect(a.contains("\(s.tag)u3") && !a.contains("\(s.tag)u4"))

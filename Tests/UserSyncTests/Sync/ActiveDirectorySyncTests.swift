@@ -83,8 +83,8 @@ struct ActiveDirectorySyncTests {
         let first = await engine.run(source)
         #expect(first.status == .applied, "\(first.error ?? "")")
         #expect(first.users.created == 3)
-        func users() throws -> [String: UserRecord] { Dictionary(uniqueKeysWithValues: try store.users().map { ($0.username, $0) }) }
-        var all = try users()
+        func users() async throws -> [String: UserRecord] { Dictionary(uniqueKeysWithValues: try await store.users().map { ($0.username, $0) }) }
+        var all = try await users()
         let carol = try #require(all["carol"])
         #expect(carol.state == "active")
         #expect(carol[.email] == "carol.example@corp.example.test")
@@ -97,7 +97,7 @@ struct ActiveDirectorySyncTests {
         // Nothing changed: every record is recognised as identical, and the disabled one stays deactivated.
         let again = await engine.run(source)
         #expect(again.users.unchanged == 3 && again.identicalRecords == 3, "\(again.error ?? "")")
-        #expect(try users()["dave"]?.state == "deactivated")
+        #expect(try await users()["dave"]?.state == "deactivated")
 
         try await offThePool {
             try dc.modify("""
@@ -116,10 +116,10 @@ struct ActiveDirectorySyncTests {
         let second = await engine.run(source)
         #expect(second.status == .applied, "\(second.error ?? "")")
         #expect(second.users.deactivated == 1 && second.users.reactivated == 1)
-        all = try users()
+        all = try await users()
         #expect(all["carol"]?.id == carol.id && all["carol"]?.state == "deactivated")
         #expect(all["dave"]?.state == "active" && all["dave"]?.deactivatedAt == nil)
-        let reasons = try store.changes(run: second.runId!).map { "\($0.action) \($0.username ?? ""): \($0.newValue ?? "")" }.sorted()
+        let reasons = try await store.changes(run: second.runId!).map { "\($0.action) \($0.username ?? ""): \($0.newValue ?? "")" }.sorted()
         #expect(reasons == ["deactivate carol: disabled in the directory", "reactivate dave: back in the directory, enabled"])
 
         try await offThePool {
@@ -127,7 +127,7 @@ struct ActiveDirectorySyncTests {
         }
         let third = await engine.run(source)
         #expect(third.users.reactivated == 1)
-        #expect(try users()["carol"]?.id == carol.id && users()["carol"]?.state == "active")
+        #expect(try await users()["carol"]?.id == carol.id && users()["carol"]?.state == "active")
     }
 }
 

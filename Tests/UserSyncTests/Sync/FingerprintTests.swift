@@ -112,7 +112,7 @@ struct FingerprintTests {
         let fourth = await engine.run(settings, from: FixedSource(entries: [ann, bob, ann], pageSize: 5))
         #expect(fourth.status == .failed && fourth.error?.contains("'id-1': \(annDN) and \(annDN)") == true, "\(fourth.error ?? "")")
         #expect(try rows() == before)
-        #expect(try store.users().filter { $0.state == "active" }.count == 3, "nobody deactivated")
+        #expect(try await store.users().filter { $0.state == "active" }.count == 3, "nobody deactivated")
     }
 
     @Test("a row written by someone else while the run reads is left for the next run, never deactivated")
@@ -125,10 +125,10 @@ struct FingerprintTests {
         let report = await engine.run(settings, from: source)
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.skipped == 1 && report.users.unchanged == 4 && report.users.deactivated == 0)
-        #expect(try store.user(named: "u3")?[.email] == "edited@example.com" && store.user(named: "u3")?.state == "active")
+        #expect(try await store.user(named: "u3")?[.email] == "edited@example.com" && store.user(named: "u3")?.state == "active")
         let next = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
         #expect(next.users.updated == 1 && next.identicalRecords == 4)
-        #expect(try store.user(named: "u3")?[.email] == "u3@example.com", "the directory's value is back")
+        #expect(try await store.user(named: "u3")?[.email] == "u3@example.com", "the directory's value is back")
     }
 }
 

@@ -126,7 +126,7 @@ struct GroupSyncTests {
         #expect(effective["cyclea"] == nil, "deactivated")
         let renamed = try await h.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM groups WHERE name = 'level3'") }
         #expect(renamed == l3, "a rename keeps the row")
-        let changes = try h.store.changes(run: report.runId!)
+        let changes = try await h.store.changes(run: report.runId!)
         let summary = Set(changes.map { "\($0.action) \($0.field ?? "")" })
         #expect(summary.isSuperset(of: ["remove user", "add group", "update name", "update dn", "deactivate "]))
     }
@@ -138,7 +138,7 @@ struct GroupSyncTests {
                                   memberOf: "cn=l3,ou=groups,\(Slapd.suffix)")
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
-        #expect(Set(try h.users().keys) == names([3, 4, 5]))
+        #expect(Set(try await h.users().keys) == names([3, 4, 5]))
         try await h.modify("""
             dn: cn=l5,ou=groups,\(Slapd.suffix)
             changetype: modify
@@ -148,8 +148,8 @@ struct GroupSyncTests {
             """)
         let next = await h.sync(source)
         #expect(next.users.deactivated == 1 && next.users.created == 1)
-        #expect(try h.users()[Slapd.userName(5)]?.state == "deactivated")
-        #expect(try h.users()[Slapd.userName(11)]?.state == "active")
+        #expect(try await h.users()[Slapd.userName(5)]?.state == "deactivated")
+        #expect(try await h.users()[Slapd.userName(11)]?.state == "active")
     }
 
     @Test("groupOfUniqueNames (uniqueMember, with a UID suffix) and posixGroup (memberUid) sources")

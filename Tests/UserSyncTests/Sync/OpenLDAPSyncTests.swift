@@ -16,7 +16,7 @@ struct OpenLDAPSyncTests {
         #expect(first.status == .applied, "\(first.error ?? "")")
         #expect(first.entriesRead == 120)
         #expect(first.users.created == 120)
-        let users = try h.users()
+        let users = try await h.users()
         #expect(users.count == 120)
         let u7 = try #require(users["user00007"])
         #expect(u7.source == "ldap")
@@ -27,15 +27,15 @@ struct OpenLDAPSyncTests {
         #expect(u7.dn == Slapd.userDN(7))
         #expect(u7.state == "active")
         #expect(u7.externalId?.count == 36, "entryUUID text")
-        let run = try #require(try h.run(first.runId))
+        let run = try #require(try await h.run(first.runId))
         #expect(run.status == "applied" && run.created == 120 && run.entriesRead == 120)
-        #expect(try h.store.changeCounts(run: first.runId!) == ["create": 120])
+        #expect(try await h.store.changeCounts(run: first.runId!) == ["create": 120])
 
         let second = await h.sync(source)
         #expect(second.status == .applied)
         #expect(second.users.unchanged == 120)
         #expect(second.users.created + second.users.updated + second.users.deactivated == 0)
-        #expect(try h.store.changeCounts(run: second.runId!).isEmpty)
+        #expect(try await h.store.changeCounts(run: second.runId!).isEmpty)
     }
 
     @Test("records identical to the last run skip mapping, and still: a row edited in the store is corrected, a returning user reactivated, a new mapping applied to all")
@@ -49,7 +49,7 @@ struct OpenLDAPSyncTests {
 
         let second = await h.sync(source)
         #expect(second.users.unchanged == 40 && second.identicalRecords == 40, "nothing changed: every record recognised")
-        #expect(try h.store.changeCounts(run: second.runId!).isEmpty)
+        #expect(try await h.store.changeCounts(run: second.runId!).isEmpty)
 
         // Someone edits a synced row in the store: its fingerprint is forgotten, the next run
         // compares it in full and puts the directory's value back.
@@ -59,10 +59,10 @@ struct OpenLDAPSyncTests {
         // A user leaves the filter (deactivated), then comes back exactly as before (reactivated).
         let narrowed = await h.sync(try h.source(filter: "(&(objectClass=inetOrgPerson)(!(uid=user00009)))"))
         #expect(narrowed.users.deactivated == 1 && narrowed.identicalRecords == 38, "\(narrowed.error ?? "")")
-        #expect(try h.users()["user00004"]?[.email] == "user00004@example.com")
+        #expect(try await h.users()["user00004"]?[.email] == "user00004@example.com")
         let back = await h.sync(source)
         #expect(back.users.reactivated == 1 && back.users.unchanged == 39 && back.identicalRecords == 39)
-        #expect(try h.users()["user00009"]?.state == "active")
+        #expect(try await h.users()["user00009"]?.state == "active")
 
         // A changed mapping changes every fingerprint: all records are compared and updated.
         let remapped = try h.source(mapping: """
@@ -75,14 +75,14 @@ struct OpenLDAPSyncTests {
             """)
         let all = await h.sync(remapped)
         #expect(all.users.updated == 40 && all.identicalRecords == 0)
-        #expect(try h.users()["user00007"]?[.displayName] == "Family7, Given7")
+        #expect(try await h.users()["user00007"]?[.displayName] == "Family7, Given7")
         let again = await h.sync(remapped)
         #expect(again.users.unchanged == 40 && again.identicalRecords == 40)
         // A dry run recognises them too, and writes nothing.
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         let dry = await h.sync(source, dryRun: true)
         #expect(dry.users.updated == 40 && dry.identicalRecords == 0)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
         #expect(await h.sync(remapped).identicalRecords == 40, "the dry run left the fingerprints as they were")
     }
 
@@ -101,24 +101,24 @@ struct OpenLDAPSyncTests {
             sn: Newname
 
             """)
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         let plan = await h.sync(source, dryRun: true)
         #expect(plan.status == .planned)
         #expect(plan.users.updated == 1 && plan.users.unchanged == 29)
         let planned = plan.changes.filter { $0.action == .update }.map { "\($0.field!): \($0.oldValue!) → \($0.newValue!)" }.sorted()
         #expect(planned == ["display_name: Given3 Family3 → Given3 Newname", "email: user00003@example.com → new.address@example.com",
                             "last_name: Family3 → Newname"])
-        #expect(try h.snapshot() == before, "a dry run writes nothing")
-        #expect(try h.run(plan.runId)?.status == "planned")
-        #expect(try h.store.changes(run: plan.runId!).isEmpty, "a dry run records no changes")
+        #expect(try await h.snapshot() == before, "a dry run writes nothing")
+        #expect(try await h.run(plan.runId)?.status == "planned")
+        #expect(try await h.store.changes(run: plan.runId!).isEmpty, "a dry run records no changes")
 
         let applied = await h.sync(source)
         #expect(applied.users.updated == 1)
-        let user = try #require(try h.users()["user00003"])
+        let user = try #require(try await h.users()["user00003"])
         #expect(user[.email] == "new.address@example.com")
         #expect(user[.lastName] == "Newname")
         #expect(user[.firstName] == "Given3")
-        let changes = try h.store.changes(run: applied.runId!)
+        let changes = try await h.store.changes(run: applied.runId!)
         #expect(Set(changes.map { $0.field ?? "" }) == ["email", "last_name", "display_name"])
         #expect(changes.allSatisfy { $0.objectId == user.id && $0.action == .update })
     }
@@ -128,13 +128,13 @@ struct OpenLDAPSyncTests {
         let h = try await SyncHarness.start(users: 30)
         let source = try h.source()
         _ = await h.sync(source)
-        let original = try #require(try h.users()["user00005"])
+        let original = try #require(try await h.users()["user00005"])
 
         try await h.modify("dn: \(Slapd.userDN(5))\nchangetype: delete\n\n")
         let deleted = await h.sync(source)
         #expect(deleted.status == .applied, "\(deleted.error ?? "")")
         #expect(deleted.users.deactivated == 1)
-        let gone = try #require(try h.users()["user00005"])
+        let gone = try #require(try await h.users()["user00005"])
         #expect(gone.id == original.id && gone.state == "deactivated" && gone.deactivatedAt != nil)
 
         try await h.modify("""
@@ -151,12 +151,12 @@ struct OpenLDAPSyncTests {
             """)
         let back = await h.sync(source)
         #expect(back.users.reactivated == 1 && back.users.created == 0)
-        let returned = try #require(try h.users()["user00005"])
+        let returned = try #require(try await h.users()["user00005"])
         #expect(returned.id == original.id, "the same row")
         #expect(returned.state == "active" && returned.deactivatedAt == nil)
         #expect(returned.externalId != original.externalId, "the row took the new entryUUID")
-        #expect(try h.store.users().count == 30)
-        let actions = Set(try h.store.changes(run: back.runId!).map(\.action))
+        #expect(try await h.store.users().count == 30)
+        let actions = Set(try await h.store.changes(run: back.runId!).map(\.action))
         #expect(actions == [.update, .reactivate])
     }
 
@@ -170,8 +170,8 @@ struct OpenLDAPSyncTests {
             """)
         let source = try h.source(base: Slapd.suffix)
         _ = await h.sync(source)
-        let seven = try #require(try h.users()["user00007"])
-        let eight = try #require(try h.users()["user00008"])
+        let seven = try #require(try await h.users()["user00007"])
+        let eight = try #require(try await h.users()["user00008"])
         try await h.modify("""
             dn: \(Slapd.userDN(7))
             changetype: modrdn
@@ -188,7 +188,7 @@ struct OpenLDAPSyncTests {
         let report = await h.sync(source)
         #expect(report.status == .applied)
         #expect(report.users.updated == 2 && report.users.created == 0 && report.users.deactivated == 0)
-        let users = try h.users()
+        let users = try await h.users()
         #expect(users["user00007"] == nil)
         let renamed = try #require(users["renamed7"])
         #expect(renamed.id == seven.id && renamed.externalId == seven.externalId)
@@ -226,37 +226,37 @@ struct OpenLDAPSyncTests {
         // With adoption by username, the hand-made user00003 becomes the source's.
         let adopting = await h.sync(try h.source(options: "      adoptExistingBy: username"))
         #expect(adopting.status == .applied, "\(adopting.error ?? "")")
-        let adopted = try #require(try h.users()["user00003"])
+        let adopted = try #require(try await h.users()["user00003"])
         #expect(adopted.source == "ldap" && adopted[.email] == "user00003@example.com" && adopted[.firstName] == "Given3")
-        #expect(try h.users()["local-admin"]?.source == nil)
+        #expect(try await h.users()["local-admin"]?.source == nil)
     }
 
     @Test("a filter that matches nothing trips the guard: stopped, nothing changed; --force does not apply it, --allow-empty does")
     func emptyReadGuard() async throws {
         let h = try await SyncHarness.start(users: 40)
         _ = await h.sync(try h.source())
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         let empty = try h.source(filter: "(uid=nobody-at-all)")
         let stopped = await h.sync(empty)
         #expect(stopped.status == .stopped)
         #expect(stopped.errorKind == .guardStop)
         #expect(stopped.error?.contains("no entries") == true)
         #expect(stopped.users.deactivated == 40, "the report says what would have happened")
-        #expect(try h.snapshot() == before)
-        #expect(try h.run(stopped.runId)?.status == "stopped")
-        #expect(try h.store.changes(run: stopped.runId!).isEmpty)
+        #expect(try await h.snapshot() == before)
+        #expect(try await h.run(stopped.runId)?.status == "stopped")
+        #expect(try await h.store.changes(run: stopped.runId!).isEmpty)
 
         // A --force meant for a large deactivation does not let an empty read through.
         let forced = await h.sync(empty, force: true)
         #expect(forced.status == .stopped && forced.error?.contains("--allow-empty") == true, "\(forced.error ?? "")")
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
         // --allow-empty alone: the empty read passes, and the 40 deactivations still meet maxDeactivations.
         let emptyOnly = await h.sync(empty, allowEmpty: true)
         #expect(emptyOnly.status == .stopped && emptyOnly.error?.contains("40 users would be deactivated") == true)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
         let both = await h.sync(empty, force: true, allowEmpty: true)
         #expect(both.status == .applied)
-        #expect(try h.store.users(state: "deactivated").count == 40)
+        #expect(try await h.store.users(state: "deactivated").count == 40)
     }
 
     @Test("more deactivations than maxDeactivations stop the run; --force applies them")
@@ -266,11 +266,11 @@ struct OpenLDAPSyncTests {
         _ = await h.sync(source)
         let ldif = (1...8).map { "dn: \(Slapd.userDN($0))\nchangetype: delete\n" }.joined(separator: "\n") + "\n"
         try await h.modify(ldif)
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         let stopped = await h.sync(source)
         #expect(stopped.status == .stopped)
         #expect(stopped.error?.contains("8 users would be deactivated, more than the 5 allowed") == true)
-        #expect(try h.snapshot() == before)
+        #expect(try await h.snapshot() == before)
 
         let absolute = await h.sync(try h.source(options: "      maxDeactivations: 8"))
         #expect(absolute.status == .applied, "8 allowed")
@@ -286,7 +286,7 @@ struct OpenLDAPSyncTests {
             #expect(report.status == .stopped)
             #expect(report.error?.contains("60 active users would exceed maxUsers (50)") == true)
         }
-        #expect(try h.store.users().isEmpty)
+        #expect(try await h.store.users().isEmpty)
         let fits = await h.sync(try h.source(options: "      maxUsers: 60"))
         #expect(fits.status == .applied && fits.users.created == 60)
     }
@@ -297,7 +297,7 @@ struct OpenLDAPSyncTests {
         let source = try h.source()
         _ = await h.sync(source)
         try await h.modify("dn: \(Slapd.userDN(400))\nchangetype: modify\nreplace: sn\nsn: Changed\n\n")
-        let before = try h.snapshot()
+        let before = try await h.snapshot()
         let cut = ServerStoppingSource(inner: LDAPSource(settings: source, directory: source.ldap!), slapd: h.slapd, pages: 3)
         let report = await h.sync(source, from: cut)
         #expect(report.status == .failed)
@@ -306,8 +306,8 @@ struct OpenLDAPSyncTests {
         #expect(report.errorKind == .connectionLost || report.errorKind == .unreachable,
                 "\(report.errorKind?.rawValue ?? "nil"): \(report.error ?? "")")
         #expect(report.error?.contains("nothing was changed") == true)
-        #expect(try h.snapshot() == before, "no user deactivated or changed")
-        #expect(try h.run(report.runId)?.status == "failed")
+        #expect(try await h.snapshot() == before, "no user deactivated or changed")
+        #expect(try await h.run(report.runId)?.status == "failed")
 
         try await offThePool { try h.slapd.start() }
         let next = await h.sync(source)
@@ -343,7 +343,7 @@ struct OpenLDAPSyncTests {
         let report = await h.sync(source)
         #expect(report.status == .applied)
         #expect(report.users.created == 6 && report.users.skipped == 2)
-        let users = try h.users()
+        let users = try await h.users()
         #expect(users["mixed.case"]?[.email] == "mixed.case@example.com")
         #expect(users["dupuser"] == nil && users["DupUser"] == nil)
         let skips = report.changes.filter { $0.action == .skip }
@@ -353,7 +353,7 @@ struct OpenLDAPSyncTests {
         // Without lowercasing they are two users.
         let plain = try h.source()
         let separate = await h.sync(plain, force: true)
-        #expect(try h.users()["DupUser"] != nil && h.users()["dupuser"] != nil, "\(separate.error ?? "")")
+        #expect(try await h.users()["DupUser"] != nil && h.users()["dupuser"] != nil, "\(separate.error ?? "")")
     }
 
     @Test("a record missing a required field is skipped with the reason; the others sync")
@@ -371,8 +371,8 @@ struct OpenLDAPSyncTests {
         let skip = try #require(report.changes.first { $0.action == .skip })
         #expect(skip.newValue == "no email (from mail), a required field")
         #expect(skip.record == "uid=nomail,\(Slapd.peopleBase)")
-        #expect(try h.users()["nomail"] == nil)
-        let run = try #require(try h.run(report.runId))
+        #expect(try await h.users()["nomail"] == nil)
+        let run = try #require(try await h.run(report.runId))
         #expect(run.skipped == 1)
     }
 
@@ -382,15 +382,15 @@ struct OpenLDAPSyncTests {
         let source = try h.source()   // keepRecords: 3
         var runs: [Int64] = []
         for _ in 0..<4 { runs.append(await h.sync(source).runId!) }
-        #expect(try h.store.records(run: runs[0]) == nil, "the oldest run's records are gone")
-        let last = try #require(try h.store.records(run: runs[3]))
+        #expect(try await h.store.records(run: runs[0]) == nil, "the oldest run's records are gone")
+        let last = try #require(try await h.store.records(run: runs[3]))
         #expect(last.count == 60)
         #expect(Set(last.compactMap(\.locator.dn)).contains(Slapd.userDN(42)))
         let lastRun = runs[3]
         let chunks = try await h.store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM run_records WHERE run_id = ?", arguments: [lastRun]) }
         #expect(chunks == 2, "one chunk per page of 50")
-        let user = try #require(try h.users()["user00042"])
-        let record = try #require(try h.store.lastRecord(of: user, stableIDAttribute: "entryUUID"))
+        let user = try #require(try await h.users()["user00042"])
+        let record = try #require(try await h.store.lastRecord(of: user, stableIDAttribute: "entryUUID"))
         #expect(record.runId == runs[3])
         #expect(record.record.string("mail") == "user00042@example.com")
         #expect(record.record.string("entryUUID") == user.externalId)
@@ -403,10 +403,10 @@ struct OpenLDAPSyncTests {
         let real = try #require(await h.sync(source).runId)
         var dry: [Int64] = []
         for _ in 0..<5 { dry.append(try #require(await h.sync(source, dryRun: true).runId)) }
-        for id in dry { #expect(try h.store.records(run: id) == nil) }
-        #expect(try h.store.records(run: real)?.count == 20, "the real run's records outlive five dry runs")
-        let user = try #require(try h.users()["user00007"])
-        #expect(try h.store.lastRecord(of: user, stableIDAttribute: "entryUUID")?.runId == real)
+        for id in dry { #expect(try await h.store.records(run: id) == nil) }
+        #expect(try await h.store.records(run: real)?.count == 20, "the real run's records outlive five dry runs")
+        let user = try #require(try await h.users()["user00007"])
+        #expect(try await h.store.lastRecord(of: user, stableIDAttribute: "entryUUID")?.runId == real)
     }
 
     @Test("mapping preview maps live entries and flags a conflict with a user in the store")

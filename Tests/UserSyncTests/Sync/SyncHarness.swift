@@ -78,20 +78,20 @@ struct SyncHarness {
     }
 
     /// Every user row, by username.
-    func users() throws -> [String: UserRecord] {
-        Dictionary(uniqueKeysWithValues: try store.users().map { ($0.username, $0) })
+    func users() async throws -> [String: UserRecord] {
+        Dictionary(uniqueKeysWithValues: try await store.users().map { ($0.username, $0) })
     }
 
     /// The users table as text rows, to show that a run changed nothing.
-    func snapshot() throws -> [String] {
-        try store.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map { $0.description }
+    func snapshot() async throws -> [String] {
+        try await store.read { db in
+            try db.rows("SELECT * FROM users ORDER BY id").map { "\($0.values)" }
         }
     }
 
-    func run(_ id: Int64?) throws -> RunRecord? {
+    func run(_ id: Int64?) async throws -> RunRecord? {
         guard let id else { return nil }
-        return try store.run(id: id)
+        return try await store.run(id: id)
     }
 }
 

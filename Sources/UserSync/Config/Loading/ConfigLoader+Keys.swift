@@ -5,7 +5,8 @@ extension ConfigLoader {
         public static let root = ["store", "log", "serve", "sources"]
         public static let serve = ["listen"]
         public static let schedule = ["every", "cron", "jitter", "runAtStart"]
-        public static let store = ["sqlite"]
+        public static let store = ["sqlite", "postgres"]
+        public static let postgres = ["url", "passwordFile", "passwordEnv", "schema", "tls", "allowInsecure"]
         public static let log = ["directory", "retentionDays"]
         /// The keys of an HTTP endpoint (a `csv` source's `url`, a `scim` or `json` source).
         static let http = ["url", "auth", "tls", "allowInsecure", "allowedOrigins", "connectTimeout", "timeout", "retries"]

@@ -7,8 +7,8 @@ extension ConfigReader {
     mutating func configuration(_ root: Node) -> Configuration? {
         guard let top = fields(root, "", allowed: ConfigLoader.Keys.root, required: ["store", "sources"]) else { return nil }
         var store: StoreSettings?
-        if let node = top["store"], let f = fields(node, "store", allowed: ConfigLoader.Keys.store, required: ["sqlite"]) {
-            if let path = string(f["sqlite"], "store.sqlite") { store = StoreSettings(sqlite: path) }
+        if let node = top["store"], let f = fields(node, "store", allowed: ConfigLoader.Keys.store) {
+            store = self.store(node, f)
         }
         var log: LogSettings?
         if let node = top["log"], let f = fields(node, "log", allowed: ConfigLoader.Keys.log) {
@@ -78,5 +78,48 @@ extension ConfigReader {
         }
         schedule.runAtStart = bool(f["runAtStart"], "\(path).runAtStart") ?? false
         return schedule
+    }
+}
+
+extension ConfigReader {
+    /// `store:` — `sqlite: PATH`, or `postgres:` with its URL, password, schema and TLS.
+    mutating func store(_ node: Node, _ f: [String: Node]) -> StoreSettings? {
+        switch (f["sqlite"], f["postgres"]) {
+        case (nil, nil):
+            problem(node, "store", "say where the users are kept: 'sqlite: /var/lib/usersync/users.db', or 'postgres:' with a url")
+            return nil
+        case (.some, .some):
+            problem(f["postgres"], "store.postgres", "give sqlite or postgres, not both")
+            return nil
+        case let (sqlite?, nil):
+            return string(sqlite, "store.sqlite").map(StoreSettings.sqlite)
+        case let (nil, postgres?):
+            let path = "store.postgres"
+            guard let p = fields(postgres, path, allowed: ConfigLoader.Keys.postgres, required: ["url"]),
+                  let url = string(p["url"], "\(path).url") else { return nil }
+            var settings = PostgresStoreSettings(url: url)
+            settings.passwordFile = string(p["passwordFile"], "\(path).passwordFile")
+            settings.passwordEnv = string(p["passwordEnv"], "\(path).passwordEnv")
+            if settings.passwordFile != nil && settings.passwordEnv != nil {
+                problem(p["passwordEnv"], "\(path).passwordEnv", "give passwordFile or passwordEnv, not both")
+            }
+            if let schema = string(p["schema"], "\(path).schema") {
+                if PostgresEndpoint.isPlainIdentifier(schema) {
+                    settings.schema = schema
+                } else {
+                    problem(p["schema"], "\(path).schema", "'\(schema)' is not a plain schema name: use lowercase letters, digits and _, starting with a letter")
+                }
+            }
+            if let node = p["tls"], let t = fields(node, "\(path).tls", allowed: ["caFile"]) {
+                settings.caFile = string(t["caFile"], "\(path).tls.caFile")
+            }
+            settings.allowInsecure = bool(p["allowInsecure"], "\(path).allowInsecure") ?? false
+            do {
+                _ = try PostgresEndpoint(settings)
+            } catch {
+                problem(p["url"], "\(path).url", error.description)
+            }
+            return .postgres(settings)
+        }
     }
 }

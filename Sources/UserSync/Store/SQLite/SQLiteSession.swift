@@ -58,17 +58,7 @@ extension SQLValue {
     }
 }
 
-extension UserStore {
-    /// Runs `body` on a reader, in a read transaction.
-    func read<T: Sendable>(_ body: @Sendable (any SQLSession) throws -> T) throws -> T {
-        try database.read { db in try body(SQLiteSession(db: db)) }
-    }
-
-    /// Runs `body` on the writer, in a transaction.
-    func write<T: Sendable>(_ body: @Sendable (any SQLSession) throws -> T) throws -> T {
-        try database.write { db in try body(SQLiteSession(db: db)) }
-    }
-
+extension SQLiteStore {
     /// Runs `body` on a reader, in a read transaction, off the cooperative pool.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         try await database.read { db in try body(SQLiteSession(db: db)) }

@@ -8,7 +8,7 @@ import LDAP
 ///
 /// SQLite keeps temporary tables per connection: every statement that touches them runs on
 /// the pool's writer (`write`/`writeWithoutTransaction`), never on a reader, from `reset` to the
-/// plan's transaction and `drop`. This type and `UserStore.plan` are the only ones that do.
+/// plan's transaction and `drop`. This type and `SQLiteStore.plan` are the only ones that do.
 final class Staging: RunStaging {
     let database: DatabasePool
 

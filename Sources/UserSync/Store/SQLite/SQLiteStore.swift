@@ -1,16 +1,16 @@
 import Foundation
 import GRDB
 
-/// The application's user database: a SQLite file, in WAL mode, created readable by its
-/// owner only, its tables made by versioned migrations (documented in `schemas/store.sql`).
-public final class UserStore: Sendable {
+/// The SQLite store: a file, in WAL mode, created readable by its owner only, its tables made
+/// by versioned migrations (documented in `schemas/store.sql`).
+final class SQLiteStore: Sendable {
     /// The path of the database file.
-    public let path: String
+    let path: String
     /// GRDB's pool: one writer, concurrent readers (WAL).
     let database: DatabasePool
 
     /// Opens (creating if needed) the store at `path` and brings its tables up to date.
-    public init(path: String) throws {
+    init(path: String) throws {
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
@@ -22,7 +22,7 @@ public final class UserStore: Sendable {
         if !FileManager.default.fileExists(atPath: path) {
             let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
             if fd < 0 && errno != EEXIST { throw StoreError.cannotCreate(path, String(cString: strerror(errno))) }
-            if fd >= 0 { close(fd) }
+            if fd >= 0 { Glibc.close(fd) }
         }
         var configuration = GRDB.Configuration()
         configuration.busyMode = .timeout(30)
@@ -31,8 +31,8 @@ public final class UserStore: Sendable {
             try db.execute(sql: "PRAGMA temp_store = FILE")
         }
         database = try DatabasePool(path: path, configuration: configuration)
-        try UserStore.migrator.migrate(database)
-        try UserStore.addFieldColumns(database)
+        try SQLiteStore.migrator.migrate(database)
+        try SQLiteStore.addFieldColumns(database)
     }
 
     /// A field added to `UserField` after a store was made gets its column in `users` (text,
@@ -215,13 +215,13 @@ public final class UserStore: Sendable {
     }
 
     /// The names of the migrations applied to this store.
-    public func appliedMigrations() throws -> [String] {
-        try database.read { db in try UserStore.migrator.appliedMigrations(db) }
+    func appliedMigrations() async throws -> [String] {
+        try await database.read { db in try SQLiteStore.migrator.appliedMigrations(db) }
     }
 
     /// The schema as SQLite holds it: each table's and index's SQL, in a stable order.
-    public func schemaSQL() throws -> [String] {
-        try database.read { db in
+    func schemaSQL() async throws -> [String] {
+        try await database.read { db in
             try String.fetchAll(db, sql: """
                 SELECT sql FROM sqlite_master
                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'
@@ -247,4 +247,14 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .busy(path): return "another run is in progress on the store '\(path)'"
         }
     }
+}
+
+extension UserStore {
+    /// The SQLite store's pool, for what only SQLite has (tests of its files and pragmas).
+    var database: DatabasePool {
+        guard let sqlite = backend as? SQLiteStore else { preconditionFailure("not a SQLite store") }
+        return sqlite.database
+    }
+
+    static var migrator: DatabaseMigrator { SQLiteStore.migrator }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LDAP
 
 /// A row of `runs`.
@@ -165,86 +164,22 @@ public struct ChangeRecord: Codable, Sendable, SQLRowDecodable {
 }
 
 extension UserStore {
-    /// Records a run as started. Any run still marked `running` was killed (runs hold the run
-    /// lock, so none is really running): it is marked failed.
-    func beginRun(source: String, dryRun: Bool, at time: String) async throws -> Int64 {
-        try await write { db in
-            try db.execute("""
-                UPDATE runs SET status = 'failed', finished_at = coalesce(finished_at, ?),
-                    error = 'interrupted: the process ended before the run finished (killed or crashed); nothing it planned was written'
-                WHERE status = 'running'
-                """, time)
-            return try db.value(Int64.self, "INSERT INTO runs (source, started_at, status, dry_run) VALUES (?, ?, 'running', ?) RETURNING id",
-                                source, time, dryRun)!
-        }
-    }
-
-    /// Records how a run ended, with the records it received (not for a dry run).
-    /// `withRecords: false` records the end alone (when keeping the records failed for want of room).
-    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int, withRecords: Bool = true) async throws {
-        try await write { db in
-            try UserStore.finishRun(db, id, report: report, at: time, keepRecords: keepRecords, withRecords: withRecords)
-        }
-    }
-
-    /// Records the end of a run, without its records, on a connection of its own: one with no
-    /// temporary tables, for when the writer's cannot write any more (the disk of its temporary
-    /// files is full, and so are the tables that hold them).
-    func finishRunOnOwnConnection(_ id: Int64, report: SyncReport, at time: String) throws {
-        var configuration = GRDB.Configuration()
-        configuration.busyMode = .timeout(5)
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.write { db in
-            try UserStore.finishRun(SQLiteSession(db: db), id, report: report, at: time, keepRecords: 0, withRecords: false)
-        }
-    }
-
-    static func finishRun(_ db: any SQLSession, _ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
-                          withRecords: Bool = true) throws {
-        let u = report.users
-        try db.execute("""
-            UPDATE runs SET finished_at = ?, status = ?, entries_read = ?, created = ?, updated = ?, deactivated = ?,
-                reactivated = ?, unchanged = ?, skipped = ?, error = ?
-            WHERE id = ?
-            """, time, report.status.rawValue, report.entriesRead, u.created, u.updated, u.deactivated,
-                             u.reactivated, u.unchanged, u.skipped, report.error, id)
-        if let g = report.groups, let m = report.memberships {
-            try db.execute("""
-                UPDATE runs SET groups_read = ?, groups_created = ?, groups_updated = ?, groups_deactivated = ?,
-                    groups_reactivated = ?, groups_unchanged = ?, memberships_added = ?, memberships_removed = ?
-                WHERE id = ?
-                """, report.groupsRead ?? 0, g.created, g.updated, g.deactivated, g.reactivated, g.unchanged,
-                                 m.added, m.removed, id)
-        }
-        // A dry run keeps no records, and only runs that keep records count towards keepRecords:
-        // ten dry runs must not push out the records of the last real run (`users show` reads them).
-        guard !report.dryRun, withRecords else { return }
-        if try db.temporaryTableExists("staged_records") {
-            try db.execute("INSERT INTO run_records (run_id, chunk, entries, data, format) SELECT ?, chunk, entries, data, \(RecordArchive.format) FROM staged_records", id)
-        }
-        try db.execute("""
-            DELETE FROM run_records WHERE run_id IN
-                (SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id DESC) AS n FROM runs WHERE source = ? AND dry_run = 0) r
-                 WHERE r.n > ?)
-            """, report.source, keepRecords)
-    }
-
     /// The latest runs, newest first.
-    public func runs(limit: Int, source: String? = nil) throws -> [RunRecord] {
-        try read { db in
+    public func runs(limit: Int, source: String? = nil) async throws -> [RunRecord] {
+        try await read { db in
             try db.records(RunRecord.self, """
                 SELECT * FROM runs WHERE ?1 IS NULL OR source = ?1 ORDER BY id DESC LIMIT ?2
                 """, source, limit)
         }
     }
 
-    public func run(id: Int64) throws -> RunRecord? {
-        try read { db in try db.record(RunRecord.self, "SELECT * FROM runs WHERE id = ?", id) }
+    public func run(id: Int64) async throws -> RunRecord? {
+        try await read { db in try db.record(RunRecord.self, "SELECT * FROM runs WHERE id = ?", id) }
     }
 
     /// A run's changes in the order they were made (`limit` nil for all).
-    public func changes(run id: Int64, limit: Int? = nil) throws -> [ChangeRecord] {
-        try read { db in
+    public func changes(run id: Int64, limit: Int? = nil) async throws -> [ChangeRecord] {
+        try await read { db in
             try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
@@ -254,8 +189,8 @@ extension UserStore {
     }
 
     /// How many changes a run has, by action.
-    public func changeCounts(run id: Int64) throws -> [String: Int] {
-        try read { db in
+    public func changeCounts(run id: Int64) async throws -> [String: Int] {
+        try await read { db in
             var counts: [String: Int] = [:]
             for row in try db.rows("SELECT action, count(*) AS n FROM changes WHERE run_id = ? GROUP BY action", id) {
                 counts[row["action"]] = row["n"]
@@ -265,8 +200,8 @@ extension UserStore {
     }
 
     /// Users, by username; `state` and `source` narrow the list.
-    public func users(state: String? = nil, source: String? = nil, limit: Int? = nil) throws -> [UserRecord] {
-        try read { db in
+    public func users(state: String? = nil, source: String? = nil, limit: Int? = nil) async throws -> [UserRecord] {
+        try await read { db in
             try db.records(UserRecord.self, """
                 SELECT * FROM users WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source = ?2)
                 ORDER BY username LIMIT ?3
@@ -275,8 +210,8 @@ extension UserStore {
     }
 
     /// One user, by username (or by id when `name` is `#ID`).
-    public func user(named name: String) throws -> UserRecord? {
-        try read { db in
+    public func user(named name: String) async throws -> UserRecord? {
+        try await read { db in
             if name.hasPrefix("#"), let id = Int64(name.dropFirst()) {
                 return try db.record(UserRecord.self, "SELECT * FROM users WHERE id = ?", id)
             }
@@ -285,8 +220,8 @@ extension UserStore {
     }
 
     /// A user's changes, newest first.
-    public func history(user id: Int64, limit: Int = 50) throws -> [ChangeRecord] {
-        try read { db in
+    public func history(user id: Int64, limit: Int = 50) async throws -> [ChangeRecord] {
+        try await read { db in
             try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
@@ -301,14 +236,14 @@ extension UserStore {
     /// records), and the run it came in: the record with the user's DN, or for a user without
     /// one (from a CSV file or a REST API), the user record whose `stableIDAttribute` is the
     /// user's external id.
-    public func lastRecord(of user: UserRecord, stableIDAttribute: String?) throws -> (runId: Int64, record: SourceRecord)? {
+    public func lastRecord(of user: UserRecord, stableIDAttribute: String?) async throws -> (runId: Int64, record: SourceRecord)? {
         guard let source = user.source else { return nil }
         @Sendable func matches(_ record: SourceRecord) -> Bool {
             if let dn = user.dn { return record.locator.dn == dn }
             guard let attribute = stableIDAttribute, let id = user.externalId, !record.isGroup else { return false }
             return record.stableID(attribute) == id
         }
-        return try read { db in
+        return try await read { db in
             let runs = try db.values(Int64.self, """
                 SELECT DISTINCT r.id FROM runs r JOIN run_records rr ON rr.run_id = r.id
                 WHERE r.source = ? ORDER BY r.id DESC
@@ -326,8 +261,8 @@ extension UserStore {
     }
 
     /// The records a run received (nil when they are no longer kept).
-    public func records(run id: Int64) throws -> [SourceRecord]? {
-        try read { db in
+    public func records(run id: Int64) async throws -> [SourceRecord]? {
+        try await read { db in
             let chunks = try db.rows("SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", id)
             if chunks.isEmpty { return nil }
             return try chunks.flatMap { try RecordArchive.decode([UInt8]($0["data"] as Data), format: $0["format"]) }
@@ -343,8 +278,8 @@ extension Timestamp {
 
 extension UserStore {
     /// Users and groups of each source by state (`active`, `deactivated`), zeros included.
-    public func stateCounts() throws -> [(table: String, source: String, state: String, count: Int)] {
-        try read { db in
+    public func stateCounts() async throws -> [(table: String, source: String, state: String, count: Int)] {
+        try await read { db in
             var result: [(String, String, String, Int)] = []
             for table in ["users", "groups"] {
                 let rows = try db.rows("""

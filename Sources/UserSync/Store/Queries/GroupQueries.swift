@@ -51,8 +51,8 @@ extension UserStore {
         """
 
     /// The groups (active ones unless `all`) of a source, or of every source, and their nesting.
-    public func groupTree(source: String? = nil, includeDeactivated: Bool = false) throws -> GroupTree {
-        try read { db in
+    public func groupTree(source: String? = nil, includeDeactivated: Bool = false) async throws -> GroupTree {
+        try await read { db in
             let groups = try db.records(GroupRecord.self, """
                 SELECT \(UserStore.groupColumns) FROM groups g
                 WHERE (?1 IS NULL OR g.source = ?1) AND (?2 = 1 OR g.state = 'active') ORDER BY g.name, g.id
@@ -66,8 +66,8 @@ extension UserStore {
     }
 
     /// Groups by name, DN or `#ID` (a name may belong to several groups in different places).
-    public func groups(named name: String) throws -> [GroupRecord] {
-        try read { db in
+    public func groups(named name: String) async throws -> [GroupRecord] {
+        try await read { db in
             if name.hasPrefix("#"), let id = Int64(name.dropFirst()) {
                 return try db.records(GroupRecord.self, "SELECT \(UserStore.groupColumns) FROM groups g WHERE g.id = ?", id)
             }
@@ -78,8 +78,8 @@ extension UserStore {
     }
 
     /// Usernames of a group's direct (or, with `effective`, nested) members.
-    public func members(ofGroup id: Int64, effective: Bool) throws -> [String] {
-        try read { db in
+    public func members(ofGroup id: Int64, effective: Bool) async throws -> [String] {
+        try await read { db in
             try db.values(String.self, """
                 SELECT u.username FROM \(effective ? "effective_group_members" : "group_members") m JOIN users u ON u.id = m.user_id
                 WHERE m.group_id = ? ORDER BY u.username
@@ -88,8 +88,8 @@ extension UserStore {
     }
 
     /// The groups a user is in: directly, and through nesting.
-    public func groups(ofUser id: Int64) throws -> (direct: [String], effective: [String]) {
-        try read { db in
+    public func groups(ofUser id: Int64) async throws -> (direct: [String], effective: [String]) {
+        try await read { db in
             let direct = try db.values(String.self, """
                 SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name
                 """, id)

@@ -1,0 +1,288 @@
+import Foundation
+import Logging
+
+/// The PostgreSQL store behind the engine's boundary.
+extension PostgresStore: StoreBackend {
+    var dialect: SQLDialect { .postgres }
+    var locksPerSource: Bool { true }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await link().transaction(readOnly: true) { session in try body(session) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await link().transaction { session in try body(session) }
+    }
+
+    func close() async {
+        await shared.withLockedValue({ $0 })?.close()
+    }
+
+    /// Opens the run's connection and waits up to `timeout` for the source's advisory lock,
+    /// asking every half second (`pg_try_advisory_lock`: a blocked `pg_advisory_lock` could not
+    /// be given up at the timeout).
+    func lockRuns(source: String, timeout: Duration) async throws -> any RunLease {
+        let link = try await runLink()
+        let key = runLockKey(source: source)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let taken = try await link.run { db in try db.value(Bool.self, "SELECT pg_try_advisory_lock(?)", key) ?? false }
+            if taken { return PostgresRunLease(link: link) }
+            guard ContinuousClock.now < deadline else {
+                let holder = try? await runLockHolder(source: source)
+                await link.close()
+                throw StoreError.busy("\(name), source '\(source)'\(holder.map { " (held by \($0))" } ?? "")")
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// The `application_name` of the session that holds the source's advisory lock. A 64-bit
+    /// key shows in `pg_locks` as `classid` (high half) and `objid` (low half), `objsubid` 1
+    /// (https://www.postgresql.org/docs/15/view-pg-locks.html).
+    func runLockHolder(source: String) async throws -> String? {
+        let key = UInt64(bitPattern: runLockKey(source: source))
+        return try await read { db in
+            try db.value(String.self, """
+                SELECT coalesce(nullif(a.application_name, ''), 'pid ' || a.pid) || coalesce(' from ' || host(a.client_addr), '')
+                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = CAST(? AS oid) AND l.objid = CAST(? AS oid) AND l.objsubid = 1
+                LIMIT 1
+                """, Int64(key >> 32), Int64(key & 0xffff_ffff))
+        }
+    }
+
+    func knownRecords(source: String) async throws -> KnownRecords {
+        try await read { db in
+            var known = KnownRecords()
+            var ambiguous: Set<UInt64> = []
+            let rows = try db.rows("""
+                SELECT f.id_hash, f.fingerprint, f.user_id FROM sync_fingerprints f JOIN users u ON u.id = f.user_id
+                WHERE u.source = ?
+                """, source)
+            known.byIdHash.reserveCapacity(rows.count)
+            for row in rows {
+                let idHash = UInt64(bitPattern: row["id_hash"] as Int64)
+                let entry = KnownRecords.Known(fingerprint: UInt64(bitPattern: row["fingerprint"] as Int64), userId: row["user_id"])
+                if known.byIdHash.updateValue(entry, forKey: idHash) != nil { ambiguous.insert(idHash) }
+            }
+            for idHash in ambiguous { known.byIdHash[idHash] = nil }
+            return known
+        }
+    }
+
+    func makeStaging(for lease: any RunLease) async throws -> any RunStaging {
+        guard let lease = lease as? PostgresRunLease else { preconditionFailure("a PostgreSQL run needs its own lease") }
+        let staging = PostgresStaging(link: lease.link)
+        try await lease.link.run { db in try StagingTables.create(db) }
+        return staging
+    }
+
+    /// On the run's connection (its staging tables are there), holding the plan lock for the
+    /// transaction: runs of different sources may read at the same time on several nodes, but
+    /// plan one after another (new users are numbered from the largest id).
+    func plan(_ request: PlanRequest, staging: any RunStaging,
+              decide: @escaping @Sendable (PlanFigures) -> PlanDecision) async throws -> PlanOutcome {
+        let link = (staging as! PostgresStaging).link
+        let key = planLockKey
+        return try await link.run { db in
+            try db.execute("BEGIN", [])
+            do {
+                try db.execute("SELECT pg_advisory_xact_lock(?)", key)
+                let outcome = try PlanTransaction.run(db, request, decide: decide)
+                try db.execute(outcome.committed ? "COMMIT" : "ROLLBACK", [])
+                return outcome
+            } catch {
+                if !link.isClosed { _ = try? db.execute("ROLLBACK", []) }
+                throw error
+            }
+        }
+    }
+
+    /// On the run's connection when there is one (its `staged_records` are the records to keep).
+    func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int, staging: (any RunStaging)?) async throws {
+        let body: @Sendable (PostgresSession) throws -> Void = { db in
+            try RunBook.finishRun(db, id, report: report, at: time, keepRecords: keepRecords)
+        }
+        if let staging = staging as? PostgresStaging, !staging.link.isClosed {
+            try await staging.link.transaction(body)
+        } else {
+            try await link().transaction(body)
+        }
+    }
+
+    /// When the run's connection is gone (the failure may be that), the run is recorded on
+    /// the shared one, without its records.
+    func recordFailedRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
+                         staging: any RunStaging) async throws -> (any Error)? {
+        do {
+            try await finishRun(id, report: report, at: time, keepRecords: keepRecords, staging: staging)
+            return nil
+        } catch {
+            try await link().transaction { db in
+                try RunBook.finishRun(db, id, report: report, at: Timestamp.now(), keepRecords: 0, withRecords: false)
+            }
+            return error
+        }
+    }
+
+    /// PostgreSQL logs slow statements itself (`log_min_duration_statement`).
+    func traceSlowStatements(_ logger: Logger?, threshold: Double) async {}
+
+    func appliedMigrations() async throws -> [String] {
+        try await read { db in try db.values(String.self, "SELECT identifier FROM schema_migrations ORDER BY applied_at, identifier") }
+    }
+
+    /// The schema as the catalog describes it, one line per column, constraint, index,
+    /// trigger and function (the schema's name left out), in a stable order: what a test
+    /// compares with `schemas/store.postgres.sql` loaded into a schema of its own.
+    func schemaSQL() async throws -> [String] {
+        let schema = self.schema
+        return try await read { db in try PostgresStore.describe(db, schema: schema) }
+    }
+
+    static func describe(_ db: any SQLSession, schema: String) throws -> [String] {
+        let columns = try db.values(String.self, """
+            SELECT 'column ' || c.table_name || '.' || c.column_name || ' ' || c.data_type || CASE WHEN c.is_nullable = 'NO' THEN ' NOT NULL' ELSE '' END
+                   || coalesce(' DEFAULT ' || c.column_default, '') || CASE WHEN c.is_identity = 'YES' THEN ' IDENTITY ' || c.identity_generation ELSE '' END
+            FROM information_schema.columns c
+            WHERE c.table_schema = ? AND c.table_name <> 'schema_migrations' ORDER BY c.table_name, c.column_name
+            """, schema)
+        let constraints = try db.values(String.self, """
+            SELECT 'constraint ' || t.relname || ' ' || pg_get_constraintdef(k.oid)
+            FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname = ? AND t.relname <> 'schema_migrations' ORDER BY 1
+            """, schema)
+        let indexes = try db.values(String.self, """
+            SELECT 'index ' || replace(indexdef, ' ' || schemaname || '.', ' ')
+            FROM pg_indexes WHERE schemaname = ? AND tablename <> 'schema_migrations' ORDER BY indexname
+            """, schema)
+        let triggers = try db.values(String.self, """
+            SELECT 'trigger ' || replace(pg_get_triggerdef(g.oid), ' ' || n.nspname || '.', ' ')
+            FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname = ? AND NOT g.tgisinternal ORDER BY g.tgname
+            """, schema)
+        let functions = try db.values(String.self, """
+            SELECT 'function ' || p.proname || ' ' || regexp_replace(p.prosrc, '\\s+', ' ', 'g')
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ? ORDER BY p.proname
+            """, schema)
+        return columns + constraints + indexes + triggers + functions
+    }
+}
+
+/// One run's staging tables on PostgreSQL: temporary tables of the run's connection, filled by
+/// `COPY` (a page's users in one stream), checked and joined by the statements both stores share.
+final class PostgresStaging: RunStaging, @unchecked Sendable {
+    let link: PostgresLink
+
+    init(link: PostgresLink) { self.link = link }
+
+    func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws {
+        try await link.run { db in
+            try db.execute("INSERT INTO staged_records (entries, data) VALUES (?, ?)", records.count, Data(archive))
+            var staged = PostgresCopyText()
+            var identical = PostgresCopyText()
+            for (i, record) in records.enumerated() {
+                let seq = firstSeq + Int64(i)
+                switch record {
+                case let .mapped(user, fingerprint, idHash, attributes, linkKey):
+                    staged.field(seq)
+                    staged.field(user.externalId)
+                    staged.field(user.locator)
+                    staged.field(linkKey)
+                    for field in UserField.allCases { staged.field(user[field]) }
+                    staged.field(attributes)
+                    staged.field(user.disabled ? "t" : "f")
+                    staged.field(user.skipReason)
+                    staged.field(Int64(bitPattern: fingerprint))
+                    staged.field(idHash.map { Int64(bitPattern: $0) })
+                    staged.endRow()
+                case let .identical(_, userId, fingerprint, linkKey):
+                    identical.field(userId)
+                    identical.field(seq)
+                    identical.field(Int64(bitPattern: fingerprint))
+                    identical.field(linkKey)
+                    identical.endRow()
+                }
+            }
+            if !staged.isEmpty {
+                try db.copy(into: "staged", columns: ["seq", "external_id", "locator", "dn_norm"] + UserField.columns
+                                + ["attributes", "disabled", "skip", "fingerprint", "id_hash"], staged.buffer)
+            }
+            if !identical.isEmpty {
+                // Through a page table: the same record twice in one read must be found, not
+                // stop the COPY on the key.
+                try db.execute("CREATE TEMP TABLE IF NOT EXISTS identical_page (user_id BIGINT, seq BIGINT, fingerprint BIGINT, dn_norm TEXT)")
+                try db.execute("TRUNCATE identical_page")
+                try db.copy(into: "identical_page", columns: ["user_id", "seq", "fingerprint", "dn_norm"], identical.buffer)
+                if let twice = try db.row("""
+                    SELECT p.user_id, min(p.seq) AS second FROM identical_page p
+                    WHERE EXISTS (SELECT 1 FROM identical i WHERE i.user_id = p.user_id)
+                       OR (SELECT count(*) FROM identical_page q WHERE q.user_id = p.user_id) > 1
+                    GROUP BY p.user_id ORDER BY 2 LIMIT 1
+                    """) {
+                    let userId: Int64 = twice["user_id"]
+                    let seqs = try db.values(Int64.self, """
+                        SELECT seq FROM identical WHERE user_id = ?1 UNION ALL SELECT seq FROM identical_page WHERE user_id = ?1 ORDER BY 1 LIMIT 2
+                        """, userId)
+                    let id = try db.value(String.self, "SELECT external_id FROM users WHERE id = ?", userId) ?? "#\(userId)"
+                    throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: id, seqs: (seqs[0], seqs[1]))
+                }
+                try db.execute("INSERT INTO identical (user_id, seq, fingerprint, dn_norm) SELECT user_id, seq, fingerprint, dn_norm FROM identical_page")
+            }
+        }
+    }
+
+    func finishUsers(source: String, idAttribute: String, withDNs: Bool) async throws {
+        try await link.run { db in
+            try StagingTables.finishUsers(db, source: source, idAttribute: idAttribute, withDNs: withDNs)
+            // The planner's joins need the tables' statistics, which autovacuum never gathers
+            // for temporary tables (https://www.postgresql.org/docs/15/sql-createtable.html#SQL-CREATETABLE-TEMPORARY).
+            try db.execute("ANALYZE staged")
+            try db.execute("ANALYZE identical")
+        }
+    }
+
+    func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws {
+        try await link.run { db in try StagingTables.addGroups(db, groups, idAttribute: idAttribute) }
+    }
+
+    func addLinks(_ links: [GroupMapper.Link]) async throws {
+        guard !links.isEmpty else { return }
+        try await link.run { db in
+            var text = PostgresCopyText()
+            for link in links {
+                text.field(link.group)
+                text.field(link.member)
+                text.field(link.kind)
+                text.endRow()
+            }
+            try db.copy(into: "staged_links", columns: ["group_dn", "member", "member_kind"], text.buffer)
+        }
+    }
+
+    func addArchive(_ archive: [UInt8], count: Int) async throws {
+        try await link.run { db in try db.execute("INSERT INTO staged_records (entries, data) VALUES (?, ?)", count, Data(archive)) }
+    }
+
+    func finishLinks() async throws {
+        try await link.run { db in
+            try StagingTables.finishLinks(db)
+            try db.execute("ANALYZE staged_groups")
+            try db.execute("ANALYZE staged_links")
+        }
+    }
+
+    func scope(toMembersOf memberOf: [String]) async throws -> Int {
+        try await link.run { db in try StagingTables.scope(db, toMembersOf: memberOf) }
+    }
+
+    func drop() async {
+        guard !link.isClosed else { return }
+        _ = try? await link.run { db in
+            try StagingTables.drop(db)
+            try db.execute("DROP TABLE IF EXISTS identical_page")
+        }
+    }
+}

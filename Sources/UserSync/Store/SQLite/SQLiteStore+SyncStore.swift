@@ -1,0 +1,89 @@
+import Foundation
+import GRDB
+import Logging
+
+extension RunLock: RunLease {}
+
+/// The SQLite store behind the engine's boundary.
+extension SQLiteStore: StoreBackend {
+    var dialect: SQLDialect { .sqlite }
+    var name: String { path }
+    var locksPerSource: Bool { false }
+
+    /// One lock for the whole store (a file lock beside it): SQLite has one writer anyway.
+    func lockRuns(source: String, timeout: Duration) async throws -> any RunLease {
+        try await RunLock.acquire(store: path, timeout: timeout)
+    }
+
+    /// "this machine" when a process holds the store's lock file (`flock` cannot say which).
+    func runLockHolder(source: String) async throws -> String? {
+        guard let lock = try? RunLock(store: path) else { return "a process on this machine" }
+        lock.release()
+        return nil
+    }
+
+    func close() async {}
+
+    func knownRecords(source: String) async throws -> KnownRecords {
+        try await database.read { db in try KnownRecords.load(db, source: source) }
+    }
+
+    /// On the pool's writer, which every staging statement uses.
+    func makeStaging(for lease: any RunLease) async throws -> any RunStaging {
+        let staging = Staging(database: database)
+        try await staging.reset()
+        return staging
+    }
+
+    /// In one immediate transaction on the writer (the staging tables are its temporary tables).
+    func plan(_ request: PlanRequest, staging: any RunStaging,
+              decide: @escaping @Sendable (PlanFigures) -> PlanDecision) async throws -> PlanOutcome {
+        try await database.writeWithoutTransaction { db in
+            var outcome = PlanOutcome()
+            try db.inTransaction(.immediate) {
+                outcome = try PlanTransaction.run(SQLiteSession(db: db), request, decide: decide)
+                return outcome.committed ? .commit : .rollback
+            }
+            return outcome
+        }
+    }
+
+    /// When keeping the records fails too (a full disk or an I/O error: they need room), the
+    /// staging tables are dropped, which frees what space it can, and the run is recorded
+    /// without its records on a connection of its own (the writer's may hold temporary files
+    /// that cannot grow).
+    func recordFailedRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
+                         staging: any RunStaging) async throws -> (any Error)? {
+        do {
+            try await finishRun(id, report: report, at: time, keepRecords: keepRecords, staging: staging)
+            return nil
+        } catch {
+            await staging.drop()
+            try finishRunOnOwnConnection(id, report: report, at: Timestamp.now())
+            return error
+        }
+    }
+
+    /// Records the end of a run, without its records, on a connection of its own: one with no
+    /// temporary tables, for when the writer's cannot write any more (the disk of its temporary
+    /// files is full, and so are the tables that hold them).
+    func finishRunOnOwnConnection(_ id: Int64, report: SyncReport, at time: String) throws {
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(5)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.write { db in
+            try RunBook.finishRun(SQLiteSession(db: db), id, report: report, at: time, keepRecords: 0, withRecords: false)
+        }
+    }
+
+    func traceSlowStatements(_ logger: Logger?, threshold: Double) async {
+        try? await database.writeWithoutTransaction { db in
+            guard let logger else { return db.trace(options: [], nil) }
+            db.trace(options: .profile) { event in
+                guard case let .profile(statement, duration) = event, duration >= threshold else { return }
+                logger.debug("slow statement", metadata: ["seconds": "\(String(format: "%.3f", duration))",
+                                                          "sql": "\(statement.sql.prefix(300))"])
+            }
+        }
+    }
+}
