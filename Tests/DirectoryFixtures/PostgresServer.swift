@@ -145,3 +145,45 @@ public final class PostgresServer: @unchecked Sendable {
                       environment: ["PGPASSWORD": PostgresServer.password]).output
     }
 }
+
+extension PostgresServer {
+    /// The database every test store lives in, a schema of its own each.
+    public static let testDatabase = "usersync_tests"
+
+    private actor Shared {
+        var server: Task<PostgresServer, any Error>?
+        func get() -> Task<PostgresServer, any Error> {
+            if let server { return server }
+            let task = Task {
+                let server = try await PostgresServer.start()
+                try server.createDatabase(PostgresServer.testDatabase)
+                return server
+            }
+            server = task
+            return task
+        }
+    }
+    private static let sharedServer = Shared()
+
+    /// One server for the whole test process, started on first use (about two seconds), with
+    /// the test database made.
+    public static func shared() async throws -> PostgresServer {
+        try await sharedServer.get().value
+    }
+
+    /// A `store:` section for a store of its own: a new schema in the test database, the
+    /// password in a 0600 file in `directory`, TLS verified against the test CA.
+    public func storeYAML(directory: URL, schema: String = "s_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")) throws -> String {
+        let passwordFile = directory.appendingPathComponent("pg-\(schema).pw").path
+        try "\(PostgresServer.password)\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        chmod(passwordFile, 0o600)
+        return """
+            store:
+              postgres:
+                url: \(url(database: PostgresServer.testDatabase))
+                passwordFile: \(passwordFile)
+                schema: \(schema)
+                tls: { caFile: \(ca.caFile) }
+            """
+    }
+}

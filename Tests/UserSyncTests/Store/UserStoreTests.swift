@@ -23,32 +23,32 @@ func statements(_ sql: String) -> [String] {
 @Suite("Store")
 struct UserStoreTests {
     @Test("a new store is a 0600 SQLite file in WAL mode with every migration applied")
-    func createsStore() throws {
+    func createsStore() async throws {
         let path = try temporaryStorePath()
         let store = try UserStore(path: path)
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        let journal = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        let journal = try await store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
         #expect(try await store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
         // Opening again changes nothing.
         let again = try UserStore(path: path)
-        #expect(try again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
+        #expect(try await again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format"])
     }
 
     @Test("a store made before a user field existed gets its column when opened, its rows and their values kept")
-    func newFieldColumn() throws {
+    func newFieldColumn() async throws {
         let path = try temporaryStorePath()
         let store = try UserStore(path: path)
-        try store.database.write { db in
+        try await store.database.write { db in
             try db.execute(sql: "INSERT INTO users (username, manager, created_at, updated_at) VALUES ('ann', 'bob', 'x', 'x')")
             // As a store made before `manager` was a field would be.
             try db.execute(sql: "ALTER TABLE users DROP COLUMN manager")
         }
         let reopened = try UserStore(path: path)
-        let columns = try reopened.database.read { db in try db.columns(in: "users").map(\.name) }
+        let columns = try await reopened.database.read { db in try db.columns(in: "users").map(\.name) }
         #expect(Set(UserField.columns).isSubset(of: Set(columns)))
-        let ann = try #require(try reopened.user(named: "ann"))
+        let ann = try #require(try await reopened.user(named: "ann"))
         #expect(ann[.manager] == nil && ann.username == "ann")
     }
 
@@ -114,7 +114,7 @@ struct UserStoreTests {
     }
 
     @Test("kept records written before v4 (locator text only) still read after the migration, and give a user's last record")
-    func keptRecordsBeforeV4() throws {
+    func keptRecordsBeforeV4() async throws {
         // A store as the previous release left it (migrations up to v3), with one run's records
         // in format 1: each record's locator text, then its packed attributes.
         let path = try temporaryStorePath()
@@ -131,7 +131,7 @@ struct UserStoreTests {
         }
         let data = Data(try Gzip.compress(chunk))
         let now = "2026-01-01T00:00:00Z"
-        try old.write { db in
+        try await old.write { db in
             try db.execute(sql: "INSERT INTO runs (id, source, started_at, finished_at, status) VALUES (1, 'corp', ?, ?, 'applied')",
                            arguments: [now, now])
             try db.execute(sql: "INSERT INTO run_records (run_id, chunk, entries, data) VALUES (1, 1, 2, ?)", arguments: [data])

@@ -8,9 +8,9 @@ import Testing
 extension SyncHarness {
     /// Effective members (usernames) of every group of the store, by group name.
     func effective() async throws -> [String: Set<String>] {
-        try await store.database.read { db in
+        try await store.read { db in
             var result: [String: Set<String>] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.rows("""
                 SELECT g.name, u.username FROM groups g
                 LEFT JOIN effective_group_members e ON e.group_id = g.id LEFT JOIN users u ON u.id = e.user_id
                 WHERE g.state = 'active'
@@ -25,8 +25,8 @@ extension SyncHarness {
     }
 
     func parents() async throws -> Set<String> {
-        try await store.database.read { db in
-            Set(try String.fetchAll(db, sql: """
+        try await store.read { db in
+            Set(try db.values(String.self, """
                 SELECT c.name || '<' || p.name FROM group_parents gp JOIN groups c ON c.id = gp.group_id JOIN groups p ON p.id = gp.parent_id
                 """))
         }
@@ -45,9 +45,9 @@ let groupsSection = """
 struct GroupSyncTests {
     static let tree = Slapd.sampleGroupTree
 
-    @Test("a 5-level tree, a group with two parents and a cycle: effective memberships exactly; the run completes and reports")
-    func treeImport() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
+    @Test("a 5-level tree, a group with two parents and a cycle: effective memberships exactly; the run completes and reports", arguments: StoreKind.allCases)
+    func treeImport(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
         let source = try h.source(options: "", groups: groupsSection)
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
@@ -63,16 +63,15 @@ struct GroupSyncTests {
 
         // A group made by the application, with a member and under a synced group: never touched.
         let now = "2026-01-01T00:00:00.000Z"
-        try await h.store.database.write { db in
-            try db.execute(sql: "INSERT INTO groups (name, created_at, updated_at) VALUES ('app-admins', ?1, ?1)", arguments: [now])
-            let id = db.lastInsertedRowID
-            try db.execute(sql: "INSERT INTO group_members (group_id, user_id) SELECT ?, id FROM users WHERE username = 'user00011'", arguments: [id])
-            try db.execute(sql: "INSERT INTO group_parents (group_id, parent_id) SELECT ?, id FROM groups WHERE name = 'l1'", arguments: [id])
+        try await h.store.write { db in
+            let id = try db.value(Int64.self, "INSERT INTO groups (name, created_at, updated_at) VALUES ('app-admins', ?1, ?1) RETURNING id", now)
+            try db.execute("INSERT INTO group_members (group_id, user_id) SELECT ?, id FROM users WHERE username = 'user00011'", id)
+            try db.execute("INSERT INTO group_parents (group_id, parent_id) SELECT ?, id FROM groups WHERE name = 'l1'", id)
         }
         let again = await h.sync(source)
         #expect(again.groups?.unchanged == 10 && again.memberships == MembershipCounts())
-        let hand = try h.store.database.read { db in
-            try Row.fetchOne(db, sql: """
+        let hand = try await h.store.read { db in
+            try db.row("""
                 SELECT g.state, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) AS members,
                        (SELECT count(*) FROM group_parents p WHERE p.group_id = g.id) AS parents
                 FROM groups g WHERE g.name = 'app-admins'
@@ -86,12 +85,12 @@ struct GroupSyncTests {
         #expect(parents == 1)
     }
 
-    @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows")
-    func treeChanges() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
+    @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows", arguments: StoreKind.allCases)
+    func treeChanges(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
         let source = try h.source(options: "", groups: groupsSection)
         _ = await h.sync(source)
-        let l3 = try await h.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM groups WHERE name = 'l3'") }
+        let l3 = try await h.store.read { db in try db.value(Int64.self, "SELECT id FROM groups WHERE name = 'l3'") }
         try await h.modify("""
             dn: cn=l5,ou=groups,\(Slapd.suffix)
             changetype: modify
@@ -124,16 +123,16 @@ struct GroupSyncTests {
         #expect(effective["l5"] == names([6, 7]))
         #expect(effective["l1"] == names([1, 2, 3, 4, 6]).union(names([7])))
         #expect(effective["cyclea"] == nil, "deactivated")
-        let renamed = try await h.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM groups WHERE name = 'level3'") }
+        let renamed = try await h.store.read { db in try db.value(Int64.self, "SELECT id FROM groups WHERE name = 'level3'") }
         #expect(renamed == l3, "a rename keeps the row")
         let changes = try await h.store.changes(run: report.runId!)
         let summary = Set(changes.map { "\($0.action) \($0.field ?? "")" })
         #expect(summary.isSuperset(of: ["remove user", "add group", "update name", "update dn", "deactivate "]))
     }
 
-    @Test("users.memberOf by the group tree: only direct and nested members are synced; leaving the group deactivates")
-    func groupScopedUsers() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
+    @Test("users.memberOf by the group tree: only direct and nested members are synced; leaving the group deactivates", arguments: StoreKind.allCases)
+    func groupScopedUsers(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
         let source = try h.source(options: "", groups: groupsSection,
                                   memberOf: "cn=l3,ou=groups,\(Slapd.suffix)")
         let report = await h.sync(source)
@@ -197,9 +196,9 @@ struct GroupSyncTests {
         #expect(effective["unique"] == nil, "groups of the other shape are no longer read: deactivated")
     }
 
-    @Test("include and exclude patterns, tree: false, and the guard on group deactivations")
-    func filtersAndGuard() async throws {
-        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
+    @Test("include and exclude patterns, tree: false, and the guard on group deactivations", arguments: StoreKind.allCases)
+    func filtersAndGuard(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
         let filtered = await h.sync(try h.source(groups: """
                 groups:
                   base: ou=groups,dc=example,dc=com

@@ -8,9 +8,9 @@ import Testing
 /// The sync against a real slapd and a real SQLite store: what an administrator relies on.
 @Suite("Sync with OpenLDAP")
 struct OpenLDAPSyncTests {
-    @Test("initial import creates every user with its mapped fields; a second run changes nothing")
-    func initialImport() async throws {
-        let h = try await SyncHarness.start(users: 120)
+    @Test("initial import creates every user with its mapped fields; a second run changes nothing", arguments: StoreKind.allCases)
+    func initialImport(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 120, store: store)
         let source = try h.source()
         let first = await h.sync(source)
         #expect(first.status == .applied, "\(first.error ?? "")")
@@ -38,13 +38,13 @@ struct OpenLDAPSyncTests {
         #expect(try await h.store.changeCounts(run: second.runId!).isEmpty)
     }
 
-    @Test("records identical to the last run skip mapping, and still: a row edited in the store is corrected, a returning user reactivated, a new mapping applied to all")
-    func identicalRecords() async throws {
-        let h = try await SyncHarness.start(users: 40)
+    @Test("records identical to the last run skip mapping, and still: a row edited in the store is corrected, a returning user reactivated, a new mapping applied to all", arguments: StoreKind.allCases)
+    func identicalRecords(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 40, store: store)
         let source = try h.source()
         let first = await h.sync(source)
         #expect(first.users.created == 40 && first.identicalRecords == 0)
-        let fingerprints = try await h.store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_fingerprints") }
+        let fingerprints = try await h.store.read { db in try db.value(Int.self, "SELECT count(*) FROM sync_fingerprints") }
         #expect(fingerprints == 40)
 
         let second = await h.sync(source)
@@ -53,8 +53,8 @@ struct OpenLDAPSyncTests {
 
         // Someone edits a synced row in the store: its fingerprint is forgotten, the next run
         // compares it in full and puts the directory's value back.
-        try await h.store.database.write { db in
-            try db.execute(sql: "UPDATE users SET email = 'edited@by.hand' WHERE username = 'user00004'")
+        try await h.store.write { db in
+            try db.execute("UPDATE users SET email = 'edited@by.hand' WHERE username = 'user00004'")
         }
         // A user leaves the filter (deactivated), then comes back exactly as before (reactivated).
         let narrowed = await h.sync(try h.source(filter: "(&(objectClass=inetOrgPerson)(!(uid=user00009)))"))
@@ -86,9 +86,9 @@ struct OpenLDAPSyncTests {
         #expect(await h.sync(remapped).identicalRecords == 40, "the dry run left the fingerprints as they were")
     }
 
-    @Test("a changed attribute updates only that field, recorded with old and new value; a dry run shows it and writes nothing")
-    func updates() async throws {
-        let h = try await SyncHarness.start(users: 30)
+    @Test("a changed attribute updates only that field, recorded with old and new value; a dry run shows it and writes nothing", arguments: StoreKind.allCases)
+    func updates(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 30, store: store)
         let source = try h.source()
         _ = await h.sync(source)
         try await h.modify("""
@@ -123,9 +123,9 @@ struct OpenLDAPSyncTests {
         #expect(changes.allSatisfy { $0.objectId == user.id && $0.action == .update })
     }
 
-    @Test("a deleted entry is deactivated; re-created as a new object with the same username, the same row comes back with the new id")
-    func deleteAndRecreate() async throws {
-        let h = try await SyncHarness.start(users: 30)
+    @Test("a deleted entry is deactivated; re-created as a new object with the same username, the same row comes back with the new id", arguments: StoreKind.allCases)
+    func deleteAndRecreate(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 30, store: store)
         let source = try h.source()
         _ = await h.sync(source)
         let original = try #require(try await h.users()["user00005"])
@@ -160,14 +160,14 @@ struct OpenLDAPSyncTests {
         #expect(actions == [.update, .reactivate])
     }
 
-    @Test("a rename (modrdn) or a move updates the same row, never deactivate + create")
-    func renameAndMove() async throws {
+    @Test("a rename (modrdn) or a move updates the same row, never deactivate + create", arguments: StoreKind.allCases)
+    func renameAndMove(store: StoreKind) async throws {
         let h = try await SyncHarness.start(users: 20, extraLDIF: """
             dn: ou=alumni,\(Slapd.suffix)
             objectClass: organizationalUnit
             ou: alumni
 
-            """)
+            """, store: store)
         let source = try h.source(base: Slapd.suffix)
         _ = await h.sync(source)
         let seven = try #require(try await h.users()["user00007"])
@@ -198,16 +198,16 @@ struct OpenLDAPSyncTests {
         #expect(moved.dn == "uid=user00008,ou=alumni,\(Slapd.suffix)")
     }
 
-    @Test("users made by hand are never touched; a username they hold is a reported conflict unless adoption is on")
-    func handMadeUsers() async throws {
-        let h = try await SyncHarness.start(users: 10)
+    @Test("users made by hand are never touched; a username they hold is a reported conflict unless adoption is on", arguments: StoreKind.allCases)
+    func handMadeUsers(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 10, store: store)
         let now = "2026-01-01T00:00:00.000Z"
-        try await h.store.database.write { db in
-            try db.execute(sql: "INSERT INTO users (username, email, created_at, updated_at) VALUES ('local-admin', 'admin@app', ?1, ?1)", arguments: [now])
-            try db.execute(sql: "INSERT INTO users (username, email, first_name, created_at, updated_at) VALUES ('user00003', 'mine@app', 'Hand', ?1, ?1)", arguments: [now])
+        try await h.store.write { db in
+            try db.execute("INSERT INTO users (username, email, created_at, updated_at) VALUES ('local-admin', 'admin@app', ?1, ?1)", now)
+            try db.execute("INSERT INTO users (username, email, first_name, created_at, updated_at) VALUES ('user00003', 'mine@app', 'Hand', ?1, ?1)", now)
         }
-        let handRows = try await h.store.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM users WHERE source IS NULL ORDER BY id").map(\.description)
+        let handRows = try await h.store.read { db in
+            try db.rows("SELECT * FROM users WHERE source IS NULL ORDER BY id").map { "\($0.values)" }
         }
         let report = await h.sync(try h.source())
         #expect(report.status == .applied)
@@ -218,8 +218,8 @@ struct OpenLDAPSyncTests {
         #expect(skip.newValue?.contains("adoptExistingBy") == true)
         // Everything deactivated in the directory: hand-made users stay as they are.
         _ = await h.sync(try h.source(filter: "(uid=nobody)"), force: true, allowEmpty: true)
-        let after = try await h.store.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM users WHERE source IS NULL ORDER BY id").map(\.description)
+        let after = try await h.store.read { db in
+            try db.rows("SELECT * FROM users WHERE source IS NULL ORDER BY id").map { "\($0.values)" }
         }
         #expect(after == handRows)
 
@@ -231,9 +231,9 @@ struct OpenLDAPSyncTests {
         #expect(try await h.users()["local-admin"]?.source == nil)
     }
 
-    @Test("a filter that matches nothing trips the guard: stopped, nothing changed; --force does not apply it, --allow-empty does")
-    func emptyReadGuard() async throws {
-        let h = try await SyncHarness.start(users: 40)
+    @Test("a filter that matches nothing trips the guard: stopped, nothing changed; --force does not apply it, --allow-empty does", arguments: StoreKind.allCases)
+    func emptyReadGuard(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 40, store: store)
         _ = await h.sync(try h.source())
         let before = try await h.snapshot()
         let empty = try h.source(filter: "(uid=nobody-at-all)")
@@ -259,9 +259,9 @@ struct OpenLDAPSyncTests {
         #expect(try await h.store.users(state: "deactivated").count == 40)
     }
 
-    @Test("more deactivations than maxDeactivations stop the run; --force applies them")
-    func maxDeactivationsGuard() async throws {
-        let h = try await SyncHarness.start(users: 50)
+    @Test("more deactivations than maxDeactivations stop the run; --force applies them", arguments: StoreKind.allCases)
+    func maxDeactivationsGuard(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 50, store: store)
         let source = try h.source(options: "      maxDeactivations: 10%")
         _ = await h.sync(source)
         let ldif = (1...8).map { "dn: \(Slapd.userDN($0))\nchangetype: delete\n" }.joined(separator: "\n") + "\n"
@@ -353,7 +353,8 @@ struct OpenLDAPSyncTests {
         // Without lowercasing they are two users.
         let plain = try h.source()
         let separate = await h.sync(plain, force: true)
-        #expect(try await h.users()["DupUser"] != nil && h.users()["dupuser"] != nil, "\(separate.error ?? "")")
+        let folded = try await h.users()
+        #expect(folded["DupUser"] != nil && folded["dupuser"] != nil, "\(separate.error ?? "")")
     }
 
     @Test("a record missing a required field is skipped with the reason; the others sync")

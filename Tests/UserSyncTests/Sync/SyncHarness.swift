@@ -3,22 +3,51 @@ import Foundation
 import GRDB
 import LDAP
 import Logging
+import Testing
 @testable import UserSync
 
-/// A real slapd, a real SQLite store in a temporary directory, and a source configured the way
-/// an administrator would write it (YAML through the real loader).
+/// Which store a test runs on: the sync tests that matter run on both.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+
+    /// A new, empty store of this kind: a SQLite file in `directory`, or a schema of its own on
+    /// the test process's PostgreSQL server. Returns it with its `store:` section.
+    func makeStore(in directory: URL) async throws -> (store: UserStore, yaml: String) {
+        switch self {
+        case .sqlite:
+            let path = directory.appendingPathComponent("users.db").path
+            return (try UserStore(path: path), "store:\n  sqlite: \(path)")
+        case .postgres:
+            let server = try await PostgresServer.shared()
+            let schema = "s_" + UUID().uuidString.prefix(13).lowercased().replacingOccurrences(of: "-", with: "")
+            let yaml = try server.storeYAML(directory: directory, schema: schema)
+            let settings = PostgresStoreSettings(url: server.url(database: PostgresServer.testDatabase),
+                                                 passwordFile: directory.appendingPathComponent("pg-\(schema).pw").path,
+                                                 schema: schema, caFile: server.ca.caFile)
+            return (try await UserStore.open(.postgres(settings)), yaml)
+        }
+    }
+}
+
+/// A real slapd, a real store (a SQLite file in a temporary directory, or a schema on a real
+/// PostgreSQL), and a source configured the way an administrator would write it (YAML through
+/// the real loader).
 struct SyncHarness {
     let slapd: Slapd
     let directory: URL
     let store: UserStore
+    let kind: StoreKind
+    /// The configuration's `store:` section.
+    let storeYAML: String
 
-    static func start(users: Int = 100, extraLDIF: String = "") async throws -> SyncHarness {
+    static func start(users: Int = 100, extraLDIF: String = "", store kind: StoreKind = .sqlite) async throws -> SyncHarness {
         let slapd = try await Slapd.start(users: users, extraLDIF: extraLDIF)
         let directory = try Shell.temporaryDirectory("usersync-sync")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         try "\(Slapd.readerPassword)\n".write(to: directory.appendingPathComponent("reader.pw"), atomically: true, encoding: .utf8)
-        let store = try UserStore(path: directory.appendingPathComponent("users.db").path)
-        return SyncHarness(slapd: slapd, directory: directory, store: store)
+        let (store, yaml) = try await kind.makeStore(in: directory)
+        return SyncHarness(slapd: slapd, directory: directory, store: store, kind: kind, storeYAML: yaml)
     }
 
     var storePath: String { directory.appendingPathComponent("users.db").path }
@@ -35,8 +64,7 @@ struct SyncHarness {
                   attributes: { employeeNumber: employeeNumber }
             """
         return """
-            store:
-              sqlite: \(storePath)
+            \(storeYAML)
             sources:
               - name: ldap
                 type: ldap

@@ -209,12 +209,12 @@ struct Planner {
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'user', u.id, 'deactivate', NULL, NULL, 'disabled in the directory', s.locator
             FROM staged s JOIN users u ON u.id = s.user_id
-            WHERE \(Planner.compared) AND s.disabled = 1 AND u.state = 'active'
+            WHERE \(Planner.compared) AND s.disabled AND u.state = 'active'
             """, run)
         try db.execute("""
             UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
             FROM staged s
-            WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled = 1 AND users.state = 'active'
+            WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled AND users.state = 'active'
             """, now)
         if options.reactivateReturning {
             try db.execute("""
@@ -223,12 +223,12 @@ struct Planner {
                        CASE s.action WHEN 'relink' THEN 're-created in the directory with a new ' || ? ELSE 'back in the directory, enabled' END,
                        s.locator
                 FROM staged s JOIN users u ON u.id = s.user_id
-                WHERE \(Planner.compared) AND s.disabled = 0 AND u.state = 'deactivated'
+                WHERE \(Planner.compared) AND NOT s.disabled AND u.state = 'deactivated'
                 """, run, idAttribute)
             try db.execute("""
                 UPDATE users SET state = 'active', deactivated_at = NULL, updated_at = ?
                 FROM staged s
-                WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled = 0 AND users.state = 'deactivated'
+                WHERE users.id = s.user_id AND \(Planner.compared) AND NOT s.disabled AND users.state = 'deactivated'
                 """, now)
         }
 

@@ -66,7 +66,20 @@ final class PostgresLink: @unchecked Sendable {
         try? await connection.close()
     }
 
+    /// Closes the connection without waiting (ending its session: its advisory locks and
+    /// temporary tables go with it).
+    func closeSoon() {
+        PostgresLink.close(connection)
+    }
+
     deinit {
-        if !connection.isClosed { connection.close().whenComplete { _ in } }
+        PostgresLink.close(connection)
+    }
+
+    /// postgres-nio asserts that a connection is closed before it is released: the closure
+    /// holds it until the close is done.
+    private static func close(_ connection: PostgresConnection) {
+        guard !connection.isClosed else { return }
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }

@@ -62,7 +62,9 @@ struct PostgresSession: SQLSession {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument {
-            case .null: binds.appendNull()
+            // A NULL typed as text: an untyped one leaves `? IS NULL OR source = ?` with a
+            // parameter whose type PostgreSQL "could not determine".
+            case .null: binds.append(PostgresData(type: .text, value: nil))
             case let .integer(n): binds.append(n)
             case let .real(d): binds.append(d)
             case let .text(t): binds.append(t)
@@ -73,7 +75,13 @@ struct PostgresSession: SQLSession {
         do {
             return try link.connection.query(query, logger: link.logger).wait()
         } catch {
-            throw PostgresStoreError(error, store: link.store)
+            var failure = PostgresStoreError(error, store: link.store)
+            // A statement the server could not run as written (SQLSTATE classes 42 and 22): a
+            // defect of usersync's, to be reported with the statement.
+            if let state = failure.sqlState, state.hasPrefix("42") || state.hasPrefix("22") {
+                failure.message += " [in: \(sql.split(whereSeparator: \.isWhitespace).joined(separator: " ").prefix(400))]"
+            }
+            throw failure
         }
     }
 

@@ -104,6 +104,6 @@ final class PostgresRunLease: RunLease, @unchecked Sendable {
 
     func release() {
         // Closing the connection ends the session, and with it the lock and any temporary table.
-        link.connection.close().whenComplete { _ in }
+        link.closeSoon()
     }
 }
