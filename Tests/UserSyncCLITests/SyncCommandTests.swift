@@ -2,17 +2,37 @@ import DirectoryFixtures
 import Foundation
 import Testing
 
+/// Which store the `usersync` binary is given: the tests of what a store guarantees run on both.
+enum CLIStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+
+    /// The configuration's `store:` section for a new store in `directory` (SQLite) or in a
+    /// schema of its own on `server` (PostgreSQL; the test process's shared server when nil).
+    func yaml(in directory: URL, server: PostgresServer? = nil) async throws -> String {
+        switch self {
+        case .sqlite: return "store:\n  sqlite: \(directory.appendingPathComponent("users.db").path)"
+        case .postgres:
+            guard let server else { return try await PostgresServer.shared().storeYAML(directory: directory) }
+            // A server of the test's own (one it stops): the test database is made here.
+            try server.createDatabase(PostgresServer.testDatabase)
+            return try server.storeYAML(directory: directory)
+        }
+    }
+}
+
 /// A slapd of its own and a configuration file pointing at it, for the `usersync` binary.
 struct CLISyncSetup {
     let slapd: Slapd
     let directory: URL
+    let storeYAML: String
 
-    static func start(users: Int = 200) async throws -> CLISyncSetup {
+    static func start(users: Int = 200, store: CLIStore = .sqlite, server: PostgresServer? = nil) async throws -> CLISyncSetup {
         let slapd = try await Slapd.start(users: users)
         let directory = try Shell.temporaryDirectory("usersync-cli-sync")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("log"), withIntermediateDirectories: true)
-        let setup = CLISyncSetup(slapd: slapd, directory: directory)
+        let setup = CLISyncSetup(slapd: slapd, directory: directory, storeYAML: try await store.yaml(in: directory, server: server))
         try setup.writeConfig()
         return setup
     }
@@ -22,8 +42,7 @@ struct CLISyncSetup {
 
     func writeConfig(filter: String = "(objectClass=inetOrgPerson)", password: String = "passwordEnv: READER_PW") throws {
         try """
-            store:
-              sqlite: \(directory.appendingPathComponent("users.db").path)
+            \(storeYAML)
             log:
               directory: \(logDirectory)
               retentionDays: 30
@@ -88,9 +107,9 @@ struct CLISyncSetup {
 
 @Suite("usersync sync, runs, users")
 struct SyncCommandTests {
-    @Test("sync --json prints the documented object; runs, runs show and users show report the run and the user")
-    func jsonAndHistory() async throws {
-        let s = try await CLISyncSetup.start()
+    @Test("sync --json prints the documented object; runs, runs show and users show report the run and the user", arguments: CLIStore.allCases)
+    func jsonAndHistory(store: CLIStore) async throws {
+        let s = try await CLISyncSetup.start(store: store)
         let result = try await s.usersync(["sync", "--json", "-q"])
         #expect(result.status == 0, "\(result.output)")
         let report = try #require(result.json, "\(result.output)")
@@ -161,9 +180,9 @@ struct SyncCommandTests {
         try s.slapd.start()
     }
 
-    @Test("kill -9 during apply leaves the store as before; the next run completes and marks the killed one failed")
-    func killDuringApply() async throws {
-        let s = try await CLISyncSetup.start()
+    @Test("kill -9 during apply leaves the store as before; the next run completes and marks the killed one failed", arguments: CLIStore.allCases)
+    func killDuringApply(store: CLIStore) async throws {
+        let s = try await CLISyncSetup.start(store: store)
         #expect(try await s.usersync(["sync", "-q"]).status == 0)
         let before = try await s.usersync(["users", "--json"]).output
         let changes = (1...5).map { "dn: \(Slapd.userDN($0))\nchangetype: modify\nreplace: sn\nsn: Changed\n" }
@@ -195,16 +214,48 @@ struct SyncCommandTests {
         #expect((killed["error"] as? String)?.contains("interrupted") == true)
     }
 
-    @Test("two runs on one store never interleave: the second gives up (exit 10) or waits for the first")
-    func concurrentRuns() async throws {
-        let s = try await CLISyncSetup.start(users: 50)
+    @Test("PostgreSQL stops while a run applies: the run fails (exit 3), nothing is half-written; once it is back, the next run completes")
+    func databaseLostMidApply() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        let s = try await CLISyncSetup.start(users: 60, store: .postgres, server: server)
+        #expect(try await s.usersync(["sync", "-q"]).status == 0)
+        let before = try await s.usersync(["users", "--json"]).output
+        let changes = (1...5).map { "dn: \(Slapd.userDN($0))\nchangetype: modify\nreplace: sn\nsn: Changed\n" }
+            + (6...8).map { "dn: \(Slapd.userDN($0))\nchangetype: delete\n" }
+        try await s.modify(changes.joined(separator: "\n") + "\n")
+
+        // Every change written, not committed: the server goes away (stopped at once, as in a crash).
+        let held = try s.startHeldSync(hold: 4)
+        try await s.waitForOutput(held.output, containing: "holding the transaction open")
+        server.stop()
+        let status = Shell.wait(held.pid)
+        let output = (try? String(contentsOfFile: held.output, encoding: .utf8)) ?? ""
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("the connection to the database was lost"), "\(output)")
+
+        try server.start()
+        #expect(try await s.usersync(["users", "--json"]).output == before, "the cut run wrote nothing")
+        let next = try await s.usersync(["sync", "--json", "-q"])
+        #expect(next.status == 0, "\(next.output)")
+        #expect((next.json?["users"] as? [String: Int])?["updated"] == 5)
+        #expect((next.json?["users"] as? [String: Int])?["deactivated"] == 3)
+        let runs = try #require(try await s.json(["runs"]) as? [[String: Any]])
+        #expect(runs.count == 3)
+        #expect(runs.filter { $0["status"] as? String == "applied" }.count == 2)
+        #expect(runs.contains { $0["status"] as? String == "failed" }, "the cut run is recorded as failed")
+    }
+
+    @Test("two runs on one store never interleave: the second gives up (exit 10) or waits for the first", arguments: CLIStore.allCases)
+    func concurrentRuns(store: CLIStore) async throws {
+        let s = try await CLISyncSetup.start(users: 50, store: store)
         // Long enough that the impatient run starts while the first holds the lock on a loaded
         // machine (3 s was passed once with a release build beside the tests).
         let first = try s.startHeldSync(hold: 15)
         try await s.waitForOutput(first.output, containing: "holding the transaction open")
         let impatient = try await s.usersync(["sync", "--wait", "0", "-q"])
         #expect(impatient.status == 10, "\(impatient.output)")
-        #expect(impatient.output.contains("another run is in progress"))
+        #expect(impatient.output.contains("another run") && impatient.output.contains("is in progress"), "\(impatient.output)")
         let patient = try await s.usersync(["sync", "--wait", "60", "--json", "-q"])
         #expect(Shell.wait(first.pid) == 0)
         #expect(patient.status == 0, "\(patient.output)")

@@ -70,7 +70,30 @@ public actor ServiceStatus {
         ServiceStatus.record(report, source: source, at: date, succeeded: succeeded)
     }
 
+    /// The slot was run by another node sharing the store: nothing changes here but `running`.
+    public func ranElsewhere(_ source: String) {
+        states[source]?.running = false
+    }
+
     public func snapshot() -> [SourceState] { order.compactMap { states[$0] } }
+
+    /// The store, once the service has opened it: `/healthz` asks it who holds each run lock.
+    private var store: UserStore?
+
+    public func use(_ store: UserStore) {
+        self.store = store
+    }
+
+    /// Who holds each source's run lock now (this node or another sharing the store), for the
+    /// sources whose lock is held.
+    public func lockHolders() async -> [(source: String, holder: String)] {
+        guard let store else { return [] }
+        var holders: [(String, String)] = []
+        for source in order {
+            if let holder = try? await store.runLockHolder(source: source) { holders.append((source, holder)) }
+        }
+        return holders
+    }
 
     public var healthy: Bool { states.values.allSatisfy(\.healthy) }
 

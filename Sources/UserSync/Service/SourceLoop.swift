@@ -29,11 +29,11 @@ public struct SourceLoop: Sendable {
     public let clock: any SchedulerClock
     public let status: ServiceStatus
     public let logger: Logger
-    /// Runs the source once.
-    public let run: @Sendable () async -> SyncReport
+    /// Runs the source once for a slot; nil when another node sharing the store ran that slot.
+    public let run: @Sendable (_ slot: Date) async -> SyncReport?
 
     public init(source: String, schedule: Schedule, clock: any SchedulerClock = WallClock(), status: ServiceStatus,
-                logger: Logger, run: @escaping @Sendable () async -> SyncReport) {
+                logger: Logger, run: @escaping @Sendable (_ slot: Date) async -> SyncReport?) {
         self.source = source
         self.schedule = schedule
         self.clock = clock
@@ -52,8 +52,9 @@ public struct SourceLoop: Sendable {
     public func runForever() async {
         var last: Date?
         if schedule.runAtStart {
-            let first = schedule.next(after: nil, now: clock.now())
-            await runWithRetries(nextSlot: first.slot)
+            let now = clock.now()
+            let first = schedule.next(after: nil, now: now)
+            await runWithRetries(slot: now, nextSlot: first.slot)
         }
         while !Task.isCancelled {
             let decision = schedule.next(after: last, now: clock.now())
@@ -69,17 +70,21 @@ public struct SourceLoop: Sendable {
             }
             last = decision.slot
             let following = schedule.next(after: decision.slot, now: decision.slot)
-            await runWithRetries(nextSlot: following.slot)
+            await runWithRetries(slot: decision.slot, nextSlot: following.slot)
         }
     }
 
     /// One scheduled run, and its retries while the failure looks passing and the next slot is
     /// further away than the next try.
-    func runWithRetries(nextSlot: Date) async {
+    func runWithRetries(slot: Date, nextSlot: Date) async {
         var attempt = 1
+        var slot = slot
         while true {
             await status.started(source, at: clock.now())
-            let report = await run()
+            guard let report = await run(slot) else {
+                await status.ranElsewhere(source)
+                return
+            }
             let transient = SourceLoop.isTransient(report)
             let retry = transient && !Task.isCancelled
                 ? Schedule.retryDelay(attempt: attempt, failedAt: clock.now(), nextSlot: nextSlot) : nil
@@ -95,6 +100,8 @@ public struct SourceLoop: Sendable {
                 return
             }
             attempt += 1
+            // A try again is a slot of its own: the failed run has ended within the first.
+            slot = clock.now()
         }
     }
 }

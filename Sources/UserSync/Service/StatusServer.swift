@@ -57,9 +57,11 @@ public enum StatusRoutes {
             case "/healthz":
                 let states = await status.snapshot()
                 let sick = states.filter { !$0.healthy }
-                if sick.isEmpty { return (200, "text/plain; charset=utf-8", "ok\n") }
+                // Then who runs what now: on a shared store, the node may be another.
+                let running = await status.lockHolders().map { "\($0.source): running on \($0.holder)\n" }.joined()
+                if sick.isEmpty { return (200, "text/plain; charset=utf-8", "ok\n" + running) }
                 let lines = sick.map { "\($0.source): last run \($0.lastStatus ?? "?"): \($0.lastError ?? "")" }
-                return (503, "text/plain; charset=utf-8", "unhealthy\n" + lines.joined(separator: "\n") + "\n")
+                return (503, "text/plain; charset=utf-8", "unhealthy\n" + lines.joined(separator: "\n") + "\n" + running)
             case "/metrics":
                 return (200, "text/plain; version=0.0.4; charset=utf-8", metrics())
             case "/":

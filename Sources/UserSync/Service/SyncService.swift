@@ -91,15 +91,16 @@ public final class SyncService: Service, Sendable {
             logger.warning("no source has a schedule: add `schedule: { every: 15m }` to a source; the status address still answers")
         }
         guard let store = await openStore(configuration.store) else { return }
+        await status.use(store)
         await ServiceStatus.recordStoreCounts(store)
         await withTaskGroup(of: Void.self) { group in
             for source in sources {
                 let engine = SyncEngine(store: store, logger: logger, lockTimeout: lockTimeout)
-                let loop = SourceLoop(source: source.name, schedule: source.schedule!, clock: clock, status: status, logger: logger) {
+                let loop = SourceLoop(source: source.name, schedule: source.schedule!, clock: clock, status: status, logger: logger) { slot in
                     // Not a child of the loop: cancelling the loop (shutdown, reload) lets a run
                     // that has started finish.
                     await Task {
-                        let report = await engine.run(source)
+                        let report = await engine.run(source, slot: slot)
                         await ServiceStatus.recordStoreCounts(store)
                         return report
                     }.value

@@ -44,6 +44,13 @@ extension StoreBackend {
         }
     }
 
+    func hasEndedRun(source: String, startedSince time: String) async throws -> Bool {
+        try await read { db in
+            try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM runs WHERE source = ? AND started_at >= ? AND status <> 'running' AND dry_run = 0)",
+                         source, time) ?? false
+        }
+    }
+
     /// On the connection that writes (SQLite has one, which holds the staging tables too).
     func finishRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int, staging: (any RunStaging)?) async throws {
         try await write { db in

@@ -15,6 +15,9 @@ protocol SyncStore: Sendable {
     /// interleave, in one process or on several machines. (SQLite's lock covers the whole store.)
     func lockRuns(source: String, timeout: Duration) async throws -> any RunLease
 
+    /// Whether a run of `source` that has ended (not one left `running`) started at `time` or later.
+    func hasEndedRun(source: String, startedSince time: String) async throws -> Bool
+
     /// Records a run as started; a run left `running` by a killed process is marked failed.
     func beginRun(source: String, dryRun: Bool, at time: String) async throws -> Int64
 

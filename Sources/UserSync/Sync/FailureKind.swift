@@ -72,11 +72,16 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
         case let error as SyncConfigurationError:
             self.init(kind: .configuration, message: error.description)
         case let error as StoreError:
-            if case .busy = error {
+            switch error {
+            case .busy, .sourceBusy:
                 self.init(kind: .busy, message: error.description)
-            } else {
+            default:
                 self.init(kind: .store, message: error.description)
             }
+        case let error as PostgresStoreError:
+            // Its own kind: a database out of reach or gone mid-run passes (the next slot tries
+            // again); refused credentials or a bad URL do not.
+            self.init(kind: error.kind, message: error.description)
         case let error as any StoreFailure:
             self.init(kind: .store, message: error.storeMessage)
         case let error as DuplicateStableID:
@@ -104,8 +109,11 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
     /// Whether `error` came from the store (SQLite), not from the source.
     static func isStoreFailure(_ error: any Error) -> Bool {
         if error is any StoreFailure { return true }
-        if let error = error as? StoreError, case .busy = error { return false }
-        return error is StoreError
+        guard let error = error as? StoreError else { return false }
+        switch error {
+        case .busy, .sourceBusy: return false
+        default: return true
+        }
     }
 }
 

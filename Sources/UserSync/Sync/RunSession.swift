@@ -11,6 +11,8 @@ struct RunSession: Sendable {
     var report: SyncReport
     var log: Logger
     private(set) var runId: Int64 = 0
+    /// `begin` found the slot already run: nothing was done.
+    private(set) var alreadyRun = false
     /// The run's staging tables, once made: its records are kept with it.
     var staging: (any RunStaging)?
 
@@ -23,8 +25,9 @@ struct RunSession: Sendable {
         log[metadataKey: "source"] = "\(settings.name)"
     }
 
-    /// Takes the run lock and records the run as started; nil (the report says why) when either fails.
-    mutating func begin(lockTimeout: Duration) async -> (any RunLease)? {
+    /// Takes the run lock and records the run as started; nil (the report says why) when either
+    /// fails, or when `slot` was already run by another node (`alreadyRun`).
+    mutating func begin(lockTimeout: Duration, slot: Date? = nil) async -> (any RunLease)? {
         let lease: any RunLease
         do {
             lease = try await store.lockRuns(source: settings.name, timeout: lockTimeout)
@@ -33,6 +36,22 @@ struct RunSession: Sendable {
             log.error("\(report.error!)")
             setDuration()
             return nil
+        }
+        if let slot {
+            do {
+                if try await store.hasEndedRun(source: settings.name, startedSince: Timestamp.text(slot)) {
+                    lease.release()
+                    alreadyRun = true
+                    log.debug("slot already run (by another node sharing the store)", metadata: ["slot": "\(Timestamp.text(slot))"])
+                    return nil
+                }
+            } catch {
+                lease.release()
+                report.fail(error)
+                log.error("cannot read the runs: \(report.error!)")
+                setDuration()
+                return nil
+            }
         }
         do {
             runId = try await store.beginRun(source: settings.name, dryRun: dryRun, at: Timestamp.now())

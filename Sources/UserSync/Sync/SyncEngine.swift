@@ -35,8 +35,25 @@ public struct SyncEngine: Sendable {
     /// empty read through: each must be given on its own.
     public func run(_ settings: SourceSettings, from recordSource: (any RecordSource)? = nil,
                     dryRun: Bool = false, force: Bool = false, allowEmpty: Bool = false) async -> SyncReport {
+        await perform(settings, from: recordSource, slot: nil, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
+            ?? SyncReport(source: settings.name, dryRun: dryRun, status: .failed)
+    }
+
+    /// Runs one slot of a schedule (`usersync serve`): nil when the slot has already been run
+    /// (a run of the source that ended started at or after `slot`), by another node sharing the
+    /// store, whose run this node waited for on the run lock. So several nodes run each slot
+    /// once, whichever takes the lock first; a node that died mid-run leaves no ended run, and
+    /// the next node to take the lock runs the slot itself.
+    public func run(_ settings: SourceSettings, slot: Date) async -> SyncReport? {
+        await perform(settings, from: nil, slot: slot, dryRun: false, force: false, allowEmpty: false)
+    }
+
+    func perform(_ settings: SourceSettings, from recordSource: (any RecordSource)?, slot: Date?,
+                 dryRun: Bool, force: Bool, allowEmpty: Bool) async -> SyncReport? {
         var session = RunSession(store: store, settings: settings, dryRun: dryRun, logger: logger)
-        guard let lease = await session.begin(lockTimeout: lockTimeout) else { return session.report }
+        guard let lease = await session.begin(lockTimeout: lockTimeout, slot: slot) else {
+            return session.alreadyRun ? nil : session.report
+        }
         defer { lease.release() }
         let log = session.log
         let staging: any RunStaging
@@ -167,6 +184,11 @@ struct SyncConfigurationError: Error, CustomStringConvertible {
 /// ISO 8601 UTC times, as the store keeps them.
 enum Timestamp {
     static func now() -> String {
-        Date().ISO8601Format(.init(includingFractionalSeconds: true))
+        text(Date())
+    }
+
+    /// A time as the store keeps it (ISO 8601, UTC, with fractions: texts sort as times).
+    static func text(_ date: Date) -> String {
+        date.ISO8601Format(.init(includingFractionalSeconds: true))
     }
 }

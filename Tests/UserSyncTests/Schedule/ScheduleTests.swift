@@ -182,7 +182,7 @@ struct ScheduleTests {
             { runs.report(.failed, kind: .authentication) },
         ]
         let loop = SourceLoop(source: "s", schedule: Schedule(.every(.seconds(60))), clock: clock, status: status,
-                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) {
+                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) { _ in
             let index = runs.start(at: clock.now())
             return index < script.count ? script[index]() : runs.report(.applied)
         }

@@ -52,7 +52,7 @@ struct PostgresSession: SQLSession {
             }
         }
         do {
-            try promise.futureResult.wait()
+            try answer(promise.futureResult)
         } catch {
             throw PostgresStoreError(error, store: link.store)
         }
@@ -73,7 +73,7 @@ struct PostgresSession: SQLSession {
         }
         let query = PostgresQuery(unsafeSQL: PostgresSession.numbered(sql), binds: binds)
         do {
-            return try link.connection.query(query, logger: link.logger).wait()
+            return try answer(link.connection.query(query, logger: link.logger))
         } catch {
             var failure = PostgresStoreError(error, store: link.store)
             // A statement the server could not run as written (SQLSTATE classes 42 and 22): a
@@ -83,6 +83,26 @@ struct PostgresSession: SQLSession {
             }
             throw failure
         }
+    }
+
+    /// Waits for `future`, or for the connection to close. postgres-nio writes a query to its
+    /// channel without a promise (`channel.write(…, promise: nil)` in `queryStream`), so a query
+    /// sent after the server went away is dropped with nobody told, and waiting for its answer
+    /// would never end: the close fails the wait instead.
+    private func answer<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        let connection = link.connection
+        let promise = connection.eventLoop.makePromise(of: T.self)
+        let done = NIOLockedValueBox(false)
+        @Sendable func complete(_ result: Result<T, any Error>) {
+            guard done.withLockedValue({ let first = !$0; $0 = true; return first }) else { return }
+            promise.completeWith(result)
+        }
+        future.whenComplete(complete)
+        let store = link.store
+        connection.closeFuture.whenComplete { _ in
+            complete(.failure(PostgresStoreError(kind: .connectionLost, message: "the connection to the database was lost; the transaction in progress was rolled back by the server", store: store)))
+        }
+        return try promise.futureResult.wait()
     }
 
     /// A cell as an `SQLValue`: integers (and booleans, as 0 and 1, as SQLite gives them),

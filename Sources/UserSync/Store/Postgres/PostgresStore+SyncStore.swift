@@ -31,7 +31,7 @@ extension PostgresStore: StoreBackend {
             guard ContinuousClock.now < deadline else {
                 let holder = try? await runLockHolder(source: source)
                 await link.close()
-                throw StoreError.busy("\(name), source '\(source)'\(holder.map { " (held by \($0))" } ?? "")")
+                throw StoreError.sourceBusy(store: name, source: source, holder: holder ?? nil)
             }
             try await Task.sleep(for: .milliseconds(500))
         }

@@ -86,9 +86,14 @@ extension PostgresStore {
                 try db.executeAll(migration.statements)
                 try db.execute("INSERT INTO schema_migrations (identifier, applied_at) VALUES (?, ?)", migration.name, Timestamp.now())
             }
-            // A field added to `UserField` after the store was made gets its column (as in SQLite).
-            for column in UserField.columns {
-                try db.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS \(column) text")
+            // A field added to `UserField` after the store was made gets its column (as in
+            // SQLite). Only a missing one: ALTER TABLE waits for an exclusive lock on `users`,
+            // which a run in progress on another node holds a share of until it commits.
+            let existing = Set(try db.values(String.self, """
+                SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'users'
+                """, schema))
+            for column in UserField.columns where !existing.contains(column) {
+                try db.execute("ALTER TABLE users ADD COLUMN \(column) text")
             }
         }
     }
