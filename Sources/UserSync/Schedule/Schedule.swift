@@ -32,15 +32,20 @@ public struct Schedule: Sendable, Equatable {
         public var missed: Int
     }
 
-    /// The next run. Slots stay on their grid (an interval counts from the first slot, not from
-    /// the end of the last run, so runs do not drift); a slot already past is run at once, once.
+    /// The next run. Slots stay on their grid (an interval's slots are its multiples since the
+    /// Unix epoch, not counted from the end of the last run, so runs do not drift, and every
+    /// node of a shared store has the same slots); a slot already past is run at once, once.
     public func next(after last: Date?, now: Date, calendar: Calendar = .current,
                      random: (ClosedRange<Double>) -> Double = { Double.random(in: $0) }) -> Decision {
         var slot: Date
         switch kind {
         case .every(let interval):
             let seconds = interval.secondsValue
-            slot = (last ?? now).addingTimeInterval(seconds)
+            // The first slot is on the interval's grid from the Unix epoch (every 15m: at :00,
+            // :15, :30, :45 UTC), not counted from the start: nodes sharing a store then agree
+            // on the slots, and each slot is run once, by whichever node takes the run lock.
+            slot = last?.addingTimeInterval(seconds)
+                ?? Date(timeIntervalSince1970: ((now.timeIntervalSince1970 / seconds).rounded(.down) + 1) * seconds)
             if slot <= now {
                 // Past slots: the latest one not after now stands for them.
                 let behind = Int((now.timeIntervalSince(slot) / seconds).rounded(.down))

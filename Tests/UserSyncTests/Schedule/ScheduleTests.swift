@@ -115,9 +115,13 @@ struct ScheduleTests {
     func every() {
         let start = Self.date("2026-11-22T10:00:00Z")
         var schedule = Schedule(.every(.seconds(900)))
-        // The first slot: one interval after the start.
+        // The first slot: the next on the interval's grid from the epoch (at :00, :15, :30, :45),
+        // the same for every node that starts at any time in between.
         var decision = schedule.next(after: nil, now: start)
         #expect(decision == .init(slot: start.addingTimeInterval(900), start: start.addingTimeInterval(900), missed: 0))
+        #expect(schedule.next(after: nil, now: start.addingTimeInterval(7)).slot == start.addingTimeInterval(900))
+        #expect(schedule.next(after: nil, now: start.addingTimeInterval(899.5)).slot == start.addingTimeInterval(900))
+        #expect(schedule.next(after: nil, now: start.addingTimeInterval(900)).slot == start.addingTimeInterval(1800))
         // A run that ended 2 minutes after its slot: the next slot is still on the grid.
         decision = schedule.next(after: start.addingTimeInterval(900), now: start.addingTimeInterval(1020))
         #expect(decision.slot == start.addingTimeInterval(1800))
