@@ -246,6 +246,43 @@ struct SyncCommandTests {
         #expect(runs.contains { $0["status"] as? String == "failed" }, "the cut run is recorded as failed")
     }
 
+    @Test("store migrate moves a SQLite store into PostgreSQL, history included: the same users, runs and changes; the next run there recognises every record; a second move is refused")
+    func storeMigrate() async throws {
+        let s = try await CLISyncSetup.start(users: 40)
+        #expect(try await s.usersync(["sync", "-q"]).status == 0)
+        try await s.modify("dn: \(Slapd.userDN(3))\nchangetype: modify\nreplace: sn\nsn: Moved\n\ndn: \(Slapd.userDN(4))\nchangetype: delete\n\n")
+        #expect(try await s.usersync(["sync", "-q"]).status == 0)
+        let users = try await s.usersync(["users", "--json"]).output
+        let runs = try await s.usersync(["runs", "--json"]).output
+        let history = try await s.usersync(["users", "show", "user00003", "--json"]).output
+
+        // The same configuration, with the store moved to PostgreSQL.
+        let sqlite = s.directory.appendingPathComponent("users.db").path
+        let postgres = s.directory.appendingPathComponent("postgres.yaml").path
+        let text = try String(contentsOfFile: s.config, encoding: .utf8)
+            .replacingOccurrences(of: s.storeYAML, with: try await CLIStore.postgres.yaml(in: s.directory))
+        try text.write(toFile: postgres, atomically: true, encoding: .utf8)
+        func pg(_ arguments: [String]) async throws -> UserSyncBinary.Result {
+            try await UserSyncBinary.run(arguments + ["--config", postgres], environment: CLISyncSetup.environment)
+        }
+        let moved = try await pg(["store", "migrate", "--from", "sqlite:\(sqlite)", "--json"])
+        #expect(moved.status == 0, "\(moved.output)")
+        let counts = try #require(moved.json?["tables"] as? [String: Int], "\(moved.output)")
+        #expect(counts["users"] == 40 && counts["runs"] == 2 && counts["sync_fingerprints"] == 39, "\(counts)")
+        #expect(counts["changes"] == 40 + 2, "40 created, one last name changed, one deactivated")
+        #expect(try await pg(["users", "--json"]).output == users)
+        #expect(try await pg(["runs", "--json"]).output == runs)
+        #expect(try await pg(["users", "show", "user00003", "--json"]).output == history, "history and the last record kept")
+
+        let next = try await pg(["sync", "--json", "-q"])
+        #expect(next.status == 0, "\(next.output)")
+        #expect(next.json?["runId"] as? Int == 3, "new runs continue after the copied ones")
+        #expect(next.json?["identicalRecords"] as? Int == 39, "the fingerprints came along: \(next.output)")
+        let again = try await pg(["store", "migrate", "--from", sqlite])
+        #expect(again.status == 1)
+        #expect(again.output.contains("already holds") && again.output.contains("nothing there is replaced"), "\(again.output)")
+    }
+
     @Test("two runs on one store never interleave: the second gives up (exit 10) or waits for the first", arguments: CLIStore.allCases)
     func concurrentRuns(store: CLIStore) async throws {
         let s = try await CLISyncSetup.start(users: 50, store: store)

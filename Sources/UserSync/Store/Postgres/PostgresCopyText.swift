@@ -38,6 +38,18 @@ struct PostgresCopyText {
         buffer.writeString(String(value))
     }
 
+    /// Bytes as `bytea`'s hex form (`\x0a1b…`), its backslash escaped for COPY.
+    mutating func field(bytes: [UInt8]?) {
+        separate()
+        guard let bytes else { return null() }
+        buffer.writeStaticString("\\\\x")
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        for byte in bytes {
+            buffer.writeInteger(digits[Int(byte >> 4)])
+            buffer.writeInteger(digits[Int(byte & 0x0f)])
+        }
+    }
+
     mutating func endRow() {
         buffer.writeInteger(UInt8(0x0a))
         first = true
