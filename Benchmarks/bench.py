@@ -19,6 +19,12 @@ kernel's accounting via /usr/bin/time) and writes it as Markdown and JSON.
   Benchmarks/bench.py --users 1000000       # the large run
   Benchmarks/bench.py --users 2000 --groups 40 --repeat 1 --usersync .build/debug/usersync   # a smoke run
   Benchmarks/bench.py --usersync NEW --baseline OLD   # two binaries side by side, in the same rounds
+  Benchmarks/bench.py --store postgres      # SQLite and a throw-away PostgreSQL 15 store, in the same rounds
+
+With --store postgres the same measures run a second time into a PostgreSQL store (rows tagged
+@postgres), on a server the script starts on loopback (initdb, pg_ctl; PostgreSQL's default
+durability settings, TLS off: the store's cost, not the network's), with a second write floor:
+psql's COPY of the users table's rows into an empty copy of that table.
 """
 import argparse
 import json
@@ -92,10 +98,48 @@ def timed(command, env=None):
         return wall, int(open(t.name).read().split()[-1])
 
 
-def config(path, work, uri, groups):
-    text = f"""store:
-  sqlite: {work}/users.db
-sources:
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class Postgres:
+    """A throw-away PostgreSQL 15 on a loopback port, as the postgres user when run as root."""
+
+    def __init__(self, work):
+        self.dir = f"{work}/pg"
+        self.port = 20000 + random.Random().randrange(10000)
+        os.makedirs(self.dir)
+        if os.getuid() == 0:
+            shutil.chown(self.dir, "postgres")
+            os.chmod(work, 0o755)
+        self.run(f"{PG_BIN}/initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C")
+        self.run(f"{PG_BIN}/pg_ctl", "-D", f"{self.dir}/data", "-l", f"{self.dir}/log", "-w", "-o",
+                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
+        self.psql("CREATE DATABASE bench")
+
+    def run(self, *command):
+        prefix = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        return subprocess.run(prefix + list(command), check=True, capture_output=True, text=True).stdout
+
+    def psql(self, sql, database="postgres"):
+        return subprocess.run([f"{PG_BIN}/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                               "-p", str(self.port), "-U", "postgres", "-d", database, "-c", sql],
+                              check=True, capture_output=True, text=True).stdout
+
+    def url(self):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/bench?sslmode=disable"
+
+    def stop(self):
+        self.run(f"{PG_BIN}/pg_ctl", "-D", f"{self.dir}/data", "-m", "immediate", "-w", "stop")
+
+
+def store_yaml(work, postgres):
+    if postgres is None:
+        return f"store:\n  sqlite: {work}/users.db\n"
+    return f"store:\n  postgres:\n    url: {postgres.url()}\n    schema: bench\n    allowInsecure: true\n"
+
+
+def config(path, work, uri, groups, postgres=None):
+    text = store_yaml(work, postgres) + f"""sources:
   - name: bench
     type: ldap
     uri: {uri}
@@ -140,12 +184,14 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--usersync", help="a usersync binary to measure (default: build the release one)")
     parser.add_argument("--baseline", help="a second usersync binary measured in the same rounds (before/after a change)")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite",
+                        help="postgres: also measure a PostgreSQL store, in the same rounds as SQLite")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"), help="where results.md and results.json go")
     args = parser.parse_args()
     if args.users < 100 or args.groups < 1 or args.repeat < 1:
         sys.exit("bench: --users ≥ 100, --groups ≥ 1, --repeat ≥ 1")
 
-    subprocess.run([os.path.join(ROOT, "scripts/install-deps.sh")], check=True)
+    subprocess.run([os.path.join(ROOT, "scripts/install-deps.sh")] + (["--tests"] if args.store == "postgres" else []), check=True)
     usersync = args.usersync
     if not usersync:
         print("== building usersync (release)", flush=True)
@@ -155,6 +201,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="usersync-bench.")
     lib = os.path.join(ROOT, "scripts/lib/directory.sh")
+    postgres = None
     try:
         print(f"== generating {args.users:,} users and {args.groups:,} groups; loading slapd", flush=True)
         generate(f"{work}/data.ldif", args.users, args.groups, random.Random(42))
@@ -163,22 +210,40 @@ def main():
         with open(f"{work}/reader.pw", "w") as f:
             f.write("reader-pw\n")
         os.chmod(f"{work}/reader.pw", 0o600)
-        config(f"{work}/users.yaml", work, uri, groups=False)
-        config(f"{work}/groups.yaml", work, uri, groups=True)
         store = f"{work}/users.db"
+        if args.store == "postgres":
+            print("== starting PostgreSQL 15", flush=True)
+            postgres = Postgres(work)
 
-        def clear_store():
+        # Each measured variant: a binary and a store (the baseline's samples under
+        # "<measure>@baseline", PostgreSQL's under "<measure>@postgres").
+        variants = [("", usersync, None)] + ([("@baseline", args.baseline, None)] if args.baseline else []) \
+            + ([("@postgres", usersync, postgres)] if postgres else [])
+        for tag, _, pg in variants:
+            config(f"{work}/users{tag}.yaml", work, uri, groups=False, postgres=pg)
+            config(f"{work}/groups{tag}.yaml", work, uri, groups=True, postgres=pg)
+
+        def clear_store(pg):
+            if pg:
+                pg.psql("DROP SCHEMA IF EXISTS bench CASCADE", "bench")
+                return
             for suffix in ("", "-wal", "-shm", ".lock"):
                 if os.path.exists(store + suffix):
                     os.remove(store + suffix)
 
-        def snapshot(name):
+        def snapshot(name, pg):
+            if pg:
+                shell(f"{PG_BIN}/pg_dump -h 127.0.0.1 -p {pg.port} -U postgres -n bench -Fc -f {work}/{name}.dump bench")
+                return
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(store + suffix):
                     shutil.copy(store + suffix, f"{work}/{name}{suffix}")
 
-        def restore(name):
-            clear_store()
+        def restore(name, pg):
+            clear_store(pg)
+            if pg:
+                shell(f"{PG_BIN}/pg_restore -h 127.0.0.1 -p {pg.port} -U postgres -d bench {work}/{name}.dump")
+                return
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(f"{work}/{name}{suffix}"):
                     shutil.copy(f"{work}/{name}{suffix}", store + suffix)
@@ -187,26 +252,31 @@ def main():
                      "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)"] + ATTRIBUTES
         group_floor_cmd = ["ldapsearch", "-LLL", "-x", "-H", uri, "-D", READER, "-w", "reader-pw", "-b", GROUPS,
                            "-E", "pr=1000/noprompt", "(objectClass=groupOfNames)", "entryUUID", "cn", "member"]
-        # Each binary measured (the baseline's samples under "<measure>@baseline"), alternating
-        # which goes first from round to round.
-        binaries = [("", usersync)] + ([("@baseline", args.baseline)] if args.baseline else [])
-        sync = {tag: [b, "sync", "--config", f"{work}/users.yaml", "-q"] for tag, b in binaries}
-        sync_groups = {tag: [b, "sync", "--config", f"{work}/groups.yaml", "-q"] for tag, b in binaries}
+        # Alternating which variant goes first from round to round.
+        sync = {tag: [b, "sync", "--config", f"{work}/users{tag}.yaml", "-q"] for tag, b, _ in variants}
+        sync_groups = {tag: [b, "sync", "--config", f"{work}/groups{tag}.yaml", "-q"] for tag, b, _ in variants}
         measures = ("import", "noop", "changed", "groups", "groupsNoop")
-        samples = {k: [] for k in ("floor", "groupFloor") + tuple(m + tag for m in measures for tag, _ in binaries)}
+        floors = ("floor", "groupFloor") + (("copyFloor",) if postgres else ())
+        samples = {k: [] for k in floors + tuple(m + tag for m in measures for tag, _, _ in variants)}
 
         print(f"== measuring ({args.repeat} rounds)", flush=True)
         for round_number in range(args.repeat):
             samples["floor"].append(timed(floor_cmd))
             samples["groupFloor"].append(timed(group_floor_cmd))
-            for tag, _ in (binaries if round_number % 2 == 0 else list(reversed(binaries))):
-                clear_store()
+            for tag, _, pg in (variants if round_number % 2 == 0 else list(reversed(variants))):
+                clear_store(pg)
                 samples["import" + tag].append(timed(sync[tag]))
                 samples["noop" + tag].append(timed(sync[tag]))
-                snapshot("synced" + tag)
+                snapshot("synced" + tag, pg)
+                if pg:
+                    # The write floor: psql's COPY of the same users rows into an empty table like users.
+                    pg.psql(f"COPY bench.users TO '{work}/pg/users.copy'", "bench")
+                    pg.psql("DROP TABLE IF EXISTS public.copy_floor; CREATE TABLE public.copy_floor (LIKE bench.users INCLUDING ALL)", "bench")
+                    samples["copyFloor"].append(timed([f"{PG_BIN}/psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+                                                       "-d", "bench", "-c", f"COPY public.copy_floor FROM '{work}/pg/users.copy'"]))
                 samples["groups" + tag].append(timed(sync_groups[tag]))
                 samples["groupsNoop" + tag].append(timed(sync_groups[tag]))
-                restore("synced" + tag)
+                restore("synced" + tag, pg)
 
         print("== modifying 10% of the users and deleting 1% in the directory", flush=True)
         rng = random.Random(7)
@@ -221,8 +291,8 @@ def main():
         subprocess.run(["ldapmodify", "-x", "-H", uri, "-D", "cn=admin," + SUFFIX, "-w", "secret", "-f", f"{work}/changes.ldif"],
                        check=True, stdout=subprocess.DEVNULL)
         for round_number in range(args.repeat):
-            for tag, _ in (binaries if round_number % 2 == 0 else list(reversed(binaries))):
-                restore("synced" + tag)
+            for tag, _, pg in (variants if round_number % 2 == 0 else list(reversed(variants))):
+                restore("synced" + tag, pg)
                 samples["changed" + tag].append(timed(sync[tag]))
 
         def median(key):
@@ -241,17 +311,25 @@ def main():
             ("groups", "group tree import (users already synced)", args.groups, group_floor),
             ("groupsNoop", "users and groups resync, nothing changed", args.groups, group_floor),
         ]
+        base_rows = list(measured)
         if args.baseline:
             measured += [(key + "@baseline", label + " — baseline", count, base)
-                         for key, label, count, base in measured if key in measures]
+                         for key, label, count, base in base_rows if key in measures]
+        if postgres:
+            measured += [("copyFloor", "psql COPY of the users rows into an empty table (PostgreSQL write floor)", args.users, floor)]
+            measured += [(key + "@postgres", label + " — PostgreSQL", count, base)
+                         for key, label, count, base in base_rows if key in measures]
         for key, label, count, base in measured:
             wall, rss = median(key)
             rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / base, 2),
                          "perSecond": round(count / wall), "peakRSSMiB": round(rss / 1024, 1),
                          "samples": [round(s[0], 3) for s in samples[key]]})
         groups_only = median("groups")[0] - noop_wall
+        if postgres:
+            result_pg = {m: round(median(m + "@postgres")[0] / median(m)[0], 2) for m in measures}
         result = {"users": args.users, "groups": args.groups, "repeat": args.repeat, "usersync": usersync,
-                  "baseline": args.baseline,
+                  "baseline": args.baseline, "store": args.store,
+                  "postgresOverSQLite": result_pg if postgres else None,
                   "rows": rows, "groupImportOverNoop": round(groups_only, 3),
                   "groupImportRatio": round(groups_only / group_floor, 2) if group_floor > 0 else None}
         table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB |",
@@ -260,6 +338,8 @@ def main():
             table.append(f"| {r['label']} | {r['seconds']:.3f} | {r['ratio']:.2f} | {r['perSecond']:,} | {r['peakRSSMiB']:.1f} |")
         table.append(f"\nGroup import alone (groups run − no-op run): {groups_only:.3f} s = "
                      f"{result['groupImportRatio']} × the group floor.")
+        if postgres:
+            table.append("\nPostgreSQL ÷ SQLite, same rounds: " + ", ".join(f"{m} {r}" for m, r in result_pg.items()) + ".")
         markdown = "\n".join(table) + "\n"
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "results.md"), "w") as f:
@@ -270,6 +350,8 @@ def main():
         print(f"(written to {args.out}/results.md and results.json)")
     finally:
         subprocess.run(["bash", "-c", f"source {lib}; directory_stop {work}/d"], check=False)
+        if postgres:
+            postgres.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
