@@ -79,22 +79,27 @@ extension SourceSettings {
 }
 
 extension Configuration {
-    /// Every secret file of every source that is missing, unreadable, empty or open to other
-    /// users, as problems of the configuration file `file` (for `mapping check`).
+    /// Every secret file of the store and of every source that is missing, unreadable, empty
+    /// or open to other users, as problems of the configuration file `file` (for `mapping check`).
     public func secretFileProblems(file: String) -> [ConfigProblem] {
-        var problems: [ConfigProblem] = []
+        var files: [(path: String, secret: String)] = []
+        if case let .postgres(settings) = store, let path = settings.passwordFile {
+            files.append(("store.postgres.passwordFile", path))
+        }
         for (index, source) in sources.enumerated() {
-            for (key, path) in source.secretFiles {
-                var message: String?
-                do {
-                    _ = try Secrets.password(file: path, environmentVariable: nil)
-                } catch {
-                    message = error.description
-                }
-                message = message ?? Secrets.exposure(of: path)
-                if let message {
-                    problems.append(ConfigProblem(file: file, line: nil, column: nil, path: "sources[\(index)].\(key)", message: message))
-                }
+            files += source.secretFiles.map { ("sources[\(index)].\($0.0)", $0.1) }
+        }
+        var problems: [ConfigProblem] = []
+        for (key, path) in files {
+            var message: String?
+            do {
+                _ = try Secrets.password(file: path, environmentVariable: nil)
+            } catch {
+                message = error.description
+            }
+            message = message ?? Secrets.exposure(of: path)
+            if let message {
+                problems.append(ConfigProblem(file: file, line: nil, column: nil, path: key, message: message))
             }
         }
         return problems
