@@ -25,6 +25,8 @@ protocol StoreBackend: SyncStore {
     func runLockHolder(source: String) async throws -> String?
     /// Closes the store's connections.
     func close() async
+    /// Records the end of a run without its records, after keeping them failed.
+    func finishRunWithoutRecords(_ id: Int64, report: SyncReport, staging: any RunStaging) async throws
 }
 
 extension StoreBackend {
@@ -48,6 +50,18 @@ extension StoreBackend {
         try await read { db in
             try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM runs WHERE source = ? AND started_at >= ? AND status <> 'running' AND dry_run = 0)",
                          source, time) ?? false
+        }
+    }
+
+    /// With its records if it can; when that fails too, without them (`finishRunWithoutRecords`).
+    func recordFailedRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
+                         staging: any RunStaging) async throws -> (any Error)? {
+        do {
+            try await finishRun(id, report: report, at: time, keepRecords: keepRecords, staging: staging)
+            return nil
+        } catch {
+            try await finishRunWithoutRecords(id, report: report, staging: staging)
+            return error
         }
     }
 

@@ -112,18 +112,10 @@ extension PostgresStore: StoreBackend {
         }
     }
 
-    /// When the run's connection is gone (the failure may be that), the run is recorded on
-    /// the shared one, without its records.
-    func recordFailedRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
-                         staging: any RunStaging) async throws -> (any Error)? {
-        do {
-            try await finishRun(id, report: report, at: time, keepRecords: keepRecords, staging: staging)
-            return nil
-        } catch {
-            try await link().transaction { db in
-                try RunBook.finishRun(db, id, report: report, at: Timestamp.now(), keepRecords: 0, withRecords: false)
-            }
-            return error
+    /// On the shared connection: the run's own may be gone (the failure may be that).
+    func finishRunWithoutRecords(_ id: Int64, report: SyncReport, staging: any RunStaging) async throws {
+        try await link().transaction { db in
+            try RunBook.finishRun(db, id, report: report, at: Timestamp.now(), keepRecords: 0, withRecords: false)
         }
     }
 

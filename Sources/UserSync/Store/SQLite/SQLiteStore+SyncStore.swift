@@ -48,20 +48,12 @@ extension SQLiteStore: StoreBackend {
         }
     }
 
-    /// When keeping the records fails too (a full disk or an I/O error: they need room), the
-    /// staging tables are dropped, which frees what space it can, and the run is recorded
-    /// without its records on a connection of its own (the writer's may hold temporary files
-    /// that cannot grow).
-    func recordFailedRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
-                         staging: any RunStaging) async throws -> (any Error)? {
-        do {
-            try await finishRun(id, report: report, at: time, keepRecords: keepRecords, staging: staging)
-            return nil
-        } catch {
-            await staging.drop()
-            try finishRunOnOwnConnection(id, report: report, at: Timestamp.now())
-            return error
-        }
+    /// The staging tables are dropped first, which frees what space it can (keeping the records
+    /// failed for want of room: a full disk or an I/O error), and the run is recorded on a
+    /// connection of its own (the writer's may hold temporary files that cannot grow).
+    func finishRunWithoutRecords(_ id: Int64, report: SyncReport, staging: any RunStaging) async throws {
+        await staging.drop()
+        try finishRunOnOwnConnection(id, report: report, at: Timestamp.now())
     }
 
     /// Records the end of a run, without its records, on a connection of its own: one with no
