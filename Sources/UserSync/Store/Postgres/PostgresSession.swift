@@ -58,7 +58,9 @@ struct PostgresSession: SQLSession {
         }
     }
 
-    private func query(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+    /// Runs one statement and returns postgres-nio's result: for the loads that decode their
+    /// rows straight into their own types (100,000 fingerprints), without an `SQLRow` each.
+    func query(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument {

@@ -53,19 +53,20 @@ extension PostgresStore: StoreBackend {
         }
     }
 
+    /// As SQLite's `KnownRecords.load`: two users whose ids share a hash are both left out.
     func knownRecords(source: String) async throws -> KnownRecords {
-        try await read { db in
+        try await link().transaction(readOnly: true) { db in
             var known = KnownRecords()
             var ambiguous: Set<UInt64> = []
-            let rows = try db.rows("""
+            let rows = try db.query("""
                 SELECT f.id_hash, f.fingerprint, f.user_id FROM sync_fingerprints f JOIN users u ON u.id = f.user_id
-                WHERE u.source = ?
-                """, source)
+                WHERE u.source = $1
+                """, [.text(source)]).rows
             known.byIdHash.reserveCapacity(rows.count)
             for row in rows {
-                let idHash = UInt64(bitPattern: row["id_hash"] as Int64)
-                let entry = KnownRecords.Known(fingerprint: UInt64(bitPattern: row["fingerprint"] as Int64), userId: row["user_id"])
-                if known.byIdHash.updateValue(entry, forKey: idHash) != nil { ambiguous.insert(idHash) }
+                let (idHash, fingerprint, userId) = try row.decode((Int64, Int64, Int64).self)
+                let entry = KnownRecords.Known(fingerprint: UInt64(bitPattern: fingerprint), userId: userId)
+                if known.byIdHash.updateValue(entry, forKey: UInt64(bitPattern: idHash)) != nil { ambiguous.insert(UInt64(bitPattern: idHash)) }
             }
             for idHash in ambiguous { known.byIdHash[idHash] = nil }
             return known
@@ -208,11 +209,13 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
                 try db.execute("CREATE TEMP TABLE IF NOT EXISTS identical_page (user_id BIGINT, seq BIGINT, fingerprint BIGINT, dn_norm TEXT)")
                 try db.execute("TRUNCATE identical_page")
                 try db.copy(into: "identical_page", columns: ["user_id", "seq", "fingerprint", "dn_norm"], identical.buffer)
+                // Twice in the page (one hash aggregate), or already staged (the key's index).
                 if let twice = try db.row("""
-                    SELECT p.user_id, min(p.seq) AS second FROM identical_page p
-                    WHERE EXISTS (SELECT 1 FROM identical i WHERE i.user_id = p.user_id)
-                       OR (SELECT count(*) FROM identical_page q WHERE q.user_id = p.user_id) > 1
-                    GROUP BY p.user_id ORDER BY 2 LIMIT 1
+                    SELECT user_id FROM (
+                        SELECT user_id FROM identical_page GROUP BY user_id HAVING count(*) > 1
+                        UNION ALL
+                        SELECT p.user_id FROM identical_page p JOIN identical i ON i.user_id = p.user_id
+                    ) t LIMIT 1
                     """) {
                     let userId: Int64 = twice["user_id"]
                     let seqs = try db.values(Int64.self, """
