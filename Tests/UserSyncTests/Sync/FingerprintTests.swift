@@ -1,3 +1,4 @@
+import DirectoryFixtures
 import Foundation
 import GRDB
 import LDAP
@@ -31,11 +32,12 @@ struct FingerprintTests {
         ])
     }
 
-    static func setup() throws -> (UserStore, SourceSettings, SyncEngine) {
-        let path = try temporaryStorePath()
+    static func setup(_ kind: StoreKind = .sqlite) async throws -> (UserStore, SourceSettings, SyncEngine) {
+        let directory = try Shell.temporaryDirectory("usersync-fixed")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let (store, yaml) = try await kind.makeStore(in: directory)
         let config = try ConfigLoader.parse("""
-            store:
-              sqlite: \(path)
+            \(yaml)
             sources:
               - name: fixed
                 type: ldap
@@ -47,14 +49,13 @@ struct FingerprintTests {
                   username: uid
                   email: mail
             """, file: "fixed.yaml")
-        let store = try UserStore(path: path)
         let engine = SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         return (store, config.sources[0], engine)
     }
 
     @Test("the fingerprint covers the DN, attribute names and values, and the mapping; the id hash only the id")
-    func fingerprintInputs() throws {
-        let (_, settings, _) = try FingerprintTests.setup()
+    func fingerprintInputs() async throws {
+        let (_, settings, _) = try await FingerprintTests.setup()
         let print = RecordFingerprint(source: settings)
         let ann = FingerprintTests.person("ann", id: "1")
         #expect(print(ann) == print(FingerprintTests.person("ann", id: "1")))
@@ -75,49 +76,50 @@ struct FingerprintTests {
         #expect(RecordFingerprint.idHash("1") != RecordFingerprint.idHash("2"))
     }
 
-    @Test("two records with one stable id fail the run, naming both, whether either is identical to the last run or not; nothing changes")
-    func duplicateIDs() async throws {
-        let (store, settings, engine) = try FingerprintTests.setup()
+    @Test("two records with one stable id fail the run, naming both, whether either is identical to the last run or not; nothing changes",
+          arguments: StoreKind.allCases)
+    func duplicateIDs(kind: StoreKind) async throws {
+        let (store, settings, engine) = try await FingerprintTests.setup(kind)
         let ann = FingerprintTests.person("ann", id: "id-1")
         let bob = FingerprintTests.person("bob", id: "id-2")
         let carl = FingerprintTests.person("carl", id: "id-3")
         let alias = FingerprintTests.person("ann2", id: "id-1", dn: "uid=ann2,ou=alias,dc=example,dc=com")
         let annDN = "uid=ann,ou=people,dc=example,dc=com", aliasDN = "uid=ann2,ou=alias,dc=example,dc=com"
-        func rows() throws -> [String] {
-            try store.database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map(\.description) }
+        func rows() async throws -> [String] {
+            try await store.read { db in try db.rows("SELECT * FROM users ORDER BY id").map { "\($0.values)" } }
         }
 
         // Both records mapped (nothing stored yet): neither is synced, and no one else either.
         let first = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
         #expect(first.status == .failed && first.errorKind == .malformed)
         #expect(first.error?.contains("two records have the same entryUUID 'id-1': \(annDN) and \(aliasDN)") == true, "\(first.error ?? "")")
-        #expect(try rows().isEmpty)
+        #expect(try await rows().isEmpty)
 
         let synced = await engine.run(settings, from: FixedSource(entries: [ann, bob, carl], pageSize: 2))
         #expect(synced.status == .applied && synced.users.created == 3)
-        let before = try rows()
+        let before = try await rows()
 
         // ann is identical to the last run and comes first; carl's record went missing: nobody is deactivated.
         let second = await engine.run(settings, from: FixedSource(entries: [ann, bob, alias], pageSize: 2))
         #expect(second.status == .failed && second.errorKind == .malformed)
         #expect(second.error?.contains("'id-1': \(annDN) and \(aliasDN)") == true, "\(second.error ?? "")")
-        #expect(try rows() == before)
+        #expect(try await rows() == before)
 
         // The alias comes first now, ann (identical) after it, in another page.
         let third = await engine.run(settings, from: FixedSource(entries: [alias, bob, ann], pageSize: 2))
         #expect(third.status == .failed && third.error?.contains("'id-1': \(aliasDN) and \(annDN)") == true, "\(third.error ?? "")")
-        #expect(try rows() == before)
+        #expect(try await rows() == before)
 
         // The same identical record twice in one read.
         let fourth = await engine.run(settings, from: FixedSource(entries: [ann, bob, ann], pageSize: 5))
         #expect(fourth.status == .failed && fourth.error?.contains("'id-1': \(annDN) and \(annDN)") == true, "\(fourth.error ?? "")")
-        #expect(try rows() == before)
+        #expect(try await rows() == before)
         #expect(try await store.users().filter { $0.state == "active" }.count == 3, "nobody deactivated")
     }
 
-    @Test("a row written by someone else while the run reads is left for the next run, never deactivated")
-    func rowChangedDuringRead() async throws {
-        let (store, settings, engine) = try FingerprintTests.setup()
+    @Test("a row written by someone else while the run reads is left for the next run, never deactivated", arguments: StoreKind.allCases)
+    func rowChangedDuringRead(kind: StoreKind) async throws {
+        let (store, settings, engine) = try await FingerprintTests.setup(kind)
         let people = (1...5).map { FingerprintTests.person("u\($0)", id: "id-\($0)") }
         _ = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
         // The application edits u3 after the read began (between the first and the second page).
@@ -140,8 +142,8 @@ struct EditingSource: RecordSource {
 
     func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
         try await page(Array(entries.prefix(2)))
-        try await store.database.write { db in
-            try db.execute(sql: "UPDATE users SET email = 'edited@example.com' WHERE username = 'u3'")
+        try await store.write { db in
+            try db.execute("UPDATE users SET email = 'edited@example.com' WHERE username = 'u3'")
         }
         try await page(Array(entries.dropFirst(2)))
         return SourceReadInfo()
