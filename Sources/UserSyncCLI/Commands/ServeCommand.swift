@@ -14,7 +14,9 @@ struct ServeCommand: AsyncParsableCommand {
         Every source with a schedule runs on it:
           schedule: { every: 15m, jitter: 1m, runAtStart: true }
           schedule: { cron: "*/15 * * * *" }          # crontab(5), local time
-        A run that fails for a reason that may pass (a server down or slow, the store busy, a file being written) is tried again after 30 s, 1 min, 2 min, … until the next slot. Runs missed while another ran long are not made up one by one: one run stands for them. Two runs of one store never overlap, also across processes (the store's lock); a run that would waits (--wait) and is then retried.
+        A run that fails for a reason that may pass (a server down or slow, the store busy, a file being written) is tried again after 30 s, 1 min, 2 min, … until the next slot. Runs missed while another ran long are not made up one by one: one run stands for them. Slots of 'every' sit on the interval's grid from the epoch (every: 15m runs at :00, :15, :30, :45 UTC). Two runs of one store never overlap, also across processes (the store's lock); a run that would waits (--wait) and is then retried.
+
+        Several nodes may serve one PostgreSQL store (store.postgres): each source is run by one node at a time (an advisory lock, released if the node dies), each slot once, by whichever node takes the lock; /healthz and 'usersync status' name the node running a source.
 
         The status address (serve.listen in the file, default 127.0.0.1:9464; --listen overrides) answers:
           /healthz   200 while every source's last run succeeded or is being retried, else 503
