@@ -22,10 +22,14 @@ enum StagingTables {
         try db.executeAll([
             // Records identical to what their users' rows were last written from
             // (RecordFingerprint): only the user and the record's place in the read are kept;
-            // the planner leaves the row alone.
+            // the planner leaves the row alone. SQLite keys them by user (a user read twice is
+            // refused as its page goes in); PostgreSQL copies each page straight in, and
+            // `finishUsers` looks for a user read twice once, by one aggregate: checked page by
+            // page against the growing table, a no-op resync of 100,000 users spent more time
+            // there than in the rest of the run.
             """
             CREATE TEMP TABLE identical (
-                user_id \(db.dialect.integerKey),
+                user_id \(db.dialect == .sqlite ? "INTEGER PRIMARY KEY" : "BIGINT NOT NULL"),
                 seq BIGINT NOT NULL,
                 fingerprint BIGINT NOT NULL,
                 dn_norm TEXT
@@ -96,10 +100,17 @@ enum StagingTables {
     /// then the indexes are built.
     static func finishUsers(_ db: any SQLSession, source: String, idAttribute: String, withDNs: Bool) throws {
         try db.execute("CREATE INDEX staged_external_id ON staged (external_id)")
-        // Two staged records with one id, or a staged record and an identical one.
+        // Two staged records with one id, two identical ones (found here on PostgreSQL only:
+        // SQLite's key refused them already), or a staged record and an identical one.
         let twice = try db.row("""
             SELECT external_id, min(seq) AS first, max(seq) AS second FROM staged WHERE external_id IS NOT NULL
             GROUP BY external_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1
+            """)
+        let identicalTwice = try db.row("""
+            SELECT coalesce(u.external_id, '#' || CAST(t.user_id AS TEXT)) AS external_id, t.first, t.second
+            FROM (SELECT user_id, min(seq) AS first, max(seq) AS second FROM identical
+                  GROUP BY user_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1) t
+            LEFT JOIN users u ON u.id = t.user_id
             """)
         let twin = try db.row("""
             SELECT s.external_id, CASE WHEN s.seq < i.seq THEN s.seq ELSE i.seq END AS first,
@@ -107,7 +118,7 @@ enum StagingTables {
             FROM staged s JOIN users u ON u.source = ? AND u.external_id = s.external_id JOIN identical i ON i.user_id = u.id
             ORDER BY 2 LIMIT 1
             """, source)
-        let found = [twice, twin].compactMap { $0 }.min { ($0["first"] as Int64) < ($1["first"] as Int64) }
+        let found = [twice, identicalTwice, twin].compactMap { $0 }.min { ($0["first"] as Int64) < ($1["first"] as Int64) }
         if let found {
             throw try DuplicateStableID.make(db, idAttribute: idAttribute, id: found["external_id"],
                                              seqs: (found["first"], found["second"]))
