@@ -49,8 +49,19 @@ final class PostgresStore: Sendable {
     }
 
     /// A connection of its own, for one run.
+    ///
+    /// Its sorts and hash joins work on every staged record at once: at PostgreSQL's default
+    /// `work_mem` of 4 MB, inserting 100,000 new users sorted 35 MB on disk and hashed the
+    /// staged rows in four batches (EXPLAIN ANALYZE). 64 MB holds them, for this session only.
     func runLink() async throws -> PostgresLink {
-        try await PostgresLink.connect(endpoint, applicationName: node, label: "run", logger: logger)
+        let link = try await PostgresLink.connect(endpoint, applicationName: node, label: "run", logger: logger)
+        do {
+            try await link.run { db in try db.execute("SET work_mem = '64MB'") }
+        } catch {
+            await link.close()
+            throw error
+        }
+        return link
     }
 
     /// The advisory lock keys (64-bit, from the schema and a purpose): a run lock per source,
