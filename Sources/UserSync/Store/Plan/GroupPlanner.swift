@@ -186,8 +186,7 @@ struct GroupPlanner {
         added = membersAdded
         // Many new members at once (a first import): the user index is built once afterwards, by
         // sorting, rather than grown one random insert at a time (3 × faster at 100,000 members).
-        try GroupPlanner.bulkInsert(db, index: GroupPlanner.groupMembersUserIndex,
-                                    bulk: membersAdded >= GroupPlanner.bulkRows) {
+        try BulkInsert.run(db, table: "group_members", indexes: [.groupMembersUser], bulk: membersAdded >= BulkInsert.rows) {
             try db.execute("INSERT INTO group_members (group_id, user_id) SELECT group_id, user_id FROM desired_members WHERE true ON CONFLICT DO NOTHING")
         }
         removed = try db.execute("""
@@ -233,8 +232,8 @@ struct GroupPlanner {
         // Most groups recomputed (a first import): the user index is rebuilt once, afterwards.
         let affected = try db.value(Int.self, "SELECT count(*) FROM affected") ?? 0
         let allGroups = try db.value(Int.self, "SELECT count(*) FROM groups") ?? 0
-        try GroupPlanner.bulkInsert(db, index: GroupPlanner.effectiveMembersUserIndex,
-                                    bulk: affected >= 100 && affected * 2 >= allGroups) {
+        try BulkInsert.run(db, table: "effective_group_members", indexes: [.effectiveMembersUser],
+                           bulk: affected >= 100 && affected * 2 >= allGroups) {
             try db.execute("DELETE FROM effective_group_members WHERE group_id IN (SELECT id FROM affected)")
             try db.execute("""
                 INSERT INTO effective_group_members (group_id, user_id)
@@ -301,24 +300,5 @@ struct GroupPlanner {
         try db.executeAll(["DROP TABLE desired_parents", "DROP TABLE removed_parents",
                            "DROP TABLE desired_members", "DROP TABLE removed_members"])
         return counts
-    }
-}
-
-extension GroupPlanner {
-    /// Inserts of this many rows or more go in with the table's secondary index dropped.
-    static let bulkRows = 20_000
-    static let groupMembersUserIndex = (name: "group_members_user", sql: "CREATE INDEX group_members_user ON group_members (user_id)")
-    static let effectiveMembersUserIndex = (name: "effective_group_members_user",
-                                            sql: "CREATE INDEX effective_group_members_user ON effective_group_members (user_id)")
-
-    /// Runs `body` (which writes many rows) with `index` dropped and builds the index again
-    /// afterwards, when `bulk`; else just runs it. Inside the run's transaction: a run that rolls
-    /// back gets its index back with everything else. The statements are those of the schema
-    /// (schemas/store.sql), so the store's schema ends exactly as it was.
-    static func bulkInsert(_ db: any SQLSession, index: (name: String, sql: String), bulk: Bool, _ body: () throws -> Void) throws {
-        guard bulk else { return try body() }
-        try db.execute("DROP INDEX IF EXISTS \(index.name)")
-        try body()
-        try db.execute(index.sql)
     }
 }

@@ -256,20 +256,31 @@ struct Planner {
         // looking each one up again by its stable id.
         let base = try db.value(Int64.self, "SELECT coalesce(max(id), 0) FROM users") ?? 0
         let new = try NewUsers.number(db)
-        try db.execute("""
-            INSERT INTO users (id, source, external_id, \(UserField.columns.joined(separator: ", ")), dn,
-                               attributes, state, created_at, updated_at, deactivated_at)
-            SELECT ?2 + \(new.n), ?1, s.external_id, \(UserField.columns.map { "s.\($0)" }.joined(separator: ", ")),
-                   \(locatorIsDN ? "s.locator" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
-                   CASE WHEN s.disabled THEN ?3 END
-            FROM \(new.from) ORDER BY \(new.order)
-            """, source, base, now)
-        try db.execute("""
-            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?1, 'user', ?2 + \(new.n), 'create', NULL, NULL,
-                   CASE WHEN s.disabled THEN 'deactivated (disabled in the directory)' ELSE 'active' END, s.locator
-            FROM \(new.from) ORDER BY \(new.order)
-            """, run, base)
+        // A first import (more new users than rows in the table) goes in without the two
+        // secondary indexes of `users`, and writes its changes without those of `changes` when
+        // they outnumber the history too (BulkInsert).
+        let creating = try db.value(Int.self, "SELECT count(*) FROM staged WHERE \(Planner.creates)") ?? 0
+        let changesBefore = try db.value(Int.self, "SELECT coalesce(max(id), 0) FROM changes") ?? 0
+        try BulkInsert.run(db, table: "users", indexes: [.usersEmail, .usersSourceState],
+                           bulk: creating >= BulkInsert.rows && Int64(creating) >= base) {
+            try db.execute("""
+                INSERT INTO users (id, source, external_id, \(UserField.columns.joined(separator: ", ")), dn,
+                                   attributes, state, created_at, updated_at, deactivated_at)
+                SELECT ?2 + \(new.n), ?1, s.external_id, \(UserField.columns.map { "s.\($0)" }.joined(separator: ", ")),
+                       \(locatorIsDN ? "s.locator" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
+                       CASE WHEN s.disabled THEN ?3 END
+                FROM \(new.from) ORDER BY \(new.order)
+                """, source, base, now)
+        }
+        try BulkInsert.run(db, table: "changes", indexes: [.changesObject, .changesRunKind],
+                           bulk: creating >= BulkInsert.rows && creating >= changesBefore) {
+            try db.execute("""
+                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+                SELECT ?1, 'user', ?2 + \(new.n), 'create', NULL, NULL,
+                       CASE WHEN s.disabled THEN 'deactivated (disabled in the directory)' ELSE 'active' END, s.locator
+                FROM \(new.from) ORDER BY \(new.order)
+                """, run, base)
+        }
 
         // What each row was written from, for the next run to recognise (after every update of
         // `users`: its trigger forgets the fingerprints of rows it changes).
