@@ -125,6 +125,9 @@ CREATE TABLE run_records (
     PRIMARY KEY (run_id, chunk)
 );
 
+-- The kept records arrive compressed: stored as they are, not compressed again.
+ALTER TABLE run_records ALTER COLUMN data SET STORAGE EXTERNAL;
+
 CREATE INDEX changes_object ON changes (object_type, object_id);
 CREATE INDEX changes_run_kind ON changes (run_id, object_type, action);
 CREATE INDEX effective_group_members_user ON effective_group_members (user_id);

@@ -43,6 +43,7 @@ struct PostgresStoreTests {
         let live = try await store.schemaSQL()
         #expect(live.contains { $0.hasPrefix("column users.username text NOT NULL") }, "\(live.prefix(5))")
         #expect(live.contains { $0.hasPrefix("trigger CREATE TRIGGER users_update_forgets_fingerprint") })
+        #expect(live.contains("storage run_records.data e"), "\(live.suffix(3))")
 
         // The file, loaded as written into a schema of its own on the same server.
         let documented = try String(contentsOf: repositoryRoot.appendingPathComponent("schemas/store.postgres.sql"), encoding: .utf8)

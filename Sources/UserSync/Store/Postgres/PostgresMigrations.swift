@@ -121,6 +121,12 @@ enum PostgresMigrations {
                 PRIMARY KEY (run_id, chunk)
             )
             """,
+            // The kept records arrive compressed (RecordArchive): PostgreSQL's own attempt to
+            // compress each chunk again cost four times the insert (a no-op resync's 100 chunks
+            // of 100,000 records: 116 ms against 25 ms stored as they are).
+            """
+            ALTER TABLE run_records ALTER COLUMN data SET STORAGE EXTERNAL
+            """,
             """
             CREATE INDEX changes_object ON changes (object_type, object_id)
             """,

@@ -84,7 +84,11 @@ extension PostgresStore: StoreBackend {
     func makeStaging(for lease: any RunLease) async throws -> any RunStaging {
         guard let lease = lease as? PostgresRunLease else { preconditionFailure("a PostgreSQL run needs its own lease") }
         let staging = PostgresStaging(link: lease.link)
-        try await lease.link.run { db in try StagingTables.create(db) }
+        try await lease.link.run { db in
+            try StagingTables.create(db)
+            // The pages' records arrive compressed (as in `run_records`).
+            try db.execute("ALTER TABLE staged_records ALTER COLUMN data SET STORAGE EXTERNAL")
+        }
         return staging
     }
 
@@ -168,7 +172,15 @@ extension PostgresStore: StoreBackend {
             SELECT 'function ' || p.proname || ' ' || regexp_replace(p.prosrc, '\\s+', ' ', 'g')
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ? ORDER BY p.proname
             """, schema)
-        return columns + constraints + indexes + triggers + functions
+        // Columns stored other than their type's default (run_records.data, EXTERNAL).
+        let storage = try db.values(String.self, """
+            SELECT 'storage ' || t.relname || '.' || a.attname || ' ' || CAST(a.attstorage AS text)
+            FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            JOIN pg_type y ON y.oid = a.atttypid
+            WHERE n.nspname = ? AND t.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND a.attstorage <> y.typstorage
+            ORDER BY 1
+            """, schema)
+        return columns + constraints + indexes + triggers + functions + storage
     }
 }
 
@@ -223,7 +235,7 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
             // The joins below and the planner's need the tables' statistics, which autovacuum
             // never gathers for temporary tables
             // (https://www.postgresql.org/docs/15/sql-createtable.html#SQL-CREATETABLE-TEMPORARY).
-            try db.execute("ANALYZE identical")
+            try db.execute("ANALYZE identical (user_id)")
             try StagingTables.finishUsers(db, source: source, idAttribute: idAttribute, withDNs: withDNs)
             // Only the columns the planner joins and filters on: the mapped fields' statistics
             // are never used, and were most of the cost.
