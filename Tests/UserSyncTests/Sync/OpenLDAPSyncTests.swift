@@ -223,6 +223,28 @@ struct OpenLDAPSyncTests {
         }
         #expect(after == handRows)
 
+        // The application keeps adding its own users, with the ids its table gives by default,
+        // between runs that create users: neither side takes an id the other holds.
+        for round in 1...2 {
+            try await h.store.write { db in
+                try db.execute("INSERT INTO users (username, created_at, updated_at) VALUES (?1, ?2, ?2)", "app-user-\(round)", now)
+            }
+            try await h.modify("""
+                dn: uid=new\(round),\(Slapd.peopleBase)
+                changetype: add
+                objectClass: inetOrgPerson
+                uid: new\(round)
+                cn: New \(round)
+                sn: New
+                mail: new\(round)@example.com
+
+                """)
+            let created = await h.sync(try h.source())
+            #expect(created.status == .applied && created.users.created == 1, "\(created.error ?? "")")
+        }
+        let ids = try await h.store.users().map(\.id)
+        #expect(Set(ids).count == ids.count && ids.count == 2 + 9 + 4)
+
         // With adoption by username, the hand-made user00003 becomes the source's.
         let adopting = await h.sync(try h.source(options: "      adoptExistingBy: username"))
         #expect(adopting.status == .applied, "\(adopting.error ?? "")")

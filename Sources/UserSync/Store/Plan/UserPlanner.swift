@@ -251,15 +251,15 @@ struct Planner {
         }
 
         // New users; one already disabled in the directory is stored deactivated. Their ids are
-        // given here, numbered in the order read after the highest id in use (the transaction
-        // holds the write lock), so that `changes` and `sync_fingerprints` name them without
-        // looking each one up again by its stable id.
-        let base = try db.value(Int64.self, "SELECT coalesce(max(id), 0) FROM users") ?? 0
+        // given here, numbered in the order read after a block reserved for them, so that
+        // `changes` and `sync_fingerprints` name them without looking each one up again by its
+        // stable id.
         let new = try NewUsers.number(db)
+        let creating = try db.value(Int.self, "SELECT count(*) FROM staged WHERE \(Planner.creates)") ?? 0
+        let base = try NewUsers.reserveIDs(db, count: creating)
         // A first import (more new users than rows in the table) goes in without the two
         // secondary indexes of `users`, and writes its changes without those of `changes` when
         // they outnumber the history too (BulkInsert).
-        let creating = try db.value(Int.self, "SELECT count(*) FROM staged WHERE \(Planner.creates)") ?? 0
         let changesBefore = try db.value(Int.self, "SELECT coalesce(max(id), 0) FROM changes") ?? 0
         try BulkInsert.run(db, table: "users", indexes: [.usersEmail, .usersSourceState],
                            bulk: creating >= BulkInsert.rows && Int64(creating) >= base) {
@@ -425,5 +425,31 @@ struct NewUsers {
 
     func drop(_ db: any SQLSession) throws {
         if dialect == .sqlite { try db.execute("DROP TABLE created") }
+    }
+
+    /// Reserves `count` ids for the new users and returns the one before them (`base`: the new
+    /// users are `base + 1 … base + count`), so that no row the application inserts meanwhile
+    /// or afterwards with its table's default id can take one of them.
+    ///
+    /// SQLite gives a default id past the largest rowid, and the transaction holds the only
+    /// write lock: the largest id in use is the base. On PostgreSQL the default comes from the
+    /// identity's sequence, which explicit ids never advance: after an import of ids 1 to 9,
+    /// the application's next user was given id 1 and then 2, 3… — each refused on the key. The
+    /// sequence is moved past the block first, in one statement (setval is not rolled back, so a
+    /// run that fails later leaves a gap, never a collision: "To avoid blocking concurrent
+    /// transactions that obtain numbers from the same sequence, the value obtained by nextval
+    /// is not reclaimed", https://www.postgresql.org/docs/15/functions-sequence.html).
+    static func reserveIDs(_ db: any SQLSession, count: Int) throws -> Int64 {
+        switch db.dialect {
+        case .sqlite:
+            return try db.value(Int64.self, "SELECT coalesce(max(id), 0) FROM users") ?? 0
+        case .postgres:
+            return try db.value(Int64.self, """
+                SELECT CASE WHEN ?1 = 0 THEN t.base ELSE setval(t.sequence, t.base + ?1) - ?1 END
+                FROM (SELECT CAST(pg_get_serial_sequence('users', 'id') AS regclass) AS sequence,
+                             greatest((SELECT coalesce(max(id), 0) FROM users),
+                                      coalesce(pg_sequence_last_value(CAST(pg_get_serial_sequence('users', 'id') AS regclass)), 0)) AS base) t
+                """, count) ?? 0
+        }
     }
 }
