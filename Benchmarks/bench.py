@@ -243,6 +243,10 @@ def main():
             clear_store(pg)
             if pg:
                 shell(f"{PG_BIN}/pg_restore -h 127.0.0.1 -p {pg.port} -U postgres -d bench {work}/{name}.dump")
+                # As pg_restore's documentation advises ("run ANALYZE on each restored table so
+                # the optimizer has useful statistics"): a store in use has them from autovacuum,
+                # a restored one has none until autovacuum comes by.
+                pg.psql("ANALYZE", "bench")
                 return
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(f"{work}/{name}{suffix}"):
