@@ -30,6 +30,18 @@ public final class UserStore: Sendable {
         }
     }
 
+    /// The store of `settings` if it has been made, else nil — and nothing is created: no SQLite
+    /// file, no PostgreSQL schema. For commands that only look (`mapping preview`).
+    public static func openExisting(_ settings: StoreSettings, node: String = UserStore.nodeName,
+                                    logger: Logger = Logger(label: "usersync.store")) async throws -> UserStore? {
+        switch settings {
+        case let .sqlite(path):
+            return FileManager.default.fileExists(atPath: path) ? try UserStore(path: path) : nil
+        case let .postgres(postgres):
+            return try await PostgresStore.openExisting(postgres, node: node, logger: logger).map { UserStore(backend: $0) }
+        }
+    }
+
     /// This process as other nodes see it: `usersync@HOST pid N`.
     public static var nodeName: String {
         "usersync@\(ProcessInfo.processInfo.hostName) pid \(getpid())"

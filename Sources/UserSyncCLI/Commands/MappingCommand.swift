@@ -118,11 +118,7 @@ struct MappingCommand: AsyncParsableCommand {
                 }
             }
             // Conflicts with stored users are shown when the store is there (a preview never creates one).
-            let store: UserStore?
-            switch configuration.store {
-            case let .sqlite(path): store = FileManager.default.fileExists(atPath: path) ? try? UserStore(path: path) : nil
-            case .postgres: store = try? await UserStore.open(configuration.store)
-            }
+            let store = (try? await UserStore.openExisting(configuration.store)) ?? nil
             let items: [MappingDiagnostics.PreviewItem]
             do {
                 items = try await MappingDiagnostics.preview(source, limit: limit, filter: filter, store: store)

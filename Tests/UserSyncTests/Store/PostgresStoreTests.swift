@@ -62,6 +62,23 @@ struct PostgresStoreTests {
                 == fileStatements.map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") })
     }
 
+    @Test("a command that only looks (mapping preview) finds no store where none was made, and makes none")
+    func openExistingCreatesNothing() async throws {
+        let settings = try await Self.settings()
+        let other = try await UserStore.open(.postgres(try await Self.settings()))
+        func schemaExists() async throws -> Bool {
+            try await other.read { db in
+                try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ?)", settings.schema) ?? false
+            }
+        }
+        #expect(try await UserStore.openExisting(.postgres(settings)) == nil)
+        #expect(try await schemaExists() == false)
+        _ = try await UserStore.open(.postgres(settings))
+        let existing = try #require(try await UserStore.openExisting(.postgres(settings)))
+        #expect(try await existing.appliedMigrations() == PostgresMigrations.all.map(\.name))
+        #expect(try await schemaExists())
+    }
+
     @Test("nodes starting together on a new store: each opens it, the migrations are applied once")
     func concurrentMigrations() async throws {
         let settings = try await Self.settings()

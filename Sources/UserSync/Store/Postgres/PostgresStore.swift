@@ -28,6 +28,28 @@ final class PostgresStore: Sendable {
 
     /// Connects, creates the schema and applies the migrations it lacks.
     static func open(_ settings: PostgresStoreSettings, node: String, logger: Logger) async throws -> PostgresStore {
+        let store = try await connect(settings, node: node, logger: logger)
+        try await store.migrate(store.link())
+        return store
+    }
+
+    /// The store if its schema has been made (by a node that opened it), else nil, having
+    /// created nothing: for commands that only look, such as `mapping preview`.
+    static func openExisting(_ settings: PostgresStoreSettings, node: String, logger: Logger) async throws -> PostgresStore? {
+        let store = try await connect(settings, node: node, logger: logger)
+        let schema = settings.schema
+        let made = try await store.read { db in
+            try db.value(Bool.self, "SELECT to_regclass(?) IS NOT NULL", "\(schema).schema_migrations") ?? false
+        }
+        guard made else {
+            await store.close()
+            return nil
+        }
+        try await store.migrate(store.link())
+        return store
+    }
+
+    private static func connect(_ settings: PostgresStoreSettings, node: String, logger: Logger) async throws -> PostgresStore {
         let endpoint: PostgresEndpoint
         do {
             endpoint = try PostgresEndpoint(settings)
@@ -35,9 +57,7 @@ final class PostgresStore: Sendable {
             throw PostgresStoreError(kind: .configuration, message: error.description, store: settings.displayName)
         }
         let link = try await PostgresLink.connect(endpoint, applicationName: node, label: "shared", logger: logger)
-        let store = PostgresStore(endpoint: endpoint, node: node, logger: logger, link: link)
-        try await store.migrate(link)
-        return store
+        return PostgresStore(endpoint: endpoint, node: node, logger: logger, link: link)
     }
 
     /// The shared connection, connected again when it was lost.
