@@ -64,6 +64,53 @@ CREATE TABLE groups (
     CHECK ((source IS NULL) = (external_id IS NULL))
 );
 
+-- One request a push sent (seq: its order in the push), for `usersync targets show`: the object
+-- (object_type 'target' with object_id 0 for the target's own requests, as the
+-- ServiceProviderConfig), the method and path, the HTTP status (0 when no answer came), the
+-- outcome (created, updated, adopted, deactivated, reactivated, deleted, found, failed, …) and the
+-- error. Kept for the last 10 pushes of each target.
+CREATE TABLE push_requests (
+    push_id INTEGER NOT NULL REFERENCES pushes (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    object_type TEXT NOT NULL CHECK (object_type IN ('user', 'group', 'target')),
+    object_id INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    milliseconds INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (push_id, seq)
+);
+
+-- One push to a target (`usersync push`, or after a sync): running (or killed while running),
+-- applied (every object pushed), partial (some objects failed; they are tried again next time),
+-- planned (a dry run), stopped (by the target's maxDeletions guard), failed (nothing could be
+-- pushed: the target unreachable, its credentials refused, its configuration unreadable).
+CREATE TABLE pushes (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'applied', 'partial', 'planned', 'stopped', 'failed')),
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    deactivated INTEGER NOT NULL DEFAULT 0,
+    reactivated INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    adopted INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    groups_created INTEGER NOT NULL DEFAULT 0,
+    groups_updated INTEGER NOT NULL DEFAULT 0,
+    groups_deleted INTEGER NOT NULL DEFAULT 0,
+    members_added INTEGER NOT NULL DEFAULT 0,
+    members_removed INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+
 -- What the source sent in a run, kept for the last `keepRecords` runs of each source, one chunk
 -- per page read: gzip of the records one after another, each (format 2) as its locator kind
 -- (0 DN, 1 CSV row, 2 REST resource, 3 CSV group path), the locator (a text; a row's file, then
@@ -118,6 +165,43 @@ CREATE TABLE sync_fingerprints (
     fingerprint INTEGER NOT NULL
 );
 
+-- Per target, the group memberships last sent to it (member_type 'user' or, with nested
+-- groups, 'group'): the base of the next push's member PATCHes.
+CREATE TABLE target_members (
+    target TEXT NOT NULL,
+    group_id INTEGER NOT NULL,
+    member_type TEXT NOT NULL CHECK (member_type IN ('user', 'group')),
+    member_id INTEGER NOT NULL,
+    PRIMARY KEY (target, group_id, member_type, member_id)
+) WITHOUT ROWID;
+
+-- Per target, each user and group usersync pushed (or tried to): its SCIM id there (remote_id;
+-- NULL until a create's answer was kept, so the next push looks it up before creating), the
+-- attributes last sent (a JSON object of SCIM path to value: the base of the next PATCH), its
+-- state there (pending: not there yet), and how many pushes in a row failed on it; one that
+-- failed quarantineAfter pushes in a row is quarantined (left alone until --retry-quarantined).
+CREATE TABLE target_objects (
+    target TEXT NOT NULL,
+    object_type TEXT NOT NULL CHECK (object_type IN ('user', 'group')),
+    object_id INTEGER NOT NULL,
+    remote_id TEXT,
+    sent TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'deactivated', 'deleted')),
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    quarantined_at TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (target, object_type, object_id)
+) WITHOUT ROWID;
+
+-- Per target, how far the store has been pushed: the runs up to `position` (a run id). The
+-- changes of later runs are the outbox of the next push.
+CREATE TABLE targets (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+
 -- The application's users. source and external_id (the directory's stable id: objectGUID,
 -- entryUUID, …) are both NULL for users made by hand or by the application; usersync never
 -- touches those. A user missing from the directory is deactivated, never deleted, and the same
@@ -153,6 +237,7 @@ BEGIN
 END;
 CREATE INDEX groups_name ON groups (name);
 CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WHERE source IS NOT NULL;
+CREATE INDEX pushes_target ON pushes (target, id);
 CREATE INDEX runs_source_started ON runs (source, started_at);
 CREATE TRIGGER users_delete_forgets_effective_membership AFTER DELETE ON users
 BEGIN

@@ -3,12 +3,20 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
-/// GETs of one REST or file source, over one AsyncHTTPClient: authentication (bearer, basic,
-/// OAuth 2.0 client credentials with the token refreshed before it expires), TLS with the
-/// source's CA, timeouts, and retries with backoff on 429 and 5xx (honouring `Retry-After`) and
-/// on dropped connections, a bounded number of times; then the read fails and the run with it.
+/// The requests of one REST or file source (GETs), or of one SCIM target (writes too), over one
+/// AsyncHTTPClient: authentication (bearer, basic, OAuth 2.0 client credentials with the token
+/// refreshed before it expires), TLS with the configured CA, timeouts, and retries with backoff
+/// on 429 and 5xx (honouring `Retry-After`) and on dropped connections, a bounded number of
+/// times; then the request fails (a source's read, and the run with it; a target's one object).
+///
+/// A request that is not idempotent (a POST) is tried again only when the server cannot have
+/// acted on it: a 429 or a 503 (RFC 9110 section 15.6.4: "currently unable to handle the
+/// request"), or a connection that was never made. Anything else — a 500, a connection dropped
+/// after the request went out, a timeout — is handed back, since the server may have created
+/// the resource: the caller looks it up before trying again.
 ///
 /// Plain `http://` and TLS without certificate checks are refused unless the source says
 /// `allowInsecure: true`, so that credentials never travel in clear by accident. Every request,
@@ -95,6 +103,33 @@ final class HTTPFetcher: Sendable {
         }
     }
 
+    /// One request of any method, with a JSON body: the final answer whatever its status (a
+    /// 404 or a 409 means something to the caller), after the retries described above. Throws
+    /// only when no answer came (`HTTPSourceError` of kind unreachable or tls).
+    func exchange(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
+                  accept: String = "application/scim+json, application/json",
+                  contentType: String = "application/scim+json") async throws -> Page {
+        let request = Request(method: method, body: body, contentType: contentType, headers: headers,
+                              idempotent: method != .POST && method != .PATCH, answerErrors: true)
+        return try await send(url, accept: accept, request: request) { response in
+            let body = try await response.body.collect(upTo: HTTPFetcher.maxPageBytes)
+            return Page(url: url, status: response.status.code, headers: response.headers, body: Array(body.readableBytesView))
+        }
+    }
+
+    /// What a request sends beyond a plain GET.
+    private struct Request {
+        var method: HTTPMethod = .GET
+        var body: [UInt8]?
+        var contentType = "application/json"
+        var headers: [(String, String)] = []
+        /// Whether sending it twice is harmless (RFC 9110 section 9.2.2). A PATCH of SCIM's
+        /// `replace` operations is, but one that adds members is not always.
+        var idempotent = true
+        /// Hand a final 4xx or 5xx answer to `read` instead of throwing.
+        var answerErrors = false
+    }
+
     /// Streams a body to `file` (a CSV download), after authentication and retries.
     func download(_ url: String, to file: String) async throws {
         _ = try await send(url, accept: "text/csv, text/plain, */*", deadline: .hours(24)) { response in
@@ -131,7 +166,7 @@ final class HTTPFetcher: Sendable {
     /// One request with retries: 429 and 5xx answers and failed connections are tried again
     /// (after `Retry-After` when the server gives it, else after a growing delay), up to
     /// `settings.maxAttempts` tries in all; a 401 with OAuth gets one fresh token.
-    private func send<T: Sendable>(_ url: String, accept: String, deadline: TimeAmount? = nil,
+    private func send<T: Sendable>(_ url: String, accept: String, deadline: TimeAmount? = nil, request options: Request = Request(),
                                    _ read: (HTTPClientResponse) async throws -> T) async throws -> T {
         try checkLink(url)
         var attempt = 0
@@ -139,8 +174,14 @@ final class HTTPFetcher: Sendable {
         while true {
             attempt += 1
             var request = HTTPClientRequest(url: url)
+            request.method = options.method
             request.headers.add(name: "Accept", value: accept)
             request.headers.add(name: "User-Agent", value: "usersync")
+            if let body = options.body {
+                request.headers.add(name: "Content-Type", value: options.contentType)
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            for (name, value) in options.headers { request.headers.add(name: name, value: value) }
             if let authorization = try await authorization(refresh: false) {
                 request.headers.add(name: "Authorization", value: authorization)
             }
@@ -153,7 +194,7 @@ final class HTTPFetcher: Sendable {
                     // A certificate that fails its check fails the same way next time.
                     throw HTTPSourceError(kind: .tls, url: url, message: reason + (settings.caFile == nil ? " (give tls.caFile if a private CA signed the server's certificate)" : ""))
                 }
-                guard attempt < settings.maxAttempts else {
+                guard attempt < settings.maxAttempts, options.idempotent || HTTPFetcher.neverConnected(error) else {
                     throw HTTPSourceError(kind: .unreachable, url: url, message: "\(reason) (after \(attempt) tr\(attempt == 1 ? "y" : "ies"))")
                 }
                 let delay = backoff(attempt)
@@ -163,14 +204,20 @@ final class HTTPFetcher: Sendable {
             }
             let status = response.status.code
             if (200..<300).contains(status) { return try await read(response) }
+            let retriable = status == 429 || status == 503 || (options.idempotent && (500..<600).contains(status))
+            var refreshable = false
+            if status == 401, case .oauth2 = settings.auth, !refreshed { refreshable = true }
+            if options.answerErrors && !refreshable && !(retriable && attempt < settings.maxAttempts) {
+                return try await read(response)
+            }
             let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            if status == 401, case .oauth2 = settings.auth, !refreshed {
+            if refreshable {
                 refreshed = true
                 _ = try await authorization(refresh: true)
                 attempt -= 1
                 continue
             }
-            if status == 429 || (500..<600).contains(status), attempt < settings.maxAttempts {
+            if retriable, attempt < settings.maxAttempts {
                 let delay = HTTPFetcher.retryAfter(response.headers.first(name: "Retry-After")) ?? backoff(attempt)
                 logger.warning("the server asked to wait; trying again",
                                metadata: ["url": "\(url)", "status": "\(status)", "attempt": "\(attempt)", "delaySeconds": "\(delay)"])
@@ -210,6 +257,14 @@ final class HTTPFetcher: Sendable {
             }
         }
         return isTLSFailure(error) ? "TLS failed: \(error)" : "\(error)"
+    }
+
+    /// Whether the request cannot have reached the server: the connection was never made.
+    static func neverConnected(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        if error is NIOConnectionError { return true }
+        let text = "\(error)"
+        return text.contains("connectTimeout") || text.contains("Connection refused") || text.contains("connection refused")
     }
 
     /// A handshake or certificate failure (NIOSSL's errors, or an error that names one, as

@@ -206,5 +206,6 @@ enum PostgresMigrations {
                 REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION runs_delete_forgets_changes()
             """,
         ]),
+        ("v2: targets (SQLite's v5)", TargetTables.statements(.postgres)),
     ]
 }

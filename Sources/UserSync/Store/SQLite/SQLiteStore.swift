@@ -211,6 +211,9 @@ final class SQLiteStore: Sendable {
             // format 1, the locator's text alone; `RecordArchive` reads both.
             try db.execute(sql: "ALTER TABLE run_records ADD COLUMN format INTEGER NOT NULL DEFAULT 1")
         }
+        migrator.registerMigration("v5: targets") { db in
+            for statement in TargetTables.statements(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
