@@ -8,6 +8,8 @@ public struct Configuration: Sendable {
     /// `usersync serve`'s own settings.
     public var serve = ServeSettings()
     public var sources: [SourceSettings]
+    /// The applications provisioned from the store (`targets:`), in file order.
+    public var targets: [TargetSettings] = []
     /// The file it was read from.
     public var file: String
     /// Where each key is in the file (`sources[0].mapping.email`), for messages.
@@ -27,6 +29,15 @@ public struct Configuration: Sendable {
 
     public func source(named name: String) -> SourceSettings? {
         sources.first { $0.name == name }
+    }
+
+    public func target(named name: String) -> TargetSettings? {
+        targets.first { $0.name == name }
+    }
+
+    /// The targets that receive the users and groups of `source`.
+    public func targets(of source: String) -> [TargetSettings] {
+        targets.filter { $0.sources.contains(source) }
     }
 }
 

@@ -17,6 +17,10 @@ protocol StoreBackend: SyncStore {
     /// Runs `body` in a transaction, off the cooperative pool; a throw rolls it back.
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
 
+    /// Waits up to `timeout` for the lock of pushes to `target`: two pushes to one target never
+    /// interleave (a push does not hold the runs' lock; it reads what runs have committed).
+    func lockPush(target: String, timeout: Duration) async throws -> any RunLease
+
     /// The names of the migrations applied, in order.
     func appliedMigrations() async throws -> [String]
     /// The tables and indexes as the database describes them, in a stable order.

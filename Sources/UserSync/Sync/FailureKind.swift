@@ -71,9 +71,11 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
             self.init(kind: .configuration, message: error.description)
         case let error as SyncConfigurationError:
             self.init(kind: .configuration, message: error.description)
+        case let error as ServiceProvider.Unreadable:
+            self.init(kind: .configuration, message: error.description)
         case let error as StoreError:
             switch error {
-            case .busy, .sourceBusy:
+            case .busy, .sourceBusy, .targetBusy:
                 self.init(kind: .busy, message: error.description)
             default:
                 self.init(kind: .store, message: error.description)
@@ -111,7 +113,7 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
         if error is any StoreFailure { return true }
         guard let error = error as? StoreError else { return false }
         switch error {
-        case .busy, .sourceBusy: return false
+        case .busy, .sourceBusy, .targetBusy: return false
         default: return true
         }
     }

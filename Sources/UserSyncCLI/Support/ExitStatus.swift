@@ -17,6 +17,7 @@ enum ExitStatus: Int32, CaseIterable {
     case guardStopped = 9
     case busy = 10
     case malformed = 11
+    case partial = 12
     case usage = 64
 
     var meaning: String {
@@ -33,6 +34,7 @@ enum ExitStatus: Int32, CaseIterable {
         case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations or skips, maxUsers): nothing changed"
         case .busy: return "another sync is in progress on the store (waited --wait seconds)"
         case .malformed: return "the source's data is malformed (a CSV file's quoting, field count or encoding; a stable id twice): nothing changed"
+        case .partial: return "a push sent most objects but some failed (tried again by the next push; see usersync targets status)"
         case .usage: return "invalid command-line arguments"
         }
     }
@@ -85,6 +87,7 @@ enum ExitStatus: Int32, CaseIterable {
         case .guardStopped: return "guard"
         case .busy: return "busy"
         case .malformed: return "malformed"
+        case .partial: return "partial"
         case .usage: return "usage"
         }
     }

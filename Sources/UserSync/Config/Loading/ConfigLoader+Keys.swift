@@ -2,7 +2,7 @@ extension ConfigLoader {
     /// The keys each section accepts. `schemas/usersync.schema.json` must name the same ones
     /// (a test compares them).
     public enum Keys {
-        public static let root = ["store", "log", "serve", "sources"]
+        public static let root = ["store", "log", "serve", "sources", "targets"]
         public static let serve = ["listen"]
         public static let schedule = ["every", "cron", "jitter", "runAtStart"]
         public static let store = ["sqlite", "postgres"]
@@ -39,6 +39,12 @@ extension ConfigLoader {
             case .scim, .json: return ["name", "type", "url", "mapping"]
             }
         }
+
+        /// A target's keys (`type: scim`): its HTTP endpoint, then what it receives.
+        public static let target = ["name", "type"] + http + ["sources", "users", "groups", "onDeactivate", "maxDeletions",
+                                                              "concurrency", "quarantineAfter"]
+        public static let targetUsers = ["mapping"]
+        public static let targetGroups = ["include", "nesting", "membersPerRequest"]
 
         public static let groupsColumn = ["column", "separator", "pathSeparator"]
         public static let auth = ["bearerTokenEnv", "bearerTokenFile", "basic", "oauth2"]

@@ -41,8 +41,25 @@ extension ConfigReader {
                 problem(node, "sources", "expected a list of sources (each starting with '- name: …')")
             }
         }
+        var targets: [TargetSettings] = []
+        if let node = top["targets"] {
+            if let list = node.sequence {
+                var seen: Set<String> = []
+                let sourceNames = Set(sources.map(\.name))
+                for (i, item) in list.enumerated() {
+                    if let nameNode = item.mapping?["name"], let name = nameNode.string, !seen.insert(name).inserted {
+                        problem(nameNode, "targets[\(i)].name", "the name '\(name)' is used by another target")
+                    }
+                    if let target = target(item, "targets[\(i)]", sources: sourceNames) { targets.append(target) }
+                }
+            } else {
+                problem(node, "targets", "expected a list of targets (each starting with '- name: …')")
+            }
+        }
         guard let store else { return nil }
-        return Configuration(store: store, log: log, serve: serve, sources: sources, file: file, locations: locations)
+        var configuration = Configuration(store: store, log: log, serve: serve, sources: sources, file: file, locations: locations)
+        configuration.targets = targets
+        return configuration
     }
 
     /// `schedule: { every: 15m, jitter: 1m, runAtStart: true }` or `{ cron: "*/15 * * * *" }`.

@@ -22,16 +22,31 @@ extension PostgresStore: StoreBackend {
     /// asking every half second (`pg_try_advisory_lock`: a blocked `pg_advisory_lock` could not
     /// be given up at the timeout).
     func lockRuns(source: String, timeout: Duration) async throws -> any RunLease {
+        try await advisoryLease(key: runLockKey(source: source), timeout: timeout) {
+            let holder = try? await self.runLockHolder(source: source)
+            return StoreError.sourceBusy(store: self.name, source: source, holder: holder ?? nil)
+        }
+    }
+
+    /// A push's lock: an advisory lock per (schema, target), on a connection of its own.
+    func lockPush(target: String, timeout: Duration) async throws -> any RunLease {
+        try await advisoryLease(key: lockKey("push\u{0}\(target)"), timeout: timeout) {
+            StoreError.targetBusy(store: self.name, target: target)
+        }
+    }
+
+    /// Takes the advisory lock `key` on a new connection, held until the lease is released
+    /// (or the connection ends), waiting up to `timeout`.
+    private func advisoryLease(key: Int64, timeout: Duration, busy: @Sendable () async -> StoreError) async throws -> any RunLease {
         let link = try await runLink()
-        let key = runLockKey(source: source)
         let deadline = ContinuousClock.now + timeout
         while true {
             let taken = try await link.run { db in try db.value(Bool.self, "SELECT pg_try_advisory_lock(?)", key) ?? false }
             if taken { return PostgresRunLease(link: link) }
             guard ContinuousClock.now < deadline else {
-                let holder = try? await runLockHolder(source: source)
+                let error = await busy()
                 await link.close()
-                throw StoreError.sourceBusy(store: name, source: source, holder: holder ?? nil)
+                throw error
             }
             try await Task.sleep(for: .milliseconds(500))
         }

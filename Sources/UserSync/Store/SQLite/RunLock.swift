@@ -16,8 +16,8 @@ public final class RunLock: @unchecked Sendable {
 
     /// Takes the lock, waiting up to `timeout` for a run in progress to finish; throws
     /// `StoreError.busy` if it does not.
-    public init(store: String, timeout: Duration = .zero) throws {
-        path = RunLock.resolve(store) + ".lock"
+    public init(store: String, timeout: Duration = .zero, suffix: String = ".lock") throws {
+        path = RunLock.resolve(store) + suffix
         fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError.cannotCreate(path, String(cString: strerror(errno))) }
         let deadline = ContinuousClock.now + timeout
@@ -59,15 +59,24 @@ public final class RunLock: @unchecked Sendable {
 
 extension RunLock {
     /// Takes the lock without blocking Swift's cooperative threads while it waits.
-    public static func acquire(store: String, timeout: Duration) async throws -> RunLock {
+    public static func acquire(store: String, timeout: Duration, suffix: String = ".lock") async throws -> RunLock {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 do {
-                    continuation.resume(returning: try RunLock(store: store, timeout: timeout))
+                    continuation.resume(returning: try RunLock(store: store, timeout: timeout, suffix: suffix))
                 } catch {
                     continuation.resume(throwing: error)
                 }
             }
         }
+    }
+}
+
+extension RunLock {
+    /// A name as part of a file name: letters, digits, '-', '_' and '.' kept, the rest as %XX.
+    static func fileSafe(_ name: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-_.")
+        return name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name
     }
 }

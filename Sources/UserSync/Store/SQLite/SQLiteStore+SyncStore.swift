@@ -15,6 +15,16 @@ extension SQLiteStore: StoreBackend {
         try await RunLock.acquire(store: path, timeout: timeout)
     }
 
+    /// A push's lock: a file lock of its own per target (`<store>.push-NAME.lock`), so that a
+    /// push and a sync do not wait for each other.
+    func lockPush(target: String, timeout: Duration) async throws -> any RunLease {
+        do {
+            return try await RunLock.acquire(store: path, timeout: timeout, suffix: ".push-\(RunLock.fileSafe(target)).lock")
+        } catch StoreError.busy {
+            throw StoreError.targetBusy(store: path, target: target)
+        }
+    }
+
     /// "this machine" when a process holds the store's lock file (`flock` cannot say which).
     func runLockHolder(source: String) async throws -> String? {
         guard let lock = try? RunLock(store: path) else { return "a process on this machine" }

@@ -240,6 +240,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case busy(String)
     /// A run of the source holds its run lock on a shared store (the holder: a node's name).
     case sourceBusy(store: String, source: String, holder: String?)
+    /// A push to the target is in progress (on this store).
+    case targetBusy(store: String, target: String)
     /// A row holds a value this version does not know (a store written by a newer usersync).
     case unknownValue(table: String, column: String, value: String)
 
@@ -250,6 +252,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .directoryMissing(directory): return "the store's directory '\(directory)' does not exist: create it first"
         case let .cannotCreate(path, reason): return "cannot create the store '\(path)': \(reason)"
         case let .busy(path): return "another run is in progress on the store '\(path)'"
+        case let .targetBusy(store, target):
+            return "another push to '\(target)' is in progress on the store \(store)"
         case let .sourceBusy(store, source, holder):
             return "another run of '\(source)' is in progress on the store \(store)\(holder.map { ", by \($0)" } ?? "")"
         }
