@@ -10,11 +10,11 @@ public final class HTTPServerProcess: @unchecked Sendable {
     public let pid: pid_t
     public let log: String
 
-    init(program: String, arguments: (Int) -> [String], what: String) throws {
+    init(program: String, arguments: (Int) -> [String], what: String, port fixed: Int? = nil) throws {
         var lastError: (any Error)?
         // A port found free can be taken before the server binds it: a few tries on new ports.
         for _ in 0..<3 {
-            let port = Shell.freePort()
+            let port = fixed ?? Shell.freePort()
             let log = "/tmp/usersync-\(what.replacingOccurrences(of: " ", with: "-"))-\(UUID().uuidString.prefix(8)).log"
             let pid = try Shell.spawn(program, arguments(port), output: log)
             do {
@@ -94,23 +94,66 @@ public struct JSONAPIServer: Sendable {
 
 /// The real `scim2-server` from PyPI (installed by `scripts/install-deps.sh --tests` into
 /// `.build-venv`), serving Users and Groups from memory behind a bearer token.
-public struct SCIMServer: Sendable {
-    public let process: HTTPServerProcess
+public final class SCIMServer: @unchecked Sendable {
+    public private(set) var process: HTTPServerProcess
     public let token: String
+    let configFile: String?
 
     public var baseURL: String { "http://127.0.0.1:\(process.port)/v2" }
 
-    public static func start(token: String = "scim-\(UUID().uuidString.prefix(8))") async throws -> SCIMServer {
-        try await offThePool {
-            let venv = repositoryRoot.appendingPathComponent(".build-venv/bin/scim2-server").path
-            let program = FileManager.default.isExecutableFile(atPath: venv) ? venv : "scim2-server"
-            guard (try? Shell.which(program)) != nil else {
-                throw FixtureError("scim2-server is not installed: run scripts/install-deps.sh --tests (it installs it into .build-venv)")
-            }
-            let process = try HTTPServerProcess(program: program, arguments: { port in
-                ["--hostname", "127.0.0.1", "--port", "\(port)", "--bearer-token", token]
-            }, what: "scim2-server")
-            return SCIMServer(process: process, token: token)
+    init(process: HTTPServerProcess, token: String, configFile: String?) {
+        self.process = process
+        self.token = token
+        self.configFile = configFile
+    }
+
+    /// `serviceProviderConfig`: what its /ServiceProviderConfig announces (the server's own
+    /// default when nil: every feature).
+    public static func start(token: String = "scim-\(UUID().uuidString.prefix(8))",
+                             serviceProviderConfig: [String: Any]? = nil) async throws -> SCIMServer {
+        var configFile: String?
+        if let serviceProviderConfig {
+            let file = "/tmp/usersync-scim-spc-\(UUID().uuidString.prefix(8)).json"
+            try JSONSerialization.data(withJSONObject: serviceProviderConfig).write(to: URL(fileURLWithPath: file))
+            Cleanup.atExit { unlink(file) }
+            configFile = file
+        }
+        let file = configFile
+        let process = try await offThePool { try SCIMServer.launch(token: token, configFile: file, port: nil) }
+        return SCIMServer(process: process, token: token, configFile: file)
+    }
+
+    private static func launch(token: String, configFile: String?, port: Int?) throws -> HTTPServerProcess {
+        let venv = repositoryRoot.appendingPathComponent(".build-venv/bin/scim2-server").path
+        let program = FileManager.default.isExecutableFile(atPath: venv) ? venv : "scim2-server"
+        guard (try? Shell.which(program)) != nil else {
+            throw FixtureError("scim2-server is not installed: run scripts/install-deps.sh --tests (it installs it into .build-venv)")
+        }
+        return try HTTPServerProcess(program: program, arguments: { port in
+            ["--hostname", "127.0.0.1", "--port", "\(port)", "--bearer-token", token]
+                + (configFile.map { ["--service-provider-config", $0] } ?? [])
+        }, what: "scim2-server", port: port)
+    }
+
+    /// Kills the server (`kill -9`: it keeps nothing) and starts an empty one on the same port.
+    public func restartEmpty() async throws {
+        let old = process
+        kill(old.pid, SIGKILL)
+        _ = Shell.wait(old.pid)
+        let token = self.token, configFile = self.configFile
+        process = try await offThePool { try SCIMServer.launch(token: token, configFile: configFile, port: old.port) }
+    }
+
+    /// Every resource of a type (`Users`, `Groups`), through the API, page by page.
+    public func all(_ resource: String) async throws -> [[String: Any]] {
+        var all: [[String: Any]] = []
+        var start = 1
+        while true {
+            let page = try await get("/\(resource)?startIndex=\(start)&count=1000")
+            let resources = page["Resources"] as? [[String: Any]] ?? []
+            all += resources
+            start += resources.count
+            if resources.isEmpty || start > (page["totalResults"] as? Int ?? 0) { return all }
         }
     }
 
@@ -146,5 +189,38 @@ public struct SCIMServer: Sendable {
             let ids = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [Any] ?? []
             return ids.map { $0 as? String }
         }
+    }
+}
+
+/// `Tests/Servers/scim_faults.py` in front of a SCIM server: 429s with Retry-After, 500s for one
+/// user, and a log of every request it saw.
+public struct SCIMFaultProxy: Sendable {
+    public let process: HTTPServerProcess
+
+    public var baseURL: String { "http://127.0.0.1:\(process.port)/v2" }
+
+    public static func start(upstream: SCIMServer, throttleEvery: Int? = nil, retryAfter: String = "1",
+                             failUsers: [String] = []) async throws -> SCIMFaultProxy {
+        let upstreamURL = "http://127.0.0.1:\(upstream.process.port)"
+        return try await offThePool {
+            let script = repositoryRoot.appendingPathComponent("Tests/Servers/scim_faults.py").path
+            let process = try HTTPServerProcess(program: "python3", arguments: { port in
+                var arguments = [script, "--port", "\(port)", "--upstream", upstreamURL, "--retry-after", retryAfter]
+                if let throttleEvery { arguments += ["--throttle-every", "\(throttleEvery)"] }
+                for user in failUsers { arguments += ["--fail-user", user] }
+                return arguments
+            }, what: "scim fault proxy")
+            return SCIMFaultProxy(process: process)
+        }
+    }
+
+    /// The requests seen: method, path (with its query) and the status answered.
+    public func requests() async throws -> [(method: String, path: String, status: Int)] {
+        let port = process.port
+        let output = try await offThePool {
+            try Shell.run("python3", ["-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(port)/_log').read().decode())"]).output
+        }
+        let list = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[Any]] ?? []
+        return list.map { ($0[0] as? String ?? "", $0[1] as? String ?? "", $0[2] as? Int ?? 0) }
     }
 }
