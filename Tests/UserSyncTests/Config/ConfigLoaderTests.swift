@@ -275,6 +275,8 @@ struct ConfigSchemaTests {
             (source + ["properties", "mapping"], ConfigLoader.Keys.mapping),
             (source + ["properties", "options"], ConfigLoader.Keys.options),
             (source + ["properties", "options", "properties", "disabledWhen"], ConfigLoader.Keys.disabledWhen),
+            (["$defs", "target"], ConfigLoader.Keys.target),
+            (["$defs", "target", "properties", "users"], ConfigLoader.Keys.targetUsers),
         ]
         for (path, decoderKeys) in cases {
             #expect(Self.keys(schema, path) == Set(decoderKeys), "at \(path)")
@@ -289,6 +291,10 @@ struct ConfigSchemaTests {
         let options = ((schema["$defs"] as? [String: Any])?["source"] as? [String: Any])
         let adopt = ((((options?["properties"] as? [String: Any])?["options"] as? [String: Any])?["properties"] as? [String: Any])?["adoptExistingBy"] as? [String: Any])?["enum"] as? [String]
         #expect(adopt == SyncOptions.AdoptBy.allCases.map(\.rawValue))
+        let target = ((schema["$defs"] as? [String: Any])?["target"] as? [String: Any])?["properties"] as? [String: Any]
+        let groupObject = ((target?["groups"] as? [String: Any])?["oneOf"] as? [[String: Any]])?.compactMap { $0["properties"] as? [String: Any] }.first
+        #expect(groupObject.map { Set($0.keys) } == Set(ConfigLoader.Keys.targetGroups))
+        #expect((target?["onDeactivate"] as? [String: Any])?["enum"] as? [String] == TargetSettings.OnDeactivate.allCases.map(\.rawValue))
     }
 
     @Test("every example config in the repository validates against the schema and loads")
