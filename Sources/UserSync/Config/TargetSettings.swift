@@ -49,6 +49,9 @@ public struct TargetSettings: Sendable, Equatable {
 /// `groups:` of a target.
 public struct TargetGroupSettings: Sendable, Equatable {
     public enum Nesting: String, Sendable, CaseIterable {
+        /// nested where the server's Group schema lets a member be a Group (`members.$ref`'s
+        /// referenceTypes, RFC 7643 section 8.7.1), else flatten.
+        case auto
         /// Child groups as members of their parent group (SCIM allows a Group as a member).
         case nested
         /// Each group lists its users through nesting (its effective members), no groups.
@@ -57,7 +60,7 @@ public struct TargetGroupSettings: Sendable, Equatable {
 
     /// Only the groups whose name matches (a regular expression); all the sources' groups when nil.
     public var include: String?
-    public var nesting: Nesting = .nested
+    public var nesting: Nesting = .auto
     /// Members added or removed by one PATCH (default: the server's bulk maxOperations when it
     /// gives one, else 100).
     public var membersPerRequest: Int?

@@ -130,7 +130,11 @@ enum PushText {
         if report.status != .stopped {
             let verb = report.status == .planned ? "would be " : ""
             text += "  users: \(verb)created \(u.created), updated \(u.updated), deactivated \(u.deactivated), reactivated \(u.reactivated), deleted \(u.deleted), adopted \(u.adopted)\n"
+            if let g = report.groups {
+                text += "  groups: \(verb)created \(g.created), updated \(g.updated), emptied \(g.deactivated), reactivated \(g.reactivated), deleted \(g.deleted), adopted \(g.adopted); members +\(report.membersAdded) −\(report.membersRemoved)\n"
+            }
         }
+        for note in report.notes { text += "  note: \(note)\n" }
         if report.skippedQuarantined > 0 {
             text += "  \(report.skippedQuarantined) quarantined object\(report.skippedQuarantined == 1 ? "" : "s") left alone (usersync targets status; --retry-quarantined)\n"
         }

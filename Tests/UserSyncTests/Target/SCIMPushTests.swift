@@ -200,3 +200,136 @@ struct SCIMPushTests {
         #expect(try await h.serverUsers().byName["user00001"]?["title"] as? String == "Boss")
     }
 }
+
+extension SyncHarness {
+    /// The groups section of the harness's source (groupOfNames under ou=groups, nested).
+    static let pushGroupsSection = """
+            groups:
+              base: ou=groups,dc=example,dc=com
+              filter: "(objectClass=groupOfNames)"
+              idAttribute: entryUUID
+              tree: true
+        """
+}
+
+extension PushHarness {
+    /// The server's groups by displayName: their members' userNames and child groups' names.
+    func serverGroups() async throws -> [String: Set<String>] {
+        let users = try await server.all("Users")
+        let groups = try await server.all("Groups")
+        var names: [String: String] = [:]
+        for user in users { names[user["id"] as? String ?? ""] = user["userName"] as? String }
+        for group in groups { names[group["id"] as? String ?? ""] = "group:" + (group["displayName"] as? String ?? "") }
+        var result: [String: Set<String>] = [:]
+        for group in groups {
+            let full = try await server.get("/Groups/\(group["id"] as? String ?? "")")
+            let members = (full["members"] as? [[String: Any]] ?? []).map { names[$0["value"] as? String ?? ""] ?? "unknown:\($0["value"] ?? "")" }
+            result[group["displayName"] as? String ?? ""] = Set(members)
+        }
+        return result
+    }
+
+    /// The store's groups of the source as the target should have them: nested (direct users and
+    /// child groups) or flattened (users through nesting).
+    func storeGroups(nested: Bool, include: String? = nil) async throws -> [String: Set<String>] {
+        try await store.read { db in
+            var result: [String: Set<String>] = [:]
+            for row in try db.rows("SELECT name FROM groups WHERE state = 'active'") { result[row["name"]] = [] }
+            let members = nested ? """
+                SELECT g.name AS g, u.username AS m FROM group_members x JOIN groups g ON g.id = x.group_id JOIN users u ON u.id = x.user_id
+                WHERE g.state = 'active' AND u.state = 'active'
+                UNION ALL
+                SELECT g.name, 'group:' || c.name FROM group_parents p JOIN groups g ON g.id = p.parent_id JOIN groups c ON c.id = p.group_id
+                WHERE g.state = 'active' AND c.state = 'active'
+                """ : """
+                SELECT g.name AS g, u.username AS m FROM effective_group_members x JOIN groups g ON g.id = x.group_id JOIN users u ON u.id = x.user_id
+                WHERE g.state = 'active' AND u.state = 'active'
+                """
+            for row in try db.rows(members) { result[row["g"], default: []].insert(row["m"]) }
+            if let include {
+                let pattern = try NSRegularExpression(pattern: include)
+                result = result.filter { pattern.firstMatch(in: $0.key, range: NSRange($0.key.startIndex..., in: $0.key)) != nil }
+                    .mapValues { Set($0.filter { !$0.hasPrefix("group:") || pattern.firstMatch(in: $0, range: NSRange($0.startIndex..., in: $0)) != nil }) }
+            }
+            return result
+        }
+    }
+}
+
+@Suite("Push groups to a SCIM target (scim2-server)")
+struct SCIMGroupPushTests {
+    @Test("nested groups pushed with their members and child groups; a member removed, a group renamed, a group deleted in the directory: the server follows", arguments: StoreKind.allCases)
+    func nestedGroups(store: StoreKind) async throws {
+        let h = try await PushHarness.start(users: 12, store: store, extraLDIF: Slapd.sampleGroupTree, proxy: { try await SCIMFaultProxy.start(upstream: $0) })
+        let configuration = try h.configuration(target: "    groups: { membersPerRequest: 2 }",
+                                                options: "      maxDeactivations: 100%\n" + SyncHarness.pushGroupsSection)
+        let synced = await h.syncAll(configuration)
+        #expect(synced.status == .applied && synced.groups?.created == 10, "\(synced.error ?? "")")
+        let first = await h.push(configuration)
+        #expect(first.status == .applied, "\(first.error ?? "") \(first.notes)")
+        #expect(first.groups?.created == 10 && first.membersAdded > 0, "\(String(describing: first.groups))")
+        let pushed = try await h.serverGroups()
+        let stored = try await h.storeGroups(nested: true)
+        #expect(pushed == stored)
+        #expect(pushed["l1"] == ["user00001", "group:l2", "group:shared"])
+        // Batches of 2: no PATCH carries more than two members.
+        let patches = try await h.proxy!.requests().filter { $0.method == "PATCH" && $0.path.hasPrefix("/v2/Groups/") }
+        #expect(patches.count >= 8)
+
+        try await h.sync.modify("""
+            dn: cn=l1,ou=groups,dc=example,dc=com
+            changetype: modify
+            delete: member
+            member: \(Slapd.userDN(1))
+            -
+            add: member
+            member: \(Slapd.userDN(11))
+
+            dn: cn=l5,ou=groups,dc=example,dc=com
+            changetype: modrdn
+            newrdn: cn=l5-renamed
+            deleteoldrdn: 1
+
+            dn: cn=other,ou=groups,dc=example,dc=com
+            changetype: delete
+
+            """)
+        #expect(await h.syncAll(configuration).status == .applied)
+        let second = await h.push(configuration, .init(force: true))
+        #expect(second.status == .applied, "\(second.error ?? "")")
+        #expect(second.groups?.updated == 1 && second.groups?.deactivated == 1 && second.membersAdded == 1, "\(String(describing: second.groups)) +\(second.membersAdded) −\(second.membersRemoved)")
+        let server = try await h.serverGroups()
+        var expected = try await h.storeGroups(nested: true)
+        expected["other"] = []   // disabled: emptied, kept (onDeactivate: disable)
+        #expect(server == expected)
+        #expect(server["l1"]?.contains("user00011") == true && server["l1"]?.contains("user00001") == false)
+        #expect(server["l5-renamed"] != nil && server["l5"] == nil)
+
+        let third = await h.push(configuration)
+        #expect(third.requests <= 4 && third.membersAdded == 0 && third.membersRemoved == 0, "nothing to send: \(third.requests) requests")
+    }
+
+    @Test("flattened groups list their users through nesting; include picks the groups; onDeactivate: delete deletes a group gone from the directory")
+    func flattenedGroups() async throws {
+        let h = try await PushHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
+        let configuration = try h.configuration(target: """
+                groups: { include: "^l[0-9]", nesting: flatten }
+                onDeactivate: delete
+                maxDeletions: 50%
+            """, options: "      maxDeactivations: 100%\n" + SyncHarness.pushGroupsSection)
+        #expect(await h.syncAll(configuration).status == .applied)
+        let first = await h.push(configuration)
+        #expect(first.status == .applied && first.groups?.created == 5, "\(first.error ?? "") \(String(describing: first.groups))")
+        let server = try await h.serverGroups()
+        let expected = try await h.storeGroups(nested: false, include: "^l[0-9]")
+        #expect(server == expected)
+        #expect(server["l1"] == ["user00001", "user00002", "user00003", "user00004", "user00005", "user00006"])
+
+        try await h.sync.modify("dn: cn=l5,ou=groups,dc=example,dc=com\nchangetype: delete\n\n")
+        #expect(await h.syncAll(configuration).status == .applied)
+        let second = await h.push(configuration)
+        #expect(second.groups?.deleted == 1, "\(second.error ?? "")")
+        let after = try await h.serverGroups()
+        #expect(after["l5"] == nil && after["l4"] == ["user00004"] && after["l1"]?.contains("user00005") == false)
+    }
+}

@@ -142,6 +142,7 @@ enum TargetBook {
     /// Objects the target no longer holds (it lost them: restored from a backup, or emptied):
     /// pending again, so that the next look creates (or adopts) them.
     static func forget(_ db: any SQLSession, target: String, objectType: String, ids: [Int64], at time: String) throws {
+        try forgetMemberships(db, target: target, objectType: objectType, ids: ids)
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
             try db.execute("""
                 UPDATE target_objects SET remote_id = NULL, sent = '{}', state = 'pending', updated_at = ?
@@ -153,6 +154,14 @@ enum TargetBook {
     /// Keeps what the pushes of objects did.
     static func save(_ db: any SQLSession, target: String, objects: [PushedObject], at time: String) throws {
         for chunk in stride(from: 0, to: objects.count, by: 400).map({ Array(objects[$0..<min($0 + 400, objects.count)]) }) {
+            // Objects whose id on the target changes (created again) lose the memberships sent.
+            let known = try db.rows("""
+                SELECT object_id, remote_id FROM target_objects
+                WHERE target = ? AND object_type = ? AND remote_id IS NOT NULL AND object_id IN \(placeholders(chunk.count))
+                """, [target.sqlValue, chunk[0].objectType.sqlValue] + chunk.map(\.objectId.sqlValue))
+            let before = Dictionary(known.map { ($0["object_id"] as Int64, $0["remote_id"] as String) }, uniquingKeysWith: { a, _ in a })
+            let changed = chunk.filter { o in before[o.objectId].map { $0 != o.remoteId } ?? false }.map(\.objectId)
+            if !changed.isEmpty { try forgetMemberships(db, target: target, objectType: chunk[0].objectType, ids: changed) }
             var values: [SQLValue] = []
             for o in chunk {
                 values += [target.sqlValue, o.objectType.sqlValue, o.objectId.sqlValue, o.remoteId.sqlValue, o.sent.stored.sqlValue,
@@ -222,12 +231,15 @@ enum TargetBook {
     static func finishPush(_ db: any SQLSession, _ report: PushReport, at time: String) throws {
         guard let id = report.pushId else { return }
         let c = report.users
+        let g = report.groups ?? PushReport.Counts()
         try db.execute("""
             UPDATE pushes SET finished_at = ?, status = ?, created = ?, updated = ?, deactivated = ?, reactivated = ?, deleted = ?,
-                adopted = ?, failed = ?, quarantined = ?, requests = ?, error = ?
+                adopted = ?, failed = ?, quarantined = ?, requests = ?, error = ?,
+                groups_created = ?, groups_updated = ?, groups_deleted = ?, members_added = ?, members_removed = ?
             WHERE id = ?
             """, time, report.status.rawValue, c.created, c.updated, c.deactivated, c.reactivated, c.deleted, c.adopted,
-                       report.failed, report.quarantined, report.requests, report.error, id)
+                       report.failed, report.quarantined, report.requests, report.error,
+                       g.created + g.adopted, g.updated, g.deleted, report.membersAdded, report.membersRemoved, id)
         // The requests of the last keepPushes pushes of the target are kept.
         try db.execute("""
             DELETE FROM push_requests WHERE push_id IN

@@ -52,17 +52,31 @@ public struct PushReport: Codable, Sendable {
     public var status: Status
     public var dryRun: Bool
     public var users = Counts()
+    /// Groups, when the target takes them (deactivated: emptied of members).
+    public var groups: Counts?
+    public var membersAdded = 0
+    public var membersRemoved = 0
     public var failed = 0
     public var quarantined = 0
     /// Objects left alone because they are quarantined (`--retry-quarantined` tries them).
     public var skippedQuarantined = 0
     public var requests = 0
+    /// Requests kept in `push_requests` so far (their numbering).
+    var requestsKept = 0
     public var failures: [Failure] = []
     public var planned: [PlannedRequest] = []
     public var error: String?
     /// The kind of the error, as exit codes and `/metrics` name it.
     public var errorKind: FailureKind?
     public var durationSeconds: Double = 0
+
+    /// What the push could not do and why (groups on a target without PATCH, …).
+    public var notes: [String] = []
+
+    private enum CodingKeys: String, CodingKey {
+        case target, pushId, status, dryRun, users, groups, membersAdded, membersRemoved, failed, quarantined, skippedQuarantined
+        case requests, failures, planned, error, errorKind, durationSeconds, notes
+    }
 
     public init(target: String, status: Status, dryRun: Bool) {
         self.target = target

@@ -33,6 +33,10 @@ struct PushResult: Sendable {
     /// The object's id when `dropped`, and its name, for reports.
     var droppedId: Int64?
     var name: String?
+    var objectType = "user"
+    /// Memberships sent (or found gone), to keep in `target_members`.
+    var membersAdded: [MemberChange] = []
+    var membersRemoved: [MemberChange] = []
 }
 
 /// Sends the requests of users' actions to one target (or, in a dry run, lists them): creates
@@ -236,7 +240,7 @@ struct UserPusher: Sendable {
 
     // MARK: Results
 
-    private func pushed(_ action: PushAction, remoteId: String?, sent: SCIMAttributes, state: String) -> PushedObject {
+    func pushed(_ action: PushAction, remoteId: String?, sent: SCIMAttributes, state: String) -> PushedObject {
         PushedObject(objectId: action.candidate.objectId, remoteId: remoteId, sent: sent, state: state, failures: 0, error: nil, quarantined: false)
     }
 
@@ -303,6 +307,7 @@ struct RemoteIndex: Sendable {
 struct RequestLog {
     let objectId: Int64
     let name: String
+    var objectType = "user"
     var records: [PushRequestRecord] = []
     var planned: [PushReport.PlannedRequest] = []
 
@@ -321,7 +326,7 @@ struct RequestLog {
     }
 
     mutating func record(_ method: HTTPMethod, _ path: String, status: Int, outcome: String, error: String? = nil, ms: Int) {
-        records.append(PushRequestRecord(objectType: "user", objectId: objectId, method: method.rawValue, path: path, status: status,
+        records.append(PushRequestRecord(objectType: objectType, objectId: objectId, method: method.rawValue, path: path, status: status,
                                          outcome: outcome, error: error, milliseconds: ms))
     }
 
