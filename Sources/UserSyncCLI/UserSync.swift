@@ -24,7 +24,7 @@ struct UserSyncCommand: AsyncParsableCommand {
         \(ExitStatus.table)
         """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, PushCommand.self, ServeCommand.self, StatusCommand.self, RunsCommand.self, UsersCommand.self, GroupsCommand.self, StoreCommand.self,
+        subcommands: [SyncCommand.self, PushCommand.self, ServeCommand.self, TargetsCommand.self, StatusCommand.self, RunsCommand.self, UsersCommand.self, GroupsCommand.self, StoreCommand.self,
                       TestBind.self, MappingCommand.self]
     )
 

@@ -96,12 +96,17 @@ public final class SyncService: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             for source in sources {
                 let engine = SyncEngine(store: store, logger: logger, lockTimeout: lockTimeout)
+                let logger = self.logger, lockTimeout = self.lockTimeout
                 let loop = SourceLoop(source: source.name, schedule: source.schedule!, clock: clock, status: status, logger: logger) { slot in
                     // Not a child of the loop: cancelling the loop (shutdown, reload) lets a run
                     // that has started finish.
                     await Task {
                         let report = await engine.run(source, slot: slot)
                         await ServiceStatus.recordStoreCounts(store)
+                        if let report {
+                            _ = await TargetFollowers.push(after: report, configuration: configuration, store: store, logger: logger,
+                                                           lockTimeout: lockTimeout)
+                        }
                         return report
                     }.value
                 }

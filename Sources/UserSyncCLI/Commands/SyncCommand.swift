@@ -17,6 +17,8 @@ struct SyncCommand: AsyncParsableCommand {
 
         Before writing, a guard stops the run (exit 9) when the read is empty, when more users would be deactivated than options.maxDeactivations allows (default 10% of the source's active users), when more records would be skipped than options.maxSkipped allows (default 10% of the records read), or when active users would exceed options.maxUsers. --force overrides the two thresholds; an empty read needs --allow-empty of its own (a --force meant for a large deactivation must never let a filter typo deactivate everyone); nothing overrides maxUsers. A stopped or failed run changes nothing.
 
+        After a source's run is applied, the targets that take its users (targets: in the configuration, an application's SCIM API) are pushed: see 'usersync push --help'; --no-push leaves that to a later 'usersync push'. A push that fails or is stopped by its guard does not undo the run.
+
         Every run, dry runs included, is recorded: see 'usersync runs'. On a terminal a progress line shows the phase, entries and pages read, the rate and the time, and a table of every source ends the output; with --json or when the output is a pipe or a file, neither appears.
 
         Typical first use:
@@ -50,6 +52,9 @@ struct SyncCommand: AsyncParsableCommand {
             help: ArgumentHelp("Seconds to wait for another run on the same store to finish before giving up.", valueName: "seconds"))
     var wait: Double = 30
 
+    @Flag(name: .customLong("no-push"), help: "Do not push the targets that follow a source after its run is applied ('usersync push' does it later).")
+    var noPush = false
+
     @Option(name: .customLong("show"),
             help: ArgumentHelp("How many changes of each kind to list in the human report.", valueName: "n"))
     var show: Int = 50
@@ -59,6 +64,8 @@ struct SyncCommand: AsyncParsableCommand {
 
     struct MultiReport: Encodable {
         var sources: [SyncReport]
+        /// The pushes to the targets that follow the sources, when any ran.
+        var pushes: [PushReport]?
     }
 
     func validate() throws {
@@ -76,17 +83,28 @@ struct SyncCommand: AsyncParsableCommand {
         let progress = ProgressLine.forTerminal(json: output.json)
         if let progress { engine.progress = { progress.update($0) } }
         var reports: [SyncReport] = []
+        var pushes: [PushReport] = []
         for source in selected {
             let report = await engine.run(source, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
             progress?.clear()
             reports.append(report)
             if !output.json { Output.write(SyncText.render(report, show: show), to: .standardOutput) }
+            guard !noPush else { continue }
+            let pushed = await TargetFollowers.push(after: report, configuration: configuration, store: store, logger: logger,
+                                                    lockTimeout: .milliseconds(Int(wait * 1000)))
+            pushes += pushed
+            if !output.json { for push in pushed { Output.write(PushText.render(push, show: show), to: .standardOutput) } }
         }
         if progress != nil { Output.write("\n" + SummaryTable.render(reports), to: .standardOutput) }
         if output.json {
-            if reports.count == 1 { Output.printJSON(reports[0]) } else { Output.printJSON(MultiReport(sources: reports)) }
+            if reports.count == 1 && pushes.isEmpty {
+                Output.printJSON(reports[0])
+            } else {
+                Output.printJSON(MultiReport(sources: reports, pushes: pushes.isEmpty ? nil : pushes))
+            }
         }
-        let status = reports.map(ExitStatus.init).first { $0 != .success } ?? .success
+        await store.close()
+        let status = (reports.map(ExitStatus.init) + pushes.map(ExitStatus.init)).first { $0 != .success } ?? .success
         if status != .success { throw status.exitCode }
     }
 }
