@@ -24,4 +24,21 @@ struct BenchmarkSmokeTests {
         let markdown = try String(contentsOf: out.appendingPathComponent("results.md"), encoding: .utf8)
         #expect(markdown.contains("| full import into an empty store |"))
     }
+
+    @Test("Benchmarks/push.py pushes a few hundred users with usersync and with the plain client, and writes its table")
+    func pushRun() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let out = try Shell.temporaryDirectory("usersync-push-bench-smoke")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try await offThePool {
+            try Shell.run("/usr/bin/python3", [root.appendingPathComponent("Benchmarks/push.py").path, "--users", "200", "--repeat", "1",
+                                               "--usersync", UserSyncBinary.path, "--out", out.path], allowFailure: true)
+        }
+        #expect(result.status == 0, "\(result.output)")
+        let data = try Data(contentsOf: out.appendingPathComponent("push-results.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["measure"] as? String } == ["floor", "push"])
+        #expect(rows.allSatisfy { ($0["seconds"] as? Double ?? 0) > 0 })
+    }
 }
