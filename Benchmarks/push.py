@@ -70,7 +70,7 @@ class Server:
         self.log = open(os.path.join(work, f"scim-{self.port}.log"), "w")
         self.process = subprocess.Popen([program, "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", TOKEN],
                                         stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()

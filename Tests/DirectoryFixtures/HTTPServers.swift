@@ -18,7 +18,7 @@ public final class HTTPServerProcess: @unchecked Sendable {
             let log = "/tmp/usersync-\(what.replacingOccurrences(of: " ", with: "-"))-\(UUID().uuidString.prefix(8)).log"
             let pid = try Shell.spawn(program, arguments(port), output: log)
             do {
-                try Shell.waitForPort(port, timeout: 30, what: what, log: log, process: pid)
+                try Shell.waitForPort(port, timeout: 60, what: what, log: log, process: pid)
                 self.port = port
                 self.pid = pid
                 self.log = log

@@ -5,19 +5,23 @@ import Testing
 
 @Suite("Push to a SCIM target (scim2-server)")
 struct SCIMPushTests {
-    @Test("1,000 users pushed, then a changed mail and name, a deletion, a rename and a re-created user: after each push the server equals the store", arguments: StoreKind.allCases)
+    @Test("1,000 users and nested groups pushed, then a changed mail and name, a deletion, a rename and a re-created user: after each push the server equals the store", arguments: StoreKind.allCases)
     func pushFollowsTheDirectory(store: StoreKind) async throws {
-        let h = try await PushHarness.start(users: 1000, store: store)
-        let configuration = try h.configuration()
+        let h = try await PushHarness.start(users: 1000, store: store, extraLDIF: Slapd.sampleGroupTree)
+        let configuration = try h.configuration(target: "    groups: true", options: "      maxDeactivations: 100%\n" + SyncHarness.pushGroupsSection)
         #expect(await h.syncAll(configuration).status == .applied)
         let first = await h.push(configuration)
         #expect(first.status == .applied, "\(first.error ?? "")")
         #expect(first.users.created == 1000 && first.failed == 0)
+        #expect(first.groups?.created == 10)
         try await h.expectServerMatchesStore()
+        let groups = try await h.serverGroups()
+        let stored = try await h.storeGroups(nested: true)
+        #expect(groups == stored)
 
         let again = await h.push(configuration)
         #expect(again.status == .applied && again.users == PushReport.Counts(), "nothing changed, nothing sent: \(again.users)")
-        #expect(again.requests == 2, "the ServiceProviderConfig and the count of users only")
+        #expect(again.requests == 4, "the ServiceProviderConfig, the Group schema, the count of users and of groups only: \(again.requests)")
 
         try await h.sync.modify("""
             dn: \(Slapd.userDN(1))
@@ -60,6 +64,12 @@ struct SCIMPushTests {
         let (remote, count) = try await h.serverUsers()
         #expect(count == 1000 && remote["renamed4"] != nil && remote["user00004"] == nil)
         #expect(remote["user00003"]?["active"] as? Bool == false)
+        let after = try await h.serverGroups()
+        let storedAfter = try await h.storeGroups(nested: true)
+        #expect(after == storedAfter)
+        // The deleted user's entry no longer resolves as a member: it left its group there too.
+        #expect(after["l3"] == ["group:l4"])
+        #expect(after["l5"] == ["user00005"], "the re-created user is still a member, by its same id on the server")
     }
 
     @Test("the target killed in the middle of a push and restarted empty: the next push completes it, nothing twice")
@@ -309,7 +319,7 @@ struct SCIMGroupPushTests {
         #expect(third.requests <= 4 && third.membersAdded == 0 && third.membersRemoved == 0, "nothing to send: \(third.requests) requests")
     }
 
-    @Test("flattened groups list their users through nesting; include picks the groups; onDeactivate: delete deletes a group gone from the directory")
+    @Test("flattened groups list their users through nesting; include picks the groups; onDeactivate: delete deletes a group and a user gone from the directory")
     func flattenedGroups() async throws {
         let h = try await PushHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree)
         let configuration = try h.configuration(target: """
@@ -325,10 +335,11 @@ struct SCIMGroupPushTests {
         #expect(server == expected)
         #expect(server["l1"] == ["user00001", "user00002", "user00003", "user00004", "user00005", "user00006"])
 
-        try await h.sync.modify("dn: cn=l5,ou=groups,dc=example,dc=com\nchangetype: delete\n\n")
+        try await h.sync.modify("dn: cn=l5,ou=groups,dc=example,dc=com\nchangetype: delete\n\ndn: \(Slapd.userDN(12))\nchangetype: delete\n\n")
         #expect(await h.syncAll(configuration).status == .applied)
         let second = await h.push(configuration)
-        #expect(second.groups?.deleted == 1, "\(second.error ?? "")")
+        #expect(second.groups?.deleted == 1 && second.users.deleted == 1, "\(second.error ?? "") \(second.users)")
+        #expect(try await h.serverUsers().byName["user00012"] == nil, "onDeactivate: delete deletes the user")
         let after = try await h.serverGroups()
         #expect(after["l5"] == nil && after["l4"] == ["user00004"] && after["l1"]?.contains("user00005") == false)
     }
