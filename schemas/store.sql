@@ -83,13 +83,15 @@ CREATE TABLE push_requests (
     PRIMARY KEY (push_id, seq)
 );
 
--- One push to a target (`usersync push`, or after a sync): running (or killed while running),
+-- One push to a target (`usersync push`, or after a sync or a scheduled run: run_id, the run
+-- whose apply it followed, listed by `usersync runs show`): running (or killed while running),
 -- applied (every object pushed), partial (some objects failed; they are tried again next time),
 -- planned (a dry run), stopped (by the target's maxDeletions guard), failed (nothing could be
 -- pushed: the target unreachable, its credentials refused, its configuration unreadable).
 CREATE TABLE pushes (
     id INTEGER PRIMARY KEY,
     target TEXT NOT NULL,
+    run_id INTEGER,
     started_at TEXT NOT NULL,
     finished_at TEXT,
     status TEXT NOT NULL CHECK (status IN ('running', 'applied', 'partial', 'planned', 'stopped', 'failed')),

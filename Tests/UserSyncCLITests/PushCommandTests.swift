@@ -55,6 +55,8 @@ struct PushCommandTests {
         #expect(sync.status == 0, "\(sync.output)")
         #expect(sync.output.contains("app: pushed") && sync.output.contains("created 4"), "\(sync.output)")
         #expect(try await server.all("Users").count == 4)
+        let run = try await UserSyncBinary.run(["runs", "show", "1", "--config", config])
+        #expect(run.output.contains("pushed    to app: push #1 applied, users +4"), "\(run.output)")
 
         try "id,login,mail,first\n1,ann,ann@example.com,Ann\n".write(toFile: csv, atomically: true, encoding: .utf8)
         let stopped = try await UserSyncBinary.run(["sync", "--config", config])

@@ -73,6 +73,8 @@ struct RunsCommand: AsyncParsableCommand {
             var changes: [ChangeRecord]
             var records: [RecordJSON]?
             var recordsKept: Bool
+            /// The pushes to targets that followed the run.
+            var pushes: [PushRecord]
         }
 
         func run() async throws {
@@ -83,9 +85,10 @@ struct RunsCommand: AsyncParsableCommand {
             }
             let changes = try await store.changes(run: id, limit: limit == 0 ? nil : limit)
             let received = try await store.records(run: id)
+            let pushes = try await store.pushes(afterRun: id)
             if output.json {
                 Output.printJSON(Report(run: run, durationSeconds: run.durationSeconds, changes: changes,
-                                        records: records ? received?.map(RecordJSON.init) : nil, recordsKept: received != nil))
+                                        records: records ? received?.map(RecordJSON.init) : nil, recordsKept: received != nil, pushes: pushes))
                 return
             }
             var text = "run \(run.id) of \(run.source)\(run.dryRun ? " (dry run)" : ""): \(run.status)\n"
@@ -98,6 +101,9 @@ struct RunsCommand: AsyncParsableCommand {
             }
             if let error = run.error { text += "  error     \(error)\n" }
             text += "  records   " + (received.map { "\($0.count) kept (--records prints them)" } ?? "not kept (options.keepRecords)") + "\n"
+            for push in pushes {
+                text += "  pushed    to \(push.target): push #\(push.id) \(push.status), users +\(push.created) ~\(push.updated) −\(push.deactivated + push.deleted), \(push.failed) failed\(push.error.map { ": \($0)" } ?? "") (usersync targets show \(push.id))\n"
+            }
             if !changes.isEmpty {
                 text += "changes:\n"
                 text += SyncText.table(changes.map { c in

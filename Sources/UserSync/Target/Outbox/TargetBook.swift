@@ -201,15 +201,15 @@ enum TargetBook {
 
     // MARK: Pushes
 
-    static func beginPush(_ db: any SQLSession, target: String, dryRun: Bool, at time: String) throws -> Int64 {
+    static func beginPush(_ db: any SQLSession, target: String, run: Int64?, dryRun: Bool, at time: String) throws -> Int64 {
         // A push of this target left running was killed (the caller holds the target's lock).
         try db.execute("""
             UPDATE pushes SET status = 'failed', finished_at = coalesce(finished_at, ?),
                 error = 'interrupted: the process ended before the push finished (killed or crashed); what it sent is recorded per object'
             WHERE status = 'running' AND target = ?
             """, time, target)
-        return try db.value(Int64.self, "INSERT INTO pushes (target, started_at, status, dry_run) VALUES (?, ?, 'running', ?) RETURNING id",
-                            target, time, dryRun)!
+        return try db.value(Int64.self, "INSERT INTO pushes (target, run_id, started_at, status, dry_run) VALUES (?, ?, ?, 'running', ?) RETURNING id",
+                            target, run, time, dryRun)!
     }
 
     static func addRequests(_ db: any SQLSession, push: Int64, firstSeq: Int, _ requests: [PushRequestRecord]) throws {

@@ -4,6 +4,8 @@ import Foundation
 public struct PushRecord: Codable, Sendable, SQLRowDecodable {
     public var id: Int64
     public var target: String
+    /// The run whose apply it followed (nil: `usersync push` by hand).
+    public var runId: Int64?
     public var startedAt: String
     public var finishedAt: String?
     public var status: String
@@ -27,6 +29,7 @@ public struct PushRecord: Codable, Sendable, SQLRowDecodable {
     public init(row: SQLRow) throws {
         id = row["id"]
         target = row["target"]
+        runId = row["run_id"]
         startedAt = row["started_at"]
         finishedAt = row["finished_at"]
         status = row["status"]
@@ -119,6 +122,11 @@ extension UserStore {
             try db.records(PushRecord.self, "SELECT * FROM pushes WHERE ?1 IS NULL OR target = ?1 ORDER BY id DESC LIMIT ?2",
                            target, limit)
         }
+    }
+
+    /// The pushes that followed a run's apply.
+    public func pushes(afterRun run: Int64) async throws -> [PushRecord] {
+        try await read { db in try db.records(PushRecord.self, "SELECT * FROM pushes WHERE run_id = ? ORDER BY id", run) }
     }
 
     public func push(id: Int64) async throws -> PushRecord? {

@@ -28,6 +28,8 @@ public struct PushEngine: Sendable {
         public var full = false
         /// Quarantined objects tried again.
         public var retryQuarantined = false
+        /// The run whose apply this push follows (`runs show` lists it).
+        public var afterRun: Int64?
 
         public init(dryRun: Bool = false, force: Bool = false, full: Bool = false, retryQuarantined: Bool = false) {
             self.dryRun = dryRun
@@ -44,7 +46,7 @@ public struct PushEngine: Sendable {
         do {
             let lease = try await store.backend.lockPush(target: target.name, timeout: lockTimeout)
             defer { lease.release() }
-            let id = try await store.write { db in try TargetBook.beginPush(db, target: target.name, dryRun: options.dryRun, at: Timestamp.now()) }
+            let id = try await store.write { db in try TargetBook.beginPush(db, target: target.name, run: options.afterRun, dryRun: options.dryRun, at: Timestamp.now()) }
             report.pushId = id
             do {
                 try await HTTPFetcher.with(target.http, logger: logger) { fetcher in

@@ -14,7 +14,9 @@ public enum TargetFollowers {
         let engine = PushEngine(store: store, logger: logger, lockTimeout: lockTimeout)
         var reports: [PushReport] = []
         for target in configuration.targets(of: report.source) {
-            let pushed = await engine.push(target)
+            var options = PushEngine.Options()
+            options.afterRun = report.runId
+            let pushed = await engine.push(target, options: options)
             record(pushed)
             reports.append(pushed)
         }
