@@ -208,7 +208,7 @@ enum TargetBook {
                 error = 'interrupted: the process ended before the push finished (killed or crashed); what it sent is recorded per object'
             WHERE status = 'running' AND target = ?
             """, time, target)
-        return try db.value(Int64.self, "INSERT INTO pushes (target, run_id, started_at, status, dry_run) VALUES (?, ?, ?, 'running', ?) RETURNING id",
+        return try db.value(Int64.self, "INSERT INTO pushes (target, run_id, started_at, status, dry_run) VALUES (?, CAST(? AS bigint), ?, 'running', ?) RETURNING id",
                             target, run, time, dryRun)!
     }
 

@@ -109,14 +109,8 @@ struct GroupPusher: Sendable {
 
     private func delete(_ action: GroupAction, _ log: inout RequestLog) async throws -> PushResult {
         guard let id = action.candidate.remote?.id else { return PushResult(dropped: true) }
-        let path = "/Groups/\(SCIMClient.segment(id))"
-        if dryRun {
-            log.plan(.DELETE, path, nil)
-            return PushResult(counted: "deleted")
-        }
-        let answer = try await log.send(client, .DELETE, path, outcome: "deleted")
-        guard answer.ok || answer.status == 404 else { return failed(action, "DELETE \(path) answered \(answer.problem)") }
-        return PushResult(object: pushed(action, remoteId: nil, sent: SCIMAttributes(), state: "deleted"), counted: "deleted")
+        if let error = try await log.delete(client, "/Groups/\(SCIMClient.segment(id))", dryRun: dryRun) { return failed(action, error) }
+        return PushResult(object: dryRun ? nil : pushed(action, remoteId: nil, sent: SCIMAttributes(), state: "deleted"), counted: "deleted")
     }
 
     /// Adds and removes one group's members, `batch` at a time (RFC 7644 section 3.5.2.1 and
@@ -207,14 +201,12 @@ struct GroupIndex: Sendable {
 
     var byExternalId: [String: Entry] = [:]
     var byName: [String: Entry] = [:]
-    var ids: Set<String> = []
 
     init(_ resources: [[String: Any]]) {
         for resource in resources {
             guard let id = resource["id"] as? String else { continue }
             let entry = Entry(id: id, displayName: UserResources.member("displayName", of: resource) as? String,
                               externalId: UserResources.member("externalId", of: resource) as? String)
-            ids.insert(id)
             if let external = entry.externalId { byExternalId[external] = entry }
             if let name = entry.displayName { byName[name.lowercased()] = entry }
         }

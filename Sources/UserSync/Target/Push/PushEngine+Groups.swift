@@ -26,20 +26,7 @@ extension PushEngine {
         }
         let name = target.name
         let nested = try await nesting(settings.nesting, client, &report)
-        let known = try await store.read { db in try TargetBook.remoteIDs(db, target: name, objectType: "group") }
-        let total = try await client.query("Groups", attributes: ["id"], count: 1).total
-        report.requests += 1
-        var lost: Set<Int64> = []
-        if total < known.count {
-            let all = try await client.list("Groups", attributes: ["id", "displayName", "externalId"], pageSize: provider.pageSize)
-            report.requests += pages(all.count, provider)
-            let listed = GroupIndex(all)
-            lost = Set(known.filter { !listed.ids.contains($0.1) }.map(\.0))
-            if !options.dryRun && !lost.isEmpty {
-                let ids = Array(lost)
-                try await store.write { db in try TargetBook.forget(db, target: name, objectType: "group", ids: ids, at: Timestamp.now()) }
-            }
-        }
+        let (total, _, lost) = try await findLost("group", target: name, options, client, provider, &report)
         let sources = target.sources
         let (candidates, activeThere) = try await store.read { db in
             (try TargetBook.groupCandidates(db, target: name, sources: sources),
@@ -48,13 +35,8 @@ extension PushEngine {
         let include = try settings.include.map { try NSRegularExpression(pattern: $0) }
         var actions: [GroupAction] = []
         for var candidate in candidates {
-            if lost.contains(candidate.objectId) {
-                candidate.remote = candidate.remote.map { PushCandidate.Remote(id: nil, sent: SCIMAttributes(), state: "pending", failures: $0.failures, quarantined: $0.quarantined) }
-            }
-            if candidate.remote?.quarantined == true && !options.retryQuarantined {
-                report.skippedQuarantined += 1
-                continue
-            }
+            guard let remote = admit(candidate.objectId, candidate.remote, lost: lost, options, &report) else { continue }
+            candidate.remote = remote
             if let action = decideGroup(candidate, target, include: include) { actions.append(action) }
         }
         let batch = settings.membersPerRequest ?? (provider.bulkMaxOperations > 0 ? provider.bulkMaxOperations : 100)

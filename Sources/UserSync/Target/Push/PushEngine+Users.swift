@@ -22,24 +22,8 @@ extension PushEngine {
     func prepareUsers(_ target: TargetSettings, _ options: Options, _ client: SCIMClient, _ provider: ServiceProvider,
                       _ report: inout PushReport) async throws -> PreparedUsers {
         let name = target.name, sources = target.sources
-        let known = try await store.read { db in try TargetBook.remoteIDs(db, target: name, objectType: "user") }
-        let total = try await client.query("Users", attributes: ["id"], count: 1).total
-        report.requests += 1
-        var index: RemoteIndex?
-        var lost: Set<Int64> = []
-        if total < known.count {
-            let all = try await client.list("Users", attributes: ["id", "userName", "externalId"], pageSize: provider.pageSize)
-            report.requests += pages(all.count, provider)
-            let listed = RemoteIndex(all)
-            index = listed
-            lost = Set(known.filter { !listed.ids.contains($0.1) }.map(\.0))
-            logger.warning("the target no longer has users it was sent: they are created again",
-                           metadata: ["target": "\(name)", "missing": "\(lost.count)", "targetUsers": "\(total)"])
-            if !options.dryRun && !lost.isEmpty {
-                let ids = Array(lost)
-                try await store.write { db in try TargetBook.forget(db, target: name, objectType: "user", ids: ids, at: Timestamp.now()) }
-            }
-        }
+        let (total, listing, lost) = try await findLost("user", target: name, options, client, provider, &report)
+        let index = listing.map(RemoteIndex.init)
         let full = options.full || !lost.isEmpty
         let (candidates, next, activeThere) = try await store.read { db in
             let position = try TargetBook.position(db, target: name)
@@ -51,13 +35,8 @@ extension PushEngine {
         let resources = UserResources(mapping: target.userMapping)
         var actions: [PushAction] = []
         for var candidate in candidates {
-            if lost.contains(candidate.objectId) {
-                candidate.remote = candidate.remote.map { PushCandidate.Remote(id: nil, sent: SCIMAttributes(), state: "pending", failures: $0.failures, quarantined: $0.quarantined) }
-            }
-            if candidate.remote?.quarantined == true && !options.retryQuarantined {
-                report.skippedQuarantined += 1
-                continue
-            }
+            guard let remote = admit(candidate.objectId, candidate.remote, lost: lost, options, &report) else { continue }
+            candidate.remote = remote
             if let action = decide(candidate, target, resources) { actions.append(action) }
         }
         return PreparedUsers(actions: actions, resources: resources, total: total, index: index, activeThere: activeThere, next: next,
@@ -74,6 +53,46 @@ extension PushEngine {
         let all = try await client.list("Users", attributes: ["id", "userName", "externalId"], pageSize: provider.pageSize)
         report.requests += pages(all.count, provider)
         users.index = RemoteIndex(all)
+    }
+
+    /// How many users (or groups) the target holds, and the objects it no longer has of those
+    /// usersync sent it (fewer than were sent: restored from a backup, or emptied). Those are
+    /// made pending again (not in a dry run), so that they are created again or adopted; the
+    /// target's listing, when it was needed, comes back too.
+    func findLost(_ objectType: String, target name: String, _ options: Options, _ client: SCIMClient, _ provider: ServiceProvider,
+                  _ report: inout PushReport) async throws -> (total: Int, listing: [[String: Any]]?, lost: Set<Int64>) {
+        let resource = objectType == "user" ? "Users" : "Groups"
+        let known = try await store.read { db in try TargetBook.remoteIDs(db, target: name, objectType: objectType) }
+        let total = try await client.query(resource, attributes: ["id"], count: 1).total
+        report.requests += 1
+        guard total < known.count else { return (total, nil, []) }
+        let attributes = objectType == "user" ? ["id", "userName", "externalId"] : ["id", "displayName", "externalId"]
+        let all = try await client.list(resource, attributes: attributes, pageSize: provider.pageSize)
+        report.requests += pages(all.count, provider)
+        let present = Set(all.compactMap { $0["id"] as? String })
+        let lost = Set(known.filter { !present.contains($0.1) }.map(\.0))
+        logger.warning("the target no longer has \(resource.lowercased()) it was sent: they are created again",
+                       metadata: ["target": "\(name)", "missing": "\(lost.count)", "onTarget": "\(total)"])
+        if !options.dryRun && !lost.isEmpty {
+            let ids = Array(lost)
+            try await store.write { db in try TargetBook.forget(db, target: name, objectType: objectType, ids: ids, at: Timestamp.now()) }
+        }
+        return (total, all, lost)
+    }
+
+    /// What the target holds of an object as the push sees it — pending when the target lost
+    /// it — or nil when the object is quarantined and left alone (counted in the report).
+    func admit(_ id: Int64, _ remote: PushCandidate.Remote?, lost: Set<Int64>, _ options: Options,
+               _ report: inout PushReport) -> PushCandidate.Remote?? {
+        var remote = remote
+        if lost.contains(id), let known = remote {
+            remote = PushCandidate.Remote(id: nil, sent: SCIMAttributes(), state: "pending", failures: known.failures, quarantined: known.quarantined)
+        }
+        if remote?.quarantined == true && !options.retryQuarantined {
+            report.skippedQuarantined += 1
+            return nil
+        }
+        return .some(remote)
     }
 
     /// The requests a listing of `count` resources took.

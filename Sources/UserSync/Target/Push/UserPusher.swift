@@ -149,14 +149,8 @@ struct UserPusher: Sendable {
 
     private func delete(_ action: PushAction, _ log: inout RequestLog) async throws -> PushResult {
         guard let remoteId = action.candidate.remote?.id else { return PushResult(dropped: true) }
-        let path = "/Users/\(SCIMClient.segment(remoteId))"
-        if dryRun {
-            log.plan(.DELETE, path, nil)
-            return PushResult(counted: "deleted")
-        }
-        let answer = try await log.send(client, .DELETE, path, outcome: "deleted")
-        guard answer.ok || answer.status == 404 else { return failed(action, "DELETE \(path) answered \(answer.problem)") }
-        return PushResult(object: pushed(action, remoteId: nil, sent: SCIMAttributes(), state: "deleted"), counted: "deleted")
+        if let error = try await log.delete(client, "/Users/\(SCIMClient.segment(remoteId))", dryRun: dryRun) { return failed(action, error) }
+        return PushResult(object: dryRun ? nil : pushed(action, remoteId: nil, sent: SCIMAttributes(), state: "deleted"), counted: "deleted")
     }
 
     /// Brings the resource at `path` from `held` to the action's attributes: a PATCH of the
@@ -283,7 +277,6 @@ extension SCIMAttributes {
 struct RemoteIndex: Sendable {
     var byExternalId: [String: String] = [:]
     var byUserName: [String: String] = [:]
-    var ids: Set<String> = []
 
     /// The id of the user with the attributes' externalId, else with their userName.
     func find(_ desired: SCIMAttributes, _ resources: UserResources) -> String? {
@@ -295,7 +288,6 @@ struct RemoteIndex: Sendable {
     init(_ resources: [[String: Any]]) {
         for resource in resources {
             guard let id = resource["id"] as? String else { continue }
-            ids.insert(id)
             if let external = UserResources.member("externalId", of: resource) as? String { byExternalId[external] = id }
             if let name = UserResources.member("userName", of: resource) as? String { byUserName[name.lowercased()] = id }
         }
@@ -323,6 +315,17 @@ struct RequestLog {
             record(method, path, status: 0, outcome: "failed", error: SyncFailure(error).message, ms: started.elapsedMilliseconds)
             throw error
         }
+    }
+
+    /// DELETE of a resource (or, in a dry run, its plan); a 404 is as good: it is gone. Returns
+    /// the error, nil when done.
+    mutating func delete(_ client: SCIMClient, _ path: String, dryRun: Bool) async throws -> String? {
+        if dryRun {
+            plan(.DELETE, path, nil)
+            return nil
+        }
+        let answer = try await send(client, .DELETE, path, outcome: "deleted")
+        return answer.ok || answer.status == 404 ? nil : "DELETE \(path) answered \(answer.problem)"
     }
 
     mutating func record(_ method: HTTPMethod, _ path: String, status: Int, outcome: String, error: String? = nil, ms: Int) {
