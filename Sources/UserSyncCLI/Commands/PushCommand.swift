@@ -12,6 +12,7 @@ struct PushCommand: AsyncParsableCommand {
           update      PATCH of the changed attributes only (a GET and a PUT where the server has no PATCH)
           deactivate  active: false (DELETE with onDeactivate: delete), for a user deactivated in the store or gone from its sources
           reactivate  active: true
+        With groups: in the target, its sources' groups are created (or adopted), renamed, emptied or deleted, and their members added and removed by PATCH in batches (never a PUT of a whole member list).
         What each object got is kept in the store, so a push that stops anywhere (killed, the target down) resumes where it stopped. A failed object is tried again by the next push, and after quarantineAfter failures in a row (default 5) it is quarantined: left alone until --retry-quarantined.
 
         Before sending anything, a guard stops the push (exit 9) when it would disable or delete more than the target's maxDeletions (default 10% of the users active there); --force overrides it. --dry-run lists the requests it would send and sends none (it still reads: the ServiceProviderConfig and lookups).

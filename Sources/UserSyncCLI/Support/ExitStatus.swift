@@ -31,7 +31,7 @@ enum ExitStatus: Int32, CaseIterable {
         case .insecure: return "a password would travel unencrypted, to an unverified server, or to a server the source does not name (refused by usersync or server)"
         case .searchFailed: return "the search failed (no such base, no access, bad filter)"
         case .incomplete: return "a size or time limit cut the result short"
-        case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations or skips, maxUsers): nothing changed"
+        case .guardStopped: return "the safety guard stopped the sync (empty read, too many deactivations or skips, maxUsers), or a push (maxDeletions): nothing changed"
         case .busy: return "another sync is in progress on the store (waited --wait seconds)"
         case .malformed: return "the source's data is malformed (a CSV file's quoting, field count or encoding; a stable id twice): nothing changed"
         case .partial: return "a push sent most objects but some failed (tried again by the next push; see usersync targets status)"
