@@ -193,14 +193,14 @@ public final class SCIMServer: @unchecked Sendable {
 }
 
 /// `Tests/Servers/scim_faults.py` in front of a SCIM server: 429s with Retry-After, 500s for one
-/// user, and a log of every request it saw.
+/// user, a create whose answer is lost, and a log of every request it saw.
 public struct SCIMFaultProxy: Sendable {
     public let process: HTTPServerProcess
 
     public var baseURL: String { "http://127.0.0.1:\(process.port)/v2" }
 
     public static func start(upstream: SCIMServer, throttleEvery: Int? = nil, retryAfter: String = "1",
-                             failUsers: [String] = []) async throws -> SCIMFaultProxy {
+                             failUsers: [String] = [], loseAnswers: [String] = []) async throws -> SCIMFaultProxy {
         let upstreamURL = "http://127.0.0.1:\(upstream.process.port)"
         return try await offThePool {
             let script = repositoryRoot.appendingPathComponent("Tests/Servers/scim_faults.py").path
@@ -208,6 +208,7 @@ public struct SCIMFaultProxy: Sendable {
                 var arguments = [script, "--port", "\(port)", "--upstream", upstreamURL, "--retry-after", retryAfter]
                 if let throttleEvery { arguments += ["--throttle-every", "\(throttleEvery)"] }
                 for user in failUsers { arguments += ["--fail-user", user] }
+                for user in loseAnswers { arguments += ["--lose-answer", user] }
                 return arguments
             }, what: "scim fault proxy")
             return SCIMFaultProxy(process: process)

@@ -8,7 +8,9 @@ Forwards every request to the upstream server and its answer back, except that:
   --throttle-every K   every K-th request is answered 429 Too Many Requests with Retry-After
                        (the request is not forwarded), as rate-limited SaaS APIs do;
   --fail-user NAME     every request about that userName (a POST whose body names it, or a
-                       request to the id the upstream gave it) is answered 500.
+                       request to the id the upstream gave it) is answered 500;
+  --lose-answer NAME   the first POST naming that userName is forwarded (the upstream creates
+                       the user) but its answer is lost: the connection closes without one.
 GET /_log lists the requests seen, as [method, path, status]; POST /_log/reset empties it.
 """
 import argparse
@@ -22,6 +24,7 @@ lock = threading.Lock()
 log = []
 counter = [0]
 failing_ids = set()
+answers_lost = set()
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -60,6 +63,7 @@ class Proxy(BaseHTTPRequestHandler):
                 log.append([self.command, self.path, 500])
             error = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "500", "detail": "internal error (injected)"}
             return self.answer(500, json.dumps(error).encode(), [("Content-Type", "application/scim+json")])
+        lose = self.loses(body)
         upstream = urllib.parse.urlsplit(options.upstream)
         connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
@@ -69,9 +73,25 @@ class Proxy(BaseHTTPRequestHandler):
         connection.close()
         self.learn(data)
         with lock:
-            log.append([self.command, self.path, response.status])
+            log.append([self.command, self.path, 0 if lose else response.status])
+        if lose:
+            self.close_connection = True
+            return
         passed = [(k, v) for k, v in response.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date")]
         self.answer(response.status, data, passed)
+
+    def loses(self, body):
+        if self.command != "POST" or not options.lose_answer or not body:
+            return False
+        try:
+            name = str(json.loads(body).get("userName", "")).lower()
+        except (ValueError, AttributeError):
+            return False
+        with lock:
+            if name in options.lose_answer and name not in answers_lost:
+                answers_lost.add(name)
+                return True
+        return False
 
     def fails(self, body):
         if not options.fail_user:
@@ -109,6 +129,8 @@ parser.add_argument("--upstream", required=True)
 parser.add_argument("--throttle-every", type=int, default=0)
 parser.add_argument("--retry-after", default="1")
 parser.add_argument("--fail-user", action="append", default=[])
+parser.add_argument("--lose-answer", action="append", default=[])
 options = parser.parse_args()
 options.fail_user = [u.lower() for u in options.fail_user]
+options.lose_answer = [u.lower() for u in options.lose_answer]
 ThreadingHTTPServer(("127.0.0.1", options.port), Proxy).serve_forever()

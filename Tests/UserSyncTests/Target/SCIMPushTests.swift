@@ -91,6 +91,27 @@ struct SCIMPushTests {
         #expect(last.users == PushReport.Counts() && last.requests == 2)
     }
 
+    @Test("a create whose answer is lost: the next push finds the user and adopts it, never twice; one deactivated meanwhile is found and disabled")
+    func answerLost() async throws {
+        let h = try await PushHarness.start(users: 10, proxy: { try await SCIMFaultProxy.start(upstream: $0, loseAnswers: ["user00004", "user00005"]) })
+        let configuration = try h.configuration()
+        #expect(await h.syncAll(configuration).status == .applied)
+        let first = await h.push(configuration)
+        #expect(first.status == .partial && first.users.created == 8 && first.failed == 2, "\(first.users) \(first.error ?? "")")
+        #expect(try await h.serverUsers().count == 10, "the server made both users; usersync never heard")
+        let pending = try await h.store.read { db in try db.value(Int.self, "SELECT count(*) FROM target_objects WHERE state = 'pending' AND remote_id IS NULL") }
+        #expect(pending == 2)
+
+        try await h.sync.modify("dn: \(Slapd.userDN(5))\nchangetype: delete\n\n")
+        #expect(await h.syncAll(configuration).users.deactivated == 1)
+        let second = await h.push(configuration)
+        #expect(second.status == .applied, "\(second.error ?? "")")
+        #expect(second.users.adopted == 1 && second.users.deactivated == 1 && second.users.created == 0, "\(second.users)")
+        try await h.expectServerMatchesStore()
+        let (remote, count) = try await h.serverUsers()
+        #expect(count == 10 && remote["user00005"]?["active"] as? Bool == false)
+    }
+
     @Test("a user the server already has (made there by hand) is adopted and brought in step, never duplicated; by a listing, and by a filter")
     func adoptsWhatTheServerHas() async throws {
         let h = try await PushHarness.start(users: 30, proxy: { try await SCIMFaultProxy.start(upstream: $0) })

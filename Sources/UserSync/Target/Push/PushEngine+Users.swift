@@ -135,7 +135,7 @@ extension PushEngine {
             if target.onDeactivate == .delete { return action(.delete) }
             if desired != remote!.sent { return action(.update) }
             return remote!.failures > 0 ? action(.settle) : nil
-        case "pending": return action(.forget)
+        case "pending": return action(.settlePending)
         default: return nil
         }
     }

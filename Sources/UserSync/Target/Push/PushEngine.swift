@@ -100,7 +100,8 @@ public struct PushEngine: Sendable {
         report.status = options.dryRun ? .planned : .applied
         try await listForCreates(&users, client, provider, &report)
         let userPusher = UserPusher(client: client, provider: provider, resources: users.resources, dryRun: options.dryRun,
-                                    quarantineAfter: target.quarantineAfter, index: users.index, targetEmpty: users.total == 0)
+                                    quarantineAfter: target.quarantineAfter, index: users.index, targetEmpty: users.total == 0,
+                                    deletes: target.onDeactivate == .delete)
         let userActions = users.actions
         try await send(userActions.count, concurrency: target.concurrency, options: options, report: &report) { await userPusher.run(userActions[$0]) }
         if report.status == .failed { return }

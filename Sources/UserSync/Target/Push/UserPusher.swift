@@ -7,6 +7,9 @@ struct PushAction: Sendable {
         case create, update, deactivate, reactivate, delete
         /// No request: the store row is gone and the target never had it; its line goes.
         case forget
+        /// A user whose create got no answer (it may exist there), deactivated in the store
+        /// since: looked up, and disabled (or deleted) if the create did make it; else forgotten.
+        case settlePending
         /// No request: the target has what the store says; only its failure count is reset.
         case settle
     }
@@ -53,6 +56,8 @@ struct UserPusher: Sendable {
     let index: RemoteIndex?
     /// The target holds no users at all: nothing to look up before creating.
     let targetEmpty: Bool
+    /// onDeactivate: delete.
+    var deletes = false
 
     /// Runs one action; never throws (a failure is in the result).
     func run(_ action: PushAction) async -> PushResult {
@@ -69,6 +74,8 @@ struct UserPusher: Sendable {
                 result = try await create(action, &log)
             case .update, .deactivate, .reactivate:
                 result = try await update(action, &log)
+            case .settlePending:
+                result = try await settlePending(action, &log)
             case .delete:
                 result = try await delete(action, &log)
             }
@@ -145,6 +152,18 @@ struct UserPusher: Sendable {
         let counted = action.kind == .update ? "updated" : action.kind == .deactivate ? "deactivated" : "reactivated"
         return PushResult(object: pushed(action, remoteId: remoteId, sent: action.desired, state: action.desired.isActive ? "active" : "deactivated"),
                           counted: counted)
+    }
+
+    private func settlePending(_ action: PushAction, _ log: inout RequestLog) async throws -> PushResult {
+        guard let existing = try await findExisting(action.desired, &log, force: true) else { return PushResult(dropped: true) }
+        if deletes {
+            var found = action
+            found.candidate.remote = PushCandidate.Remote(id: existing, sent: SCIMAttributes(), state: "active", failures: 0, quarantined: false)
+            return try await delete(found, &log)
+        }
+        var result = try await adopt(action, remoteId: existing, &log)
+        if result.counted == "adopted" { result.counted = "deactivated" }
+        return result
     }
 
     private func delete(_ action: PushAction, _ log: inout RequestLog) async throws -> PushResult {
@@ -260,6 +279,7 @@ extension PushAction.Kind {
         case .reactivate: return "reactivated"
         case .create: return "created"
         case .delete: return "deleted"
+        case .settlePending: return "deactivated"
         case .forget, .settle: return "none"
         }
     }
