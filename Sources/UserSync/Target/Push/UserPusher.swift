@@ -139,9 +139,8 @@ struct UserPusher: Sendable {
         var error: String?
         do {
             error = try await write(action, path: path, from: remote.sent, resource: nil, etag: nil, &log)
-        } catch let gone as RemoteGone {
+        } catch is RemoteGone {
             // The server no longer has it (emptied, restored, deleted by hand): create it again.
-            _ = gone
             var again = action
             again.candidate.remote?.id = nil
             var result = try await create(again, &log)
