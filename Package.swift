@@ -40,11 +40,14 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // What glibc declares only under _GNU_SOURCE (a command source's spawn).
+        .target(name: "CSpawn"),
         .target(
             name: "UserSync",
             dependencies: [
                 "LDAP",
                 "CZlib",
+                "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -2,11 +2,11 @@ import LDAP
 
 /// The kinds of source, as a source's `type:` names them.
 public enum SourceType: String, Sendable, CaseIterable {
-    case ldap, csv, scim, json
+    case ldap, csv, scim, json, command
 }
 
-/// One source of users: a directory (`ldap`), a CSV file (`csv`), a SCIM 2.0 service (`scim`) or
-/// any paged JSON API (`json`). Every kind feeds the same mapping, planner, guard and store; only
+/// One source of users: a directory (`ldap`), a CSV file (`csv`), a SCIM 2.0 service (`scim`),
+/// any paged JSON API (`json`) or a program's output (`command`). Every kind feeds the same mapping, planner, guard and store; only
 /// the reading differs, and what only one kind reads is in its case of `kind`: a new kind of
 /// source is one case there, one reader, and its keys in the configuration loader.
 public struct SourceSettings: Sendable {
@@ -16,6 +16,7 @@ public struct SourceSettings: Sendable {
         case csv(CSVSettings)
         case scim(RESTSourceSettings)
         case json(RESTSourceSettings)
+        case command(CommandSourceSettings)
     }
 
     public var name: String
@@ -48,6 +49,7 @@ public struct SourceSettings: Sendable {
         case .csv: return .csv
         case .scim: return .scim
         case .json: return .json
+        case .command: return .command
         }
     }
 
@@ -57,16 +59,17 @@ public struct SourceSettings: Sendable {
         return nil
     }
 
-    /// The file settings of a `csv` source.
+    /// The file settings of a `csv` source, or of a `command` source whose output is CSV.
     public var csv: CSVSettings? {
         if case .csv(let settings) = kind { return settings }
+        if case .command(let command) = kind, case .csv(let settings) = command.format { return settings }
         return nil
     }
 
     /// The HTTP endpoint: a `scim` or `json` source's, or a CSV file's `url`.
     public var http: HTTPSettings? {
         switch kind {
-        case .ldap: return nil
+        case .ldap, .command: return nil
         case .csv(let csv): return csv.http
         case .scim(let rest), .json(let rest): return rest.http
         }

@@ -52,7 +52,7 @@ public struct SyncOptions: Sendable, Equatable {
         switch type {
         case .ldap:
             break
-        case .csv, .json:
+        case .csv, .json, .command:
             // No userAccountControl outside AD: disabled records come from disabledWhen.attribute.
             options.disabledUserAccountControlBit = 0
         case .scim:

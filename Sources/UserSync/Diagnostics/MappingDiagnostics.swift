@@ -26,6 +26,9 @@ public enum MappingDiagnostics {
         if source.type == .scim || source.type == .json {
             throw SyncConfigurationError(description: "a \(source.type.rawValue) source publishes no schema to check paths against; 'usersync mapping preview --source \(source.name)' shows what each path finds")
         }
+        if source.type == .command {
+            throw SyncConfigurationError(description: "a command source's columns are known only once it runs: 'usersync test-bind --source \(source.name)' runs it and checks what it prints against the mapping")
+        }
         if case .csv(let csv) = source.kind, csv.http != nil {
             throw SyncConfigurationError(description: "the file is at a URL: 'usersync test-bind --source \(source.name)' downloads it and checks its header against the mapping")
         }
@@ -92,7 +95,7 @@ public enum MappingDiagnostics {
         switch source.kind {
         case .ldap(let directory):
             reader = LDAPSource(settings: source, directory: directory, limit: limit, filter: filter)
-        case .csv, .scim, .json:
+        case .csv, .scim, .json, .command:
             if filter != nil {
                 throw SyncConfigurationError(description: "--filter is an LDAP search filter: a \(source.type.rawValue) source has none")
             }

@@ -72,6 +72,9 @@ public struct SourceCheck: Sendable {
         case (.scim, .authentication), (.json, .authentication): return "check auth: the token (bearerTokenEnv/File), basic password or OAuth client secret, and the account's rights"
         case (.scim, .unreachable), (.json, .unreachable), (.csv, .unreachable):
             return "check url, that the server answers, and timeout/retries; 'curl -v' the URL from this machine"
+        case (.command, .malformed): return "fix what the program prints at that line (the whole output is read before anything changes)"
+        case (.command, .timeout): return "raise timeout, or make the program faster"
+        case (.command, .configuration): return "check command (a list: program, then arguments), workingDirectory and that the account running usersync may run it"
         case (_, .tls): return "give tls.caFile with the CA that signed the server's certificate"
         default: return nil
         }

@@ -2,7 +2,7 @@ import Foundation
 import LDAP
 import Logging
 
-/// Where a sync's records come from: a directory, a CSV file or a REST API. A source reads
+/// Where a sync's records come from: a directory, a CSV file, a REST API or a program. A source reads
 /// everything its settings select, page by page, as `SourceRecord`s with their locators, and throws if the read is not complete
 /// (a page error, a size or time limit, a dropped connection): a partial read must never be
 /// mistaken for a directory in which users were deleted.
@@ -134,6 +134,7 @@ extension SourceSettings {
         case .csv(let csv): return CSVSource(settings: self, csv: csv, limit: limit, logger: logger)
         case .scim(let rest): return SCIMSource(settings: self, endpoint: rest, limit: limit, logger: logger)
         case .json(let rest): return JSONSource(settings: self, endpoint: rest, limit: limit, logger: logger)
+        case .command(let command): return CommandSource(settings: self, command: command, limit: limit, logger: logger)
         }
     }
 
@@ -144,6 +145,7 @@ extension SourceSettings {
         case .csv(let csv): return csv.http.map { "file \($0.url)" } ?? "file \(csv.path)"
         case .scim(let r): return "SCIM \(r.http.url)" + (r.rest.filter.map { " filter '\($0)'" } ?? "")
         case .json(let r): return "JSON \(r.http.url)"
+        case .command(let c): return "command \(c.command.display)"
         }
     }
 }

@@ -90,6 +90,13 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
             self.init(kind: .malformed, message: error.description)
         case let error as CSVFileError:
             self.init(kind: error.unreadable ? .unreachable : .malformed, message: error.description)
+        case let error as CommandSourceError:
+            switch error.kind {
+            case .cannotStart: self.init(kind: .configuration, message: error.message)
+            case .timeout: self.init(kind: .timeout, message: error.message)
+            case .failed: self.init(kind: .other, message: error.message)
+            case .malformed: self.init(kind: .malformed, message: error.message)
+            }
         case let error as HTTPSourceError:
             let kind: FailureKind
             switch error.kind {

@@ -11,6 +11,9 @@ extension ConfigLoader {
         /// The keys of an HTTP endpoint (a `csv` source's `url`, a `scim` or `json` source).
         static let http = ["url", "auth", "tls", "allowInsecure", "allowedOrigins", "connectTimeout", "timeout", "retries"]
 
+        /// The keys of a program to run (a `command` source).
+        static let command = ["command", "shell", "workingDirectory", "environment", "timeout"]
+
         /// The keys each type of source takes.
         public static func source(_ type: SourceType) -> [String] {
             let kind: [String]
@@ -21,6 +24,7 @@ extension ConfigLoader {
             case .csv: kind = ["path", "delimiter", "encoding", "idColumn", "groupsColumn"] + http
             case .scim: kind = http + ["pageSize", "filter", "idAttribute", "groups"]
             case .json: kind = http + ["pageSize", "idAttribute", "records", "paging"]
+            case .command: kind = command + ["format", "idColumn", "idAttribute", "delimiter", "encoding", "groupsColumn"]
             }
             return ["name", "type"] + kind + ["mapping", "options", "schedule"]
         }
@@ -37,6 +41,7 @@ extension ConfigLoader {
             case .ldap: return ["name", "type", "uri", "users", "mapping"]
             case .csv: return ["name", "type", "idColumn", "mapping"]
             case .scim, .json: return ["name", "type", "url", "mapping"]
+            case .command: return ["name", "type", "command", "mapping"]
             }
         }
 

@@ -16,6 +16,14 @@ extension ConfigReader {
         let idColumn = string(f["idColumn"], "\(path).idColumn")
         var csv = CSVSettings(path: file ?? "", idColumn: idColumn ?? "")
         csv.http = http
+        csvFormat(&csv, f, path)
+        guard problems.count == problemsBefore, file != nil, idColumn != nil else { return nil }
+        return SourceKindParts(kind: .csv(csv), stableID: csv.idColumn, groups: csv.groupsColumn.map(CSVSource.groupMapping))
+    }
+
+    /// How a CSV text is read (a `csv` source's file, a `command` source's output): delimiter,
+    /// encoding and groups column.
+    mutating func csvFormat(_ csv: inout CSVSettings, _ f: [String: Node], _ path: String) {
         if let node = f["delimiter"], let text = string(node, "\(path).delimiter", allowEmpty: true) {
             let named = ["tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"]
             let value = named[text.lowercased()] ?? text
@@ -48,7 +56,5 @@ extension ConfigReader {
                 csv.groupsColumn = groups
             }
         }
-        guard problems.count == problemsBefore, file != nil, idColumn != nil else { return nil }
-        return SourceKindParts(kind: .csv(csv), stableID: csv.idColumn, groups: csv.groupsColumn.map(CSVSource.groupMapping))
     }
 }

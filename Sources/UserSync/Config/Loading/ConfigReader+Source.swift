@@ -35,6 +35,7 @@ extension ConfigReader {
         case .ldap: parts = ldapSource(f, path)
         case .csv: parts = csvSource(f, path)
         case .scim, .json: parts = restSource(f, path, type: type!)
+        case .command: parts = commandSource(f, path)
         }
         let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
         var options = SyncOptions.defaults(for: type ?? .ldap)
@@ -44,6 +45,7 @@ extension ConfigReader {
                 problem(f["options"], "\(path).options.requiredFields", "'\(field)' is required but the mapping does not set it")
             }
             if type == .scim || type == .json { checkJSONPaths(mapping, f, path) }
+            if case .command(let command)? = parts?.kind, command.format == .jsonLines { checkJSONPaths(mapping, f, path) }
         }
         guard problems.count == problemsBefore, let name, let parts, let mapping else { return nil }
         return SourceSettings(name: name, kind: parts.kind, stableID: parts.stableID, groups: parts.groups, mapping: mapping,

@@ -88,7 +88,7 @@ public struct CSVSource: RecordSource {
         return SourceReadInfo()
     }
 
-    private func read(_ path: String, attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
+    func read(_ path: String, attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
         let (file, columns) = try open(attributes: attributes, file: path)
         let groupsIndex = csv.groupsColumn.flatMap { file.column($0.column) }
         var records: [SourceRecord] = []
