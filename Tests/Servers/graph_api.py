@@ -36,7 +36,8 @@ FILE is {"users": [...], "groups": [{"id", "displayName", ..., "members": [ids]}
 
 Test controls (no auth; not Graph's):
   POST /_control {"throttleEvery": N, "retryAfter": "1", "roles": [...], "expireTokens": true,
-                  "tokenLifetime": S}
+                  "tokenLifetime": S, "usesPerToken": N (a token expires after N requests: a
+                  token that runs out in the middle of a read)}
   GET  /_log     [{"method", "path", "status"}] of every request so far
 """
 import argparse
@@ -55,9 +56,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 args = None
-lock = threading.Lock()
-state = {"throttleEvery": 0, "retryAfter": "1", "roles": None, "tokenLifetime": 3599, "count": 0}
+lock = threading.RLock()
+state = {"throttleEvery": 0, "retryAfter": "1", "roles": None, "tokenLifetime": 3599, "count": 0, "usesPerToken": 0}
 tokens = {}  # access token -> (expiry, roles)
+uses = {}  # access token -> requests made with it
 log = []
 skiptokens = {}  # opaque token -> (kind, key, query, offset)
 
@@ -183,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_control":
             control = json.loads(body or "{}")
             with lock:
-                for key in ("throttleEvery", "retryAfter", "roles", "tokenLifetime"):
+                for key in ("throttleEvery", "retryAfter", "roles", "tokenLifetime", "usesPerToken"):
                     if key in control:
                         state[key] = control[key]
                 if control.get("expireTokens"):
@@ -287,7 +289,8 @@ class Handler(BaseHTTPRequestHandler):
         path = split.path
         if path == "/_log":
             with lock:
-                return self.send_json(200, log[:])
+                entries = log[:]
+            return self.send_json(200, entries)
         with lock:
             state["count"] += 1
             every = state["throttleEvery"]
@@ -299,6 +302,10 @@ class Handler(BaseHTTPRequestHandler):
                                     {"WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"'})
         with lock:
             known = tokens.get(auth[7:])
+            if known is not None and state["usesPerToken"]:
+                uses[auth[7:]] = uses.get(auth[7:], 0) + 1
+                if uses[auth[7:]] > state["usesPerToken"]:
+                    known = (0, known[1])
         if known is None:
             return self.graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
         if known[0] < time.time():

@@ -24,6 +24,9 @@ public struct HTTPSettings: Sendable, Equatable {
         public var clientSecretEnv: String?
         public var scope: String?
         public var clientAuthentication: ClientAuthentication = .post
+        /// Instead of the secret: a JWT signed with the client's key (Entra ID certificate
+        /// credentials, Okta private_key_jwt).
+        public var assertion: ClientAssertion?
     }
 
     public var url: String

@@ -2,11 +2,11 @@ import LDAP
 
 /// The kinds of source, as a source's `type:` names them.
 public enum SourceType: String, Sendable, CaseIterable {
-    case ldap, csv, scim, json, command
+    case ldap, csv, scim, json, command, entra
 }
 
 /// One source of users: a directory (`ldap`), a CSV file (`csv`), a SCIM 2.0 service (`scim`),
-/// any paged JSON API (`json`) or a program's output (`command`). Every kind feeds the same mapping, planner, guard and store; only
+/// any paged JSON API (`json`), a program's output (`command`) or Entra ID (`entra`). Every kind feeds the same mapping, planner, guard and store; only
 /// the reading differs, and what only one kind reads is in its case of `kind`: a new kind of
 /// source is one case there, one reader, and its keys in the configuration loader.
 public struct SourceSettings: Sendable {
@@ -17,6 +17,7 @@ public struct SourceSettings: Sendable {
         case scim(RESTSourceSettings)
         case json(RESTSourceSettings)
         case command(CommandSourceSettings)
+        case entra(EntraSettings)
     }
 
     public var name: String
@@ -50,6 +51,7 @@ public struct SourceSettings: Sendable {
         case .scim: return .scim
         case .json: return .json
         case .command: return .command
+        case .entra: return .entra
         }
     }
 
@@ -72,6 +74,7 @@ public struct SourceSettings: Sendable {
         case .ldap, .command: return nil
         case .csv(let csv): return csv.http
         case .scim(let rest), .json(let rest): return rest.http
+        case .entra(let entra): return entra.http
         }
     }
 
@@ -87,8 +90,12 @@ public struct SourceSettings: Sendable {
         return ldap
     }
 
-    /// Users limited to the members of these groups (an `ldap` source's `users.memberOf`).
-    public var memberOf: [String] { ldap?.users.memberOf ?? [] }
+    /// Users limited to the members of these groups (an `ldap` source's `users.memberOf`, as
+    /// DNs; an `entra` source's, as the locators of its groups).
+    public var memberOf: [String] {
+        if case .entra(let entra) = kind { return entra.memberOf.map { "/groups/\($0)" } }
+        return ldap?.users.memberOf ?? []
+    }
 }
 
 /// A directory: where it is, how to bind, and where its users and groups are.

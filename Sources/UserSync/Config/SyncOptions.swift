@@ -55,6 +55,10 @@ public struct SyncOptions: Sendable, Equatable {
         case .csv, .json, .command:
             // No userAccountControl outside AD: disabled records come from disabledWhen.attribute.
             options.disabledUserAccountControlBit = 0
+        case .entra:
+            options.disabledUserAccountControlBit = 0
+            // Graph's user.accountEnabled: false when sign-in is blocked.
+            options.disabledWhenValue = DisabledValue(attribute: "accountEnabled", values: ["false"])
         case .scim:
             options.disabledUserAccountControlBit = 0
             // SCIM's active attribute (RFC 7643 section 4.1.1): false means disabled.

@@ -29,6 +29,12 @@ public struct SourceCheck: Sendable {
                 throw SyncConfigurationError(description: "an ldap source is checked by BindTest")
             }
             if case .csv(let csv) = source.kind, csv.http == nil { report.columns = try CSVFile(csv).header }
+            if case .entra(let entra) = source.kind {
+                // The token first: its roles say what Graph will refuse before it does.
+                let permissions = try await EntraSource(settings: source, entra: entra, logger: logger).permissions()
+                report.permissions = SourceCheckReport.Permissions(granted: permissions.granted, needed: entra.neededPermissions.map(\.permission),
+                                                                   missing: permissions.missing)
+            }
             let mapper = Mapper(source: source)
             let collected = RecordCollector()
             var attributes = mapper.requestedAttributes
@@ -56,6 +62,12 @@ public struct SourceCheck: Sendable {
                     .readGroups(attributes: []) { entries in groups.add(entries) }
                 report.groupsRead = groups.records.count
             }
+            if case .entra(let entra) = source.kind, entra.groups {
+                let groups = RecordCollector()
+                try await EntraSource(settings: source, entra: entra, limit: listLimit, logger: logger)
+                    .readGroups(attributes: []) { entries in groups.add(entries) }
+                report.groupsRead = groups.records.count
+            }
         } catch {
             let failure = SyncFailure(error)
             report.error = SourceCheckReport.Failure(kind: failure.kind, message: failure.message,
@@ -75,6 +87,9 @@ public struct SourceCheck: Sendable {
         case (.command, .malformed): return "fix what the program prints at that line (the whole output is read before anything changes)"
         case (.command, .timeout): return "raise timeout, or make the program faster"
         case (.command, .configuration): return "check command (a list: program, then arguments), workingDirectory and that the account running usersync may run it"
+        case (.entra, .authentication):
+            return "check tenantId, clientId and the secret or certificate of the app registration, and that the application permissions above are granted with admin consent"
+        case (.entra, .unreachable): return "check that this machine reaches login.microsoftonline.com and graph.microsoft.com (a proxy?), and timeout/retries"
         case (_, .tls): return "give tls.caFile with the CA that signed the server's certificate"
         default: return nil
         }
@@ -98,8 +113,11 @@ public struct SourceCheckReport: Codable, Sendable {
     public var samples: [String] = []
     /// Group memberships the rows named (a CSV groups column).
     public var groupsNamed = 0
-    /// SCIM with groups: groups of the first page of /Groups.
+    /// SCIM with groups: groups of the first page of /Groups (Entra ID: of /groups, with their members).
     public var groupsRead: Int?
+    /// Entra ID: the application permissions the token carries (its `roles` claim) against
+    /// those the source needs.
+    public var permissions: Permissions?
     public var durationSeconds = 0.0
     public var error: Failure?
 
@@ -107,6 +125,13 @@ public struct SourceCheckReport: Codable, Sendable {
         self.source = source
         self.type = type
         self.location = location
+    }
+
+    public struct Permissions: Codable, Sendable {
+        public var granted: [String]
+        public var needed: [String]
+        /// Needed and neither granted nor included in one granted (Directory.Read.All).
+        public var missing: [String]
     }
 
     public struct Failure: Codable, Sendable {

@@ -135,6 +135,7 @@ extension SourceSettings {
         case .scim(let rest): return SCIMSource(settings: self, endpoint: rest, limit: limit, logger: logger)
         case .json(let rest): return JSONSource(settings: self, endpoint: rest, limit: limit, logger: logger)
         case .command(let command): return CommandSource(settings: self, command: command, limit: limit, logger: logger)
+        case .entra(let entra): return EntraSource(settings: self, entra: entra, limit: limit, logger: logger)
         }
     }
 
@@ -146,6 +147,7 @@ extension SourceSettings {
         case .scim(let r): return "SCIM \(r.http.url)" + (r.rest.filter.map { " filter '\($0)'" } ?? "")
         case .json(let r): return "JSON \(r.http.url)"
         case .command(let c): return "command \(c.command.display)"
+        case .entra(let e): return "Entra ID tenant \(e.tenantID) via \(e.graphBase)" + (e.userFilter.map { " filter '\($0)'" } ?? "")
         }
     }
 }

@@ -175,10 +175,14 @@ enum TestBindText {
     static func render(_ r: SourceCheckReport) -> String {
         var lines: [(String, String)] = [("Source", "\(r.source) (\(r.type))"), ("Reads", r.location)]
         if let columns = r.columns { lines.append(("Columns", columns.joined(separator: ", "))) }
+        if let p = r.permissions {
+            lines.append(("Permissions", p.granted.isEmpty ? "none (the token's roles claim is empty)" : p.granted.joined(separator: ", ")))
+            lines.append(("Needs", p.needed.joined(separator: ", ") + (p.missing.isEmpty ? " (all granted)" : "; MISSING: \(p.missing.joined(separator: ", ")) (grant as application permissions, with admin consent)")))
+        }
         if r.error == nil || r.recordsRead > 0 {
             var read = "\(r.recordsRead) record\(r.recordsRead == 1 ? "" : "s") of the first page, \(r.recordsRead - r.skipped) mapped, \(r.skipped) skipped"
             if r.groupsNamed > 0 { read += "; \(r.groupsNamed) group membership\(r.groupsNamed == 1 ? "" : "s") named" }
-            if let groups = r.groupsRead { read += "; /Groups answers (\(groups) group\(groups == 1 ? "" : "s") on its first page)" }
+            if let groups = r.groupsRead { read += "; \(r.type == "entra" ? "/groups" : "/Groups") answers (\(groups) group\(groups == 1 ? "" : "s") on its first page)" }
             lines.append(("Read", read))
             if !r.samples.isEmpty { lines.append(("Usernames", r.samples.joined(separator: ", ") + (r.recordsRead - r.skipped > r.samples.count ? ", …" : ""))) }
             for reason in r.skipReasons { lines.append(("Skipped", reason)) }

@@ -252,10 +252,22 @@ struct ConfigSchemaTests {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    static func keys(_ object: Any?, _ path: [String]) -> Set<String>? {
+    /// The node at `path`; a step `anyOf:N` is the Nth choice of an anyOf.
+    static func node(_ object: Any?, _ path: [String]) -> [String: Any]? {
         var node = object as? [String: Any]
-        for step in path { node = node?[step] as? [String: Any] }
-        return (node?["properties"] as? [String: Any]).map { Set($0.keys) }
+        for step in path {
+            if step.hasPrefix("anyOf:"), let index = Int(step.dropFirst(6)) {
+                let choices = node?["anyOf"] as? [[String: Any]]
+                node = choices.flatMap { index < $0.count ? $0[index] : nil }
+            } else {
+                node = node?[step] as? [String: Any]
+            }
+        }
+        return node
+    }
+
+    static func keys(_ object: Any?, _ path: [String]) -> Set<String>? {
+        (node(object, path)?["properties"] as? [String: Any]).map { Set($0.keys) }
     }
 
     @Test("the schema and the decoder accept the same keys, and nothing else")
@@ -270,8 +282,11 @@ struct ConfigSchemaTests {
             (source + ["properties", "schedule"], ConfigLoader.Keys.schedule),
             (source, ConfigLoader.Keys.source),
             (source + ["properties", "tls"], ConfigLoader.Keys.tls),
-            (source + ["properties", "users"], ConfigLoader.Keys.users),
-            (source + ["properties", "groups"], ConfigLoader.Keys.groups),
+            (source + ["properties", "users", "anyOf:0"], ConfigLoader.Keys.users),
+            (source + ["properties", "users", "anyOf:1"], ConfigLoader.Keys.entraUsers),
+            (source + ["properties", "groups", "anyOf:0"], ConfigLoader.Keys.groups),
+            (source + ["properties", "groups", "anyOf:1"], ConfigLoader.Keys.entraGroups),
+            (source + ["properties", "certificate"], ConfigLoader.Keys.certificate),
             (source + ["properties", "mapping"], ConfigLoader.Keys.mapping),
             (source + ["properties", "options"], ConfigLoader.Keys.options),
             (source + ["properties", "options", "properties", "disabledWhen"], ConfigLoader.Keys.disabledWhen),
@@ -280,9 +295,7 @@ struct ConfigSchemaTests {
         ]
         for (path, decoderKeys) in cases {
             #expect(Self.keys(schema, path) == Set(decoderKeys), "at \(path)")
-            var node: [String: Any]? = schema
-            for step in path { node = node?[step] as? [String: Any] }
-            #expect(node?["additionalProperties"] as? Bool == false, "at \(path)")
+            #expect(Self.node(schema, path)?["additionalProperties"] as? Bool == false, "at \(path)")
         }
         let ruleObject = ((schema["$defs"] as? [String: Any])?["rule"] as? [String: Any])?["oneOf"] as? [[String: Any]]
         let ruleKeys = ruleObject?.compactMap { ($0["properties"] as? [String: Any]).map { Set($0.keys) } }.first

@@ -25,6 +25,8 @@ extension ConfigLoader {
             case .scim: kind = http + ["pageSize", "filter", "idAttribute", "groups"]
             case .json: kind = http + ["pageSize", "idAttribute", "records", "paging"]
             case .command: kind = command + ["format", "idColumn", "idAttribute", "delimiter", "encoding", "groupsColumn"]
+            case .entra: kind = ["tenantId", "clientId", "clientSecretFile", "clientSecretEnv", "certificate", "authorityURL", "graphURL",
+                                 "tls", "allowInsecure", "connectTimeout", "timeout", "retries", "users", "groups", "idAttribute"]
             }
             return ["name", "type"] + kind + ["mapping", "options", "schedule"]
         }
@@ -42,6 +44,7 @@ extension ConfigLoader {
             case .csv: return ["name", "type", "idColumn", "mapping"]
             case .scim, .json: return ["name", "type", "url", "mapping"]
             case .command: return ["name", "type", "command", "mapping"]
+            case .entra: return ["name", "type", "tenantId", "clientId", "mapping"]
             }
         }
 
@@ -50,6 +53,11 @@ extension ConfigLoader {
                                                               "concurrency", "quarantineAfter"]
         public static let targetUsers = ["mapping"]
         public static let targetGroups = ["include", "nesting", "membersPerRequest"]
+
+        /// An entra source's `users`, `groups` and `certificate`.
+        public static let entraUsers = ["filter", "pageSize", "memberOf"]
+        public static let entraGroups = ["filter", "include", "exclude"]
+        public static let certificate = ["certFile", "keyFile"]
 
         public static let groupsColumn = ["column", "separator", "pathSeparator"]
         public static let auth = ["bearerTokenEnv", "bearerTokenFile", "basic", "oauth2"]

@@ -36,6 +36,7 @@ extension ConfigReader {
         case .csv: parts = csvSource(f, path)
         case .scim, .json: parts = restSource(f, path, type: type!)
         case .command: parts = commandSource(f, path)
+        case .entra: parts = entraSource(f, path)
         }
         let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
         var options = SyncOptions.defaults(for: type ?? .ldap)
@@ -44,7 +45,7 @@ extension ConfigReader {
             for field in options.requiredFields where mapping[field] == nil {
                 problem(f["options"], "\(path).options.requiredFields", "'\(field)' is required but the mapping does not set it")
             }
-            if type == .scim || type == .json { checkJSONPaths(mapping, f, path) }
+            if type == .scim || type == .json || type == .entra { checkJSONPaths(mapping, f, path) }
             if case .command(let command)? = parts?.kind, command.format == .jsonLines { checkJSONPaths(mapping, f, path) }
         }
         guard problems.count == problemsBefore, let name, let parts, let mapping else { return nil }

@@ -295,22 +295,41 @@ final class HTTPFetcher: Sendable {
         }
     }
 
+    /// The OAuth access token the requests carry (fetched when there is none yet); nil for
+    /// other kinds of auth.
+    func accessToken() async throws -> String? {
+        guard case .oauth2 = settings.auth else { return nil }
+        return try await authorization(refresh: false).map { String($0.dropFirst("Bearer ".count)) }
+    }
+
     /// OAuth 2.0 client credentials grant (RFC 6749 section 4.4).
     private func requestToken(_ oauth: HTTPSettings.OAuth2) async throws -> String {
-        let secret = try Secrets.password(file: oauth.clientSecretFile, environmentVariable: oauth.clientSecretEnv) ?? ""
         var form = [("grant_type", "client_credentials")]
         if let scope = oauth.scope { form.append(("scope", scope)) }
+        if let assertion = oauth.assertion {
+            // RFC 7523 section 2.2: the client authenticates with a JWT it signs.
+            form += [("client_id", oauth.clientID),
+                     ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                     ("client_assertion", try assertion.make(clientID: oauth.clientID, audience: oauth.tokenURL))]
+            return try await postTokenRequest(oauth, form: form, basic: nil)
+        }
+        let secret = try Secrets.password(file: oauth.clientSecretFile, environmentVariable: oauth.clientSecretEnv) ?? ""
+        var basic: String?
+        switch oauth.clientAuthentication {
+        case .basic:
+            basic = "Basic " + Data("\(HTTPFetcher.formEncode(oauth.clientID)):\(HTTPFetcher.formEncode(secret))".utf8).base64EncodedString()
+        case .post:
+            form += [("client_id", oauth.clientID), ("client_secret", secret)]
+        }
+        return try await postTokenRequest(oauth, form: form, basic: basic)
+    }
+
+    private func postTokenRequest(_ oauth: HTTPSettings.OAuth2, form: [(String, String)], basic: String?) async throws -> String {
         var request = HTTPClientRequest(url: oauth.tokenURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.headers.add(name: "Accept", value: "application/json")
-        switch oauth.clientAuthentication {
-        case .basic:
-            request.headers.add(name: "Authorization",
-                                value: "Basic " + Data("\(HTTPFetcher.formEncode(oauth.clientID)):\(HTTPFetcher.formEncode(secret))".utf8).base64EncodedString())
-        case .post:
-            form += [("client_id", oauth.clientID), ("client_secret", secret)]
-        }
+        if let basic { request.headers.add(name: "Authorization", value: basic) }
         let body = form.map { "\($0.0)=\(HTTPFetcher.formEncode($0.1))" }.joined(separator: "&")
         request.body = .bytes(ByteBuffer(string: body))
         let response: HTTPClientResponse
@@ -368,11 +387,30 @@ public struct HTTPSourceError: Error, CustomStringConvertible, Sendable {
     public let kind: Kind
     public let url: String
     public let message: String
+    /// The HTTP status of the final answer, when there was one.
+    public var status: UInt?
+    /// The body of that answer (its first 64 KiB), for callers that read an error's code.
+    public var body: String?
+
+    public init(kind: Kind, url: String, message: String, status: UInt? = nil, body: String? = nil) {
+        self.kind = kind
+        self.url = url
+        self.message = message
+        self.status = status
+        self.body = body
+    }
 
     public var description: String { "\(url): \(message)" }
 
     /// A final answer that is not a success.
     static func status(_ status: UInt, url: String, body: String, attempts: Int, location: String?) -> HTTPSourceError {
+        var error = plainStatus(status, url: url, body: body, attempts: attempts, location: location)
+        error.status = status
+        error.body = body
+        return error
+    }
+
+    private static func plainStatus(_ status: UInt, url: String, body: String, attempts: Int, location: String?) -> HTTPSourceError {
         let excerpt = body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300)
         let after = attempts > 1 ? " after \(attempts) tries" : ""
         switch status {

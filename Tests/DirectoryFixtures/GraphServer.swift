@@ -1,0 +1,79 @@
+import Foundation
+
+/// Microsoft Entra ID's token endpoint and Microsoft Graph's users, groups and members, as
+/// `Tests/Servers/graph_api.py` serves them over HTTPS from a data file the test rewrites:
+/// paging with opaque skip tokens, `$select` defaults, `$filter`, 403 for a token without the
+/// permission, 401 for an expired token, 429 with Retry-After on demand.
+public struct GraphServer: Sendable {
+    public let process: HTTPServerProcess
+    public let dataFile: String
+    public let ca: TestCA
+    public let tenant: String
+    public let clientID: String
+    /// The client secret (nil when the server takes a certificate credential instead).
+    public let clientSecret: String?
+
+    public var url: String { "https://127.0.0.1:\(process.port)" }
+
+    /// Starts the server; with `clientCertificate` (PEM) it takes client assertions signed by
+    /// that certificate's key instead of a secret.
+    public static func start(data: [String: Any], ca: TestCA, clientCertificate: String? = nil,
+                             roles: [String] = ["User.Read.All", "GroupMember.Read.All"], pageCap: Int = 999) async throws -> GraphServer {
+        let json = try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])
+        let tenant = UUID().uuidString.lowercased()
+        let clientID = UUID().uuidString.lowercased()
+        let secret = clientCertificate == nil ? "secret~\(UUID().uuidString.prefix(12))" : nil
+        return try await offThePool {
+            let directory = try Shell.temporaryDirectory("usersync-graph")
+            Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+            let dataFile = directory.appendingPathComponent("directory.json").path
+            try JSONAPIServer.write(json, to: dataFile)
+            let script = repositoryRoot.appendingPathComponent("Tests/Servers/graph_api.py").path
+            let process = try HTTPServerProcess(program: "python3", arguments: { port in
+                var arguments = [script, "--port", "\(port)", "--data", dataFile, "--tls", ca.serverCertificate, ca.serverKey,
+                                 "--tenant", tenant, "--client-id", clientID, "--roles", roles.joined(separator: ","),
+                                 "--page-cap", "\(pageCap)"]
+                if let secret { arguments += ["--client-secret", secret] }
+                if let clientCertificate { arguments += ["--client-cert", clientCertificate] }
+                return arguments
+            }, what: "graph api")
+            return GraphServer(process: process, dataFile: dataFile, ca: ca, tenant: tenant, clientID: clientID, clientSecret: secret)
+        }
+    }
+
+    /// Replaces what the directory holds.
+    public func setData(_ data: [String: Any]) throws {
+        try JSONAPIServer.write(try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), to: dataFile)
+    }
+
+    /// The server's test controls: throttleEvery, retryAfter, roles, expireTokens, tokenLifetime.
+    public func control(_ settings: [String: Any]) throws {
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        try Shell.run("python3", ["-c", """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(), method="POST"), context=context).read()
+            """, "\(url)/_control", ca.caFile, body])
+    }
+
+    /// Every request so far: method, path (with its query) and status.
+    public func requests() throws -> [(method: String, path: String, status: Int)] {
+        let (_, output) = try Shell.run("python3", ["-c", """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            print(urllib.request.urlopen(sys.argv[1], context=context).read().decode())
+            """, "\(url)/_log", ca.caFile])
+        let list = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        return list.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0) }
+    }
+
+    /// An RSA key and a self-signed certificate, as an administrator uploads to an app
+    /// registration for a certificate credential.
+    public static func makeAppCertificate(in directory: URL) throws -> (certificate: String, key: String) {
+        let certificate = directory.appendingPathComponent("app.pem").path
+        let key = directory.appendingPathComponent("app.key").path
+        try Shell.run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                                  "-days", "2", "-subj", "/CN=usersync-app"])
+        return (certificate, key)
+    }
+}
