@@ -14,7 +14,7 @@ extension GuardStop {
             switch source.kind {
             case .ldap(let directory):
                 return "the source returned no entries (base '\(directory.users.base)', filter '\(directory.users.filter)'), so every user would be treated as deleted; nothing was changed. Check the base, the filter and the bind account's rights with 'usersync test-bind --source \(source.name)'; if the directory really is empty, \(allowEmpty)"
-            case .scim, .json, .entra:
+            case .scim, .json, .entra, .okta:
                 return "the source returned no users (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check the URL, the filter and the account's rights with 'usersync test-bind --source \(source.name)'; if the service really lists no one, \(allowEmpty)"
             case .command:
                 return "the program printed no records (\(source.origin)), so every user would be treated as deleted; nothing was changed. Check what it prints with 'usersync test-bind --source \(source.name)'; if it really lists no one, \(allowEmpty)"

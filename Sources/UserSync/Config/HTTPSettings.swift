@@ -8,6 +8,8 @@ public struct HTTPSettings: Sendable, Equatable {
         case basic(username: String, passwordFile: String?, passwordEnv: String?)
         /// OAuth 2.0 client credentials.
         case oauth2(OAuth2)
+        /// Okta's API token: `Authorization: SSWS …`.
+        case ssws(tokenFile: String?, tokenEnv: String?)
     }
 
     public struct OAuth2: Sendable, Equatable {
@@ -47,6 +49,11 @@ public struct HTTPSettings: Sendable, Equatable {
     public var maxAttempts = 5
     /// The longest wait a `Retry-After` may ask for, in seconds.
     public var maxRetryDelay: Double = 120
+    /// Pace requests by the `X-Rate-Limit-Remaining` and `X-Rate-Limit-Reset` headers (Okta):
+    /// when the answers say that at most `rateLimitReserve` requests are left in the window,
+    /// wait for the window to end before the next one, so that no 429 happens.
+    public var paceByRateLimitHeaders = false
+    public var rateLimitReserve = 2
 
     public init(url: String) { self.url = url }
 }

@@ -72,6 +72,7 @@ extension SourceSettings {
         case .bearer(let file?, _)?: files.append(("auth.bearerTokenFile", file))
         case .basic(_, let file?, _)?: files.append(("auth.basic.passwordFile", file))
         case .oauth2(let oauth)?: if let file = oauth.clientSecretFile { files.append(("auth.oauth2.clientSecretFile", file)) }
+        case .ssws(let file?, _)?: files.append(("apiTokenFile", file))
         default: break
         }
         return files

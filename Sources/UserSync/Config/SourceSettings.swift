@@ -2,11 +2,11 @@ import LDAP
 
 /// The kinds of source, as a source's `type:` names them.
 public enum SourceType: String, Sendable, CaseIterable {
-    case ldap, csv, scim, json, command, entra
+    case ldap, csv, scim, json, command, entra, okta
 }
 
 /// One source of users: a directory (`ldap`), a CSV file (`csv`), a SCIM 2.0 service (`scim`),
-/// any paged JSON API (`json`), a program's output (`command`) or Entra ID (`entra`). Every kind feeds the same mapping, planner, guard and store; only
+/// any paged JSON API (`json`), a program's output (`command`), Entra ID (`entra`) or Okta (`okta`). Every kind feeds the same mapping, planner, guard and store; only
 /// the reading differs, and what only one kind reads is in its case of `kind`: a new kind of
 /// source is one case there, one reader, and its keys in the configuration loader.
 public struct SourceSettings: Sendable {
@@ -18,6 +18,7 @@ public struct SourceSettings: Sendable {
         case json(RESTSourceSettings)
         case command(CommandSourceSettings)
         case entra(EntraSettings)
+        case okta(OktaSettings)
     }
 
     public var name: String
@@ -52,6 +53,7 @@ public struct SourceSettings: Sendable {
         case .json: return .json
         case .command: return .command
         case .entra: return .entra
+        case .okta: return .okta
         }
     }
 
@@ -75,6 +77,7 @@ public struct SourceSettings: Sendable {
         case .csv(let csv): return csv.http
         case .scim(let rest), .json(let rest): return rest.http
         case .entra(let entra): return entra.http
+        case .okta(let okta): return okta.http
         }
     }
 

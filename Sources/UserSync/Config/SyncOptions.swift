@@ -59,6 +59,12 @@ public struct SyncOptions: Sendable, Equatable {
             options.disabledUserAccountControlBit = 0
             // Graph's user.accountEnabled: false when sign-in is blocked.
             options.disabledWhenValue = DisabledValue(attribute: "accountEnabled", values: ["false"])
+        case .okta:
+            options.disabledUserAccountControlBit = 0
+            // Okta's user status: SUSPENDED and DEPROVISIONED users cannot sign in, nor can
+            // STAGED ones (created, never activated). ACTIVE, PROVISIONED (activation
+            // pending), RECOVERY, LOCKED_OUT and PASSWORD_EXPIRED are still the org's users.
+            options.disabledWhenValue = DisabledValue(attribute: "status", values: ["SUSPENDED", "DEPROVISIONED", "STAGED"])
         case .scim:
             options.disabledUserAccountControlBit = 0
             // SCIM's active attribute (RFC 7643 section 4.1.1): false means disabled.

@@ -23,7 +23,7 @@ public enum MappingDiagnostics {
     /// Problems with the attribute names a source reads, found in the server's schema; throws
     /// when the server cannot be reached or read.
     public static func checkSchema(_ configuration: Configuration, source: SourceSettings) async throws -> [ConfigProblem] {
-        if source.type == .scim || source.type == .json || source.type == .entra {
+        if [.scim, .json, .entra, .okta].contains(source.type) {
             throw SyncConfigurationError(description: "a \(source.type.rawValue) source publishes no schema to check paths against; 'usersync mapping preview --source \(source.name)' shows what each path finds")
         }
         if source.type == .command {
@@ -95,7 +95,7 @@ public enum MappingDiagnostics {
         switch source.kind {
         case .ldap(let directory):
             reader = LDAPSource(settings: source, directory: directory, limit: limit, filter: filter)
-        case .csv, .scim, .json, .command, .entra:
+        case .csv, .scim, .json, .command, .entra, .okta:
             if filter != nil {
                 throw SyncConfigurationError(description: "--filter is an LDAP search filter: a \(source.type.rawValue) source has none")
             }

@@ -62,10 +62,9 @@ public struct SourceCheck: Sendable {
                     .readGroups(attributes: []) { entries in groups.add(entries) }
                 report.groupsRead = groups.records.count
             }
-            if case .entra(let entra) = source.kind, entra.groups {
+            if source.type == .entra || source.type == .okta, source.groups != nil {
                 let groups = RecordCollector()
-                try await EntraSource(settings: source, entra: entra, limit: listLimit, logger: logger)
-                    .readGroups(attributes: []) { entries in groups.add(entries) }
+                try await source.recordSource(limit: listLimit, logger: logger).readGroups(attributes: []) { entries in groups.add(entries) }
                 report.groupsRead = groups.records.count
             }
         } catch {
@@ -89,6 +88,7 @@ public struct SourceCheck: Sendable {
         case (.command, .configuration): return "check command (a list: program, then arguments), workingDirectory and that the account running usersync may run it"
         case (.entra, .authentication):
             return "check tenantId, clientId and the secret or certificate of the app registration, and that the application permissions above are granted with admin consent"
+        case (.okta, .authentication): return "check apiTokenFile/apiTokenEnv (or oauth), and the rights of the admin or service app behind it"
         case (.entra, .unreachable): return "check that this machine reaches login.microsoftonline.com and graph.microsoft.com (a proxy?), and timeout/retries"
         case (_, .tls): return "give tls.caFile with the CA that signed the server's certificate"
         default: return nil

@@ -136,6 +136,7 @@ extension SourceSettings {
         case .json(let rest): return JSONSource(settings: self, endpoint: rest, limit: limit, logger: logger)
         case .command(let command): return CommandSource(settings: self, command: command, limit: limit, logger: logger)
         case .entra(let entra): return EntraSource(settings: self, entra: entra, limit: limit, logger: logger)
+        case .okta(let okta): return OktaSource(settings: self, okta: okta, limit: limit, logger: logger)
         }
     }
 
@@ -148,6 +149,7 @@ extension SourceSettings {
         case .json(let r): return "JSON \(r.http.url)"
         case .command(let c): return "command \(c.command.display)"
         case .entra(let e): return "Entra ID tenant \(e.tenantID) via \(e.graphBase)" + (e.userFilter.map { " filter '\($0)'" } ?? "")
+        case .okta(let o): return "Okta \(o.base)" + ((o.userFilter ?? o.userSearch).map { " users '\($0)'" } ?? "")
         }
     }
 }

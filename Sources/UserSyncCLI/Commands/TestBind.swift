@@ -182,7 +182,7 @@ enum TestBindText {
         if r.error == nil || r.recordsRead > 0 {
             var read = "\(r.recordsRead) record\(r.recordsRead == 1 ? "" : "s") of the first page, \(r.recordsRead - r.skipped) mapped, \(r.skipped) skipped"
             if r.groupsNamed > 0 { read += "; \(r.groupsNamed) group membership\(r.groupsNamed == 1 ? "" : "s") named" }
-            if let groups = r.groupsRead { read += "; \(r.type == "entra" ? "/groups" : "/Groups") answers (\(groups) group\(groups == 1 ? "" : "s") on its first page)" }
+            if let groups = r.groupsRead { read += "; \(r.type == "scim" ? "/Groups" : "/groups") answers (\(groups) group\(groups == 1 ? "" : "s") on its first page)" }
             lines.append(("Read", read))
             if !r.samples.isEmpty { lines.append(("Usernames", r.samples.joined(separator: ", ") + (r.recordsRead - r.skipped > r.samples.count ? ", …" : ""))) }
             for reason in r.skipReasons { lines.append(("Skipped", reason)) }

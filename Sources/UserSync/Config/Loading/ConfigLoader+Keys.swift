@@ -27,6 +27,8 @@ extension ConfigLoader {
             case .command: kind = command + ["format", "idColumn", "idAttribute", "delimiter", "encoding", "groupsColumn"]
             case .entra: kind = ["tenantId", "clientId", "clientSecretFile", "clientSecretEnv", "certificate", "authorityURL", "graphURL",
                                  "tls", "allowInsecure", "connectTimeout", "timeout", "retries", "users", "groups", "idAttribute"]
+            case .okta: kind = ["domain", "apiTokenFile", "apiTokenEnv", "oauth", "tls", "allowInsecure", "connectTimeout", "timeout",
+                                "retries", "users", "groups", "idAttribute"]
             }
             return ["name", "type"] + kind + ["mapping", "options", "schedule"]
         }
@@ -45,6 +47,7 @@ extension ConfigLoader {
             case .scim, .json: return ["name", "type", "url", "mapping"]
             case .command: return ["name", "type", "command", "mapping"]
             case .entra: return ["name", "type", "tenantId", "clientId", "mapping"]
+            case .okta: return ["name", "type", "domain", "mapping"]
             }
         }
 
@@ -58,6 +61,10 @@ extension ConfigLoader {
         public static let entraUsers = ["filter", "pageSize", "memberOf"]
         public static let entraGroups = ["filter", "include", "exclude"]
         public static let certificate = ["certFile", "keyFile"]
+        /// An okta source's `users`, `groups` and `oauth`.
+        public static let oktaUsers = ["filter", "search", "pageSize"]
+        public static let oktaGroups = ["filter", "search", "include", "exclude"]
+        public static let oktaOAuth = ["clientId", "keyFile", "keyId", "scopes"]
 
         public static let groupsColumn = ["column", "separator", "pathSeparator"]
         public static let auth = ["bearerTokenEnv", "bearerTokenFile", "basic", "oauth2"]

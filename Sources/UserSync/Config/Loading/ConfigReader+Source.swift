@@ -37,6 +37,7 @@ extension ConfigReader {
         case .scim, .json: parts = restSource(f, path, type: type!)
         case .command: parts = commandSource(f, path)
         case .entra: parts = entraSource(f, path)
+        case .okta: parts = oktaSource(f, path)
         }
         let mapping = f["mapping"].flatMap { self.mapping($0, "\(path).mapping") }
         var options = SyncOptions.defaults(for: type ?? .ldap)
@@ -45,7 +46,7 @@ extension ConfigReader {
             for field in options.requiredFields where mapping[field] == nil {
                 problem(f["options"], "\(path).options.requiredFields", "'\(field)' is required but the mapping does not set it")
             }
-            if type == .scim || type == .json || type == .entra { checkJSONPaths(mapping, f, path) }
+            if [.scim, .json, .entra, .okta].contains(type) { checkJSONPaths(mapping, f, path) }
             if case .command(let command)? = parts?.kind, command.format == .jsonLines { checkJSONPaths(mapping, f, path) }
         }
         guard problems.count == problemsBefore, let name, let parts, let mapping else { return nil }

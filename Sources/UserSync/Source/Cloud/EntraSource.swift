@@ -57,45 +57,17 @@ public struct EntraSource: RecordSource {
         if let filter = entra.groupFilter { query.append(("$filter", filter)) }
         let pageSize = entra.pageSize
         try await HTTPFetcher.with(entra.http, logger: logger) { fetcher in
-            var groups: [(id: String, name: String?)] = []
+            var groups: [CloudGroups.Group] = []
             try await list(fetcher, URLText.adding(query, to: entra.graphBase + "/groups"), need: "GroupMember.Read.All", what: "groups") { objects in
                 for object in objects {
                     guard let object = object as? [String: Any], let id = object["id"].map({ "\($0)" }) else { continue }
-                    groups.append((id, object["displayName"] as? String))
+                    groups.append(CloudGroups.Group(id: id, name: object["displayName"] as? String))
                 }
                 return limit.map { groups.count < $0 } ?? true
             }
             logger.info("Entra ID groups listed; reading their members", metadata: ["groups": "\(groups.count)"])
-            // Members of a few groups at a time; records handed on in the order listed.
-            var start = 0
-            while start < groups.count {
-                let batch = Array(groups[start..<min(start + 50, groups.count)])
-                let members = try await withThrowingTaskGroup(of: (Int, [String]).self) { tasks in
-                    var result = [[String]](repeating: [], count: batch.count)
-                    var next = 0
-                    func add() {
-                        let index = next
-                        let id = batch[index].id
-                        tasks.addTask {
-                            (index, try await self.members(of: id, fetcher: fetcher, pageSize: pageSize))
-                        }
-                        next += 1
-                    }
-                    while next < min(Self.memberConcurrency, batch.count) { add() }
-                    while let (index, links) = try await tasks.next() {
-                        result[index] = links
-                        if next < batch.count { add() }
-                    }
-                    return result
-                }
-                try await page(zip(batch, members).map { group, links in
-                    var attributes = [LDAPAttribute(name: "id", values: [LDAPValue(group.id)])]
-                    if let name = group.name { attributes.append(LDAPAttribute(name: "displayName", values: [LDAPValue(name)])) }
-                    if !links.isEmpty { attributes.append(LDAPAttribute(name: "member", values: links.map { LDAPValue($0) })) }
-                    return SourceRecord(.resource("/groups/\(group.id)"), attributes: attributes)
-                })
-                start += batch.count
-            }
+            try await CloudGroups.read(groups, concurrency: Self.memberConcurrency, nameAttribute: "displayName",
+                                       members: { id in try await self.members(of: id, fetcher: fetcher, pageSize: pageSize) }, page: page)
         }
     }
 

@@ -28,6 +28,7 @@ final class HTTPFetcher: Sendable {
     let settings: HTTPSettings
     private let client: HTTPClient
     private let tokens: TokenCache
+    private let pacer = RateLimitPacer()
     let logger: Logger
     /// The largest page body read into memory (a CSV download goes to a file instead).
     static let maxPageBytes = 256 * 1024 * 1024
@@ -185,6 +186,10 @@ final class HTTPFetcher: Sendable {
             if let authorization = try await authorization(refresh: false) {
                 request.headers.add(name: "Authorization", value: authorization)
             }
+            if settings.paceByRateLimitHeaders, let wait = await pacer.wait(reserve: settings.rateLimitReserve) {
+                logger.info("rate limit nearly used up; waiting for the window to end", metadata: ["url": "\(url)", "seconds": "\(String(format: "%.1f", wait))"])
+                try await Task.sleep(for: .milliseconds(Int(min(wait, settings.maxRetryDelay) * 1000)))
+            }
             let response: HTTPClientResponse
             do {
                 response = try await client.execute(request, timeout: deadline ?? .milliseconds(Int64(settings.timeout.secondsValue * 1000)))
@@ -203,6 +208,7 @@ final class HTTPFetcher: Sendable {
                 continue
             }
             let status = response.status.code
+            if settings.paceByRateLimitHeaders { await pacer.note(response.headers) }
             if (200..<300).contains(status) { return try await read(response) }
             let retriable = status == 429 || status == 503 || (options.idempotent && (500..<600).contains(status))
             var refreshable = false
@@ -218,7 +224,9 @@ final class HTTPFetcher: Sendable {
                 continue
             }
             if retriable, attempt < settings.maxAttempts {
-                let delay = HTTPFetcher.retryAfter(response.headers.first(name: "Retry-After")) ?? backoff(attempt)
+                // Okta answers 429 with X-Rate-Limit-Reset (the window's end, in epoch seconds) and no Retry-After.
+                let delay = HTTPFetcher.retryAfter(response.headers.first(name: "Retry-After"))
+                    ?? (settings.paceByRateLimitHeaders ? RateLimitPacer.untilReset(response.headers) : nil) ?? backoff(attempt)
                 logger.warning("the server asked to wait; trying again",
                                metadata: ["url": "\(url)", "status": "\(status)", "attempt": "\(attempt)", "delaySeconds": "\(delay)"])
                 try await Task.sleep(for: .milliseconds(Int(min(delay, settings.maxRetryDelay) * 1000)))
@@ -285,6 +293,9 @@ final class HTTPFetcher: Sendable {
         case .bearer(let file, let env)?:
             guard let token = try Secrets.password(file: file, environmentVariable: env) else { return nil }
             return "Bearer \(token)"
+        case .ssws(let file, let env)?:
+            guard let token = try Secrets.password(file: file, environmentVariable: env) else { return nil }
+            return "SSWS \(token)"
         case .basic(let username, let file, let env)?:
             let password = try Secrets.password(file: file, environmentVariable: env) ?? ""
             return "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
@@ -375,6 +386,42 @@ actor TokenCache {
     func store(_ token: String, expires: Date) {
         self.token = token
         self.expires = expires
+    }
+}
+
+/// What the last answer said of the rate limit's window (`X-Rate-Limit-Remaining`, and
+/// `X-Rate-Limit-Reset` in seconds since the epoch, as Okta sends them on every answer).
+actor RateLimitPacer {
+    private var remaining: Int?
+    private var reset: Double?
+    private var pausedUntil: Double?
+
+    func note(_ headers: HTTPHeaders) {
+        guard let left = headers.first(name: "X-Rate-Limit-Remaining").flatMap({ Int($0) }) else { return }
+        remaining = left
+        reset = headers.first(name: "X-Rate-Limit-Reset").flatMap { Double($0) }
+    }
+
+    /// Seconds to wait before the next request: until the window's end when no more than
+    /// `reserve` requests are left in it (room for the requests in flight beside this one);
+    /// every request asking while the window is spent waits for the same end.
+    func wait(reserve: Int) -> Double? {
+        let now = Date().timeIntervalSince1970
+        if let pausedUntil, pausedUntil > now { return pausedUntil - now }
+        guard let left = remaining, left <= reserve, let reset, reset > now else {
+            remaining = remaining.map { $0 - 1 }  // this request uses one
+            return nil
+        }
+        let until = reset + 0.2
+        pausedUntil = until
+        // The first answer in the new window tells its count.
+        remaining = nil
+        return until - now
+    }
+
+    static func untilReset(_ headers: HTTPHeaders) -> Double? {
+        guard let reset = headers.first(name: "X-Rate-Limit-Reset").flatMap({ Double($0) }) else { return nil }
+        return max(0, reset - Date().timeIntervalSince1970) + 0.2
     }
 }
 

@@ -77,3 +77,65 @@ public struct GraphServer: Sendable {
         return (certificate, key)
     }
 }
+
+/// An Okta org's Management API as `Tests/Servers/okta_api.py` serves it over HTTPS: users
+/// and groups from a data file, cursor paging by `Link` headers, SSWS tokens or OAuth
+/// (private_key_jwt), and rate limits with Okta's headers.
+public struct OktaServer: Sendable {
+    public let process: HTTPServerProcess
+    public let dataFile: String
+    public let ca: TestCA
+    public let apiToken: String?
+    public let clientID: String?
+
+    public var domain: String { "127.0.0.1:\(process.port)" }
+    public var url: String { "https://\(domain)" }
+
+    /// With `clientPublicKey` (PEM) it takes OAuth client assertions instead of an API token.
+    public static func start(data: [String: Any], ca: TestCA, clientPublicKey: String? = nil, grantedScopes: [String]? = nil,
+                             rateLimit: Int = 600, rateWindow: Double = 60) async throws -> OktaServer {
+        let json = try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])
+        let token = clientPublicKey == nil ? "00" + UUID().uuidString.replacingOccurrences(of: "-", with: "") : nil
+        let clientID = clientPublicKey == nil ? nil : "0oa" + UUID().uuidString.prefix(8).lowercased()
+        return try await offThePool {
+            let directory = try Shell.temporaryDirectory("usersync-okta")
+            Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+            let dataFile = directory.appendingPathComponent("org.json").path
+            try JSONAPIServer.write(json, to: dataFile)
+            let script = repositoryRoot.appendingPathComponent("Tests/Servers/okta_api.py").path
+            let process = try HTTPServerProcess(program: "python3", arguments: { port in
+                var arguments = [script, "--port", "\(port)", "--data", dataFile, "--tls", ca.serverCertificate, ca.serverKey,
+                                 "--rate-limit", "\(rateLimit)", "--rate-window", "\(rateWindow)"]
+                if let token { arguments += ["--api-token", token] }
+                if let clientID, let clientPublicKey { arguments += ["--client-id", clientID, "--client-public-key", clientPublicKey] }
+                if let grantedScopes { arguments += ["--granted-scopes", grantedScopes.joined(separator: ",")] }
+                return arguments
+            }, what: "okta api")
+            return OktaServer(process: process, dataFile: dataFile, ca: ca, apiToken: token, clientID: clientID)
+        }
+    }
+
+    public func setData(_ data: [String: Any]) throws {
+        try JSONAPIServer.write(try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), to: dataFile)
+    }
+
+    public func control(_ settings: [String: Any]) throws {
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        try Shell.run("python3", ["-c", """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(), method="POST"), context=context).read()
+            """, "\(url)/_control", ca.caFile, body])
+    }
+
+    /// Every request so far: method, path, status and time (epoch seconds).
+    public func requests() throws -> [(method: String, path: String, status: Int, time: Double)] {
+        let (_, output) = try Shell.run("python3", ["-c", """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            print(urllib.request.urlopen(sys.argv[1], context=context).read().decode())
+            """, "\(url)/_log", ca.caFile])
+        let list = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        return list.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0, $0["time"] as? Double ?? 0) }
+    }
+}
