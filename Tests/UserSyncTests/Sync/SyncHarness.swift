@@ -30,30 +30,60 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
+/// Which directory server a test reads: the sync cases that matter run on OpenLDAP and on 389
+/// Directory Server.
+enum DirectoryKind: String, Sendable, CustomTestStringConvertible {
+    case slapd, ds389 = "389-ds"
+    var testDescription: String { rawValue }
+}
+
+/// A directory and a store for one test: every store on slapd, and 389-DS on SQLite.
+struct SyncSetup: Sendable, CustomTestStringConvertible {
+    let directory: DirectoryKind
+    let store: StoreKind
+    var testDescription: String { "\(directory.rawValue), \(store.rawValue)" }
+
+    static let all = [SyncSetup(directory: .slapd, store: .sqlite), SyncSetup(directory: .slapd, store: .postgres),
+                      SyncSetup(directory: .ds389, store: .sqlite)]
+}
+
 /// A real slapd, a real store (a SQLite file in a temporary directory, or a schema on a real
 /// PostgreSQL), and a source configured the way an administrator would write it (YAML through
 /// the real loader).
 struct SyncHarness {
-    let slapd: Slapd
+    /// The directory: a slapd of the test's own, or a branch of the shared 389-DS.
+    let ldap: any TestDirectory
     let directory: URL
     let store: UserStore
     let kind: StoreKind
     /// The configuration's `store:` section.
     let storeYAML: String
 
+    /// The slapd, for the tests that stop and start their server.
+    var slapd: Slapd { ldap as! Slapd }
+
     static func start(users: Int = 100, extraLDIF: String = "", store kind: StoreKind = .sqlite) async throws -> SyncHarness {
-        let slapd = try await Slapd.start(users: users, extraLDIF: extraLDIF)
+        try await start(users: users, extraLDIF: { _ in extraLDIF }, SyncSetup(directory: .slapd, store: kind))
+    }
+
+    /// `extraLDIF` names its entries below the suffix it is given (the test's branch on 389-DS).
+    static func start(users: Int = 100, extraLDIF: (String) -> String = { _ in "" }, _ setup: SyncSetup) async throws -> SyncHarness {
+        let ldap: any TestDirectory
+        switch setup.directory {
+        case .slapd: ldap = try await Slapd.start(users: users, extraLDIF: extraLDIF(Slapd.suffix))
+        case .ds389: ldap = try await DirectoryServer389.get().branch(users: users) { branch in extraLDIF(branch.suffix) }
+        }
         let directory = try Shell.temporaryDirectory("usersync-sync")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
-        try "\(Slapd.readerPassword)\n".write(to: directory.appendingPathComponent("reader.pw"), atomically: true, encoding: .utf8)
-        let (store, yaml) = try await kind.makeStore(in: directory)
-        return SyncHarness(slapd: slapd, directory: directory, store: store, kind: kind, storeYAML: yaml)
+        try "\(ldap.readerPassword)\n".write(to: directory.appendingPathComponent("reader.pw"), atomically: true, encoding: .utf8)
+        let (store, yaml) = try await setup.store.makeStore(in: directory)
+        return SyncHarness(ldap: ldap, directory: directory, store: store, kind: setup.store, storeYAML: yaml)
     }
 
     var storePath: String { directory.appendingPathComponent("users.db").path }
 
     /// The configuration file's text; `options` and `mapping` are YAML lines indented for their section.
-    func yaml(filter: String = "(objectClass=inetOrgPerson)", base: String = Slapd.peopleBase, pageSize: Int = 50,
+    func yaml(filter: String = "(objectClass=inetOrgPerson)", base: String? = nil, pageSize: Int = 50,
               mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil) -> String {
         let defaultMapping = """
                   username: uid
@@ -68,15 +98,15 @@ struct SyncHarness {
             sources:
               - name: ldap
                 type: ldap
-                uri: \(slapd.ldapsURI)
-                tls: { caFile: \(slapd.ca.caFile) }
-                bindDN: \(Slapd.readerDN)
+                uri: \(ldap.ldapsURI)
+                tls: { caFile: \(ldap.caFile) }
+                bindDN: \(ldap.readerDN)
                 passwordFile: \(directory.appendingPathComponent("reader.pw").path)
                 users:
-                  base: \(base)
+                  base: "\(base ?? ldap.peopleBase)"
                   filter: "\(filter)"
                   pageSize: \(pageSize)
-                  idAttribute: entryUUID
+                  idAttribute: \(ldap.idAttribute)
             \(memberOf.map { "      memberOf: [ \"\($0)\" ]" } ?? "")
             \(groups)
                 mapping:
@@ -87,7 +117,7 @@ struct SyncHarness {
             """
     }
 
-    func source(filter: String = "(objectClass=inetOrgPerson)", base: String = Slapd.peopleBase, pageSize: Int = 50,
+    func source(filter: String = "(objectClass=inetOrgPerson)", base: String? = nil, pageSize: Int = 50,
                 mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil) throws -> SourceSettings {
         let text = yaml(filter: filter, base: base, pageSize: pageSize, mapping: mapping, options: options, groups: groups,
                         memberOf: memberOf)
@@ -101,8 +131,8 @@ struct SyncHarness {
     }
 
     func modify(_ ldif: String) async throws {
-        let slapd = self.slapd
-        try await offThePool { try slapd.modify(ldif) }
+        let ldap = self.ldap
+        try await offThePool { try ldap.modify(ldif) }
     }
 
     /// Every user row, by username.
