@@ -33,6 +33,24 @@ public struct RootDSE: Sendable {
             || supportedCapabilities.contains(ActiveDirectoryOIDs.capabilityADLDS)
     }
 
+    /// Whether the server is 389 Directory Server or a product built on it (Red Hat Directory
+    /// Server, FreeIPA's directory): vendorName "389 Project" (Red Hat's builds: "Red Hat,
+    /// Inc." with a vendorVersion of "Red Hat-Directory/…").
+    public var isDirectoryServer389: Bool {
+        let name = vendorName?.lowercased() ?? "", version = vendorVersion?.lowercased() ?? ""
+        return name.contains("389 project") || version.hasPrefix("389-directory") || version.hasPrefix("red hat-directory")
+    }
+
+    /// The attribute that identifies an entry for ever on this server: objectGUID on Active
+    /// Directory, nsUniqueId on 389 Directory Server (whose entryUUID needs a plugin that is
+    /// off by default and leaves entries made before it without one), entryUUID (RFC 4530)
+    /// elsewhere.
+    public var stableIDAttribute: String {
+        if isActiveDirectory { return "objectGUID" }
+        if isDirectoryServer389 { return "nsUniqueId" }
+        return "entryUUID"
+    }
+
     /// Whether the server offers the paged results control (RFC 2696).
     public var supportsPagedResults: Bool { supportedControls.contains(ActiveDirectoryOIDs.pagedResultsControl) }
 

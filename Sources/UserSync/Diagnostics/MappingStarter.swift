@@ -26,7 +26,7 @@ public enum MappingStarter {
 
     /// Attributes never offered as extra fields: structure, secrets, binary and bookkeeping.
     static let skipped: Set<String> = [
-        "objectclass", "userpassword", "unicodepwd", "jpegphoto", "thumbnailphoto", "objectguid", "objectsid", "entryuuid",
+        "objectclass", "userpassword", "unicodepwd", "jpegphoto", "thumbnailphoto", "objectguid", "objectsid", "entryuuid", "nsuniqueid",
         "usercertificate", "usnchanged", "usncreated", "whencreated", "whenchanged", "instancetype", "objectcategory",
         "dscorepropagationdata", "pwdlastset", "badpasswordtime", "badpwdcount", "lastlogon", "lastlogontimestamp",
         "lastlogoff", "logoncount", "accountexpires", "codepage", "countrycode", "primarygroupid", "samaccounttype",
@@ -44,12 +44,17 @@ public enum MappingStarter {
         let ad = root.isActiveDirectory
         let collector = RecordCollector()
         try await LDAPSource(settings: source, directory: directory, limit: 1)
-            .read(attributes: ["*", ad ? "objectGUID" : "entryUUID"]) { collector.add($0) }
+            .read(attributes: ["*", root.stableIDAttribute]) { collector.add($0) }
         let sample = collector.records.first
-        return render(source: source, users: directory.users, activeDirectory: ad, sample: sample, schema: schema)
+        return render(source: source, users: directory.users, activeDirectory: ad, ds389: root.isDirectoryServer389, sample: sample, schema: schema)
     }
 
-    static func render(source: SourceSettings, users: UserSearch, activeDirectory ad: Bool, sample: SourceRecord?, schema: DirectorySchema?) -> String {
+    static func render(source: SourceSettings, users: UserSearch, activeDirectory ad: Bool, ds389: Bool = false, sample: SourceRecord?,
+                       schema: DirectorySchema?) -> String {
+        let server = ad ? "an Active Directory" : ds389 ? "a 389 Directory Server" : "an LDAP directory"
+        let idLine = ad ? "objectGUID      # AD's stable id: a rename or move keeps it"
+            : ds389 ? "nsUniqueId      # 389 Directory Server's stable id: a rename or move keeps it"
+            : "entryUUID       # the stable id (RFC 4530): a rename or move keeps it"
         func known(_ name: String) -> Bool { schema.map { $0.attributeNames.isEmpty || $0.knows(name) } ?? true }
         func sampleText(_ name: String) -> String? {
             guard let value = sample?[name].first else { return nil }
@@ -59,7 +64,7 @@ public enum MappingStarter {
         }
         var out = """
             # Starter mapping for the source '\(source.name)', written by 'usersync mapping init'
-            # from \(ad ? "an Active Directory" : "an LDAP directory")'s schema and \(sample.map { "the sample entry\n#   \($0.locator)" } ?? "no sample entry (the search found none)").
+            # from \(server)'s schema and \(sample.map { "the sample entry\n#   \($0.locator)" } ?? "no sample entry (the search found none)").
             # Put these keys under the source in the configuration file, replacing its users/mapping/options,
             # then: usersync mapping check; usersync mapping preview --source \(source.name)
 
@@ -68,7 +73,7 @@ public enum MappingStarter {
               filter: \(yamlScalar(ad ? "(&(objectClass=user)(objectCategory=person))" : users.filter))
               scope: sub
               pageSize: \(ad ? 1000 : 500)
-              idAttribute: \(ad ? "objectGUID      # AD's stable id: a rename or move keeps it" : "entryUUID       # the stable id (RFC 4530): a rename or move keeps it")
+              idAttribute: \(idLine)
 
             mapping:
 
