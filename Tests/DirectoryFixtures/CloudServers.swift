@@ -46,25 +46,12 @@ public struct GraphServer: Sendable {
         try JSONAPIServer.write(try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), to: dataFile)
     }
 
-    /// The server's test controls: throttleEvery, retryAfter, roles, expireTokens, tokenLifetime.
-    public func control(_ settings: [String: Any]) throws {
-        let body = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
-        try Shell.run("python3", ["-c", """
-            import ssl, sys, urllib.request
-            context = ssl.create_default_context(cafile=sys.argv[2])
-            urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(), method="POST"), context=context).read()
-            """, "\(url)/_control", ca.caFile, body])
-    }
+    /// The server's test controls: throttleEvery, retryAfter, roles, expireTokens, tokenLifetime, usesPerToken.
+    public func control(_ settings: [String: Any]) throws { try TestControls.post(settings, to: "\(url)/_control", ca: ca) }
 
     /// Every request so far: method, path (with its query) and status.
     public func requests() throws -> [(method: String, path: String, status: Int)] {
-        let (_, output) = try Shell.run("python3", ["-c", """
-            import ssl, sys, urllib.request
-            context = ssl.create_default_context(cafile=sys.argv[2])
-            print(urllib.request.urlopen(sys.argv[1], context=context).read().decode())
-            """, "\(url)/_log", ca.caFile])
-        let list = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
-        return list.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0) }
+        try TestControls.log("\(url)/_log", ca: ca).map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0) }
     }
 
     /// An RSA key and a self-signed certificate, as an administrator uploads to an app
@@ -119,23 +106,35 @@ public struct OktaServer: Sendable {
         try JSONAPIServer.write(try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), to: dataFile)
     }
 
-    public func control(_ settings: [String: Any]) throws {
+    /// The server's test controls: force429.
+    public func control(_ settings: [String: Any]) throws { try TestControls.post(settings, to: "\(url)/_control", ca: ca) }
+
+    /// Every request so far: method, path, status and time (epoch seconds).
+    public func requests() throws -> [(method: String, path: String, status: Int, time: Double)] {
+        try TestControls.log("\(url)/_log", ca: ca).map {
+            ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0, $0["time"] as? Double ?? 0)
+        }
+    }
+}
+
+/// The test servers' own endpoints over HTTPS (trusting the test CA): a control POST and the
+/// request log.
+enum TestControls {
+    static func post(_ settings: [String: Any], to url: String, ca: TestCA) throws {
         let body = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
         try Shell.run("python3", ["-c", """
             import ssl, sys, urllib.request
             context = ssl.create_default_context(cafile=sys.argv[2])
             urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(), method="POST"), context=context).read()
-            """, "\(url)/_control", ca.caFile, body])
+            """, url, ca.caFile, body])
     }
 
-    /// Every request so far: method, path, status and time (epoch seconds).
-    public func requests() throws -> [(method: String, path: String, status: Int, time: Double)] {
+    static func log(_ url: String, ca: TestCA) throws -> [[String: Any]] {
         let (_, output) = try Shell.run("python3", ["-c", """
             import ssl, sys, urllib.request
             context = ssl.create_default_context(cafile=sys.argv[2])
             print(urllib.request.urlopen(sys.argv[1], context=context).read().decode())
-            """, "\(url)/_log", ca.caFile])
-        let list = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
-        return list.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0, $0["time"] as? Double ?? 0) }
+            """, url, ca.caFile])
+        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
     }
 }

@@ -232,21 +232,7 @@ public final class DirectoryServer389: @unchecked Sendable {
 
 
             """
-        for n in 1...max(users, 1) where users > 0 {
-            let name = Slapd.userName(n)
-            ldif += """
-                dn: uid=\(name),\(branch.peopleBase)
-                objectClass: inetOrgPerson
-                uid: \(name)
-                cn: Given\(n) Family\(n)
-                givenName: Given\(n)
-                sn: Family\(n)
-                mail: \(name)@example.com
-                employeeNumber: \(n)
-
-
-                """
-        }
+        for n in 1...max(users, 1) where users > 0 { ldif += Slapd.userLDIF(n, peopleBase: branch.peopleBase) }
         ldif += extraLDIF(branch)
         let text = ldif
         try await offThePool { try self.ldapmodify(add: true, text) }

@@ -31,6 +31,23 @@ public final class Slapd: @unchecked Sendable {
     public static func userDN(_ n: Int) -> String { "uid=\(userName(n)),\(peopleBase)" }
     public static func userName(_ n: Int) -> String { String(format: "user%05d", n) }
 
+    /// The numbered test user `n` below `peopleBase`, as every test directory holds it.
+    public static func userLDIF(_ n: Int, peopleBase: String) -> String {
+        let name = userName(n)
+        return """
+            dn: uid=\(name),\(peopleBase)
+            objectClass: inetOrgPerson
+            uid: \(name)
+            cn: Given\(n) Family\(n)
+            givenName: Given\(n)
+            sn: Family\(n)
+            mail: \(name)@example.com
+            employeeNumber: \(n)
+
+
+            """
+    }
+
     /// Builds and starts a server holding `users` people and whatever `extraLDIF` adds.
     public static func start(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) async throws -> Slapd {
         try await offThePool { try startBlocking(users: users, extraLDIF: extraLDIF, ca: ca) }
@@ -153,21 +170,7 @@ public final class Slapd: @unchecked Sendable {
 
         """
         ldif.reserveCapacity(userCount * 300)
-        for n in 1...max(userCount, 1) where userCount > 0 {
-            let name = Slapd.userName(n)
-            ldif += """
-            dn: uid=\(name),\(Slapd.peopleBase)
-            objectClass: inetOrgPerson
-            uid: \(name)
-            cn: Given\(n) Family\(n)
-            givenName: Given\(n)
-            sn: Family\(n)
-            mail: \(name)@example.com
-            employeeNumber: \(n)
-
-
-            """
-        }
+        for n in 1...max(userCount, 1) where userCount > 0 { ldif += Slapd.userLDIF(n, peopleBase: Slapd.peopleBase) }
         ldif += extraLDIF
         let file = directory.appendingPathComponent("data.ldif").path
         try ldif.write(toFile: file, atomically: true, encoding: .utf8)

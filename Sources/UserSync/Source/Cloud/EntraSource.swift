@@ -94,12 +94,7 @@ public struct EntraSource: RecordSource {
     /// returned"). `page` returns false to stop early (previews).
     private func list(_ fetcher: HTTPFetcher, _ first: String, need permission: String, what: String,
                       _ page: ([Any]) async throws -> Bool) async throws {
-        var url = first
-        var seen: Set<String> = []
-        while true {
-            guard seen.insert(url).inserted else {
-                throw HTTPSourceError(kind: .malformed, url: url, message: "the next page is one already read: the paging loops")
-            }
+        try await PageChain.follow(from: first) { url in
             let json: Any
             do {
                 json = try await fetcher.get(url).json()
@@ -109,9 +104,8 @@ public struct EntraSource: RecordSource {
             guard let object = json as? [String: Any], let values = object["value"] as? [Any] else {
                 throw HTTPSourceError(kind: .malformed, url: url, message: "expected a Graph collection (an object with a value list)")
             }
-            guard try await page(values) else { return }
-            guard let next = object["@odata.nextLink"] as? String, !next.isEmpty else { return }
-            url = URLText.resolve(next, against: url)
+            guard try await page(values) else { return nil }
+            return object["@odata.nextLink"] as? String
         }
     }
 

@@ -82,24 +82,20 @@ public struct OktaSource: RecordSource {
     /// Every page of a listing: a JSON array, then the `rel="next"` link until there is none.
     private func list(_ fetcher: HTTPFetcher, _ first: String, what: String, scope: String,
                       _ page: ([Any]) async throws -> Bool) async throws {
-        var url = first
-        var seen: Set<String> = []
-        while true {
-            guard seen.insert(url).inserted else {
-                throw HTTPSourceError(kind: .malformed, url: url, message: "the next page is one already read: the paging loops")
-            }
+        let oauth: Bool
+        if case .oauth2? = okta.http.auth { oauth = true } else { oauth = false }
+        try await PageChain.follow(from: first) { url in
             let fetched: HTTPFetcher.Page
             do {
                 fetched = try await fetcher.get(url)
             } catch let error as HTTPSourceError where error.status == 401 || error.status == 403 {
-                throw Self.refused(error, what: what, scope: scope, oauth: okta.http.auth.map { if case .oauth2 = $0 { true } else { false } } ?? false)
+                throw Self.refused(error, what: what, scope: scope, oauth: oauth)
             }
             guard let values = try fetched.json() as? [Any] else {
                 throw HTTPSourceError(kind: .malformed, url: url, message: "expected a JSON list of \(what)")
             }
-            guard try await page(values) else { return }
-            guard let next = JSONSource.nextLink(fetched.headers[canonicalForm: "Link"].map(String.init)) else { return }
-            url = URLText.resolve(next, against: url)
+            guard try await page(values) else { return nil }
+            return JSONSource.nextLink(fetched.headers[canonicalForm: "Link"].map(String.init))
         }
     }
 
