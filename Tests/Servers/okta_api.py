@@ -32,7 +32,8 @@ Users, Groups; /docs/reference/rl-best-practices; /docs/reference/error-codes;
 FILE is {"users": [...], "groups": [{..., "members": [user ids]}]}, read on every request.
 
 Test controls (no auth; not Okta's): POST /_control {"force429": N} (the next N API requests
-answer 429), GET /_log.
+answer 429), {"usesPerToken": N} (an OAuth access token is refused, as an expired one is, after
+N requests), GET /_log.
 """
 import argparse
 import base64
@@ -52,7 +53,8 @@ lock = threading.RLock()
 log = []
 tokens = {}  # bearer token -> scopes
 windows = {}  # bucket -> (window end, used)
-state = {"force429": 0}
+state = {"force429": 0, "usesPerToken": 0}
+uses = {}  # bearer token -> requests made with it
 
 
 def b64url_decode(text):
@@ -212,6 +214,10 @@ class Handler(BaseHTTPRequestHandler):
         elif auth.startswith("Bearer "):
             with lock:
                 scopes = tokens.get(auth[7:])
+                if scopes is not None and state["usesPerToken"]:
+                    uses[auth[7:]] = uses.get(auth[7:], 0) + 1
+                    if uses[auth[7:]] > state["usesPerToken"]:
+                        scopes = None
         if scopes is None:
             return self.okta_error(401, "E0000011", "Invalid token provided", headers)
         needed = "okta.users.read" if bucket == "/api/v1/users" else "okta.groups.read"

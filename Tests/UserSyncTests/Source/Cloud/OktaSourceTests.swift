@@ -119,7 +119,7 @@ struct OktaSourceTests {
         #expect(try await h.snapshot() == before)
     }
 
-    @Test("OAuth 2.0 for Okta: a service app's private_key_jwt gets a token; a scope not granted is named")
+    @Test("OAuth 2.0 for Okta: a service app's private_key_jwt gets a token, a new one when it expires mid-read; a scope not granted is named")
     func oauth() async throws {
         let h = try CSVHarness()
         let key = h.directory.appendingPathComponent("service.key").path
@@ -129,9 +129,13 @@ struct OktaSourceTests {
         let okta = try await OktaServer.start(data: Self.org(users: 8), ca: Self.ca(h), clientPublicKey: publicKey,
                                               grantedScopes: ["okta.users.read"])
         let oauth = "    oauth: { clientId: \(okta.clientID!), keyFile: \(key), keyId: service-key-1 }"
-        let users = await h.sync(try Self.source(h, okta, credential: oauth, extra: ""))
+        try okta.control(["usesPerToken": 2])
+        let users = await h.sync(try Self.source(h, okta, credential: oauth, extra: "    users: { pageSize: 2 }"))
         #expect(users.status == .applied, "\(users.error ?? "")")
         #expect(users.users.created == 8)
+        let requests = try okta.requests()
+        #expect(requests.contains { $0.status == 401 }, "a token ran out during the read")
+        #expect(requests.filter { $0.path == "/oauth2/v1/token" }.count >= 2)
         let groups = await h.sync(try Self.source(h, okta, credential: oauth))
         #expect(groups.status == .failed)
         #expect(groups.errorKind == .authentication)
