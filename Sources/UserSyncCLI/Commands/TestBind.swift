@@ -31,8 +31,11 @@ struct TestBind: AsyncParsableCommand {
         A source of the configuration file (its connection, bind and user search):
           usersync test-bind --config /etc/usersync/usersync.yaml --source corp
 
-        A CSV, SCIM or JSON source: the file or endpoint is reached (TLS and auth included), a CSV header is checked against the mapping, and the first page (up to 1,000 records) is read and mapped; nothing is written:
+        A CSV, SCIM, JSON, Okta or command source: the file or endpoint is reached (TLS and auth included) or the program run, a CSV header is checked against the mapping, and the first page (up to 1,000 records) is read and mapped; nothing is written:
           usersync test-bind --config /etc/usersync/usersync.yaml --source contractors
+
+        An Entra ID source: also the application permissions its token carries (the roles claim) against those the source needs (User.Read.All; GroupMember.Read.All with groups):
+          usersync test-bind --config /etc/usersync/usersync.yaml --source entra
 
         Exit codes:
         \(ExitStatus.table)
