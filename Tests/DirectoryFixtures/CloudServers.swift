@@ -47,20 +47,26 @@ public struct GraphServer: Sendable {
     }
 
     /// The server's test controls: throttleEvery, retryAfter, roles, expireTokens, tokenLifetime, usesPerToken.
-    public func control(_ settings: [String: Any]) throws { try TestControls.post(settings, to: "\(url)/_control", ca: ca) }
+    public func control(_ settings: [String: Any]) async throws {
+        let (body, url, ca) = (try TestControls.encode(settings), "\(url)/_control", ca)
+        try await offThePool { try TestControls.post(body, to: url, ca: ca) }
+    }
 
     /// Every request so far: method, path (with its query) and status.
-    public func requests() throws -> [(method: String, path: String, status: Int)] {
-        try TestControls.log("\(url)/_log", ca: ca).map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0) }
+    public func requests() async throws -> [(method: String, path: String, status: Int)] {
+        let (url, ca) = ("\(url)/_log", ca)
+        return try TestControls.parse(try await offThePool { try TestControls.log(url, ca: ca) }).map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0) }
     }
 
     /// An RSA key and a self-signed certificate, as an administrator uploads to an app
     /// registration for a certificate credential.
-    public static func makeAppCertificate(in directory: URL) throws -> (certificate: String, key: String) {
+    public static func makeAppCertificate(in directory: URL) async throws -> (certificate: String, key: String) {
         let certificate = directory.appendingPathComponent("app.pem").path
         let key = directory.appendingPathComponent("app.key").path
-        try Shell.run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-                                  "-days", "2", "-subj", "/CN=usersync-app"])
+        try await offThePool {
+            try Shell.run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                                      "-days", "2", "-subj", "/CN=usersync-app"])
+        }
         return (certificate, key)
     }
 }
@@ -107,21 +113,28 @@ public struct OktaServer: Sendable {
     }
 
     /// The server's test controls: force429.
-    public func control(_ settings: [String: Any]) throws { try TestControls.post(settings, to: "\(url)/_control", ca: ca) }
+    public func control(_ settings: [String: Any]) async throws {
+        let (body, url, ca) = (try TestControls.encode(settings), "\(url)/_control", ca)
+        try await offThePool { try TestControls.post(body, to: url, ca: ca) }
+    }
 
     /// Every request so far: method, path, status and time (epoch seconds).
-    public func requests() throws -> [(method: String, path: String, status: Int, time: Double)] {
-        try TestControls.log("\(url)/_log", ca: ca).map {
+    public func requests() async throws -> [(method: String, path: String, status: Int, time: Double)] {
+        let (url, ca) = ("\(url)/_log", ca)
+        return try TestControls.parse(try await offThePool { try TestControls.log(url, ca: ca) }).map {
             ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["status"] as? Int ?? 0, $0["time"] as? Double ?? 0)
         }
     }
 }
 
 /// The test servers' own endpoints over HTTPS (trusting the test CA): a control POST and the
-/// request log.
+/// request log. They run python3, so callers go off the cooperative pool.
 enum TestControls {
-    static func post(_ settings: [String: Any], to url: String, ca: TestCA) throws {
-        let body = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+    static func encode(_ settings: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+    }
+
+    static func post(_ body: String, to url: String, ca: TestCA) throws {
         try Shell.run("python3", ["-c", """
             import ssl, sys, urllib.request
             context = ssl.create_default_context(cafile=sys.argv[2])
@@ -129,12 +142,16 @@ enum TestControls {
             """, url, ca.caFile, body])
     }
 
-    static func log(_ url: String, ca: TestCA) throws -> [[String: Any]] {
+    static func parse(_ text: String) throws -> [[String: Any]] {
+        try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] ?? []
+    }
+
+    static func log(_ url: String, ca: TestCA) throws -> String {
         let (_, output) = try Shell.run("python3", ["-c", """
             import ssl, sys, urllib.request
             context = ssl.create_default_context(cafile=sys.argv[2])
             print(urllib.request.urlopen(sys.argv[1], context=context).read().decode())
             """, url, ca.caFile])
-        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        return output
     }
 }

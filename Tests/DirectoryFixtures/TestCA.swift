@@ -12,6 +12,11 @@ public struct TestCA: Sendable {
     /// Subject of the client certificate.
     public static let clientSubject = "cn=usersync-client,o=usersync tests"
 
+    /// `make`, off the cooperative pool (openssl runs several times).
+    public static func made(in directory: URL) async throws -> TestCA {
+        try await offThePool { try make(in: directory) }
+    }
+
     public static func make(in directory: URL) throws -> TestCA {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let ca = TestCA(directory: directory)

@@ -60,7 +60,8 @@ enum CommandRunner {
         }
         let pid: pid_t
         do {
-            pid = try spawn(program, arguments, settings, stdout: output, stderr: pipeEnds[1])
+            let errorsIn = pipeEnds[1]
+            pid = try await offPool { try spawn(program, arguments, settings, stdout: output, stderr: errorsIn) }
         } catch {
             close(output)
             close(pipeEnds[0])
@@ -95,7 +96,7 @@ enum CommandRunner {
             kill(-pid, SIGKILL)
         }
         // What is left on standard error, without waiting for a child that still holds it.
-        tail.finish(within: 0.2)
+        try await offPool { tail.finish(within: 0.2) }
         let stderr = tail.text
         let suffix = stderr.isEmpty ? " (it wrote nothing on standard error)" : "; its standard error ends:\n\(stderr)"
         if tail.timedOut {
@@ -149,7 +150,7 @@ enum CommandRunner {
         // own exec. Nothing ran; it passes in moments.
         var tries = 1
         while rc == ETXTBSY && tries < 20 {
-            // Brief, rare, and before anything ran: not worth leaving the thread for.
+            // Rare, and before anything ran; this runs off the cooperative pool.
             usleep(25_000)
             tries += 1
             rc = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
@@ -160,6 +161,14 @@ enum CommandRunner {
             throw CommandSourceError(kind: .cannotStart, message: "command: \(settings.display) did not start\(place): \(reason)")
         }
         return pid
+    }
+
+    /// Runs blocking work (posix_spawn and its ETXTBSY retries, a bounded wait) on a Dispatch
+    /// thread, never on Swift's cooperative pool.
+    private static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
     }
 
     /// A program's path: as given when it names a file, else the first match on PATH.

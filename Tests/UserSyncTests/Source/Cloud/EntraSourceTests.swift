@@ -68,7 +68,7 @@ struct EntraSourceTests {
     }
 
     static func start(_ h: CSVHarness, pageCap: Int = 100, roles: [String]? = nil, clientCertificate: String? = nil) async throws -> GraphServer {
-        let ca = try TestCA.make(in: h.directory.appendingPathComponent("ca"))
+        let ca = try await TestCA.made(in: h.directory.appendingPathComponent("ca"))
         return try await GraphServer.start(data: tenant(), ca: ca, clientCertificate: clientCertificate,
                                            roles: roles ?? ["User.Read.All", "GroupMember.Read.All"], pageCap: pageCap)
     }
@@ -93,7 +93,7 @@ struct EntraSourceTests {
 
         // What went over the wire: $select with what the mapping reads (accountEnabled is not
         // among Graph's defaults), $top, and the pages Graph cut at 100.
-        let requests = try graph.requests()
+        let requests = try await graph.requests()
         let userPages = requests.filter { $0.path.hasPrefix("/v1.0/users") }
         #expect(userPages.count == 3)
         let first = try #require(userPages.first?.path.removingPercentEncoding)
@@ -147,11 +147,11 @@ struct EntraSourceTests {
     func throttledAndExpired() async throws {
         let h = try CSVHarness()
         let graph = try await Self.start(h, pageCap: 50)
-        try graph.control(["throttleEvery": 4, "retryAfter": "1", "usesPerToken": 3])
+        try await graph.control(["throttleEvery": 4, "retryAfter": "1", "usesPerToken": 3])
         let report = await h.sync(try Self.source(h, graph))
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 250)
-        let requests = try graph.requests()
+        let requests = try await graph.requests()
         #expect(requests.contains { $0.status == 429 })
         #expect(requests.contains { $0.status == 401 })
         // Each page was read once with success, whatever was refused on the way.
@@ -167,7 +167,7 @@ struct EntraSourceTests {
         let source = try Self.source(h, graph)
         #expect(await h.sync(source).status == .applied)
         let before = try await h.snapshot()
-        try graph.control(["roles": ["User.Read.All"]])
+        try await graph.control(["roles": ["User.Read.All"]])
         let report = await h.sync(source)
         #expect(report.status == .failed)
         #expect(report.errorKind == .authentication)
@@ -192,8 +192,8 @@ struct EntraSourceTests {
         #expect(refused.errorKind == .authentication)
         #expect(refused.error?.contains("AADSTS7000215") == true, "\(refused.error ?? "")")
 
-        let app = try GraphServer.makeAppCertificate(in: h.directory)
-        let ca = try TestCA.make(in: h.directory.appendingPathComponent("ca2"))
+        let app = try await GraphServer.makeAppCertificate(in: h.directory)
+        let ca = try await TestCA.made(in: h.directory.appendingPathComponent("ca2"))
         let certified = try await GraphServer.start(data: Self.tenant(users: 5), ca: ca, clientCertificate: app.certificate)
         let report = await h.sync(try Self.source(h, certified, credential: "    certificate: { certFile: \(app.certificate), keyFile: \(app.key) }"))
         #expect(report.status == .applied, "\(report.error ?? "")")
@@ -201,7 +201,7 @@ struct EntraSourceTests {
 
         let otherDirectory = h.directory.appendingPathComponent("other")
         try FileManager.default.createDirectory(at: otherDirectory, withIntermediateDirectories: true)
-        let other = try GraphServer.makeAppCertificate(in: otherDirectory)
+        let other = try await GraphServer.makeAppCertificate(in: otherDirectory)
         let forged = await h.sync(try Self.source(h, certified, credential: "    certificate: { certFile: \(app.certificate), keyFile: \(other.key) }"))
         #expect(forged.status == .failed)
         #expect(forged.errorKind == .authentication)

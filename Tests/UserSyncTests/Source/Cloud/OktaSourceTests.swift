@@ -52,12 +52,12 @@ struct OktaSourceTests {
             """)
     }
 
-    static func ca(_ h: CSVHarness) throws -> TestCA { try TestCA.make(in: h.directory.appendingPathComponent("ca")) }
+    static func ca(_ h: CSVHarness) async throws -> TestCA { try await TestCA.made(in: h.directory.appendingPathComponent("ca")) }
 
     @Test("users through Link paging, status as state (SUSPENDED, STAGED; DEPROVISIONED users leave the listing), groups and members")
     func syncsUsersAndGroups() async throws {
         let h = try CSVHarness()
-        let okta = try await OktaServer.start(data: Self.org(status: [3: "SUSPENDED", 4: "STAGED", 5: "LOCKED_OUT", 6: "PASSWORD_EXPIRED"]), ca: Self.ca(h))
+        let okta = try await OktaServer.start(data: Self.org(status: [3: "SUSPENDED", 4: "STAGED", 5: "LOCKED_OUT", 6: "PASSWORD_EXPIRED"]), ca: await Self.ca(h))
         let source = try Self.source(h, okta, extra: "    users: { pageSize: 25 }\n    groups: { filter: 'type eq \"OKTA_GROUP\"' }")
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
@@ -70,7 +70,7 @@ struct OktaSourceTests {
         #expect(users["person4@example.com"]?.state == "deactivated")
         #expect(users["person5@example.com"]?.state == "active")
         #expect(users["person6@example.com"]?.state == "active")
-        #expect(try okta.requests().filter { $0.path.hasPrefix("/api/v1/users") }.count == 3)
+        #expect(try await okta.requests().filter { $0.path.hasPrefix("/api/v1/users") }.count == 3)
 
         let sales = try #require(try await h.store.groups(named: "Sales").first)
         #expect(try await h.store.members(ofGroup: sales.id, effective: false).count == 5)
@@ -86,28 +86,28 @@ struct OktaSourceTests {
     @Test("rate limits: the source waits when X-Rate-Limit-Remaining runs out instead of drawing a 429; a 429 is waited out until X-Rate-Limit-Reset")
     func rateLimits() async throws {
         let h = try CSVHarness()
-        let okta = try await OktaServer.start(data: Self.org(), ca: Self.ca(h), rateLimit: 6, rateWindow: 1)
+        let okta = try await OktaServer.start(data: Self.org(), ca: await Self.ca(h), rateLimit: 6, rateWindow: 1)
         let source = try Self.source(h, okta, extra: "    users: { pageSize: 5 }\n    groups: { filter: 'type eq \"OKTA_GROUP\"' }")
         let started = Date()
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 60)
-        let requests = try okta.requests()
+        let requests = try await okta.requests()
         #expect(requests.filter { $0.status == 429 }.isEmpty, "\(requests.filter { $0.status == 429 })")
         // 12 user pages at 6 a window: the read had to wait for at least one window's end.
         #expect(requests.filter { $0.path.hasPrefix("/api/v1/users") }.count == 12)
         #expect(Date().timeIntervalSince(started) > 1)
 
-        try okta.control(["force429": 2])
+        try await okta.control(["force429": 2])
         let again = await h.sync(source)
         #expect(again.status == .applied, "\(again.error ?? "")")
-        #expect(try okta.requests().filter { $0.status == 429 }.count == 2)
+        #expect(try await okta.requests().filter { $0.status == 429 }.count == 2)
     }
 
     @Test("a revoked API token fails as authentication with E0000011 and advice; nothing changes")
     func wrongToken() async throws {
         let h = try CSVHarness()
-        let okta = try await OktaServer.start(data: Self.org(users: 5), ca: Self.ca(h))
+        let okta = try await OktaServer.start(data: Self.org(users: 5), ca: await Self.ca(h))
         #expect(await h.sync(try Self.source(h, okta)).status == .applied)
         let before = try await h.snapshot()
         let file = h.directory.appendingPathComponent("revoked.token").path
@@ -124,16 +124,18 @@ struct OktaSourceTests {
         let h = try CSVHarness()
         let key = h.directory.appendingPathComponent("service.key").path
         let publicKey = h.directory.appendingPathComponent("service.pub").path
-        try Shell.run("openssl", ["genrsa", "-out", key, "2048"])
-        try Shell.run("openssl", ["rsa", "-in", key, "-pubout", "-out", publicKey])
-        let okta = try await OktaServer.start(data: Self.org(users: 8), ca: Self.ca(h), clientPublicKey: publicKey,
+        try await offThePool {
+            try Shell.run("openssl", ["genrsa", "-out", key, "2048"])
+            try Shell.run("openssl", ["rsa", "-in", key, "-pubout", "-out", publicKey])
+        }
+        let okta = try await OktaServer.start(data: Self.org(users: 8), ca: await Self.ca(h), clientPublicKey: publicKey,
                                               grantedScopes: ["okta.users.read"])
         let oauth = "    oauth: { clientId: \(okta.clientID!), keyFile: \(key), keyId: service-key-1 }"
-        try okta.control(["usesPerToken": 2])
+        try await okta.control(["usesPerToken": 2])
         let users = await h.sync(try Self.source(h, okta, credential: oauth, extra: "    users: { pageSize: 2 }"))
         #expect(users.status == .applied, "\(users.error ?? "")")
         #expect(users.users.created == 8)
-        let requests = try okta.requests()
+        let requests = try await okta.requests()
         #expect(requests.contains { $0.status == 401 }, "a token ran out during the read")
         #expect(requests.filter { $0.path == "/oauth2/v1/token" }.count >= 2)
         let groups = await h.sync(try Self.source(h, okta, credential: oauth))
