@@ -34,6 +34,27 @@ public enum Shell {
         return (status, output)
     }
 
+    /// Writes an executable script through a close-on-exec descriptor.
+    ///
+    /// Foundation's `write(toFile:atomically:)` opens its file without O_CLOEXEC, so a server
+    /// that another test starts at that moment inherits the write descriptor and keeps it for
+    /// its whole life; every exec of the script then fails with ETXTBSY ("Text file busy"), as a
+    /// fresh-clone CI run showed. With O_CLOEXEC a child holds it only until its own exec.
+    public static func writeExecutable(_ text: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            written += n
+        }
+        fchmod(fd, 0o755)
+    }
+
     /// Starts a program with stdin from a file and stdout/stderr appended to `output` (stderr to
     /// `errorOutput` instead, when given).
     public static func spawn(_ program: String, _ arguments: [String], environment: [String: String]? = nil,

@@ -12,8 +12,7 @@ struct CommandSourceTests {
     /// An executable script in the harness's directory.
     static func script(_ h: CSVHarness, _ name: String, _ body: String) throws -> String {
         let path = h.directory.appendingPathComponent(name).path
-        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        try Shell.writeExecutable("#!/bin/sh\n" + body + "\n", to: path)
         return path
     }
 
