@@ -112,6 +112,8 @@ public struct LDAPSourceSettings: Sendable {
     public var users: UserSearch
     /// The group search; set exactly when the source's `groups` mapping is.
     public var groups: GroupSearch?
+    /// Reading only what changed (`incremental:`); off unless set.
+    public var incremental = IncrementalSettings()
 
     public init(connection: LDAPConnectionOptions, bindDN: String? = nil, passwordFile: String? = nil,
                 passwordEnv: String? = nil, allowInsecure: Bool = false, users: UserSearch, groups: GroupSearch? = nil) {

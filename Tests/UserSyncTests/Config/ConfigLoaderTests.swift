@@ -150,6 +150,16 @@ struct ConfigLoaderTests {
         #expect(source.options.requiredFields == ["username"])
         #expect(source.ldap?.users.scope == .sub)
         #expect(source.mapping[.username]?.trim == true)
+        #expect(source.ldap?.incremental == IncrementalSettings(method: .off, fullEvery: .seconds(86400)), "full reads unless asked")
+    }
+
+    @Test("incremental: the method and fullEvery as written; a wrong method or a too short fullEvery at its line")
+    func incremental() throws {
+        let given = minimal.replacingOccurrences(of: "    mapping:", with: "    incremental: { method: auto, fullEvery: 6h }\n    mapping:")
+        #expect(try parse(given).sources[0].ldap?.incremental == IncrementalSettings(method: .auto, fullEvery: .seconds(6 * 3600)))
+        let wrong = problems(minimal.replacingOccurrences(of: "    mapping:", with: "    incremental: { method: dirsinc, fullEvery: 10s }\n    mapping:"))
+        #expect(wrong.contains { $0.path == "sources[0].incremental.method" && $0.line == 9 && $0.suggestion == "dirsync" }, "\(wrong)")
+        #expect(wrong.contains { $0.path == "sources[0].incremental.fullEvery" && $0.message.contains("at least 1m") }, "\(wrong)")
     }
 
     @Test("a misspelt key names the file, line and key and suggests the right one")
@@ -290,6 +300,7 @@ struct ConfigSchemaTests {
             (source + ["properties", "groups", "anyOf:2"], ConfigLoader.Keys.oktaGroups),
             (source + ["properties", "oauth"], ConfigLoader.Keys.oktaOAuth),
             (source + ["properties", "certificate"], ConfigLoader.Keys.certificate),
+            (source + ["properties", "incremental"], ConfigLoader.Keys.incremental),
             (source + ["properties", "mapping"], ConfigLoader.Keys.mapping),
             (source + ["properties", "options"], ConfigLoader.Keys.options),
             (source + ["properties", "options", "properties", "disabledWhen"], ConfigLoader.Keys.disabledWhen),

@@ -20,7 +20,7 @@ extension ConfigLoader {
             switch type {
             case .ldap:
                 kind = ["uri", "bindDN", "passwordFile", "passwordEnv", "startTLS", "tls", "allowInsecure", "allowInsecureBind",
-                        "connectTimeout", "timeout", "users", "groups"]
+                        "connectTimeout", "timeout", "users", "groups", "incremental"]
             case .csv: kind = ["path", "delimiter", "encoding", "idColumn", "groupsColumn"] + http
             case .scim: kind = http + ["pageSize", "filter", "idAttribute", "groups"]
             case .json: kind = http + ["pageSize", "idAttribute", "records", "paging"]
@@ -65,6 +65,8 @@ extension ConfigLoader {
         public static let oktaUsers = ["filter", "search", "pageSize"]
         public static let oktaGroups = ["filter", "search", "include", "exclude"]
         public static let oktaOAuth = ["clientId", "keyFile", "keyId", "scopes"]
+
+        public static let incremental = ["method", "fullEvery"]
 
         public static let groupsColumn = ["column", "separator", "pathSeparator"]
         public static let auth = ["bearerTokenEnv", "bearerTokenFile", "basic", "oauth2"]

@@ -52,10 +52,22 @@ extension ConfigReader {
         if let (users, _) = users, !users.memberOf.isEmpty, users.memberOfStrategy == .tree, f["groups"] == nil {
             problem(f["users"], "\(path).users.memberOfStrategy", "tree needs a 'groups' section to read the group tree from")
         }
+        var incremental = IncrementalSettings()
+        if let node = f["incremental"], let i = fields(node, "\(path).incremental", allowed: ConfigLoader.Keys.incremental) {
+            if let method = choice(i["method"], "\(path).incremental.method", IncrementalSettings.Method.self) { incremental.method = method }
+            if let node = i["fullEvery"] {
+                if let text = node.string, let duration = Schedule.parseDuration(text), duration >= .seconds(60) {
+                    incremental.fullEvery = duration
+                } else {
+                    problem(node, "\(path).incremental.fullEvery", "expected a duration of at least 1m (6h, 24h, 7d), found \(describe(node))")
+                }
+            }
+        }
         guard problems.count == problemsBefore, let (users, idAttribute) = users else { return nil }
-        let directory = LDAPSourceSettings(connection: connection, bindDN: bindDN, passwordFile: passwordFile,
+        var directory = LDAPSourceSettings(connection: connection, bindDN: bindDN, passwordFile: passwordFile,
                                            passwordEnv: passwordEnv, allowInsecure: allowInsecure, users: users,
                                            groups: groups?.search)
+        directory.incremental = incremental
         return SourceKindParts(kind: .ldap(directory), stableID: idAttribute ?? "entryUUID", groups: groups?.mapping)
     }
 
