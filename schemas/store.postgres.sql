@@ -244,3 +244,16 @@ CREATE TABLE push_requests (
     milliseconds integer NOT NULL DEFAULT 0,
     PRIMARY KEY (push_id, seq)
 );
+
+-- v3: where each incremental source's last read ended (see store.sql).
+CREATE TABLE source_watermarks (
+    source text PRIMARY KEY,
+    method text NOT NULL CHECK (method IN ('dirsync', 'usn', 'syncrepl')),
+    cookie bytea,
+    usn bigint,
+    server text,
+    invocation_id text,
+    settings_hash text NOT NULL,
+    last_full_at text NOT NULL,
+    updated_at text NOT NULL
+);

@@ -156,6 +156,22 @@ CREATE TABLE runs (
     error TEXT
 );
 
+-- usersync's own bookkeeping: per source read incrementally, where its last read ended (a
+-- DirSync or syncrepl cookie, or a USN with the domain controller it belongs to), the settings
+-- it was taken with and when the last full read was applied. Written in the same transaction as
+-- the changes it covers.
+CREATE TABLE source_watermarks (
+    source TEXT PRIMARY KEY,
+    method TEXT NOT NULL CHECK (method IN ('dirsync', 'usn', 'syncrepl')),
+    cookie BLOB,
+    usn INTEGER,
+    server TEXT,
+    invocation_id TEXT,
+    settings_hash TEXT NOT NULL,
+    last_full_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
 -- usersync's own bookkeeping: per synced user, a 64-bit hash of its stable id and of the record
 -- its row was last written from (with the mapping and options of that run). A record that is
 -- exactly the same next time skips the mapping and the comparison. Any update or delete of the

@@ -207,5 +207,6 @@ enum PostgresMigrations {
             """,
         ]),
         ("v2: targets (SQLite's v5)", TargetTables.statements(.postgres)),
+        ("v3: source watermarks (SQLite's v6)", WatermarkTables.statements(.postgres)),
     ]
 }

@@ -214,6 +214,9 @@ final class SQLiteStore: Sendable {
         migrator.registerMigration("v5: targets") { db in
             for statement in TargetTables.statements(.sqlite) { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v6: source watermarks") { db in
+            for statement in WatermarkTables.statements(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
