@@ -17,6 +17,9 @@ public final class Slapd: @unchecked Sendable {
     public let tlsPort: Int
     public let ca: TestCA
     public let userCount: Int
+    /// The syncprov overlay's session log (`syncprov-sessionlog`), in operations; nil for none,
+    /// so that a content sync from a cookie runs a present phase.
+    public let sessionLog: Int?
     private let lock = NSLock()
     private var running = false
 
@@ -49,29 +52,32 @@ public final class Slapd: @unchecked Sendable {
     }
 
     /// Builds and starts a server holding `users` people and whatever `extraLDIF` adds.
-    public static func start(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) async throws -> Slapd {
-        try await offThePool { try startBlocking(users: users, extraLDIF: extraLDIF, ca: ca) }
+    /// Every server offers content sync (RFC 4533, the syncprov overlay), with a session log of
+    /// `sessionLog` operations when given.
+    public static func start(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil, sessionLog: Int? = nil) async throws -> Slapd {
+        try await offThePool { try startBlocking(users: users, extraLDIF: extraLDIF, ca: ca, sessionLog: sessionLog) }
     }
 
     /// `start` for callers that are not async (and not on the cooperative pool).
-    public static func startBlocking(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil) throws -> Slapd {
+    public static func startBlocking(users: Int = 100, extraLDIF: String = "", ca: TestCA? = nil, sessionLog: Int? = nil) throws -> Slapd {
         // A port found free can be taken before slapd binds it (slapd then exits 1, saying
         // nothing when detached): a second and third try get new ports and a new directory.
         var attempt = 1
         while true {
             do {
-                return try startOnce(users: users, extraLDIF: extraLDIF, ca: ca)
+                return try startOnce(users: users, extraLDIF: extraLDIF, ca: ca, sessionLog: sessionLog)
             } catch where attempt < 3 {
                 attempt += 1
             }
         }
     }
 
-    private static func startOnce(users: Int, extraLDIF: String, ca: TestCA?) throws -> Slapd {
+    private static func startOnce(users: Int, extraLDIF: String, ca: TestCA?, sessionLog: Int?) throws -> Slapd {
         let directory = try Shell.temporaryDirectory("usersync-slapd")
         do {
             let ca = try ca ?? TestCA.make(in: directory.appendingPathComponent("tls"))
-            let slapd = Slapd(directory: directory, port: Shell.freePort(), tlsPort: Shell.freePort(), ca: ca, users: users)
+            let slapd = Slapd(directory: directory, port: Shell.freePort(), tlsPort: Shell.freePort(), ca: ca, users: users,
+                              sessionLog: sessionLog)
             try slapd.writeConfig()
             try slapd.load(extraLDIF: extraLDIF)
             try slapd.start()
@@ -91,7 +97,8 @@ public final class Slapd: @unchecked Sendable {
         }
     }
 
-    private init(directory: URL, port: Int, tlsPort: Int, ca: TestCA, users: Int) {
+    private init(directory: URL, port: Int, tlsPort: Int, ca: TestCA, users: Int, sessionLog: Int?) {
+        self.sessionLog = sessionLog
         self.directory = directory
         self.port = port
         self.tlsPort = tlsPort
@@ -110,6 +117,7 @@ public final class Slapd: @unchecked Sendable {
         modulepath /usr/lib/ldap
         moduleload back_mdb
         moduleload memberof
+        moduleload syncprov
         pidfile \(pidFile)
         sizelimit unlimited
         TLSCACertificateFile \(ca.caFile)
@@ -128,6 +136,10 @@ public final class Slapd: @unchecked Sendable {
         index objectClass eq
         index uid eq
         overlay memberof
+        index entryUUID,entryCSN eq
+        overlay syncprov
+        syncprov-checkpoint 100 10
+        \(sessionLog.map { "syncprov-sessionlog \($0)" } ?? "")
         # An account for which the server refuses the paged results control.
         limits dn.exact="\(Slapd.noPagingDN)" size.prtotal=disabled
 

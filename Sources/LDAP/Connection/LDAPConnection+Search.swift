@@ -42,7 +42,8 @@ extension LDAPConnection {
 
     func sendSearch(_ request: SearchRequest, pageSize: Int, cookie: [UInt8],
                             base: String? = nil, scope: SearchRequest.Scope? = nil,
-                            attributes: [String]? = nil) throws -> Int32 {
+                            attributes: [String]? = nil,
+                            extraControls: [UnsafeMutablePointer<LDAPControl>] = []) throws -> Int32 {
         let handle = try requireHandle("search")
         var control: UnsafeMutablePointer<LDAPControl>?
         defer { if let control { ldap_control_free(control) } }
@@ -65,7 +66,7 @@ extension LDAPConnection {
         let names = attributes ?? request.attributes
         let cNames: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) } + [nil]
         defer { cNames.forEach { free($0) } }
-        var serverControls: [UnsafeMutablePointer<LDAPControl>?] = [control, nil]
+        var serverControls: [UnsafeMutablePointer<LDAPControl>?] = ([control].compactMap { $0 } + extraControls) + [nil]
         var timeLimit = timeval(tv_sec: request.timeLimit, tv_usec: 0)
         var msgid: Int32 = 0
         let rc = cNames.withUnsafeBufferPointer { namesBuffer in
@@ -73,7 +74,7 @@ extension LDAPConnection {
                 withUnsafeMutablePointer(to: &timeLimit) { limit in
                     ldap_search_ext(handle, base ?? request.base, (scope ?? request.scope).rawLDAP, request.filter,
                                     names.isEmpty ? nil : UnsafeMutablePointer(mutating: namesBuffer.baseAddress),
-                                    0, control == nil ? nil : controls.baseAddress, nil,
+                                    0, controls.count == 1 ? nil : controls.baseAddress, nil,
                                     request.timeLimit > 0 ? limit : nil, Int32(clamping: request.sizeLimit), &msgid)
                 }
             }
