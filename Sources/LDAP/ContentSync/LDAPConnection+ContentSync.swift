@@ -5,12 +5,14 @@ extension LDAPConnection {
     /// Runs one refreshOnly content sync (RFC 4533) of `base`/`scope`/`filter` from `cookie`
     /// (nil: from the beginning, which lists every entry as added) and returns what changed.
     /// Entries come without attributes: read the changed ones with a search of your own.
+    /// `collect: false` keeps only the cookie (a full read takes its watermark this way without
+    /// holding every entry's UUID).
     ///
     /// Throws an `LDAPError` with code 4096 (`ContentSync.refreshRequiredCode`) when the server
     /// refuses the cookie (e-syncRefreshRequired, §2.6), and `unavailableCriticalExtension`
     /// when it does not offer content sync on this base.
     public func contentSync(base: String, scope: SearchRequest.Scope = .sub, filter: String = "(objectClass=*)",
-                            cookie: [UInt8]?) throws -> ContentSyncResult {
+                            cookie: [UInt8]?, collect: Bool = true) throws -> ContentSyncResult {
         let handle = try requireHandle("content sync")
         let value = ContentSync.requestValue(cookie: cookie)
         var control: UnsafeMutablePointer<LDAPControl>?
@@ -50,9 +52,9 @@ extension LDAPConnection {
                 let type = ldap_msgtype(current)
                 if type == cldap_res_search_entry() {
                     let (state, uuid) = try syncState(handle, current)
-                    result.note(state, ContentSync.uuidText(uuid))
+                    if collect { result.note(state, ContentSync.uuidText(uuid)) }
                 } else if type == cldap_res_intermediate() {
-                    try syncInfo(handle, current, into: &result)
+                    try syncInfo(handle, current, into: &result, collect: collect)
                 } else if type == cldap_res_search_result() {
                     try syncDone(handle, current, into: &result, base: base)
                     done = true
@@ -86,7 +88,8 @@ extension LDAPConnection {
         }
     }
 
-    private func syncInfo(_ handle: OpaquePointer, _ message: OpaquePointer, into result: inout ContentSyncResult) throws {
+    private func syncInfo(_ handle: OpaquePointer, _ message: OpaquePointer, into result: inout ContentSyncResult,
+                          collect: Bool) throws {
         var oid: UnsafeMutablePointer<CChar>?
         var data: UnsafeMutablePointer<berval>?
         let rc = ldap_parse_intermediate(handle, message, &oid, &data, nil, 0)
@@ -97,7 +100,9 @@ extension LDAPConnection {
         guard rc == LDAP_SUCCESS else { throw LDAPConnection.error(handle, rc: rc, operation: "content sync", uri: uri) }
         guard let oid, String(cString: oid) == ContentSync.infoOID, let data else { return }
         do {
-            result.note(try ContentSync.parseInfo(LDAPConnection.bytes(data.pointee)))
+            var info = try ContentSync.parseInfo(LDAPConnection.bytes(data.pointee))
+            if !collect, case .idSet(let cookie, let deleted, _) = info { info = .idSet(cookie: cookie, deleted: deleted, uuids: []) }
+            result.note(info)
         } catch {
             throw malformed("Sync Info Message", error)
         }

@@ -52,6 +52,8 @@ public struct RootDSE: Sendable {
     }
 
     /// Whether the server offers the paged results control (RFC 2696).
+    /// Whether the server offers RFC 4533 content sync (OpenLDAP's syncprov, 389-DS's plugin).
+    public var supportsContentSync: Bool { supportedControls.contains(ContentSync.requestOID) }
     public var supportsPagedResults: Bool { supportedControls.contains(ActiveDirectoryOIDs.pagedResultsControl) }
 
     /// Whether the server evaluates LDAP_MATCHING_RULE_IN_CHAIN (nested membership in one

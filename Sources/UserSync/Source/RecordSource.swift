@@ -50,12 +50,16 @@ public struct LDAPSource: RecordSource {
 
     @discardableResult
     public func read(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
+        try await withConnection { ldap in try await searchUsers(ldap, attributes: attributes, page: page) }
+    }
+
+    /// Connects (saying how, at every run: whether TLS protects the bind, and the certificate
+    /// check in force with where it came from: an inherited LDAPTLS_REQCERT=never must not go
+    /// unseen), binds, runs `body` and closes, whatever happens.
+    func withConnection<T>(_ body: (LDAPConnection) async throws -> T) async throws -> T {
         let credentials = try directory.credentials()
         let ldap = try await LDAPConnection.connect(directory.connection)
-        var info = SourceReadInfo()
         do {
-            // At every run: whether TLS protects the bind, and the certificate check in force
-            // with where it came from (an inherited LDAPTLS_REQCERT=never must not go unseen).
             let verify = await ldap.certificateVerification
             let origin = await ldap.certificateVerificationOrigin
             let uri = await ldap.uri, tls = await ldap.isTLS
@@ -65,35 +69,46 @@ public struct LDAPSource: RecordSource {
                 "verifyFrom": "\(origin == .options ? "config (tls.verify)" : origin.description)",
             ])
             try await ldap.bind(credentials, allowInsecure: directory.allowInsecure)
-            var userFilter = filter ?? directory.users.filter
-            let memberOf = directory.users.memberOf
-            if !memberOf.isEmpty && directory.users.memberOfStrategy != .tree {
-                var inChain = directory.users.memberOfStrategy == .inChain
-                if !inChain { inChain = try await ldap.rootDSE().supportsInChainMatchingRule }
-                if inChain {
-                    // LDAP_MATCHING_RULE_IN_CHAIN walks nested groups on the server: one search
-                    // returns the direct and nested members of the chosen groups.
-                    let clauses = memberOf.map { "(memberOf:\(ActiveDirectoryOIDs.matchingRuleInChain):=\(LDAPFilter.escape($0)))" }
-                    userFilter = "(&\(userFilter)" + (clauses.count == 1 ? clauses[0] : "(|\(clauses.joined()))") + ")"
-                    info.usersScopedByServer = true
-                }
-            }
-            let request = SearchRequest(base: directory.users.base, scope: directory.users.scope,
-                                        filter: userFilter, attributes: attributes)
-            // A preview reads one page of `limit` entries and stops: a size limit instead would make
-            // the server end the search with sizeLimitExceeded, which a sync must treat as a failure.
-            let pageSize = limit.map { min(directory.users.pageSize, $0) } ?? directory.users.pageSize
-            var count = 0
-            for try await result in ldap.pagedSearch(request, pageSize: pageSize) {
-                count += result.entries.count
-                try await page(result.entries.map(SourceRecord.init))
-                if let limit, count >= limit { break }
-            }
+            let result = try await body(ldap)
+            await ldap.close()
+            return result
         } catch {
             await ldap.close()
             throw error
         }
-        await ldap.close()
+    }
+
+    /// The users' search: the configured base, scope and filter, narrowed by `users.memberOf`
+    /// on servers that match nested membership themselves, and by `and` when given (a delta
+    /// re-reading the entries that changed).
+    func searchUsers(_ ldap: LDAPConnection, attributes: [String], and extra: String? = nil,
+                     page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> SourceReadInfo {
+        var info = SourceReadInfo()
+        var userFilter = filter ?? directory.users.filter
+        let memberOf = directory.users.memberOf
+        if !memberOf.isEmpty && directory.users.memberOfStrategy != .tree {
+            var inChain = directory.users.memberOfStrategy == .inChain
+            if !inChain { inChain = try await ldap.rootDSE().supportsInChainMatchingRule }
+            if inChain {
+                // LDAP_MATCHING_RULE_IN_CHAIN walks nested groups on the server: one search
+                // returns the direct and nested members of the chosen groups.
+                let clauses = memberOf.map { "(memberOf:\(ActiveDirectoryOIDs.matchingRuleInChain):=\(LDAPFilter.escape($0)))" }
+                userFilter = "(&\(userFilter)" + (clauses.count == 1 ? clauses[0] : "(|\(clauses.joined()))") + ")"
+                info.usersScopedByServer = true
+            }
+        }
+        if let extra { userFilter = "(&\(userFilter)\(extra))" }
+        let request = SearchRequest(base: directory.users.base, scope: directory.users.scope,
+                                    filter: userFilter, attributes: attributes)
+        // A preview reads one page of `limit` entries and stops: a size limit instead would make
+        // the server end the search with sizeLimitExceeded, which a sync must treat as a failure.
+        let pageSize = limit.map { min(directory.users.pageSize, $0) } ?? directory.users.pageSize
+        var count = 0
+        for try await result in ldap.pagedSearch(request, pageSize: pageSize) {
+            count += result.entries.count
+            try await page(result.entries.map(SourceRecord.init))
+            if let limit, count >= limit { break }
+        }
         return info
     }
 

@@ -91,6 +91,10 @@ enum RunBook {
             WHERE id = ?
             """, time, report.status.rawValue, report.entriesRead, u.created, u.updated, u.deactivated,
                          u.reactivated, u.unchanged, u.skipped, report.error, id)
+        if let read = report.read {
+            try db.execute("UPDATE runs SET read_mode = ?, read_method = ?, read_reason = ? WHERE id = ?",
+                           read.mode.rawValue, read.method, read.reason, id)
+        }
         if let g = report.groups, let m = report.memberships {
             try db.execute("""
                 UPDATE runs SET groups_read = ?, groups_created = ?, groups_updated = ?, groups_deactivated = ?,

@@ -44,6 +44,9 @@ protocol SyncStore: Sendable {
     func recordFailedRun(_ id: Int64, report: SyncReport, at time: String, keepRecords: Int,
                          staging: any RunStaging) async throws -> (any Error)?
 
+    /// The source's incremental watermark, if it has one.
+    func watermark(source: String) async throws -> Watermark?
+
     /// Logs the statements of the runs that take at least `threshold` seconds (nil: stop).
     func traceSlowStatements(_ logger: Logger?, threshold: Double) async
 }
@@ -68,8 +71,24 @@ protocol RunStaging: Sendable {
     func finishLinks() async throws
     /// Keeps only the users who are members (directly or nested) of these groups; returns how many remain.
     func scope(toMembersOf memberOf: [String]) async throws -> Int
+    /// Adds stable ids to one of a delta read's id lists (`staged_gone`, `staged_present`).
+    func addIDs(_ ids: [String], to list: DeltaList) async throws
     /// Drops the staging tables (what they hold is gone).
     func drop() async
+}
+
+/// The id lists of a delta read, as staging tables.
+enum DeltaList: String, Sendable {
+    case gone = "staged_gone"
+    case present = "staged_present"
+}
+
+/// What a delta read says of the users it did not send.
+enum DeltaScope: Sendable, Equatable {
+    /// Only those in `staged_gone` are gone (a delete phase, DirSync, USN with tombstones).
+    case listedGone
+    /// Every user not in `staged_present` is gone, as after a full read (a present phase).
+    case listedPresent
 }
 
 /// What a plan needs beyond the staged records.
@@ -88,6 +107,11 @@ struct PlanRequest: Sendable {
     /// How many changes of each kind to return.
     var changeListLimit: Int
     var dryRun: Bool
+    /// A delta read (only changed records staged) and how it names the users it did not
+    /// send; nil for a full read.
+    var delta: DeltaScope? = nil
+    /// The watermark to write if the plan is applied (in its transaction).
+    var watermark: Watermark? = nil
 }
 
 /// The figures the guard weighs, once the plan is applied (not yet committed).

@@ -33,9 +33,10 @@ public struct SyncEngine: Sendable {
     /// `recordSource` replaces the source the settings describe (tests, previews). `force`
     /// overrides the guard's thresholds (maxDeactivations, maxSkipped); `allowEmpty` lets an
     /// empty read through: each must be given on its own.
+    /// `full` reads everything even when the source reads incrementally (`sync --full`).
     public func run(_ settings: SourceSettings, from recordSource: (any RecordSource)? = nil,
-                    dryRun: Bool = false, force: Bool = false, allowEmpty: Bool = false) async -> SyncReport {
-        await perform(settings, from: recordSource, slot: nil, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
+                    dryRun: Bool = false, force: Bool = false, allowEmpty: Bool = false, full: Bool = false) async -> SyncReport {
+        await perform(settings, from: recordSource, slot: nil, dryRun: dryRun, force: force, allowEmpty: allowEmpty, full: full)
             ?? SyncReport(source: settings.name, dryRun: dryRun, status: .failed)
     }
 
@@ -49,7 +50,7 @@ public struct SyncEngine: Sendable {
     }
 
     func perform(_ settings: SourceSettings, from recordSource: (any RecordSource)?, slot: Date?,
-                 dryRun: Bool, force: Bool, allowEmpty: Bool) async -> SyncReport? {
+                 dryRun: Bool, force: Bool, allowEmpty: Bool, full: Bool = false) async -> SyncReport? {
         var session = RunSession(store: store, settings: settings, dryRun: dryRun, logger: logger)
         guard let lease = await session.begin(lockTimeout: lockTimeout, slot: slot) else {
             return session.alreadyRun ? nil : session.report
@@ -70,29 +71,58 @@ public struct SyncEngine: Sendable {
         let reader = PageReader(store: store, staging: staging, settings: settings, log: log, progress: progress,
                                 started: session.clock)
         let read: PageReader.Result
+        var incremental: IncrementalLDAPRead?
+        var outcome: IncrementalOutcome?
         do {
-            read = try await reader.read(recordSource ?? settings.recordSource(logger: log))
+            var source = recordSource ?? settings.recordSource(logger: log)
+            if recordSource == nil, case .ldap(let directory) = settings.kind, directory.incremental.method != .off,
+               let ldap = source as? LDAPSource {
+                let stored = try await store.watermark(source: settings.name)
+                let reason = IncrementalPolicy.fullReason(settings, directory, stored: stored, forceFull: full, now: Date())
+                incremental = IncrementalLDAPRead(source: ldap, stored: reason == nil ? stored : nil, fullReason: reason,
+                                                  settingsHash: IncrementalPolicy.settingsHash(settings, directory))
+                source = incremental!
+            }
+            read = try await reader.read(source)
+            if let incremental {
+                outcome = incremental.box.outcome
+                session.report.read = outcome?.read
+                if let outcome, outcome.read.mode == .delta {
+                    try await staging.addIDs(outcome.gone, to: .gone)
+                    if let present = outcome.present { try await staging.addIDs(present, to: .present) }
+                }
+            }
         } catch {
+            session.report.read = incremental?.box.outcome?.read
             return await session.failBeforePlan(error, entriesRead: reader.entriesRead, staging: staging)
+        }
+        if let read = session.report.read {
+            log.info("read \(read.mode.rawValue)\(read.method.map { " by \($0)" } ?? "")",
+                     metadata: read.reason.map { ["why": "\($0)"] } ?? [:])
         }
         session.report.entriesRead = read.entries
         if settings.groups != nil { session.report.groupsRead = read.groups }
         log.info("source read", metadata: ["entries": "\(read.entries)", "pages": "\(read.pages)"])
 
         reader.tell(.writing)
-        await plan(&session, staging: staging, read: read, force: force, allowEmpty: allowEmpty)
+        await plan(&session, staging: staging, read: read, force: force, allowEmpty: allowEmpty, incremental: outcome)
         return await session.finish()
     }
 
     /// Plans, guards and writes in one transaction of the store, rolled back unless it is to be
     /// applied, and puts what happened in the session's report.
-    func plan(_ session: inout RunSession, staging: any RunStaging, read: PageReader.Result, force: Bool, allowEmpty: Bool) async {
+    func plan(_ session: inout RunSession, staging: any RunStaging, read: PageReader.Result, force: Bool, allowEmpty: Bool,
+              incremental: IncrementalOutcome? = nil) async {
         let settings = session.settings
         let log = session.log
-        let request = PlanRequest(source: settings.name, runId: session.runId, now: Timestamp.now(), options: settings.options,
+        var planned = PlanRequest(source: settings.name, runId: session.runId, now: Timestamp.now(), options: settings.options,
                                   mapping: settings.mapping, stableID: settings.stableID, locatorIsDN: settings.locatorIsDN,
                                   groups: settings.groups != nil, groupTree: settings.groups?.tree ?? false,
                                   changeListLimit: changeListLimit, dryRun: session.dryRun)
+        planned.delta = incremental?.read.mode == .delta ? incremental?.scope : nil
+        planned.watermark = incremental?.watermark
+        let request = planned
+        let isDelta = request.delta != nil
         let pending = session.report
         let guardCheck = SyncGuard(options: settings.options, force: force, allowEmpty: allowEmpty)
         let entriesRead = read.inScope ?? read.entries
@@ -101,7 +131,7 @@ public struct SyncEngine: Sendable {
             outcome = try await store.plan(request, staging: staging) { figures in
                 var stop = guardCheck.check(entriesRead: entriesRead, deactivations: figures.counts.deactivated,
                                             activeBefore: figures.activeBefore, activeAfter: figures.activeAfter,
-                                            skipped: figures.counts.skipped)
+                                            skipped: figures.counts.skipped, delta: isDelta)
                 if stop == nil, let groups = figures.groups {
                     stop = guardCheck.checkGroups(groupsRead: read.groups, deactivations: groups.groups.deactivated,
                                                   activeBefore: figures.groupsBefore)

@@ -47,9 +47,13 @@ public struct SyncGuard: Sendable {
         }
     }
 
-    /// Why the run must stop, or nil to let it through.
-    public func check(entriesRead: Int, deactivations: Int, activeBefore: Int, activeAfter: Int, skipped: Int = 0) -> GuardStop? {
-        if !allowEmpty && entriesRead == 0 { return .emptyRead }
+    /// Why the run must stop, or nil to let it through. A `delta` read sends only what changed,
+    /// often nothing: it is "empty" when it would leave the source without an active user that
+    /// it had, the same outcome an empty full read would have.
+    public func check(entriesRead: Int, deactivations: Int, activeBefore: Int, activeAfter: Int, skipped: Int = 0,
+                      delta: Bool = false) -> GuardStop? {
+        let empty = delta ? (activeBefore > 0 && activeAfter == 0) : entriesRead == 0
+        if !allowEmpty && empty { return .emptyRead }
         let allowed = allowedDeactivations(activeBefore: activeBefore)
         if !force && deactivations > allowed {
             return .tooManyDeactivations(count: deactivations, allowed: allowed,

@@ -52,6 +52,9 @@ public struct SyncReport: Codable, Sendable {
     /// What kind of failure (its raw value in the JSON: an `LDAPError.Kind` name, or
     /// `configuration`, `busy`, `store`, `guard`, `malformed`).
     public var errorKind: FailureKind?
+    /// How the source was read, for a source with `incremental` set (nil otherwise): in the
+    /// JSON as `mode`, `method` and `fullReason`.
+    public var read: ReadMode?
     /// The planned or applied changes (dry runs and the human report); not in the JSON.
     public var changes: [PlannedChange] = []
     /// How many changes there were in all, when `changes` holds only the first ones.
@@ -60,6 +63,7 @@ public struct SyncReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case runId, source, dryRun, status, users, entriesRead, identicalRecords, durationSeconds, error, errorKind
         case groups, memberships, groupsRead, cycles, unresolvedMembers
+        case mode, method, fullReason
     }
 
     public init(source: String, dryRun: Bool, status: Status) {
@@ -68,11 +72,80 @@ public struct SyncReport: Codable, Sendable {
         self.status = status
     }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        runId = try c.decodeIfPresent(Int64.self, forKey: .runId)
+        source = try c.decode(String.self, forKey: .source)
+        dryRun = try c.decode(Bool.self, forKey: .dryRun)
+        status = try c.decode(Status.self, forKey: .status)
+        users = try c.decode(Counts.self, forKey: .users)
+        entriesRead = try c.decode(Int.self, forKey: .entriesRead)
+        identicalRecords = try c.decodeIfPresent(Int.self, forKey: .identicalRecords) ?? 0
+        durationSeconds = try c.decode(Double.self, forKey: .durationSeconds)
+        error = try c.decodeIfPresent(String.self, forKey: .error)
+        errorKind = try c.decodeIfPresent(FailureKind.self, forKey: .errorKind)
+        groups = try c.decodeIfPresent(GroupCounts.self, forKey: .groups)
+        memberships = try c.decodeIfPresent(MembershipCounts.self, forKey: .memberships)
+        groupsRead = try c.decodeIfPresent(Int.self, forKey: .groupsRead)
+        cycles = try c.decodeIfPresent([String].self, forKey: .cycles)
+        unresolvedMembers = try c.decodeIfPresent(Int.self, forKey: .unresolvedMembers)
+        if let mode = try c.decodeIfPresent(ReadMode.Mode.self, forKey: .mode) {
+            read = ReadMode(mode: mode, method: try c.decodeIfPresent(String.self, forKey: .method),
+                            reason: try c.decodeIfPresent(String.self, forKey: .fullReason))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(runId, forKey: .runId)
+        try c.encode(source, forKey: .source)
+        try c.encode(dryRun, forKey: .dryRun)
+        try c.encode(status, forKey: .status)
+        try c.encode(users, forKey: .users)
+        try c.encode(entriesRead, forKey: .entriesRead)
+        try c.encode(identicalRecords, forKey: .identicalRecords)
+        try c.encode(durationSeconds, forKey: .durationSeconds)
+        try c.encodeIfPresent(error, forKey: .error)
+        try c.encodeIfPresent(errorKind, forKey: .errorKind)
+        try c.encodeIfPresent(groups, forKey: .groups)
+        try c.encodeIfPresent(memberships, forKey: .memberships)
+        try c.encodeIfPresent(groupsRead, forKey: .groupsRead)
+        try c.encodeIfPresent(cycles, forKey: .cycles)
+        try c.encodeIfPresent(unresolvedMembers, forKey: .unresolvedMembers)
+        if let read {
+            try c.encode(read.mode, forKey: .mode)
+            try c.encodeIfPresent(read.method, forKey: .method)
+            try c.encodeIfPresent(read.reason, forKey: .fullReason)
+        }
+    }
+
     /// Sets `error` and `errorKind` from a failure.
     mutating func fail(_ error: any Error) {
         let failure = SyncFailure(error)
         self.error = failure.message
         errorKind = failure.kind
+    }
+}
+
+/// How a run of an incremental source read it.
+public struct ReadMode: Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable {
+        /// Everything the settings select was read.
+        case full
+        /// Only what changed since the watermark.
+        case delta
+    }
+
+    public var mode: Mode
+    /// `syncrepl`, `dirsync` or `usn`; nil when none could be used.
+    public var method: String?
+    /// Why a full read was chosen (nil for a delta).
+    public var reason: String?
+
+    public init(mode: Mode, method: String?, reason: String?) {
+        self.mode = mode
+        self.method = method
+        self.reason = reason
     }
 }
 

@@ -38,11 +38,12 @@ struct RunsCommand: AsyncParsableCommand {
                 Output.write("no runs yet: 'usersync sync --dry-run' makes the first\n", to: .standardOutput)
                 return
             }
-            var text = "  id  source        started (UTC)         status    secs  read  created updated deact. react. skipped\n"
+            var text = "  id  source        started (UTC)         status    mode   secs  read  created updated deact. react. skipped\n"
             for r in runs {
                 let secs = r.durationSeconds.map { String(format: "%.1f", $0) } ?? "-"
                 let status = r.status + (r.dryRun ? "*" : "")
                 text += "\(Output.pad(String(r.id), 4, right: true))  \(Output.pad(r.source, 12))  \(Output.pad(String(r.startedAt.prefix(19)), 20))  \(Output.pad(status, 8))"
+                text += "  \(Output.pad(r.mode ?? "-", 5))"
                 text += " \(Output.pad(secs, 5, right: true)) \(Output.pad(String(r.entriesRead), 5, right: true))"
                 for n in [r.created, r.updated, r.deactivated, r.reactivated, r.skipped] {
                     text += " \(Output.pad(String(n), 7, right: true))"
@@ -94,7 +95,11 @@ struct RunsCommand: AsyncParsableCommand {
             var text = "run \(run.id) of \(run.source)\(run.dryRun ? " (dry run)" : ""): \(run.status)\n"
             text += "  started   \(run.startedAt)\n  finished  \(run.finishedAt ?? "-")"
             if let secs = run.durationSeconds { text += String(format: " (%.2f s)", secs) }
-            text += "\n  read      \(run.entriesRead) entries\n"
+            text += "\n  read      \(run.entriesRead) entries"
+            if let mode = run.mode {
+                text += " (\(mode)\(run.method.map { " by \($0)" } ?? "")\(run.fullReason.map { ": \($0)" } ?? ""))"
+            }
+            text += "\n"
             text += "  users     created \(run.created), updated \(run.updated), deactivated \(run.deactivated), reactivated \(run.reactivated), unchanged \(run.unchanged), skipped \(run.skipped)\n"
             if run.groupsRead > 0 || run.groupsDeactivated > 0 {
                 text += "  groups    \(run.groupsRead) read: created \(run.groupsCreated), updated \(run.groupsUpdated), deactivated \(run.groupsDeactivated), reactivated \(run.groupsReactivated), unchanged \(run.groupsUnchanged); memberships +\(run.membershipsAdded) −\(run.membershipsRemoved)\n"

@@ -17,6 +17,8 @@ struct SyncCommand: AsyncParsableCommand {
 
         Before writing, a guard stops the run (exit 9) when the read is empty, when more users would be deactivated than options.maxDeactivations allows (default 10% of the source's active users), when more records would be skipped than options.maxSkipped allows (default 10% of the records read), or when active users would exceed options.maxUsers. --force overrides the two thresholds; an empty read needs --allow-empty of its own (a --force meant for a large deactivation must never let a filter typo deactivate everyone); nothing overrides maxUsers. A stopped or failed run changes nothing.
 
+        A source with incremental: { method: auto | syncrepl } reads only what changed since its last applied run when it can (OpenLDAP's content sync, RFC 4533), and everything at least every incremental.fullEvery (default 24h), at the first run, after a change of its base, filter or mapping, and whenever the server no longer knows the changes: the report says which (mode: full or delta) and why. --full reads everything now. A delta is guarded like a full read: a delta that would deactivate more than maxDeactivations stops.
+
         After a source's run is applied, the targets that take its users (targets: in the configuration, an application's SCIM API) are pushed: see 'usersync push --help'; --no-push leaves that to a later 'usersync push'. A push that fails or is stopped by its guard does not undo the run.
 
         Every run, dry runs included, is recorded: see 'usersync runs'. On a terminal a progress line shows the phase, entries and pages read, the rate and the time, and a table of every source ends the output; with --json or when the output is a pipe or a file, neither appears.
@@ -47,6 +49,10 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-empty"),
           help: "Apply even when the source returns no users (or no groups): every user of the source is deactivated. Not implied by --force.")
     var allowEmpty = false
+
+    @Flag(name: .customLong("full"),
+          help: "Read everything, even for a source that reads incrementally (its watermark is taken afresh).")
+    var full = false
 
     @Option(name: .customLong("wait"),
             help: ArgumentHelp("Seconds to wait for another run on the same store to finish before giving up.", valueName: "seconds"))
@@ -85,7 +91,7 @@ struct SyncCommand: AsyncParsableCommand {
         var reports: [SyncReport] = []
         var pushes: [PushReport] = []
         for source in selected {
-            let report = await engine.run(source, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
+            let report = await engine.run(source, dryRun: dryRun, force: force, allowEmpty: allowEmpty, full: full)
             progress?.clear()
             reports.append(report)
             if !output.json { Output.write(SyncText.render(report, show: show), to: .standardOutput) }
@@ -120,6 +126,9 @@ enum SyncText {
         case .planned: text += "\(report.source): dry run (\(run), \(seconds) s, \(report.entriesRead) entries read): nothing was changed\n"
         case .stopped: text += "\(report.source): STOPPED by the guard (\(run)): \(report.error ?? "")\n"
         case .failed: text += "\(report.source): FAILED (\(run)): \(report.error ?? "")\n"
+        }
+        if let read = report.read {
+            text += "  read \(read.mode.rawValue)\(read.method.map { " by \($0)" } ?? "")\(read.reason.map { ": \($0)" } ?? "")\n"
         }
         if report.status != .failed {
             let u = report.users

@@ -80,6 +80,7 @@ struct ContentSyncTests {
         let modified = try await Self.uuid(slapd, connection, Slapd.userDN(3))
         let deleted = try await Self.uuid(slapd, connection, Slapd.userDN(4))
         let untouched = try await Self.uuid(slapd, connection, Slapd.userDN(5))
+        let moved = try await Self.uuid(slapd, connection, Slapd.userDN(6))
 
         // Nothing changed: nothing is reported changed or gone.
         let quiet = try await connection.contentSync(base: Slapd.suffix, cookie: first.cookie)
@@ -96,6 +97,12 @@ struct ContentSyncTests {
                 dn: \(Slapd.userDN(4))
                 changetype: delete
 
+                dn: \(Slapd.userDN(6))
+                changetype: modrdn
+                newrdn: uid=\(Slapd.userName(6))
+                deleteoldrdn: 1
+                newsuperior: ou=services,\(Slapd.suffix)
+
                 dn: uid=newcomer,\(Slapd.peopleBase)
                 changetype: add
                 objectClass: inetOrgPerson
@@ -107,7 +114,9 @@ struct ContentSyncTests {
         }
         let newcomer = try await Self.uuid(slapd, connection, "uid=newcomer,\(Slapd.peopleBase)")
         let delta = try await connection.contentSync(base: Slapd.suffix, cookie: quiet.cookie ?? first.cookie)
-        #expect(delta.changed == [modified, newcomer])
+        // Moved to another branch of the naming context: a change, not a deletion.
+        #expect(delta.changed == [modified, newcomer, moved])
+        #expect(!delta.isGone(moved))
         #expect(delta.isGone(deleted))
         #expect(!delta.isGone(untouched) && !delta.isGone(modified) && !delta.isGone(newcomer))
         if sessionLog == nil {

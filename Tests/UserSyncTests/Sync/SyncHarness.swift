@@ -62,15 +62,18 @@ struct SyncHarness {
     /// The slapd, for the tests that stop and start their server.
     var slapd: Slapd { ldap as! Slapd }
 
-    static func start(users: Int = 100, extraLDIF: String = "", store kind: StoreKind = .sqlite) async throws -> SyncHarness {
-        try await start(users: users, extraLDIF: { _ in extraLDIF }, SyncSetup(directory: .slapd, store: kind))
+    static func start(users: Int = 100, extraLDIF: String = "", store kind: StoreKind = .sqlite,
+                      sessionLog: Int? = nil) async throws -> SyncHarness {
+        try await start(users: users, extraLDIF: { _ in extraLDIF }, SyncSetup(directory: .slapd, store: kind), sessionLog: sessionLog)
     }
 
     /// `extraLDIF` names its entries below the suffix it is given (the test's branch on 389-DS).
-    static func start(users: Int = 100, extraLDIF: (String) -> String = { _ in "" }, _ setup: SyncSetup) async throws -> SyncHarness {
+    /// `sessionLog`: slapd's syncprov session log (content sync's delete phase), if any.
+    static func start(users: Int = 100, extraLDIF: (String) -> String = { _ in "" }, _ setup: SyncSetup,
+                      sessionLog: Int? = nil) async throws -> SyncHarness {
         let ldap: any TestDirectory
         switch setup.directory {
-        case .slapd: ldap = try await Slapd.start(users: users, extraLDIF: extraLDIF(Slapd.suffix))
+        case .slapd: ldap = try await Slapd.start(users: users, extraLDIF: extraLDIF(Slapd.suffix), sessionLog: sessionLog)
         case .ds389: ldap = try await DirectoryServer389.get().branch(users: users) { branch in extraLDIF(branch.suffix) }
         }
         let directory = try Shell.temporaryDirectory("usersync-sync")
@@ -83,8 +86,10 @@ struct SyncHarness {
     var storePath: String { directory.appendingPathComponent("users.db").path }
 
     /// The configuration file's text; `options` and `mapping` are YAML lines indented for their section.
+    /// `sourceLines` go at the source's level (`incremental: …`), indented for it.
     func yaml(filter: String = "(objectClass=inetOrgPerson)", base: String? = nil, pageSize: Int = 50,
-              mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil) -> String {
+              mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil,
+              sourceLines: String = "") -> String {
         let defaultMapping = """
                   username: uid
                   email: mail
@@ -102,6 +107,7 @@ struct SyncHarness {
                 tls: { caFile: \(ldap.caFile) }
                 bindDN: \(ldap.readerDN)
                 passwordFile: \(directory.appendingPathComponent("reader.pw").path)
+            \(sourceLines)
                 users:
                   base: "\(base ?? ldap.peopleBase)"
                   filter: "\(filter)"
@@ -118,16 +124,18 @@ struct SyncHarness {
     }
 
     func source(filter: String = "(objectClass=inetOrgPerson)", base: String? = nil, pageSize: Int = 50,
-                mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil) throws -> SourceSettings {
+                mapping: String? = nil, options: String = "", groups: String = "", memberOf: String? = nil,
+                sourceLines: String = "") throws -> SourceSettings {
         let text = yaml(filter: filter, base: base, pageSize: pageSize, mapping: mapping, options: options, groups: groups,
-                        memberOf: memberOf)
+                        memberOf: memberOf, sourceLines: sourceLines)
         return try ConfigLoader.parse(text, file: "test.yaml").sources[0]
     }
 
     func sync(_ source: SourceSettings, from recordSource: (any RecordSource)? = nil, dryRun: Bool = false,
-              force: Bool = false, allowEmpty: Bool = false) async -> SyncReport {
-        await SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                         lockTimeout: .seconds(5)).run(source, from: recordSource, dryRun: dryRun, force: force, allowEmpty: allowEmpty)
+              force: Bool = false, allowEmpty: Bool = false, full: Bool = false, into other: UserStore? = nil) async -> SyncReport {
+        await SyncEngine(store: other ?? store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                         lockTimeout: .seconds(5)).run(source, from: recordSource, dryRun: dryRun, force: force, allowEmpty: allowEmpty,
+                                                       full: full)
     }
 
     func modify(_ ldif: String) async throws {

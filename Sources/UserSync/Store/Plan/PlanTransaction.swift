@@ -29,6 +29,9 @@ enum PlanTransaction {
         guard let applied = decision.applied else { return outcome }
         try RunBook.finishRun(session, request.runId, report: applied, at: Timestamp.now(),
                               keepRecords: request.options.keepRecords)
+        // The watermark commits with the changes it covers, or not at all: a run stopped by the
+        // guard, failed or killed leaves the previous one, and the next run reads them again.
+        if let watermark = request.watermark { try WatermarkTables.save(session, source: request.source, watermark) }
         try holdBeforeCommitForTests()
         outcome.committed = true
         return outcome

@@ -90,6 +90,7 @@ struct Planner {
               AND u.source = ? AND u.username = staged.username
               AND NOT EXISTS (SELECT 1 FROM staged s2 WHERE s2.external_id = u.external_id)
               AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
+              \(goneFromDirectory("u"))
             """, source)
 
         // 4. Adoption of users made by hand, when the options allow it.
@@ -155,6 +156,36 @@ struct Planner {
                 UPDATE staged SET skip = 'a new user, and options.createUsers is false'
                 WHERE skip IS NULL AND user_id IS NULL
                 """)
+        }
+    }
+
+    /// A condition (`AND …`) on the user `alias`, not among the records read, that holds when
+    /// its entry is no longer in the directory's scope. A full read sent every entry, so the
+    /// absence says it: nothing to add. A delta's present phase listed every entry in
+    /// `staged_present`, and the changed ones that no longer match in `staged_gone`. A delta
+    /// that lists deletions names them in `staged_gone`; a user
+    /// deactivated as missing by an earlier run (its last change of state says so) is gone too,
+    /// so that an account re-created with its username takes the old row back exactly as a
+    /// full read would.
+    func goneFromDirectory(_ alias: String) -> String {
+        switch request.delta {
+        case nil:
+            return ""
+        case .listedPresent:
+            // syncprov lists changed entries as present too: one that changed and was not found
+            // by the re-read (it left the base or the filter) is in `staged_gone`.
+            return """
+                AND (NOT EXISTS (SELECT 1 FROM staged_present p WHERE p.external_id = \(alias).external_id)
+                     OR EXISTS (SELECT 1 FROM staged_gone g WHERE g.external_id = \(alias).external_id))
+                """
+        case .listedGone:
+            return """
+                AND (EXISTS (SELECT 1 FROM staged_gone g WHERE g.external_id = \(alias).external_id)
+                     OR (\(alias).state = 'deactivated'
+                         AND (SELECT c.new_value FROM changes c
+                              WHERE c.object_type = 'user' AND c.object_id = \(alias).id AND c.action IN ('create', 'deactivate', 'reactivate')
+                              ORDER BY c.id DESC LIMIT 1) = 'missing from the directory'))
+                """
         }
     }
 
@@ -232,7 +263,7 @@ struct Planner {
                 """, now)
         }
 
-        // Missing from a complete read: deactivated (never deleted).
+        // Missing from a complete read, or gone by a delta's word: deactivated (never deleted).
         if options.deactivateMissing {
             try db.execute("""
                 CREATE TEMP TABLE missing AS
@@ -241,6 +272,7 @@ struct Planner {
                       AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
+                      \(goneFromDirectory("u"))
                 """, source)
             try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)

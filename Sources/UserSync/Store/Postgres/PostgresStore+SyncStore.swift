@@ -150,6 +150,10 @@ extension PostgresStore: StoreBackend {
     /// PostgreSQL logs slow statements itself (`log_min_duration_statement`).
     func traceSlowStatements(_ logger: Logger?, threshold: Double) async {}
 
+    func watermark(source: String) async throws -> Watermark? {
+        try await read { db in try WatermarkTables.load(db, source: source) }
+    }
+
     func appliedMigrations() async throws -> [String] {
         try await read { db in try db.values(String.self, "SELECT identifier FROM schema_migrations ORDER BY applied_at, identifier") }
     }
@@ -273,6 +277,19 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
                 text.endRow()
             }
             try db.copy(into: "staged_links", columns: ["group_dn", "member", "member_kind"], text.buffer)
+        }
+    }
+
+    func addIDs(_ ids: [String], to list: DeltaList) async throws {
+        guard !ids.isEmpty else { return }
+        try await link.run { db in
+            var text = PostgresCopyText()
+            for id in ids {
+                text.field(id)
+                text.endRow()
+            }
+            try db.copy(into: list.rawValue, columns: ["external_id"], text.buffer)
+            try db.execute("ANALYZE \(list.rawValue)")
         }
     }
 

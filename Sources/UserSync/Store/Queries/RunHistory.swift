@@ -25,6 +25,11 @@ public struct RunRecord: Codable, Sendable, SQLRowDecodable {
     public var membershipsAdded: Int
     public var membershipsRemoved: Int
     public var error: String?
+    /// How an incremental source was read: `full` or `delta` (nil for other sources), with
+    /// which method, and why a full read was chosen.
+    public var mode: String?
+    public var method: String?
+    public var fullReason: String?
 
     public init(row: SQLRow) throws {
         id = row["id"]
@@ -49,6 +54,9 @@ public struct RunRecord: Codable, Sendable, SQLRowDecodable {
         membershipsAdded = row["memberships_added"]
         membershipsRemoved = row["memberships_removed"]
         error = row["error"]
+        mode = row["read_mode"]
+        method = row["read_method"]
+        fullReason = row["read_reason"]
     }
 
     /// Seconds from start to finish, when finished.

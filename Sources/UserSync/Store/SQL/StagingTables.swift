@@ -11,7 +11,7 @@ import Foundation
 enum StagingTables {
     /// Every temporary table a run makes outside its transaction (a failed run may leave them).
     static let names = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links",
-                        "identical", "stale"]
+                        "identical", "stale", "staged_gone", "staged_present"]
 
     /// Drops what a previous run left and creates empty tables. The user table gets its
     /// indexes once it is full (`finishUsers`): one sort is much cheaper than keeping four
@@ -84,6 +84,11 @@ enum StagingTables {
                 data \(blob) NOT NULL
             )
             """,
+            // A delta read's word on the entries it did not send: the stable ids it reported
+            // deleted (or that left the source's base or filter), and, when the server listed
+            // what is present instead (a present phase), every id it listed.
+            "CREATE TEMP TABLE staged_gone (external_id TEXT PRIMARY KEY)",
+            "CREATE TEMP TABLE staged_present (external_id TEXT PRIMARY KEY)",
         ])
     }
 

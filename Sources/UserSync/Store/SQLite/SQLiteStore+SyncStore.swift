@@ -38,6 +38,10 @@ extension SQLiteStore: StoreBackend {
         try await database.read { db in try KnownRecords.load(db, source: source) }
     }
 
+    func watermark(source: String) async throws -> Watermark? {
+        try await database.read { db in try WatermarkTables.load(SQLiteSession(db: db), source: source) }
+    }
+
     /// On the pool's writer, which every staging statement uses.
     func makeStaging(for lease: any RunLease) async throws -> any RunStaging {
         let staging = Staging(database: database)

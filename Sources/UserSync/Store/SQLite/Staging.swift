@@ -111,6 +111,17 @@ final class Staging: RunStaging {
         }
     }
 
+    func addIDs(_ ids: [String], to list: DeltaList) async throws {
+        guard !ids.isEmpty else { return }
+        try await database.write { db in
+            let insert = try RawStatement(db, sql: "INSERT INTO \(list.rawValue) (external_id) VALUES (?)")
+            for id in ids {
+                insert.bind(1, id)
+                try insert.run()
+            }
+        }
+    }
+
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws {
         try await database.write { db in try StagingTables.addGroups(SQLiteSession(db: db), groups, idAttribute: idAttribute) }
     }
