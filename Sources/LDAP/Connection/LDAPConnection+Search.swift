@@ -8,7 +8,7 @@ extension LDAPConnection {
     public func search(_ request: SearchRequest) throws -> SearchResult {
         let msgid = try sendSearch(request, pageSize: 0, cookie: [])
         let received = try receive(msgid, request: request)
-        return SearchResult(entries: received.entries, references: received.references)
+        return SearchResult(entries: received.entries, references: received.references, controls: received.controls)
     }
 
     /// Streams a search page by page with the paged results control (RFC 2696). Only one page
@@ -42,8 +42,7 @@ extension LDAPConnection {
 
     func sendSearch(_ request: SearchRequest, pageSize: Int, cookie: [UInt8],
                             base: String? = nil, scope: SearchRequest.Scope? = nil,
-                            attributes: [String]? = nil,
-                            extraControls: [UnsafeMutablePointer<LDAPControl>] = []) throws -> Int32 {
+                            attributes: [String]? = nil) throws -> Int32 {
         let handle = try requireHandle("search")
         var control: UnsafeMutablePointer<LDAPControl>?
         defer { if let control { ldap_control_free(control) } }
@@ -63,10 +62,29 @@ extension LDAPConnection {
                 throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
             }
         }
+        var requested: [UnsafeMutablePointer<LDAPControl>] = []
+        defer { requested.forEach { ldap_control_free($0) } }
+        for wanted in request.controls {
+            var made: UnsafeMutablePointer<LDAPControl>?
+            var rc: Int32
+            if let value = wanted.value {
+                rc = value.withUnsafeBufferPointer { buffer in
+                    var ber = berval(bv_len: ber_len_t(buffer.count),
+                                     bv_val: UnsafeMutableRawPointer(mutating: buffer.baseAddress).map { $0.assumingMemoryBound(to: CChar.self) })
+                    return ldap_control_create(wanted.oid, wanted.critical ? 1 : 0, &ber, 1, &made)
+                }
+            } else {
+                rc = ldap_control_create(wanted.oid, wanted.critical ? 1 : 0, nil, 0, &made)
+            }
+            guard rc == LDAP_SUCCESS, let made else {
+                throw LDAPConnection.error(handle, rc: rc, operation: "search", uri: uri)
+            }
+            requested.append(made)
+        }
         let names = attributes ?? request.attributes
         let cNames: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) } + [nil]
         defer { cNames.forEach { free($0) } }
-        var serverControls: [UnsafeMutablePointer<LDAPControl>?] = ([control].compactMap { $0 } + extraControls) + [nil]
+        var serverControls: [UnsafeMutablePointer<LDAPControl>?] = ([control].compactMap { $0 } + requested) + [nil]
         var timeLimit = timeval(tv_sec: request.timeLimit, tv_usec: 0)
         var msgid: Int32 = 0
         let rc = cNames.withUnsafeBufferPointer { namesBuffer in
@@ -91,6 +109,7 @@ extension LDAPConnection {
         var cookie: [UInt8] = []
         var pagedByServer = false
         var estimate = 0
+        var controls: [ResponseControl] = []
     }
 
     /// Collects every message of one search request up to its result.
@@ -234,6 +253,14 @@ extension LDAPConnection {
             }
             throw LDAPError(code: LDAPResultCode(code), operation: "search", diagnosticMessage: diag,
                             matchedDN: matchedDN, uri: uri, detail: detail)
+        }
+        if let controls {
+            var i = 0
+            while let control = controls[i] {
+                received.controls.append(ResponseControl(oid: String(cString: control.pointee.ldctl_oid),
+                                                         value: LDAPConnection.bytes(control.pointee.ldctl_value)))
+                i += 1
+            }
         }
         if let controls, let page = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, controls, nil) {
             var count: ber_int_t = 0

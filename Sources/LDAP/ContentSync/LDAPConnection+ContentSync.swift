@@ -14,22 +14,12 @@ extension LDAPConnection {
     public func contentSync(base: String, scope: SearchRequest.Scope = .sub, filter: String = "(objectClass=*)",
                             cookie: [UInt8]?, collect: Bool = true) throws -> ContentSyncResult {
         let handle = try requireHandle("content sync")
-        let value = ContentSync.requestValue(cookie: cookie)
-        var control: UnsafeMutablePointer<LDAPControl>?
-        let rc = value.withUnsafeBufferPointer { buffer -> Int32 in
-            var ber = berval(bv_len: ber_len_t(buffer.count),
-                             bv_val: UnsafeMutableRawPointer(mutating: buffer.baseAddress!).assumingMemoryBound(to: CChar.self))
-            // Critical: a server that does not know the control must refuse the search rather
-            // than answer it as a plain one, which would look like "nothing changed".
-            return ldap_control_create(ContentSync.requestOID, 1, &ber, 1, &control)
-        }
-        guard rc == LDAP_SUCCESS, let control else {
-            throw LDAPConnection.error(handle, rc: rc, operation: "content sync", uri: uri)
-        }
-        defer { ldap_control_free(control) }
-        let request = SearchRequest(base: base, scope: scope, filter: filter, attributes: ["1.1"],
+        var request = SearchRequest(base: base, scope: scope, filter: filter, attributes: ["1.1"],
                                     completeRangedAttributes: false)
-        let msgid = try sendSearch(request, pageSize: 0, cookie: [], extraControls: [control])
+        // Critical: a server that does not know the control must refuse the search rather than
+        // answer it as a plain one, which would look like "nothing changed".
+        request.controls = [RequestControl(oid: ContentSync.requestOID, critical: true, value: ContentSync.requestValue(cookie: cookie))]
+        let msgid = try sendSearch(request, pageSize: 0, cookie: [])
         var result = ContentSyncResult()
         var done = false
         while !done {

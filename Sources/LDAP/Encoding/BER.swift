@@ -119,6 +119,15 @@ public enum BER {
     public static func octetString(_ bytes: [UInt8]) -> [UInt8] { element(Tag.octetString, bytes) }
     public static func boolean(_ value: Bool) -> [UInt8] { element(Tag.boolean, [value ? 0xFF : 0x00]) }
 
+    /// An INTEGER, in the fewest two's-complement bytes.
+    public static func integer(_ value: Int64) -> [UInt8] {
+        var bytes = withUnsafeBytes(of: value.bigEndian) { Array($0) }
+        while bytes.count > 1 && ((bytes[0] == 0 && bytes[1] & 0x80 == 0) || (bytes[0] == 0xFF && bytes[1] & 0x80 != 0)) {
+            bytes.removeFirst()
+        }
+        return element(Tag.integer, bytes)
+    }
+
     /// An ENUMERATED of a small non-negative value.
     public static func enumerated(_ value: UInt8) -> [UInt8] {
         element(Tag.enumerated, value < 0x80 ? [value] : [0, value])

@@ -31,6 +31,9 @@ public struct SearchRequest: Sendable {
     public var sizeLimit: Int
     /// A time limit in seconds the server enforces (0: none).
     public var timeLimit: Int
+    /// Server controls sent with every request of the search (besides paging), such as Show
+    /// Deleted or DirSync.
+    public var controls: [RequestControl] = []
     /// Complete attributes that the server returns in ranges (`member;range=0-1499`) by reading
     /// the remaining ranges, so each entry carries all values under the plain name.
     public var completeRangedAttributes: Bool
@@ -46,6 +49,25 @@ public struct SearchRequest: Sendable {
         self.timeLimit = timeLimit
         self.completeRangedAttributes = completeRangedAttributes
     }
+}
+
+/// A server control to send with a request: its OID, criticality and BER-encoded value.
+public struct RequestControl: Sendable, Equatable {
+    public var oid: String
+    public var critical: Bool
+    public var value: [UInt8]?
+
+    public init(oid: String, critical: Bool, value: [UInt8]? = nil) {
+        self.oid = oid
+        self.critical = critical
+        self.value = value
+    }
+}
+
+/// A control the server returned with a search's result: its OID and value.
+public struct ResponseControl: Sendable, Equatable {
+    public let oid: String
+    public let value: [UInt8]
 }
 
 /// One page of a search: the entries and the continuation references the server sent with it.
@@ -66,4 +88,6 @@ public struct SearchPage: Sendable {
 public struct SearchResult: Sendable {
     public let entries: [LDAPEntry]
     public let references: [String]
+    /// The controls of the search's result message (DirSync's cookie, for one).
+    public var controls: [ResponseControl] = []
 }

@@ -12,7 +12,7 @@ public struct RootDSE: Sendable {
         "schemaNamingContext", "subschemaSubentry", "supportedControl", "supportedExtension", "supportedFeatures",
         "supportedSASLMechanisms", "supportedLDAPVersion", "supportedCapabilities", "vendorName", "vendorVersion",
         "dnsHostName", "serverName", "domainFunctionality", "forestFunctionality", "domainControllerFunctionality",
-        "isGlobalCatalogReady", "configContext", "objectClass",
+        "isGlobalCatalogReady", "configContext", "objectClass", "highestCommittedUSN", "dsServiceName",
     ]
 
     public var namingContexts: [String] { entry.strings("namingContexts") }
@@ -26,6 +26,11 @@ public struct RootDSE: Sendable {
     public var vendorName: String? { entry.string("vendorName") }
     public var vendorVersion: String? { entry.string("vendorVersion") }
     public var dnsHostName: String? { entry.string("dnsHostName") }
+    /// Active Directory: the highest update sequence number this DC has committed.
+    public var highestCommittedUSN: Int64? { entry.string("highestCommittedUSN").flatMap { Int64($0) } }
+    /// Active Directory: the DN of this DC's NTDS Settings object (which holds its invocationId).
+    public var dsServiceName: String? { entry.string("dsServiceName") }
+    public var configurationNamingContext: String? { entry.string("configurationNamingContext") }
 
     /// Whether the server is Active Directory (or Samba acting as an AD DC, or AD LDS).
     public var isActiveDirectory: Bool {

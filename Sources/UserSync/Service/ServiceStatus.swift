@@ -118,6 +118,13 @@ public actor ServiceStatus {
         Gauge(label: "usersync_last_run_duration_seconds", dimensions: dimensions).record(report.durationSeconds)
         Gauge(label: "usersync_last_run_entries_read", dimensions: dimensions).record(report.entriesRead)
         Gauge(label: "usersync_last_run_skipped", dimensions: dimensions).record(report.users.skipped)
+        if let read = report.read {
+            // One series per mode, 1 for the mode of the last run (the Prometheus way of an enum).
+            for mode in [ReadMode.Mode.full, .delta] {
+                Gauge(label: "usersync_last_run_mode", dimensions: dimensions + [("mode", mode.rawValue)])
+                    .record(read.mode == mode ? 1 : 0)
+            }
+        }
         Counter(label: "usersync_runs_total", dimensions: dimensions + [("status", report.status.rawValue)]).increment()
         if !succeeded {
             Counter(label: "usersync_run_failures_total", dimensions: dimensions + [("kind", report.errorKind?.rawValue ?? "other")]).increment()

@@ -70,6 +70,13 @@ public final class UserStore: Sendable {
     }
 
     /// Closes the store's connections (a PostgreSQL store's; SQLite's close with the store).
+    /// Where an incremental source's reads stand (nil: it has no watermark).
+    public func watermarkStatus(source: String) async throws -> WatermarkStatus? {
+        try await backend.watermark(source: source).map {
+            WatermarkStatus(method: $0.method.rawValue, updatedAt: $0.updatedAt, lastFullAt: $0.lastFullAt, server: $0.server)
+        }
+    }
+
     public func close() async {
         await backend.close()
     }

@@ -27,6 +27,8 @@ struct StatusCommand: AsyncParsableCommand {
         /// Who holds the source's run lock now (a node, on a shared PostgreSQL store), if anyone.
         var lockHeldBy: String?
         var nextRun: Date?
+        /// An incremental source's watermark: what the next delta starts from.
+        var watermark: WatermarkStatus?
     }
 
     func run() async throws {
@@ -43,8 +45,9 @@ struct StatusCommand: AsyncParsableCommand {
             // Runs hold the run lock while they run: a run left `running` whose lock is free is stale.
             let holder = try await store.runLockHolder(source: source.name)
             let stale: Bool? = last?.status == "running" ? holder == nil : nil
+            let watermark = source.ldap?.incremental.method == .off ? nil : try await store.watermarkStatus(source: source.name)
             entries.append(Entry(source: source.name, type: source.type.rawValue, schedule: source.schedule?.description,
-                                 lastRun: last, stale: stale, lockHeldBy: holder, nextRun: next))
+                                 lastRun: last, stale: stale, lockHeldBy: holder, nextRun: next, watermark: watermark))
         }
         if output.json {
             Output.printJSON(entries)
@@ -60,12 +63,22 @@ struct StatusCommand: AsyncParsableCommand {
                     line += " (stale: no process is running it; it ended without recording how, killed or with the store's disk full; the next run marks it failed)"
                 }
                 text += line + "\n"
+                if let mode = run.mode {
+                    text += "  read       \(mode)\(run.method.map { " by \($0)" } ?? "")\(run.fullReason.map { " (\($0))" } ?? "")\n"
+                }
                 if run.skipped > 0 {
                     // Skipped records are users who are not synced: never to go unseen behind "applied".
                     text += "  skipped    \(run.skipped) of \(run.entriesRead) records (the reasons: usersync runs show \(run.id))\n"
                 }
             } else {
                 text += "  last run   none yet\n"
+            }
+            if let mark = entry.watermark {
+                text += "  watermark  \(mark.method), moved \(Self.age(mark.updatedAt)) ago; last full read \(Self.age(mark.lastFullAt)) ago"
+                    + (mark.server.map { " (from \($0))" } ?? "") + "\n"
+            } else if let incremental = configuration.sources.first(where: { $0.name == entry.source })?.ldap?.incremental,
+                      incremental.method != .off {
+                text += "  watermark  none yet: the next run reads everything\n"
             }
             if let holder = entry.lockHeldBy {
                 text += "  running    now, by \(holder) (it holds the run lock)\n"
@@ -76,6 +89,18 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
         Output.write(text, to: .standardOutput)
+    }
+}
+
+extension StatusCommand {
+    /// How long ago a store time was: 42s, 15m, 3h, 2d.
+    static func age(_ time: String) -> String {
+        guard let date = ISO8601DateFormatter.withFractions.date(from: time) else { return "?" }
+        let seconds = max(0, Int(Date().timeIntervalSince(date)))
+        if seconds < 120 { return "\(seconds)s" }
+        if seconds < 7200 { return "\(seconds / 60)m" }
+        if seconds < 172_800 { return "\(seconds / 3600)h" }
+        return "\(seconds / 86400)d"
     }
 }
 

@@ -14,6 +14,16 @@ struct IncrementalOutcome: Sendable {
     var scope: DeltaScope? = nil
 }
 
+/// What a method says changed since a watermark: the stable ids (as the store keeps them) of
+/// the entries changed, deleted, and — when the server lists them — present.
+struct ChangeList: Sendable {
+    var changed: Set<String> = []
+    var deleted: Set<String> = []
+    /// Every entry of the naming context, when the server listed them (a present phase).
+    var present: Set<String>?
+    var cookie: [UInt8]?
+}
+
 extension LDAPSource {
     /// Reads the users in full or, when `fullReason` is nil and the server can say what changed
     /// since `stored`, only those that changed; returns what it did. A delta re-reads each
@@ -24,47 +34,75 @@ extension LDAPSource {
                          page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> IncrementalOutcome {
         try await withConnection { ldap in
             let root = try await ldap.rootDSE()
-            let method = try resolveMethod(root)
-            let now = Timestamp.now()
-            guard let method = method.method else {
+            let resolved = resolveMethod(root, stored: stored)
+            guard let method = resolved.method else {
                 _ = try await searchUsers(ldap, attributes: attributes, page: page)
-                return IncrementalOutcome(read: ReadMode(mode: .full, method: nil, reason: method.reason ?? fullReason), watermark: nil)
+                return IncrementalOutcome(read: ReadMode(mode: .full, method: nil, reason: resolved.reason ?? fullReason), watermark: nil)
             }
-            // The sync covers the whole naming context: an entry moved out of the base is then a
-            // change (and is found gone by the re-read), where a sync of the base alone would
-            // leave it to the server's session log.
-            let syncBase = Self.namingContext(of: directory.users.base, among: root.namingContexts)
+            // The changes are asked of the whole naming context: an entry moved out of the base
+            // is then a change (found gone by the re-read), not something only a server's log
+            // could tell.
+            let context = Self.namingContext(of: directory.users.base, among: root.namingContexts)
+            let position = try await ServerPosition.read(ldap, root: root)
+            let reader = ChangeReader(ldap: ldap, context: context, idAttribute: settings.stableID,
+                                      watched: attributes, logger: logger)
             var reason = fullReason
-            if reason == nil, let stored, stored.method != method {
-                reason = "the watermark was taken with \(stored.method.rawValue), this run uses \(method.rawValue)"
+            if reason == nil, let stored {
+                reason = try await position.doubt(about: stored, method: method, ldap: ldap)
             }
             if reason == nil, let stored {
                 do {
-                    let changes = try await ldap.contentSync(base: syncBase, cookie: stored.cookie)
-                    var outcome = try await readChanged(ldap, changes, attributes: attributes, page: page)
-                    outcome.watermark = Watermark(method: method, cookie: changes.cookie ?? stored.cookie, usn: nil, server: nil,
-                                                  invocationID: nil, settingsHash: settingsHash, lastFullAt: stored.lastFullAt,
-                                                  updatedAt: now)
+                    let changes = try await reader.changes(method, since: stored, position: position)
+                    var outcome = try await readChanged(ldap, changes, method: method, attributes: attributes, page: page)
+                    outcome.watermark = Watermark(method: method, cookie: changes.cookie ?? stored.cookie,
+                                                  usn: method == .usn ? position.usn : nil, server: position.server,
+                                                  invocationID: position.invocationID, settingsHash: settingsHash,
+                                                  lastFullAt: stored.lastFullAt, updatedAt: Timestamp.now())
                     return outcome
-                } catch let error as LDAPError where error.code.rawValue == ContentSync.refreshRequiredCode {
-                    reason = "the server no longer knows the changes since the watermark (e-syncRefreshRequired)"
+                } catch let refused as WatermarkRefused {
+                    reason = refused.reason
                 }
             }
-            // A full read, with a watermark taken before it: what changes during the read is
+            // A full read, with the watermark taken before it: what changes during the read is
             // read again by the next delta (reading a change twice is harmless; missing one is not).
-            let mark = try await ldap.contentSync(base: syncBase, cookie: nil, collect: false)
+            let now = Timestamp.now()
+            var fullMethod = method
+            let cookie: [UInt8]?
+            do {
+                cookie = try await reader.currentCookie(method)
+            } catch let error as LDAPError where method == .dirsync && directory.incremental.method == .auto
+                && (error.kind == .insufficientAccess || [.unwillingToPerform, .unavailableCriticalExtension].contains(error.code)) {
+                // auto: DirSync when the account may use it, else USN polling.
+                logger.notice("DirSync refused for this account; reading changes by USN instead", metadata: ["error": "\(error)"])
+                fullMethod = .usn
+                cookie = nil
+            }
             _ = try await searchUsers(ldap, attributes: attributes, page: page)
-            let watermark = Watermark(method: method, cookie: mark.cookie, usn: nil, server: nil, invocationID: nil,
+            let watermark = Watermark(method: fullMethod, cookie: cookie, usn: fullMethod == .usn ? position.usn : nil,
+                                      server: position.server, invocationID: position.invocationID,
                                       settingsHash: settingsHash, lastFullAt: now, updatedAt: now)
-            return IncrementalOutcome(read: ReadMode(mode: .full, method: method.rawValue, reason: reason), watermark: watermark)
+            return IncrementalOutcome(read: ReadMode(mode: .full, method: fullMethod.rawValue, reason: reason), watermark: watermark)
         }
     }
 
     /// The method the settings ask for, as this server allows it; nil with the reason when none.
-    func resolveMethod(_ root: RootDSE) throws -> (method: IncrementalSettings.Method?, reason: String?) {
+    /// With `auto` on AD, the method of the stored watermark stays (DirSync, or USN where the
+    /// account could not use DirSync).
+    func resolveMethod(_ root: RootDSE, stored: Watermark?) -> (method: IncrementalSettings.Method?, reason: String?) {
         let configured = directory.incremental.method
-        if root.isActiveDirectory, [.auto, .dirsync, .usn].contains(configured) {
-            return (nil, "DirSync and USN reads of Active Directory are not built yet: every run reads everything")
+        let id = settings.stableID
+        if root.isActiveDirectory {
+            if configured == .syncrepl {
+                return (nil, "incremental.method syncrepl needs an RFC 4533 server, and \(root.vendor) is Active Directory: use dirsync, usn or auto")
+            }
+            guard id.caseInsensitiveCompare("objectGUID") == .orderedSame else {
+                return (nil, "Active Directory reports deleted objects by objectGUID, and the source's idAttribute is \(id): "
+                    + "set idAttribute: objectGUID to read only changes")
+            }
+            if configured == .usn { return (.usn, nil) }
+            if configured == .dirsync { return (.dirsync, nil) }
+            if let kept = stored?.method, kept == .usn || kept == .dirsync { return (kept, nil) }
+            return (root.supportedControls.contains(DirSync.oid) ? .dirsync : .usn, nil)
         }
         if [.dirsync, .usn].contains(configured) {
             return (nil, "incremental.method \(configured.rawValue) needs Active Directory, and \(root.vendor) is not: use syncrepl or auto")
@@ -73,9 +111,9 @@ extension LDAPSource {
             return (nil, "\(root.vendor) does not offer content sync (RFC 4533): on OpenLDAP load the syncprov overlay "
                 + "on the database (moduleload syncprov, overlay syncprov); on 389-DS enable the Content Synchronization plugin")
         }
-        guard settings.stableID.caseInsensitiveCompare("entryUUID") == .orderedSame else {
+        guard id.caseInsensitiveCompare("entryUUID") == .orderedSame else {
             return (nil, "content sync reports deleted entries by entryUUID alone, and the source's idAttribute is "
-                + "\(settings.stableID): set idAttribute: entryUUID to read only changes")
+                + "\(id): set idAttribute: entryUUID to read only changes")
         }
         return (.syncrepl, nil)
     }
@@ -92,36 +130,44 @@ extension LDAPSource {
 
     /// Re-reads the changed entries with the source's search, in batches of ids, and sorts out
     /// what is gone.
-    func readChanged(_ ldap: LDAPConnection, _ changes: ContentSyncResult, attributes: [String],
+    func readChanged(_ ldap: LDAPConnection, _ changes: ChangeList, method: IncrementalSettings.Method, attributes: [String],
                      page: @Sendable ([SourceRecord]) async throws -> Void) async throws -> IncrementalOutcome {
-        let changed = changes.changed.sorted()
+        let changed = changes.changed.subtracting(changes.deleted).sorted()
         let found = FoundIDs()
         let idAttribute = settings.stableID
         var start = 0
         while start < changed.count {
             let batch = changed[start..<min(start + Self.rereadBatch, changed.count)]
             start += batch.count
-            let clauses = batch.map { "(\(idAttribute)=\(LDAPFilter.escape($0)))" }.joined()
+            let clauses = batch.map { Self.idClause(idAttribute, $0) }.joined()
             _ = try await searchUsers(ldap, attributes: attributes, and: "(|\(clauses))") { records in
                 found.add(records.compactMap { $0.stableID(idAttribute)?.lowercased() })
                 try await page(records)
             }
         }
         let seen = found.ids
-        var outcome = IncrementalOutcome(read: ReadMode(mode: .delta, method: IncrementalSettings.Method.syncrepl.rawValue, reason: nil),
-                                         watermark: nil)
-        outcome.gone = Array(changes.deleted) + changed.filter { !seen.contains($0) }
-        if changes.presentListComplete {
-            outcome.present = Array(changes.present)
+        var outcome = IncrementalOutcome(read: ReadMode(mode: .delta, method: method.rawValue, reason: nil), watermark: nil)
+        outcome.gone = Array(changes.deleted) + changed.filter { !seen.contains($0.lowercased()) }
+        if let present = changes.present {
+            outcome.present = Array(present)
             outcome.scope = .listedPresent
         } else {
             outcome.scope = .listedGone
         }
         logger.info("changes since the watermark", metadata: [
-            "changed": "\(changed.count)", "reread": "\(seen.count)", "gone": "\(outcome.gone.count)",
-            "phase": "\(changes.presentListComplete ? "present" : "delete")",
+            "method": "\(method.rawValue)", "changed": "\(changed.count)", "reread": "\(seen.count)",
+            "gone": "\(outcome.gone.count)", "listed": "\(changes.present == nil ? "deletions" : "present entries")",
         ])
         return outcome
+    }
+
+    /// A filter clause naming one entry by its stable id (objectGUID by its bytes, as AD
+    /// matches it; anything else by its text).
+    static func idClause(_ attribute: String, _ id: String) -> String {
+        if attribute.caseInsensitiveCompare("objectGUID") == .orderedSame, let bytes = ADValue.guidBytes(id) {
+            return LDAPFilter.equalBytes(attribute, bytes).description
+        }
+        return "(\(attribute)=\(LDAPFilter.escape(id)))"
     }
 
     /// How many changed entries one re-reading search names.
@@ -135,6 +181,11 @@ private final class FoundIDs: @unchecked Sendable {
 
     func add(_ ids: [String]) { lock.withLock { set.formUnion(ids) } }
     var ids: Set<String> { lock.withLock { set } }
+}
+
+/// The server refused the watermark (a cookie it no longer knows): a full read, for `reason`.
+struct WatermarkRefused: Error {
+    let reason: String
 }
 
 /// An LDAP source read incrementally, as the engine's page reader sees any source: its `read`

@@ -88,3 +88,14 @@ struct Watermark: Sendable, Equatable {
     var lastFullAt: String
     var updatedAt: String
 }
+
+/// Where an incremental source's reads stand, as `usersync status` shows it.
+public struct WatermarkStatus: Codable, Sendable {
+    /// `syncrepl`, `dirsync` or `usn`.
+    public var method: String
+    /// When the watermark was last moved (the last applied run), and when the last full read was applied.
+    public var updatedAt: String
+    public var lastFullAt: String
+    /// The server the watermark belongs to (AD's DC), when it matters.
+    public var server: String?
+}
