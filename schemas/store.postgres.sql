@@ -257,3 +257,8 @@ CREATE TABLE source_watermarks (
     last_full_at text NOT NULL,
     updated_at text NOT NULL
 );
+
+-- v3 too: how a run of a source read incrementally read it (see store.sql).
+ALTER TABLE runs ADD COLUMN read_mode text;
+ALTER TABLE runs ADD COLUMN read_method text;
+ALTER TABLE runs ADD COLUMN read_reason text;

@@ -154,7 +154,10 @@ CREATE TABLE runs (
     memberships_added INTEGER NOT NULL DEFAULT 0,
     memberships_removed INTEGER NOT NULL DEFAULT 0,
     error TEXT
-);
+    -- Added by v6 (ALTER TABLE, hence SQLite's spelling): how a run of a source read
+    -- incrementally read it: read_mode 'full' or 'delta', read_method 'syncrepl', 'dirsync' or
+    -- 'usn', read_reason why a full read was chosen. NULL for other sources and older runs.
+    , read_mode TEXT, read_method TEXT, read_reason TEXT);
 
 -- usersync's own bookkeeping: per source read incrementally, where its last read ended (a
 -- DirSync or syncrepl cookie, or a USN with the domain controller it belongs to), the settings

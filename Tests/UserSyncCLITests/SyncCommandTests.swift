@@ -40,7 +40,9 @@ struct CLISyncSetup {
     var config: String { directory.appendingPathComponent("usersync.yaml").path }
     var logDirectory: String { directory.appendingPathComponent("log").path }
 
-    func writeConfig(filter: String = "(objectClass=inetOrgPerson)", password: String = "passwordEnv: READER_PW") throws {
+    /// `sourceLines`: more keys at the source's level (`incremental: …`), indented for it.
+    func writeConfig(filter: String = "(objectClass=inetOrgPerson)", password: String = "passwordEnv: READER_PW",
+                     sourceLines: String = "") throws {
         try """
             \(storeYAML)
             log:
@@ -53,6 +55,7 @@ struct CLISyncSetup {
                 tls: { caFile: \(slapd.ca.caFile) }
                 bindDN: \(Slapd.readerDN)
                 \(password)
+            \(sourceLines)
                 users:
                   base: \(Slapd.peopleBase)
                   filter: "\(filter)"
@@ -212,6 +215,44 @@ struct SyncCommandTests {
         let killed = try #require(runs.first { ($0["id"] as? Int) == (next.json?["runId"] as? Int).map { $0 - 1 } })
         #expect(killed["status"] as? String == "failed")
         #expect((killed["error"] as? String)?.contains("interrupted") == true)
+    }
+
+    @Test("incremental: kill -9 while a delta applies leaves the store and the watermark; the next run reads the same changes; --json, runs and status say how it read",
+          arguments: CLIStore.allCases)
+    func killDuringDelta(store: CLIStore) async throws {
+        let s = try await CLISyncSetup.start(users: 50, store: store)
+        try s.writeConfig(sourceLines: "    incremental: { method: syncrepl, fullEvery: 24h }")
+        let first = try await s.usersync(["sync", "--json", "-q"])
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.json?["mode"] as? String == "full" && first.json?["method"] as? String == "syncrepl")
+        #expect((first.json?["fullReason"] as? String)?.contains("no watermark yet") == true)
+        let before = try await s.usersync(["users", "--json"]).output
+        let changes = (1...5).map { "dn: \(Slapd.userDN($0))\nchangetype: modify\nreplace: sn\nsn: Changed\n" }
+            + (6...8).map { "dn: \(Slapd.userDN($0))\nchangetype: delete\n" }
+        try await s.modify(changes.joined(separator: "\n") + "\n")
+
+        let held = try s.startHeldSync(hold: 60)
+        try await s.waitForOutput(held.output, containing: "holding the transaction open")
+        kill(held.pid, SIGKILL)
+        _ = Shell.wait(held.pid)
+        #expect(try await s.usersync(["users", "--json"]).output == before, "the killed run wrote nothing")
+
+        let next = try await s.usersync(["sync", "--json", "-q"])
+        #expect(next.status == 0, "\(next.output)")
+        #expect(next.json?["mode"] as? String == "delta" && next.json?["fullReason"] == nil, "\(next.output)")
+        #expect((next.json?["users"] as? [String: Int])?["updated"] == 5)
+        #expect((next.json?["users"] as? [String: Int])?["deactivated"] == 3)
+        #expect(next.json?["entriesRead"] as? Int == 5)
+
+        let runs = try #require(try await s.json(["runs"]) as? [[String: Any]])
+        #expect(runs.first?["mode"] as? String == "delta" && runs.first?["method"] as? String == "syncrepl")
+        let table = try await s.usersync(["runs"])
+        #expect(table.output.contains("mode") && table.output.contains("delta"), "\(table.output)")
+        let status = try await s.usersync(["status"])
+        #expect(status.output.contains("read       delta by syncrepl"), "\(status.output)")
+        #expect(status.output.contains("watermark  syncrepl, moved"), "\(status.output)")
+        let full = try await s.usersync(["sync", "--full", "--json", "-q"])
+        #expect(full.json?["mode"] as? String == "full" && full.json?["fullReason"] as? String == "--full was given", "\(full.output)")
     }
 
     @Test("PostgreSQL stops while a run applies: the run fails (exit 3), nothing is half-written; once it is back, the next run completes")

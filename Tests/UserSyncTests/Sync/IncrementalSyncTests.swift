@@ -253,3 +253,72 @@ struct IncrementalPolicyTests {
         #expect(IncrementalPolicy.settingsHash(source, directory) == IncrementalPolicy.settingsHash(source, directory))
     }
 }
+
+/// A random sequence of directory changes and runs, each run full or delta at random: after
+/// every run the store holds what a store fed only full reads holds. The seed is printed with
+/// any failure, and `USERSYNC_PROPERTY_SEED` replays it.
+@Suite("Incremental reads, property")
+struct IncrementalPropertyTests {
+    /// SplitMix64: small, seedable, the same sequence on every machine.
+    struct Random: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test("random changes, random full and delta runs: always the store of full reads", arguments: [nil, 50] as [Int?])
+    func randomHistory(sessionLog: Int?) async throws {
+        let seed = ProcessInfo.processInfo.environment["USERSYNC_PROPERTY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        var random = Random(state: seed)
+        let h = try await SyncHarness.start(users: 40, extraLDIF: IncrementalSyncTests.former, sessionLog: sessionLog)
+        let twin = try await IncrementalSyncTests.twin(h)
+        let source = try h.source(options: "      maxDeactivations: 100%", sourceLines: IncrementalSyncTests.incremental)
+        let fullTwin = IncrementalSyncTests.Twin(store: twin.store, source: try h.source(options: "      maxDeactivations: 100%"))
+        // Where each user is: in the base, moved out, or deleted; and a counter for new names.
+        var inBase = Set(1...40), movedOut = Set<Int>(), deleted = Set<Int>()
+        var next = 41
+        for step in 1...12 {
+            var ldif: [String] = []
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                switch Int.random(in: 0..<6, using: &random) {
+                case 0 where !inBase.isEmpty:
+                    let n = inBase.randomElement(using: &random)!
+                    ldif.append("dn: \(Slapd.userDN(n))\nchangetype: modify\nreplace: mail\nmail: step\(step)-\(n)@example.com\n")
+                case 1 where !inBase.isEmpty:
+                    let n = inBase.randomElement(using: &random)!
+                    inBase.remove(n); deleted.insert(n)
+                    ldif.append("dn: \(Slapd.userDN(n))\nchangetype: delete\n")
+                case 2:
+                    // A new entry, or one deleted earlier made again with the same uid (a new entryUUID).
+                    let n = deleted.randomElement(using: &random) ?? next
+                    if n == next { next += 1 }
+                    deleted.remove(n); inBase.insert(n)
+                    ldif.append("dn: \(Slapd.userDN(n))\nchangetype: add\nobjectClass: inetOrgPerson\nuid: \(Slapd.userName(n))\ncn: Step \(step)\ngivenName: Step\nsn: S\(step)\nmail: new\(step)-\(n)@example.com\n")
+                case 3 where !inBase.isEmpty:
+                    let n = inBase.randomElement(using: &random)!
+                    inBase.remove(n); movedOut.insert(n)
+                    ldif.append("dn: \(Slapd.userDN(n))\nchangetype: modrdn\nnewrdn: uid=\(Slapd.userName(n))\ndeleteoldrdn: 1\nnewsuperior: ou=former,dc=example,dc=com\n")
+                case 4 where !movedOut.isEmpty:
+                    let n = movedOut.randomElement(using: &random)!
+                    movedOut.remove(n); inBase.insert(n)
+                    ldif.append("dn: uid=\(Slapd.userName(n)),ou=former,dc=example,dc=com\nchangetype: modrdn\nnewrdn: uid=\(Slapd.userName(n))\ndeleteoldrdn: 1\nnewsuperior: \(Slapd.peopleBase)\n")
+                default:
+                    break
+                }
+            }
+            if !ldif.isEmpty { try await h.modify(ldif.joined(separator: "\n") + "\n") }
+            let full = Bool.random(using: &random)
+            let report = await h.sync(source, full: full)
+            #expect(report.status == .applied, "seed \(seed), step \(step): \(report.error ?? "")")
+            try await fullTwin.sync(h)
+            let (a, b) = (try await IncrementalSyncTests.rows(h.store), try await IncrementalSyncTests.rows(fullTwin.store))
+            #expect(a == b, "seed \(seed), step \(step) (\(full ? "full" : "delta")): the stores differ")
+            if a != b { return }
+        }
+    }
+}

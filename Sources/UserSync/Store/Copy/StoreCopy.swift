@@ -13,6 +13,7 @@ public enum StoreCopy {
         ("runs", ["id"]), ("users", ["id"]), ("groups", ["id"]), ("group_members", ["group_id", "user_id"]),
         ("group_parents", ["group_id", "parent_id"]), ("effective_group_members", ["group_id", "user_id"]),
         ("sync_fingerprints", ["user_id"]), ("changes", ["id"]), ("run_records", ["run_id", "chunk"]),
+        ("source_watermarks", ["source"]),
     ]
     static let page = 5_000
 

@@ -16,10 +16,25 @@ enum IncrementalPolicy {
             "filter=\(directory.users.filter)",
             "memberOf=\(directory.users.memberOf.joined(separator: "|"))",
             "id=\(settings.stableID.lowercased())",
-            "mapping=\(String(reflecting: settings.mapping))",
-        ]
+        ] + mappingParts(settings.mapping) + optionParts(settings.options)
         let digest = SHA256.hash(data: Data(parts.joined(separator: "\n").utf8))
         return digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The mapping in a fixed order: its rules are dictionaries, whose order changes from one
+    /// process to the next (Swift seeds its hashing per process), and the hash must not.
+    static func mappingParts(_ mapping: Mapping) -> [String] {
+        mapping.rules.sorted { $0.key.rawValue < $1.key.rawValue }.map { "field.\($0.key.rawValue)=\(String(reflecting: $0.value))" }
+            + mapping.attributes.sorted { $0.key < $1.key }.map { "attribute.\($0.key)=\(String(reflecting: $0.value))" }
+    }
+
+    /// The options that decide what a record becomes (not the guard's thresholds, nor how many
+    /// runs keep their records).
+    static func optionParts(_ o: SyncOptions) -> [String] {
+        ["create=\(o.createUsers)", "update=\(o.updateUsers)", "deactivateMissing=\(o.deactivateMissing)",
+         "reactivate=\(o.reactivateReturning)", "lowerNames=\(o.lowercaseUsernames)", "lowerEmails=\(o.lowercaseEmails)",
+         "required=\(o.requiredFields.joined(separator: ","))", "adopt=\(String(reflecting: o.adoptExistingBy))",
+         "uacBit=\(o.disabledUserAccountControlBit)", "disabledWhen=\(String(reflecting: o.disabledWhenValue))"]
     }
 
     /// Why this run must read everything, whatever the server offers; nil when a delta may be tried.
