@@ -11,6 +11,9 @@ commands and repeating each (median of --repeat runs):
   changed   usersync sync after 10% of the users were modified and 1% deleted
   groups    usersync sync with the groups section (users already synced), and its own floor
   groupsNoop the same run again (nothing changed)
+  delta     incremental: { method: syncrepl } after 100 users modified and 10 deleted, beside
+            the full no-op read of the same source (sync --full, nothing to change), with
+            slapd's CPU time for each (the directory's side of the cost)
 
 Prints a table (median wall time, ratio to the floor, users per second, peak RSS from the
 kernel's accounting via /usr/bin/time) and writes it as Markdown and JSON.
@@ -98,6 +101,12 @@ def timed(command, env=None):
         return wall, int(open(t.name).read().split()[-1])
 
 
+def slapd_cpu(pid):
+    """slapd's user and system CPU seconds so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
@@ -138,7 +147,7 @@ def store_yaml(work, postgres):
     return f"store:\n  postgres:\n    url: {postgres.url()}\n    schema: bench\n    allowInsecure: true\n"
 
 
-def config(path, work, uri, groups, postgres=None):
+def config(path, work, uri, groups, postgres=None, incremental=False):
     text = store_yaml(work, postgres) + f"""sources:
   - name: bench
     type: ldap
@@ -146,7 +155,7 @@ def config(path, work, uri, groups, postgres=None):
     bindDN: {READER}
     passwordFile: {work}/reader.pw
     allowInsecureBind: true
-    users:
+""" + ("    incremental: { method: syncrepl }\n" if incremental else "") + f"""    users:
       base: {PEOPLE}
       filter: (objectClass=inetOrgPerson)
       pageSize: 1000
@@ -299,6 +308,34 @@ def main():
                 restore("synced" + tag, pg)
                 samples["changed" + tag].append(timed(sync[tag]))
 
+        # Incremental reads (SQLite, this binary only: a baseline may not know `incremental`).
+        print("== incremental: a full read with its watermark, then 100 users modified and 10 deleted", flush=True)
+        config(f"{work}/inc.yaml", work, uri, groups=False, incremental=True)
+        inc = [usersync, "sync", "--config", f"{work}/inc.yaml", "-q"]
+        clear_store(None)
+        timed(inc)
+        snapshot("incbase", None)
+        present = sorted(set(range(1, args.users + 1)) - set(deleted))
+        touched = rng.sample(present, 110)
+        with open(f"{work}/delta.ldif", "w") as out:
+            for i in touched[:100]:
+                out.write(f"dn: uid={uid(i)},{PEOPLE}\nchangetype: modify\nreplace: title\ntitle: Delta {i}\n\n")
+            for i in touched[100:]:
+                out.write(f"dn: uid={uid(i)},{PEOPLE}\nchangetype: delete\n\n")
+        subprocess.run(["ldapmodify", "-x", "-H", uri, "-D", "cn=admin," + SUFFIX, "-w", "secret", "-f", f"{work}/delta.ldif"],
+                       check=True, stdout=subprocess.DEVNULL)
+        slapd_pid = int(open(f"{work}/d/slapd.pid").read().strip())
+        for key in ("delta", "deltaFull", "slapdDelta", "slapdFull"):
+            samples[key] = []
+        for round_number in range(args.repeat):
+            restore("incbase", None)
+            before = slapd_cpu(slapd_pid)
+            samples["delta"].append(timed(inc))
+            samples["slapdDelta"].append((slapd_cpu(slapd_pid) - before, 0))
+            before = slapd_cpu(slapd_pid)
+            samples["deltaFull"].append(timed(inc + ["--full"]))
+            samples["slapdFull"].append((slapd_cpu(slapd_pid) - before, 0))
+
         def median(key):
             return statistics.median(s[0] for s in samples[key]), max(s[1] for s in samples[key])
 
@@ -329,19 +366,30 @@ def main():
                          "perSecond": round(count / wall), "peakRSSMiB": round(rss / 1024, 1),
                          "samples": [round(s[0], 3) for s in samples[key]]})
         groups_only = median("groups")[0] - noop_wall
+        delta_full, _ = median("deltaFull")
+        for key, label in (("deltaFull", "incremental source, full no-op read (sync --full)"),
+                           ("delta", "incremental source, delta after 100 modified, 10 deleted")):
+            wall, rss = median(key)
+            rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / floor, 2),
+                         "perSecond": round(args.users / wall), "peakRSSMiB": round(rss / 1024, 1),
+                         "samples": [round(s[0], 3) for s in samples[key]]})
         if postgres:
             result_pg = {m: round(median(m + "@postgres")[0] / median(m)[0], 2) for m in measures}
         result = {"users": args.users, "groups": args.groups, "repeat": args.repeat, "usersync": usersync,
                   "baseline": args.baseline, "store": args.store,
                   "postgresOverSQLite": result_pg if postgres else None,
                   "rows": rows, "groupImportOverNoop": round(groups_only, 3),
-                  "groupImportRatio": round(groups_only / group_floor, 2) if group_floor > 0 else None}
+                  "groupImportRatio": round(groups_only / group_floor, 2) if group_floor > 0 else None,
+                  "deltaOverFullNoop": round(median("delta")[0] / delta_full, 3),
+                  "slapdCPUSeconds": {"delta": round(median("slapdDelta")[0], 3), "full": round(median("slapdFull")[0], 3)}}
         table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB |",
                  "| --- | ---: | ---: | ---: | ---: |"]
         for r in rows:
             table.append(f"| {r['label']} | {r['seconds']:.3f} | {r['ratio']:.2f} | {r['perSecond']:,} | {r['peakRSSMiB']:.1f} |")
         table.append(f"\nGroup import alone (groups run − no-op run): {groups_only:.3f} s = "
                      f"{result['groupImportRatio']} × the group floor.")
+        table.append(f"\nDelta run ÷ full no-op read: {result['deltaOverFullNoop']:.3f} (goal ≤ 0.05); slapd CPU "
+                     f"{result['slapdCPUSeconds']['delta']:.3f} s for the delta, {result['slapdCPUSeconds']['full']:.3f} s for the full read.")
         if postgres:
             table.append("\nPostgreSQL ÷ SQLite, same rounds: " + ", ".join(f"{m} {r}" for m, r in result_pg.items()) + ".")
         markdown = "\n".join(table) + "\n"

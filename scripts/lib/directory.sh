@@ -81,6 +81,7 @@ include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
+moduleload syncprov
 ${pidfile:+pidfile $pidfile
 }sizelimit unlimited
 TLSCACertificateFile $d/tls/ca.pem
@@ -94,7 +95,12 @@ rootpw secret
 directory $d/db
 index objectClass eq
 index uid eq
+index entryUUID,entryCSN eq
 overlay memberof
+# Content sync (RFC 4533) for incremental reads; the session log lets a delta name deletions.
+overlay syncprov
+syncprov-checkpoint 100 10
+syncprov-sessionlog 10000
 CONF
 }
 
