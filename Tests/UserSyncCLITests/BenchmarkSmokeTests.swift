@@ -19,7 +19,11 @@ struct BenchmarkSmokeTests {
         let data = try Data(contentsOf: out.appendingPathComponent("results.json"))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let rows = try #require(json["rows"] as? [[String: Any]])
-        #expect(rows.compactMap { $0["measure"] as? String } == ["floor", "import", "noop", "changed", "groupFloor", "groups", "groupsNoop"])
+        #expect(rows.compactMap { $0["measure"] as? String } == ["floor", "import", "noop", "changed", "groupFloor", "groups", "groupsNoop",
+                                                                 "deltaFull", "delta"])
+        // The delta measure's figures: its ratio to the full no-op read and slapd's CPU time for each.
+        #expect((json["deltaOverFullNoop"] as? Double ?? 0) > 0)
+        #expect((json["slapdCPUSeconds"] as? [String: Double])?.keys.sorted() == ["delta", "full"])
         #expect(rows.allSatisfy { ($0["seconds"] as? Double ?? 0) > 0 && ($0["peakRSSMiB"] as? Double ?? 0) > 0 })
         let markdown = try String(contentsOf: out.appendingPathComponent("results.md"), encoding: .utf8)
         #expect(markdown.contains("| full import into an empty store |"))

@@ -116,6 +116,34 @@ extension LDAPConnection {
     func receive(_ msgid: Int32, request: SearchRequest) throws -> Received {
         let handle = try requireHandle("search")
         var received = Received()
+        try eachMessage(msgid, operation: "search", lost: { "after \(received.entries.count) entries of this page" }) { current in
+            let type = ldap_msgtype(current)
+            if type == cldap_res_search_entry() {
+                received.entries.append(try parseEntry(handle, current))
+            } else if type == cldap_res_search_reference() {
+                received.references += parseReference(handle, current)
+            } else if type == cldap_res_search_result() {
+                try parseResult(handle, current, into: &received, request: request)
+                return true
+            }
+            return false
+        }
+        if request.completeRangedAttributes {
+            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
+            // which cost more than parsing the entry.
+            for i in received.entries.indices where received.entries[i].hasAttributeName(containing: UInt8(ascii: ";")) {
+                try completeRanges(&received.entries[i], request: request)
+            }
+        }
+        return received
+    }
+
+    /// Hands each message of request `msgid` to `body` as it arrives, until `body` says the
+    /// request is done (its result came). No answer within the operation timeout abandons the
+    /// request; a dropped connection is `connectionLost`, with `lost()` saying how far it got.
+    func eachMessage(_ msgid: Int32, operation: String, lost: () -> String,
+                     _ body: (OpaquePointer) throws -> Bool) throws {
+        let handle = try requireHandle(operation)
         var done = false
         while !done {
             var timeout = timeval(options.operationTimeout)
@@ -126,42 +154,25 @@ extension LDAPConnection {
             defer { if chain != nil { ldap_msgfree(chain) } }
             if rc == 0 {
                 ldap_abandon_ext(handle, msgid, nil, nil)
-                throw LDAPError(code: .timeout, operation: "search", uri: uri, kind: .timeout,
+                throw LDAPError(code: .timeout, operation: operation, uri: uri, kind: .timeout,
                                 detail: "no answer from the server within \(options.operationTimeout.seconds) s")
             }
             if rc == -1 {
                 var code: Int32 = 0
                 ldap_get_option(handle, LDAP_OPT_RESULT_CODE, &code)
-                let error = LDAPConnection.error(handle, rc: code, operation: "search", uri: uri)
+                let error = LDAPConnection.error(handle, rc: code, operation: operation, uri: uri)
                 if error.kind == .unreachable {
-                    throw LDAPError(code: error.code, operation: "search", diagnosticMessage: error.diagnosticMessage,
-                                    uri: uri, kind: .connectionLost,
-                                    detail: "the connection to \(uri) was lost after \(received.entries.count) entries of this page")
+                    throw LDAPError(code: error.code, operation: operation, diagnosticMessage: error.diagnosticMessage,
+                                    uri: uri, kind: .connectionLost, detail: "the connection to \(uri) was lost \(lost())")
                 }
                 throw error
             }
             var message = ldap_first_message(handle, chain)
-            while let current = message {
-                let type = ldap_msgtype(current)
-                if type == cldap_res_search_entry() {
-                    received.entries.append(try parseEntry(handle, current))
-                } else if type == cldap_res_search_reference() {
-                    received.references += parseReference(handle, current)
-                } else if type == cldap_res_search_result() {
-                    try parseResult(handle, current, into: &received, request: request)
-                    done = true
-                }
+            while let current = message, !done {
+                done = try body(current)
                 message = ldap_next_message(handle, current)
             }
         }
-        if request.completeRangedAttributes {
-            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
-            // which cost more than parsing the entry.
-            for i in received.entries.indices where received.entries[i].hasAttributeName(containing: UInt8(ascii: ";")) {
-                try completeRanges(&received.entries[i], request: request)
-            }
-        }
-        return received
     }
 
     func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer) throws -> LDAPEntry {

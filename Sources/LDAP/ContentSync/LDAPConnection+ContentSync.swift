@@ -21,36 +21,18 @@ extension LDAPConnection {
         request.controls = [RequestControl(oid: ContentSync.requestOID, critical: true, value: ContentSync.requestValue(cookie: cookie))]
         let msgid = try sendSearch(request, pageSize: 0, cookie: [])
         var result = ContentSyncResult()
-        var done = false
-        while !done {
-            var timeout = timeval(options.operationTimeout)
-            var chain: OpaquePointer?
-            let got = ldap_result(handle, msgid, LDAP_MSG_RECEIVED, &timeout, &chain)
-            defer { if chain != nil { ldap_msgfree(chain) } }
-            if got == 0 {
-                ldap_abandon_ext(handle, msgid, nil, nil)
-                throw LDAPError(code: .timeout, operation: "content sync", uri: uri, kind: .timeout,
-                                detail: "no answer from the server within \(options.operationTimeout.seconds) s")
+        try eachMessage(msgid, operation: "content sync", lost: { "after \(result.changed.count + result.present.count) entries" }) { current in
+            let type = ldap_msgtype(current)
+            if type == cldap_res_search_entry() {
+                let (state, uuid) = try syncState(handle, current)
+                if collect { result.note(state, ContentSync.uuidText(uuid)) }
+            } else if type == cldap_res_intermediate() {
+                try syncInfo(handle, current, into: &result, collect: collect)
+            } else if type == cldap_res_search_result() {
+                try syncDone(handle, current, into: &result, base: base)
+                return true
             }
-            if got == -1 {
-                var code: Int32 = 0
-                ldap_get_option(handle, LDAP_OPT_RESULT_CODE, &code)
-                throw LDAPConnection.error(handle, rc: code, operation: "content sync", uri: uri)
-            }
-            var message = ldap_first_message(handle, chain)
-            while let current = message {
-                let type = ldap_msgtype(current)
-                if type == cldap_res_search_entry() {
-                    let (state, uuid) = try syncState(handle, current)
-                    if collect { result.note(state, ContentSync.uuidText(uuid)) }
-                } else if type == cldap_res_intermediate() {
-                    try syncInfo(handle, current, into: &result, collect: collect)
-                } else if type == cldap_res_search_result() {
-                    try syncDone(handle, current, into: &result, base: base)
-                    done = true
-                }
-                message = ldap_next_message(handle, current)
-            }
+            return false
         }
         return result
     }
