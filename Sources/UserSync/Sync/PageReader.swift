@@ -13,6 +13,10 @@ struct PageReader: Sendable {
     let log: Logger
     let progress: (@Sendable (SyncProgress) -> Void)?
     let started: ContinuousClock.Instant
+    /// Whether to load the fingerprints of the source's users, to recognise identical records
+    /// without comparing them. A delta reads a handful of records: loading every user's
+    /// fingerprint would cost it more than comparing them does.
+    var loadKnownRecords = true
     private let pages = ReadCounter()
     private let groupPages = ReadCounter()
 
@@ -74,7 +78,9 @@ struct PageReader: Sendable {
         let idAttribute = settings.stableID
         let (store, staging, pages, log, sourceName) = (store, staging, pages, log, settings.name)
         // Loaded while the source connects, binds and sends its first page.
+        let wanted = loadKnownRecords
         let knownRecords = Task {
+            guard wanted else { return KnownRecords() }
             let known = try await store.knownRecords(source: sourceName)
             log.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
             return known

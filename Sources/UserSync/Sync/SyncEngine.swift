@@ -68,7 +68,7 @@ public struct SyncEngine: Sendable {
         if log.logLevel <= .debug { await store.traceSlowStatements(log, threshold: 0.01) }
         defer { if log.logLevel <= .debug { Task { await store.traceSlowStatements(nil, threshold: 0) } } }
 
-        let reader = PageReader(store: store, staging: staging, settings: settings, log: log, progress: progress,
+        var reader = PageReader(store: store, staging: staging, settings: settings, log: log, progress: progress,
                                 started: session.clock)
         let read: PageReader.Result
         var incremental: IncrementalLDAPRead?
@@ -82,6 +82,9 @@ public struct SyncEngine: Sendable {
                 incremental = IncrementalLDAPRead(source: ldap, stored: reason == nil ? stored : nil, fullReason: reason,
                                                   settingsHash: IncrementalPolicy.settingsHash(settings, directory))
                 source = incremental!
+                // A delta is expected (the server may still refuse it, and the read is then full
+                // and compares every record: slower, never different).
+                reader.loadKnownRecords = reason != nil || stored == nil
             }
             read = try await reader.read(source)
             if let incremental {

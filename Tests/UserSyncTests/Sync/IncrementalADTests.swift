@@ -68,6 +68,7 @@ struct IncrementalADTests {
         let ou = "OU=Inc\(tag),\(SambaDC.baseDN)"
         let away = "OU=Away\(tag),\(SambaDC.baseDN)"
         var ldif = "dn: \(ou)\nchangetype: add\nobjectClass: organizationalUnit\n\ndn: \(away)\nchangetype: add\nobjectClass: organizationalUnit\n\n"
+            + "dn: OU=Sub,\(ou)\nchangetype: add\nobjectClass: organizationalUnit\n\n"
         for name in users { ldif += user(name, ou, suffix: suffix) }
         let made = ldif
         try await offThePool { try dc.modify(made) }
@@ -106,14 +107,14 @@ struct IncrementalADTests {
         return Fixture(dc: dc, ou: ou, directory: directory, store: store, twin: twin, source: source, full: full, suffix: suffix)
     }
 
-    @Test("create, modify, rename, move out of the base, disable, delete (tombstone) and re-create: each delta leaves the store as full reads do",
+    @Test("create, modify, rename, move within and out of the base, disable, delete (tombstone) and re-create: each delta leaves the store as full reads do",
           arguments: ["dirsync", "usn"])
     func changes(method: String) async throws {
-        let f = try await Self.start(method: method, users: ["Ann", "Ben", "Cid", "Dan", "Eve", "Fay"])
+        let f = try await Self.start(method: method, users: ["Ann", "Ben", "Cid", "Dan", "Eve", "Fay", "Hal"])
         let away = f.ou.replacingOccurrences(of: "OU=Inc", with: "OU=Away")
         let first = await f.run()
         #expect(first.status == .applied && first.read?.mode == .full && first.read?.method == method, "\(first.error ?? "") \(String(describing: first.read))")
-        #expect(first.users.created == 6)
+        #expect(first.users.created == 7)
         await f.twinSync()
         #expect(try await f.same())
 
@@ -143,6 +144,12 @@ struct IncrementalADTests {
             replace: userAccountControl
             userAccountControl: 546
 
+            dn: CN=Hal,\(f.ou)
+            changetype: modrdn
+            newrdn: CN=Hal
+            deleteoldrdn: 1
+            newsuperior: OU=Sub,\(f.ou)
+
             dn: CN=Eve,\(f.ou)
             changetype: delete
 
@@ -160,6 +167,7 @@ struct IncrementalADTests {
         #expect(users[f.u("ann")]?.fields[.email] == "ann.changed@corp.example.test")
         #expect(users[f.u("cid")]?.state == "deactivated" && users[f.u("dan")]?.state == "deactivated" && users[f.u("eve")]?.state == "deactivated")
         #expect(users[f.u("fay")]?.state == "active" && users[f.u("fay")]?.fields[.email] == "fay.again@corp.example.test")
+        #expect(users[f.u("hal")]?.state == "active" && users[f.u("hal")]?.dn?.hasPrefix("CN=Hal,OU=Sub,") == true)
 
         // Back into the base, enabled again.
         try await f.modify("""

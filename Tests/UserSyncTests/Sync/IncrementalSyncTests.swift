@@ -25,6 +25,10 @@ struct IncrementalSyncTests {
         objectClass: organizationalUnit
         ou: former
 
+        dn: ou=sub,ou=people,dc=example,dc=com
+        objectClass: organizationalUnit
+        ou: sub
+
 
         """
 
@@ -57,7 +61,7 @@ struct IncrementalSyncTests {
         return Twin(store: store, source: try h.source())
     }
 
-    @Test("a delta reads only what changed — modify, add, rename, move out of the base, delete, re-create — and leaves the store as full reads do",
+    @Test("a delta reads only what changed — modify, add, rename, move within and out of the base, delete, re-create — and leaves the store as full reads do",
           arguments: Setup.all)
     func changes(setup: Setup) async throws {
         let h = try await SyncHarness.start(users: 30, extraLDIF: Self.former, store: setup.store, sessionLog: setup.sessionLog)
@@ -108,6 +112,12 @@ struct IncrementalSyncTests {
             deleteoldrdn: 1
             newsuperior: ou=former,dc=example,dc=com
 
+            dn: \(Slapd.userDN(8))
+            changetype: modrdn
+            newrdn: uid=\(Slapd.userName(8))
+            deleteoldrdn: 1
+            newsuperior: ou=sub,\(Slapd.peopleBase)
+
             dn: \(Slapd.userDN(7))
             changetype: delete
 
@@ -124,8 +134,9 @@ struct IncrementalSyncTests {
         let delta = await h.sync(source)
         #expect(delta.status == .applied, "\(delta.error ?? "")")
         #expect(delta.read?.mode == .delta && delta.read?.reason == nil)
-        // Read: user 3, the newcomer, the renamed 5 and the re-created 7 (6 is re-read and not found).
-        #expect(delta.entriesRead == 4)
+        // Read: user 3, the newcomer, the renamed 5, 8 in its new OU and the re-created 7 (6 is
+        // re-read and not found).
+        #expect(delta.entriesRead == 5)
         #expect(delta.users.created == 1)
         #expect(delta.users.deactivated == 2)
         try await twin.sync(h)
@@ -134,6 +145,7 @@ struct IncrementalSyncTests {
         #expect(users["renamed"]?.state == "active" && users[Slapd.userName(5)] == nil)
         #expect(users[Slapd.userName(4)]?.state == "deactivated" && users[Slapd.userName(6)]?.state == "deactivated")
         #expect(users[Slapd.userName(7)]?.fields[.email] == "again7@example.com" && users[Slapd.userName(7)]?.state == "active")
+        #expect(users[Slapd.userName(8)]?.state == "active" && users[Slapd.userName(8)]?.dn == "uid=\(Slapd.userName(8)),ou=sub,\(Slapd.peopleBase)")
 
         // Moved back into the base: the same row, active again.
         try await h.modify("""

@@ -265,14 +265,17 @@ struct Planner {
 
         // Missing from a complete read, or gone by a delta's word: deactivated (never deleted).
         if options.deactivateMissing {
+            // A delta that lists deletions starts from its few gone ids, not from every user.
+            let listed = request.delta == .listedGone
             try db.execute("""
                 CREATE TEMP TABLE missing AS
-                    SELECT u.id, \(StagingTables.userLocator) AS dn FROM users u
-                    WHERE u.source = ? AND u.state = 'active'
+                    SELECT u.id, \(StagingTables.userLocator) AS dn
+                    FROM \(listed ? "staged_gone g JOIN users u ON u.source = ? AND u.external_id = g.external_id" : "users u")
+                    WHERE \(listed ? "" : "u.source = ? AND") u.state = 'active'
                       AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
-                      \(goneFromDirectory("u"))
+                      \(listed ? "" : goneFromDirectory("u"))
                 """, source)
             try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
