@@ -265,13 +265,15 @@ struct Planner {
 
         // Missing from a complete read, or gone by a delta's word: deactivated (never deleted).
         if options.deactivateMissing {
-            // A delta that lists deletions starts from its few gone ids, not from every user.
+            // A delta that lists deletions starts from its few gone ids, not from every user
+            // (CROSS JOIN: SQLite keeps that order, and scanned the 100,000 users of a delta
+            // with no deletion for 0.12 s otherwise; PostgreSQL plans it as a join).
             let listed = request.delta == .listedGone
             try db.execute("""
                 CREATE TEMP TABLE missing AS
                     SELECT u.id, \(StagingTables.userLocator) AS dn
-                    FROM \(listed ? "staged_gone g JOIN users u ON u.source = ? AND u.external_id = g.external_id" : "users u")
-                    WHERE \(listed ? "" : "u.source = ? AND") u.state = 'active'
+                    FROM \(listed ? "staged_gone g CROSS JOIN users u" : "users u")
+                    WHERE u.source = ? \(listed ? "AND u.external_id = g.external_id" : "") AND u.state = 'active'
                       AND NOT EXISTS (SELECT 1 FROM identical i WHERE i.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.user_id = u.id)
                       AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.external_id = u.external_id)
