@@ -17,7 +17,7 @@ public protocol TestDirectory: Sendable {
     /// The attribute that identifies an entry for ever: entryUUID, nsUniqueId.
     var idAttribute: String { get }
     /// Applies LDIF changes (ldapmodify with the administrator's rights).
-    func modify(_ ldif: String) throws
+    func modify(_ ldif: String) async throws
 }
 
 extension TestDirectory {
@@ -254,5 +254,5 @@ public struct DS389Branch: TestDirectory {
     public var groupsBase: String { "ou=groups,\(suffix)" }
     public var idAttribute: String { "nsUniqueId" }
 
-    public func modify(_ ldif: String) throws { try server.ldapmodify(ldif) }
+    public func modify(_ ldif: String) async throws { try await offThePool { [server] in try server.ldapmodify(ldif) } }
 }

@@ -83,8 +83,8 @@ public struct JSONAPIServer: Sendable {
     }
 
     /// The server's counters: requests per path, tokens issued, requests refused, 429s sent.
-    public func stats() throws -> [String: Any] {
-        let (_, output) = try Shell.run("python3", ["-c", """
+    public func stats() async throws -> [String: Any] {
+        let (_, output) = try await Shell.run("python3", ["-c", """
             import json, urllib.request
             print(urllib.request.urlopen("http://127.0.0.1:\(process.port)/stats").read().decode())
             """])
@@ -139,7 +139,7 @@ public final class SCIMServer: @unchecked Sendable {
     public func restartEmpty() async throws {
         let old = process
         kill(old.pid, SIGKILL)
-        _ = Shell.wait(old.pid)
+        _ = await Shell.wait(old.pid)
         let token = self.token, configFile = self.configFile
         process = try await offThePool { try SCIMServer.launch(token: token, configFile: configFile, port: old.port) }
     }

@@ -133,14 +133,14 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     /// Creates an empty database.
-    public func createDatabase(_ name: String) throws {
-        try psql(database: "postgres", "CREATE DATABASE \"\(name)\"")
+    public func createDatabase(_ name: String) async throws {
+        try await psql(database: "postgres", "CREATE DATABASE \"\(name)\"")
     }
 
     /// Runs SQL with psql over TLS as the superuser; returns its unaligned, tuples-only output.
     @discardableResult
-    public func psql(database: String, _ sql: String) throws -> String {
-        try Shell.run("\(PostgresServer.binaries)/psql",
+    public func psql(database: String, _ sql: String) async throws -> String {
+        try await Shell.run("\(PostgresServer.binaries)/psql",
                       ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, "host=localhost port=\(port) dbname=\(database) user=\(PostgresServer.superuser) sslmode=verify-full sslrootcert=\(ca.caFile)"],
                       environment: ["PGPASSWORD": PostgresServer.password]).output
     }
@@ -156,7 +156,7 @@ extension PostgresServer {
             if let server { return server }
             let task = Task {
                 let server = try await PostgresServer.start()
-                try server.createDatabase(PostgresServer.testDatabase)
+                try await server.createDatabase(PostgresServer.testDatabase)
                 return server
             }
             server = task

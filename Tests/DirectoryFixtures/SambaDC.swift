@@ -164,8 +164,8 @@ extension SambaDC {
     }
 
     /// What `samba-tool user show` prints for an attribute of a user (e.g. objectGUID).
-    public func sambaToolUserShow(_ user: String, attribute: String) throws -> String? {
-        let output = try Shell.run("samba-tool", ["user", "show", user, "-H", samDB]).output
+    public func sambaToolUserShow(_ user: String, attribute: String) async throws -> String? {
+        let output = try await Shell.run("samba-tool", ["user", "show", user, "-H", samDB]).output
         for line in output.split(separator: "\n") where line.hasPrefix("\(attribute): ") {
             return String(line.dropFirst(attribute.count + 2))
         }
@@ -174,8 +174,8 @@ extension SambaDC {
 
     /// Applies LDIF changes over LDAPS as the domain administrator (ldapmodify), as an
     /// administrator would with their tools: the running DC sees them at once.
-    public func modify(_ ldif: String) throws {
-        try Shell.run("ldapmodify", ["-x", "-H", ldapsURI, "-D", SambaDC.adminUPN, "-w", SambaDC.adminPassword],
+    public func modify(_ ldif: String) async throws {
+        try await Shell.run("ldapmodify", ["-x", "-H", ldapsURI, "-D", SambaDC.adminUPN, "-w", SambaDC.adminPassword],
                       environment: ProcessInfo.processInfo.environment.merging(["LDAPTLS_CACERT": ca.caFile]) { $1 },
                       input: ldif)
     }

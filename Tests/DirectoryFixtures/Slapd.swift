@@ -220,7 +220,7 @@ public final class Slapd: @unchecked Sendable {
     }
 
     /// Applies LDIF changes with ldapmodify as the rootdn (over the Unix socket).
-    public func modify(_ ldif: String) throws {
-        try Shell.run("ldapmodify", ["-x", "-H", uri, "-D", Slapd.adminDN, "-w", Slapd.adminPassword], input: ldif)
+    public func modify(_ ldif: String) async throws {
+        try await Shell.run("ldapmodify", ["-x", "-H", uri, "-D", Slapd.adminDN, "-w", Slapd.adminPassword], input: ldif)
     }
 }

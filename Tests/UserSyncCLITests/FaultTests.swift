@@ -11,7 +11,7 @@ struct FaultTests {
         let (directory, config, csv) = try SourceCommandTests.setUp("employee_id;login;mail;groups\nE1;alice;alice@example.com;Staff\n")
         #expect(try await UserSyncBinary.run(["sync", "--config", config, "-q"]).status == 0)
         let store = directory.appendingPathComponent("users.db").path
-        let before = try Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output
+        let before = try await Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output
 
         // 20,000 rows: several MiB of staged records, more than SQLite's page cache holds, so
         // the temporary tables spill to their file in SQLITE_TMPDIR: a 512 KiB tmpfs.
@@ -20,7 +20,7 @@ struct FaultTests {
         try rows.write(toFile: csv, atomically: true, encoding: .utf8)
         let full = directory.appendingPathComponent("full").path
         try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
-        let mount = try Shell.run("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", full], allowFailure: true)
+        let mount = try await Shell.run("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", full], allowFailure: true)
         try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.output)")
         defer { _ = try? Shell.run("umount", [full], allowFailure: true) }
 
@@ -31,8 +31,8 @@ struct FaultTests {
         #expect(error.contains("is full: free space and run again"), "\(error)")
         #expect(!error.contains("reading the source failed"))
         #expect(result.json?["errorKind"] as? String == "store")
-        #expect(try Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output == before, "nothing changed")
-        let runs = try Shell.run("sqlite3", [store, "SELECT status FROM runs ORDER BY id"]).output
+        await #expect(try Shell.run("sqlite3", [store, "SELECT * FROM users ORDER BY id"]).output == before, "nothing changed")
+        let runs = try await Shell.run("sqlite3", [store, "SELECT status FROM runs ORDER BY id"]).output
         #expect(runs == "applied\nfailed\n", "the failed run is recorded as failed, not left running: \(runs)")
     }
 
@@ -43,11 +43,11 @@ struct FaultTests {
         let (directory, config, _) = try SourceCommandTests.setUp(rows)
         #expect(try await UserSyncBinary.run(["sync", "--config", config, "-q"]).status == 0)
         let store = directory.appendingPathComponent("users.db").path
-        _ = try Shell.run("sqlite3", [store, "PRAGMA wal_checkpoint(TRUNCATE)"])
+        _ = try await Shell.run("sqlite3", [store, "PRAGMA wal_checkpoint(TRUNCATE)"])
         // One byte over the whole root page of the table every run reads first (the fingerprints
         // of the users synced), and of the users table: b-tree pages that no longer parse.
-        let pageSize = UInt64(try Shell.run("sqlite3", [store, "PRAGMA page_size"]).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4096
-        let roots = try Shell.run("sqlite3", [store, "SELECT rootpage FROM sqlite_master WHERE name IN ('sync_fingerprints', 'users')"]).output
+        let pageSize = await UInt64(try Shell.run("sqlite3", [store, "PRAGMA page_size"]).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4096
+        let roots = try await Shell.run("sqlite3", [store, "SELECT rootpage FROM sqlite_master WHERE name IN ('sync_fingerprints', 'users')"]).output
             .split(separator: "\n").compactMap { UInt64($0) }
         try #require(roots.count == 2, "\(roots)")
         let handle = try #require(FileHandle(forUpdatingAtPath: store))

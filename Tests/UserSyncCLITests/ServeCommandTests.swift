@@ -32,8 +32,8 @@ struct ServeCommandTests {
         Issue.record("not within \(seconds) s: \(what)")
     }
 
-    static func runs(_ store: String) throws -> [(status: String, finished: Bool)] {
-        let (_, output) = try Shell.run("sqlite3", [store, "SELECT status, finished_at IS NOT NULL FROM runs ORDER BY id"])
+    static func runs(_ store: String) async throws -> [(status: String, finished: Bool)] {
+        let (_, output) = try await Shell.run("sqlite3", [store, "SELECT status, finished_at IS NOT NULL FROM runs ORDER BY id"])
         return output.split(separator: "\n").map { line in
             let parts = line.split(separator: "|")
             return (String(parts[0]), parts.count > 1 && parts[1] == "1")
@@ -76,7 +76,7 @@ struct ServeCommandTests {
         let base = "http://127.0.0.1:\(port)"
 
         // At start and then every second: runs pile up in the store.
-        try await Self.eventually(20, "two applied runs") { try Self.runs(store).filter { $0.status == "applied" }.count >= 2 }
+        try await Self.eventually(20, "two applied runs") { try await Self.runs(store).filter { $0.status == "applied" }.count >= 2 }
         let health = try await Self.get("\(base)/healthz")
         #expect(health.status == 200)
         #expect(health.body.hasPrefix("ok\n"), "\(health.body)")
@@ -125,11 +125,11 @@ struct ServeCommandTests {
         let status = try await offThePool { Shell.wait(pid) }
         exited = true
         #expect(status == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        let all = try Self.runs(store)
+        let all = try await Self.runs(store)
         #expect(all.allSatisfy { $0.finished }, "\(all)")
         #expect(all.contains { $0.status == "failed" })
-        #expect(try Shell.run("sqlite3", [store, "PRAGMA integrity_check"]).output == "ok\n")
-        #expect(try Shell.run("sqlite3", [store, "SELECT count(*) FROM users WHERE state = 'active'"]).output == "50\n")
+        await #expect(try Shell.run("sqlite3", [store, "PRAGMA integrity_check"]).output == "ok\n")
+        await #expect(try Shell.run("sqlite3", [store, "SELECT count(*) FROM users WHERE state = 'active'"]).output == "50\n")
     }
 
     @Test("two nodes on one PostgreSQL store, a 1 s schedule for a minute: runs never overlap, each slot runs once; kill -9 the node running: the other takes over within a slot")
@@ -142,8 +142,8 @@ struct ServeCommandTests {
         let schema = "nodes_" + UUID().uuidString.prefix(8).lowercased()
         let store = try server.storeYAML(directory: directory, schema: schema)
         let password = try CLISlapd.passwordFile(Slapd.readerPassword)
-        func sql(_ query: String) throws -> [[String]] {
-            try server.psql(database: PostgresServer.testDatabase, "SET search_path = \(schema); \(query)")
+        func sql(_ query: String) async throws -> [[String]] {
+            try await server.psql(database: PostgresServer.testDatabase, "SET search_path = \(schema); \(query)")
                 .split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
         }
         // Each run holds its transaction 0.8 s (the test hook), so that a kill lands mid-run.
@@ -187,7 +187,7 @@ struct ServeCommandTests {
             var victim: pid_t?
             let deadline = ContinuousClock.now + .seconds(20)
             while victim == nil && ContinuousClock.now < deadline {
-                guard try sql("SELECT id FROM runs WHERE status = 'running'").first?.first != nil else { continue }
+                guard try await sql("SELECT id FROM runs WHERE status = 'running'").first?.first != nil else { continue }
                 for node in nodes {
                     let health = try await Self.get("http://127.0.0.1:\(node.port)/healthz")
                     if let line = health.body.split(separator: "\n").first(where: { $0.hasPrefix("ldap: running on usersync@") }),
@@ -200,8 +200,8 @@ struct ServeCommandTests {
             let pid = try #require(victim, "no node was seen running the source")
             let index = try #require(nodes.firstIndex { $0.pid == pid }, "the holder is one of the two nodes")
             kill(pid, SIGKILL)
-            _ = Shell.wait(pid)
-            if try sql("SELECT id FROM runs WHERE status = 'running'").first?.first != nil {
+            _ = await Shell.wait(pid)
+            if try await sql("SELECT id FROM runs WHERE status = 'running'").first?.first != nil {
                 killed = pid
                 killedAt = Date()
             } else {
@@ -221,7 +221,7 @@ struct ServeCommandTests {
         let health = try await Self.get("http://127.0.0.1:\(survivor.port)/healthz")
         #expect(health.status == 200, "\(health.body)")
 
-        let runs = try sql("SELECT id, status, started_at, coalesce(finished_at, ''), error IS NOT NULL FROM runs ORDER BY started_at")
+        let runs = try await sql("SELECT id, status, started_at, coalesce(finished_at, ''), error IS NOT NULL FROM runs ORDER BY started_at")
         let ended = runs.filter { $0[1] != "running" }
         #expect(runs.count >= 20, "a run every slot it is free for, for a minute: \(runs.count)")
         // Never two at once: each run started after the one before it ended.
@@ -232,7 +232,7 @@ struct ServeCommandTests {
         let slots = ended.filter { $0[1] == "applied" }.map { $0[2].prefix(19) }
         #expect(Set(slots).count == slots.count, "a slot ran twice: \(slots)")
         // The killed node's run is failed (marked by the survivor's next run), and runs went on within a slot or two.
-        let killedRuns = try sql("SELECT id, started_at, error FROM runs WHERE status = 'failed'")
+        let killedRuns = try await sql("SELECT id, started_at, error FROM runs WHERE status = 'failed'")
         #expect(killedRuns.count == 1, "\(killedRuns)")
         #expect(killedRuns.first.map { $0[2].contains("interrupted") && (Timestamp.date($0[1]) ?? .distantFuture) < killedAt } == true,
                 "the run killed mid-run, marked failed by the survivor: \(killedRuns)")
@@ -240,7 +240,7 @@ struct ServeCommandTests {
         let firstAfter = try #require(after.first, "no run after the kill")
         #expect(Timestamp.date(firstAfter[2])!.timeIntervalSince(killedAt) < 5, "taken over at \(firstAfter[2]), killed at \(killedAt)")
         // The store is whole: every user, once.
-        #expect(try sql("SELECT count(*), count(DISTINCT username) FROM users WHERE state = 'active'") == [["30", "30"]])
+        #expect(try await sql("SELECT count(*), count(DISTINCT username) FROM users WHERE state = 'active'") == [["30", "30"]])
     }
 
     @Test("status lists each source's last run and next slot; serve without a schedule says what to add")

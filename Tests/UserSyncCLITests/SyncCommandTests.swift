@@ -15,7 +15,7 @@ enum CLIStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .postgres:
             guard let server else { return try await PostgresServer.shared().storeYAML(directory: directory) }
             // A server of the test's own (one it stops): the test database is made here.
-            try server.createDatabase(PostgresServer.testDatabase)
+            try await server.createDatabase(PostgresServer.testDatabase)
             return try server.storeYAML(directory: directory)
         }
     }
@@ -84,7 +84,7 @@ struct CLISyncSetup {
 
     func modify(_ ldif: String) async throws {
         let slapd = self.slapd
-        try await offThePool { try slapd.modify(ldif) }
+        try await slapd.modify(ldif)
     }
 
     /// Starts `usersync sync` in the background, holding its transaction open for `hold`
@@ -199,7 +199,7 @@ struct SyncCommandTests {
         #expect((running.first?["lastRun"] as? [String: Any])?["status"] as? String == "running")
         #expect(running.first?["stale"] as? Bool == false, "a run that holds the lock is running, not stale")
         kill(held.pid, SIGKILL)
-        _ = Shell.wait(held.pid)
+        _ = await Shell.wait(held.pid)
         #expect(try await s.usersync(["users", "--json"]).output == before, "the killed run wrote nothing")
         // Until the next run, status says the killed run's row is stale, not running.
         let status = try await s.usersync(["status"])
@@ -234,7 +234,7 @@ struct SyncCommandTests {
         let held = try s.startHeldSync(hold: 60)
         try await s.waitForOutput(held.output, containing: "holding the transaction open")
         kill(held.pid, SIGKILL)
-        _ = Shell.wait(held.pid)
+        _ = await Shell.wait(held.pid)
         #expect(try await s.usersync(["users", "--json"]).output == before, "the killed run wrote nothing")
 
         let next = try await s.usersync(["sync", "--json", "-q"])
@@ -270,7 +270,7 @@ struct SyncCommandTests {
         let held = try s.startHeldSync(hold: 4)
         try await s.waitForOutput(held.output, containing: "holding the transaction open")
         server.stop()
-        let status = Shell.wait(held.pid)
+        let status = await Shell.wait(held.pid)
         let output = (try? String(contentsOfFile: held.output, encoding: .utf8)) ?? ""
         #expect(status == 3, "\(output)")
         #expect(output.contains("the connection to the database was lost"), "\(output)")
@@ -335,7 +335,7 @@ struct SyncCommandTests {
         #expect(impatient.status == 10, "\(impatient.output)")
         #expect(impatient.output.contains("another run") && impatient.output.contains("is in progress"), "\(impatient.output)")
         let patient = try await s.usersync(["sync", "--wait", "60", "--json", "-q"])
-        #expect(Shell.wait(first.pid) == 0)
+        await #expect(Shell.wait(first.pid) == 0)
         #expect(patient.status == 0, "\(patient.output)")
         #expect((patient.json?["users"] as? [String: Int])?["unchanged"] == 50, "it ran after the first had created them")
         let runs = try #require(try await s.json(["runs"]) as? [[String: Any]])

@@ -87,8 +87,8 @@ struct ContentSyncTests {
         #expect(quiet.changed.isEmpty)
         #expect(!quiet.isGone(untouched) && !quiet.isGone(modified))
 
-        try await offThePool {
-            try slapd.modify("""
+        do {
+            try await slapd.modify("""
                 dn: \(Slapd.userDN(3))
                 changetype: modify
                 replace: mail

@@ -325,11 +325,11 @@ struct ConfigSchemaTests {
     }
 
     @Test("every example config in the repository validates against the schema and loads")
-    func examplesValidate() throws {
+    func examplesValidate() async throws {
         let examples = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot.appendingPathComponent("examples").path)
             .filter { $0.hasSuffix(".yaml") }.map { repositoryRoot.appendingPathComponent("examples/\($0)").path }
         #expect(examples.count >= 2)
-        let result = try runSchemaCheck(examples)
+        let result = try await runSchemaCheck(examples)
         #expect(result.status == 0, "\(result.output)")
         for file in examples { _ = try ConfigLoader.load(file) }
 
@@ -337,13 +337,13 @@ struct ConfigSchemaTests {
         let wrong = FileManager.default.temporaryDirectory.appendingPathComponent("usersync-wrong-\(UUID()).yaml").path
         try minimal.replacingOccurrences(of: "      base:", with: "      bse:").write(toFile: wrong, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: wrong) }
-        let rejected = try runSchemaCheck([wrong])
+        let rejected = try await runSchemaCheck([wrong])
         #expect(rejected.status != 0)
         #expect(rejected.output.contains("bse"))
     }
 
-    func runSchemaCheck(_ files: [String]) throws -> (status: Int32, output: String) {
-        try Shell.run("/usr/bin/python3", [repositoryRoot.appendingPathComponent("scripts/check-config-schema.py").path,
+    func runSchemaCheck(_ files: [String]) async throws -> (status: Int32, output: String) {
+        try await Shell.run("/usr/bin/python3", [repositoryRoot.appendingPathComponent("scripts/check-config-schema.py").path,
                                           repositoryRoot.appendingPathComponent("schemas/usersync.schema.json").path] + files,
                       allowFailure: true)
     }

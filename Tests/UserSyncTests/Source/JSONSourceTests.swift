@@ -50,7 +50,7 @@ struct JSONSourceTests {
         #expect(users["person8"]?[.lastName] == "Last8")
         #expect(users["person8"]?.externalId == "8")
         #expect(users["person4"]?.state == "deactivated")  // enabled: false
-        let stats = try server.stats()
+        let stats = try await server.stats()
         #expect((stats["requests"] as? [String: Int])?[path] == 3, "\(stats)")
 
         // A change in the API, read again: one update, one user gone.
@@ -85,14 +85,14 @@ struct JSONSourceTests {
         #expect(refused.status == .failed && refused.errorKind == .insecureBindRefused, "\(refused.error ?? "")")
         #expect(refused.error?.contains("\(other.baseURL)/next?page=2") == true, "the error names the link: \(refused.error ?? "")")
         #expect(refused.error?.contains("allowedOrigins") == true)
-        #expect((try other.stats()["requests"] as? [String: Int])?["/next"] == nil, "nothing was sent to the other server")
+        await #expect((try other.stats()["requests"] as? [String: Int])?["/next"] == nil, "nothing was sent to the other server")
         #expect(try await h.users().isEmpty)
 
         // Named in allowedOrigins: the read follows the link (the other server takes it without a token).
         let allowed = await h.sync(try config("    allowedOrigins: [\"\(other.baseURL)\"]"))
         #expect(allowed.status == .applied, "\(allowed.error ?? "")")
         #expect(allowed.entriesRead == 8)
-        #expect(try other.stats()["credentials"] as? Int == 2, "the pages there carried the token, as allowed")
+        await #expect(try other.stats()["credentials"] as? Int == 2, "the pages there carried the token, as allowed")
     }
 
     @Test("a page answered 429 with Retry-After is retried after the wait, and the run completes")
@@ -104,7 +104,7 @@ struct JSONSourceTests {
         let report = await h.sync(source)
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 7)
-        let stats = try server.stats()
+        let stats = try await server.stats()
         #expect(stats["throttled"] as? Int == 3)
         #expect((stats["requests"] as? [String: Int])?["/flaky"] == 6)
         // Three waits of Retry-After: 1, not the 0.5 s backoff.
@@ -125,7 +125,7 @@ struct JSONSourceTests {
         #expect(report.errorKind == .unreachable)
         #expect(report.error?.contains("\(server.baseURL)/broken: answered 500 after 3 tries") == true, "\(report.error ?? "")")
         #expect(report.error?.contains("nothing was changed") == true)
-        #expect((try server.stats()["requests"] as? [String: Int])?["/broken"] == 3)
+        await #expect((try server.stats()["requests"] as? [String: Int])?["/broken"] == 3)
         #expect(try await h.snapshot() == before)
 
         let notJSON = try h.parse(source(server, "/notjson", "    records: /value"))
@@ -160,7 +160,7 @@ struct JSONSourceTests {
         let report = await h.sync(try config(lasting))
         #expect(report.status == .applied, "\(report.error ?? "")")
         #expect(report.users.created == 7)
-        var stats = try lasting.stats()
+        var stats = try await lasting.stats()
         #expect(stats["tokens"] as? Int == 1)
         #expect((stats["requests"] as? [String: Int])?["/next"] == 3)
         #expect(stats["rejected"] as? Int == 0)
@@ -176,7 +176,7 @@ struct JSONSourceTests {
                   oauth2: { tokenURL: \(brief.baseURL)/token, clientID: usersync, clientSecretFile: \(secret) }
             """))
         #expect(await h2.sync(briefSource).status == .applied)
-        stats = try brief.stats()
+        stats = try await brief.stats()
         #expect(stats["tokens"] as? Int == 3)
         #expect(stats["rejected"] as? Int == 0)
 

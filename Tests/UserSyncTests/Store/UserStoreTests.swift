@@ -226,7 +226,7 @@ struct UserStoreTests {
         // Waiting long enough gets it once the other process is gone.
         _ = FileManager.default.createFile(atPath: release, contents: nil)
         let lock = try await offThePool { try RunLock(store: path, timeout: .seconds(60)) }
-        Shell.wait(holder)
+        await Shell.wait(holder)
         lock.release()
 
         // kill -9 of the holder frees the lock too.
@@ -234,7 +234,7 @@ struct UserStoreTests {
         try await waitUntilHeld()
         #expect(throws: StoreError.self) { _ = try RunLock(store: path) }
         kill(killed, SIGKILL)
-        Shell.wait(killed)
+        await Shell.wait(killed)
         let after = try RunLock(store: path)
         after.release()
     }

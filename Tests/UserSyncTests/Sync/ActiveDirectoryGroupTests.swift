@@ -38,7 +38,7 @@ struct ActiveDirectoryGroupTests {
         ldif += group(1, ["CN=\(tag)G2,\(ou)", "CN=\(tag)u1,\(ou)"])
         ldif += group(4, ["CN=\(tag)G3,\(ou)", "CN=\(tag)u4,\(ou)"])
         let text = ldif
-        try await offThePool { try dc.modify(text) }
+        try await dc.modify(text)
         let directory = try Shell.temporaryDirectory("usersync-ad-groups")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         try SambaDC.adminPassword.write(to: directory.appendingPathComponent("admin.pw"), atomically: true, encoding: .utf8)

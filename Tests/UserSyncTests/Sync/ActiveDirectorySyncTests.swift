@@ -15,8 +15,8 @@ struct ActiveDirectorySyncTests {
         let ou = "OU=Sync\(UInt32.random(in: 1000...999_999)),\(SambaDC.baseDN)"
         // 544 = NORMAL_ACCOUNT | PASSWD_NOTREQD (no password needed to create it over LDAP);
         // 546 adds ACCOUNTDISABLE.
-        try await offThePool {
-            try dc.modify("""
+        do {
+            try await dc.modify("""
                 dn: \(ou)
                 changetype: add
                 objectClass: organizationalUnit
@@ -88,7 +88,7 @@ struct ActiveDirectorySyncTests {
         let carol = try #require(all["carol"])
         #expect(carol.state == "active")
         #expect(carol[.email] == "carol.example@corp.example.test")
-        let guid = try await offThePool { try dc.sambaToolUserShow("Carol", attribute: "objectGUID") }
+        let guid = try await dc.sambaToolUserShow("Carol", attribute: "objectGUID")
         #expect(carol.externalId == guid, "objectGUID as samba-tool prints it")
         #expect(carol.attributes["sid"]?.hasPrefix("S-1-5-21-") == true)
         #expect(all["dave"]?.state == "deactivated", "created deactivated: disabled in AD")
@@ -99,8 +99,8 @@ struct ActiveDirectorySyncTests {
         #expect(again.users.unchanged == 3 && again.identicalRecords == 3, "\(again.error ?? "")")
         #expect(try await users()["dave"]?.state == "deactivated")
 
-        try await offThePool {
-            try dc.modify("""
+        do {
+            try await dc.modify("""
                 dn: CN=Carol Example,\(ou)
                 changetype: modify
                 replace: userAccountControl
@@ -122,8 +122,8 @@ struct ActiveDirectorySyncTests {
         let reasons = try await store.changes(run: second.runId!).map { "\($0.action) \($0.username ?? ""): \($0.newValue ?? "")" }.sorted()
         #expect(reasons == ["deactivate carol: disabled in the directory", "reactivate dave: back in the directory, enabled"])
 
-        try await offThePool {
-            try dc.modify("dn: CN=Carol Example,\(ou)\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 544\n\n")
+        do {
+            try await dc.modify("dn: CN=Carol Example,\(ou)\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 544\n\n")
         }
         let third = await engine.run(source)
         #expect(third.users.reactivated == 1)

@@ -30,7 +30,7 @@ struct IncrementalADTests {
 
         func modify(_ ldif: String) async throws {
             let dc = self.dc
-            try await offThePool { try dc.modify(ldif) }
+            try await dc.modify(ldif)
         }
 
         /// Both stores' users, without ids and times.
@@ -71,7 +71,7 @@ struct IncrementalADTests {
             + "dn: OU=Sub,\(ou)\nchangetype: add\nobjectClass: organizationalUnit\n\n"
         for name in users { ldif += user(name, ou, suffix: suffix) }
         let made = ldif
-        try await offThePool { try dc.modify(made) }
+        try await dc.modify(made)
         let directory = try Shell.temporaryDirectory("usersync-ad-inc")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         try SambaDC.adminPassword.write(to: directory.appendingPathComponent("admin.pw"), atomically: true, encoding: .utf8)

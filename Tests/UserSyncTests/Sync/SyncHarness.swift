@@ -140,7 +140,7 @@ struct SyncHarness {
 
     func modify(_ ldif: String) async throws {
         let ldap = self.ldap
-        try await offThePool { try ldap.modify(ldif) }
+        try await ldap.modify(ldif)
     }
 
     /// Every user row, by username.
