@@ -334,9 +334,10 @@ struct OpenLDAPTests {
         }
         // At least the 2 s asked for; the upper bound only shows that it did not hang (without
         // the timeout the search would wait for ever), with room for a loaded machine: the
-        // whole test suite starts its servers at the same moment (once seen at 6.6 s).
+        // whole test suite starts its servers at the same moment (once seen at 6.6 s), and a
+        // test can wait half a minute for a thread of the pool (a CI run of d23e17c).
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .seconds(2) && elapsed < .seconds(20))
+        #expect(elapsed >= .seconds(2) && elapsed < .seconds(100))
         _ = listener
     }
 
