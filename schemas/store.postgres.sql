@@ -262,3 +262,9 @@ CREATE TABLE source_watermarks (
 ALTER TABLE runs ADD COLUMN read_mode text;
 ALTER TABLE runs ADD COLUMN read_method text;
 ALTER TABLE runs ADD COLUMN read_reason text;
+
+-- v4: the normalised DNs of users and groups (see store.sql); the migration also forgets every
+-- watermark, so that a full read writes them before any delta relies on them.
+ALTER TABLE users ADD COLUMN dn_norm text;
+ALTER TABLE groups ADD COLUMN dn_norm text;
+DELETE FROM source_watermarks;

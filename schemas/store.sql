@@ -61,6 +61,10 @@ CREATE TABLE groups (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     deactivated_at TEXT,
+    -- Added by v7 (SQLite puts an added column before the constraints): the DN as member lists
+    -- are matched against it (RFC 4514 normalised), for the group members a delta resolves
+    -- against users and groups it did not read. Written for sources with groups.
+    dn_norm TEXT,
     CHECK ((source IS NULL) = (external_id IS NULL))
 );
 
@@ -244,6 +248,8 @@ CREATE TABLE users (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     deactivated_at TEXT,
+    -- Added by v7: the DN normalised, as for groups.
+    dn_norm TEXT,
     CHECK ((source IS NULL) = (external_id IS NULL))
 );
 

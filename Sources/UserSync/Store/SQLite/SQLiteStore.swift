@@ -217,6 +217,9 @@ final class SQLiteStore: Sendable {
         migrator.registerMigration("v6: source watermarks") { db in
             for statement in WatermarkTables.statements(.sqlite) { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v7: normalised DNs of users and groups") { db in
+            for statement in StoredDNColumns.statements(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
