@@ -93,6 +93,7 @@ public struct SyncEngine: Sendable {
                 if let outcome, outcome.read.mode == .delta {
                     try await staging.addIDs(outcome.gone, to: .gone)
                     if let present = outcome.present { try await staging.addIDs(present, to: .present) }
+                    try await staging.addLinks(outcome.anchors)
                 }
             }
         } catch {
@@ -137,7 +138,7 @@ public struct SyncEngine: Sendable {
                                             skipped: figures.counts.skipped, delta: isDelta)
                 if stop == nil, let groups = figures.groups {
                     stop = guardCheck.checkGroups(groupsRead: read.groups, deactivations: groups.groups.deactivated,
-                                                  activeBefore: figures.groupsBefore)
+                                                  activeBefore: figures.groupsBefore, delta: isDelta)
                 }
                 guard stop == nil, !request.dryRun else { return PlanDecision(stop: stop, applied: nil) }
                 var applied = pending

@@ -70,8 +70,10 @@ public struct SyncGuard: Sendable {
 
     /// The same rules for groups: an empty group read while the source has groups, or more group
     /// deactivations than maxDeactivations allows (of the source's active groups).
-    public func checkGroups(groupsRead: Int, deactivations: Int, activeBefore: Int) -> GuardStop? {
-        if !allowEmpty && groupsRead == 0 && activeBefore > 0 { return .emptyGroupRead(activeGroups: activeBefore) }
+    /// A delta reads only the groups that changed, often none: its empty read says nothing, and
+    /// the deactivations it would make are weighed as a full read's are.
+    public func checkGroups(groupsRead: Int, deactivations: Int, activeBefore: Int, delta: Bool = false) -> GuardStop? {
+        if !allowEmpty && !delta && groupsRead == 0 && activeBefore > 0 { return .emptyGroupRead(activeGroups: activeBefore) }
         let allowed = allowedDeactivations(activeBefore: activeBefore)
         if !force && deactivations > allowed {
             return .tooManyGroupDeactivations(count: deactivations, allowed: allowed, activeGroups: activeBefore)

@@ -30,10 +30,10 @@ struct UserStoreTests {
         #expect(mode == 0o600)
         let journal = try await store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
-        #expect(try await store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format", "v5: targets", "v6: source watermarks"])
+        #expect(try await store.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format", "v5: targets", "v6: source watermarks", "v7: normalised DNs of users and groups"])
         // Opening again changes nothing.
         let again = try UserStore(path: path)
-        #expect(try await again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format", "v5: targets", "v6: source watermarks"])
+        #expect(try await again.appliedMigrations() == ["v1: users, runs, changes", "v2: sync fingerprints", "v3: effective membership without foreign keys", "v4: kept records say their format", "v5: targets", "v6: source watermarks", "v7: normalised DNs of users and groups"])
     }
 
     @Test("a store made before a user field existed gets its column when opened, its rows and their values kept")
@@ -78,6 +78,28 @@ struct UserStoreTests {
                 #expect(throws: DatabaseError.self, "\(bad)") { try db.execute(sql: bad) }
             }
         }
+    }
+
+    @Test("the v7 migration adds the normalised DN columns empty and forgets the watermarks (the next read is full)")
+    func normalisedDNMigration() throws {
+        let path = try temporaryStorePath()
+        let old = try DatabaseQueue(path: path)
+        try UserStore.migrator.migrate(old, upTo: "v6: source watermarks")
+        try old.write { db in
+            try db.execute(sql: "INSERT INTO users (id, source, external_id, username, dn, created_at, updated_at) VALUES (1, 'corp', 'a', 'ann', 'uid=Ann,dc=x', 'now', 'now')")
+            try db.execute(sql: """
+                INSERT INTO source_watermarks (source, method, cookie, settings_hash, last_full_at, updated_at)
+                VALUES ('corp', 'syncrepl', x'01', 'h', 'now', 'now')
+                """)
+        }
+        try old.close()
+        let store = try UserStore(path: path)
+        let (marks, norm, dn) = try store.database.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM source_watermarks"),
+             try String.fetchOne(db, sql: "SELECT coalesce(dn_norm, 'null') FROM users WHERE id = 1"),
+             try String.fetchOne(db, sql: "SELECT dn FROM users WHERE id = 1"))
+        }
+        #expect(marks == 0 && norm == "null" && dn == "uid=Ann,dc=x")
     }
 
     @Test("effective memberships: kept through the v3 migration, and gone with a deleted user or group")

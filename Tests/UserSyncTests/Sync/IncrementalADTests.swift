@@ -33,11 +33,13 @@ struct IncrementalADTests {
             try await dc.modify(ldif)
         }
 
-        /// Both stores' users, without ids and times.
+        /// Both stores' users, without ids and times (and their groups and memberships, by stable ids).
         func same() async throws -> Bool {
             let a = try await IncrementalSyncTests.rows(store), b = try await IncrementalSyncTests.rows(twin)
             if a != b { Issue.record("incremental: \(a)\nfull: \(b)") }
-            return a == b
+            let x = try await IncrementalPropertyTests.groupRows(store), y = try await IncrementalPropertyTests.groupRows(twin)
+            if x != y { Issue.record("groups differ: \(Set(x).symmetricDifference(y).sorted())") }
+            return a == b && x == y
         }
 
         func twinSync() async {
@@ -61,7 +63,7 @@ struct IncrementalADTests {
         """
     }
 
-    static func start(method: String, users: [String]) async throws -> Fixture {
+    static func start(method: String, users: [String], groups: Bool = false) async throws -> Fixture {
         let dc = try await SambaDC.shared()
         let tag = UInt32.random(in: 1000...999_999)
         let suffix = "-\(tag)"
@@ -98,6 +100,7 @@ struct IncrementalADTests {
                   lastName: sn
                 options:
                   maxDeactivations: 50%
+            \(groups ? "    groups: { base: \"\(ou)\", filter: \"(objectClass=group)\" }" : "")
             """
         }
         let source = try ConfigLoader.parse(yaml("    incremental: { method: \(method) }"), file: "ad.yaml").sources[0]
@@ -185,6 +188,85 @@ struct IncrementalADTests {
             """)
         let back = await f.run()
         #expect(back.status == .applied && back.read?.mode == .delta && back.users.reactivated == 2, "\(back.error ?? "")")
+        await f.twinSync()
+        #expect(try await f.same())
+    }
+
+    @Test("groups: a member added, a member moved out of the base and back (its group unchanged), nesting and a deleted member; each delta as full reads",
+          arguments: ["dirsync", "usn"])
+    func groupChanges(method: String) async throws {
+        let f = try await Self.start(method: method, users: ["Ann", "Ben", "Cid", "Dan"], groups: true)
+        let away = f.ou.replacingOccurrences(of: "OU=Inc", with: "OU=Away")
+        let (g1, g2) = ("CN=G1\(f.suffix),\(f.ou)", "CN=G2\(f.suffix),\(f.ou)")
+        try await f.modify("""
+            dn: \(g1)
+            changetype: add
+            objectClass: group
+            sAMAccountName: g1\(f.suffix)
+            member: CN=Ann,\(f.ou)
+            member: CN=Ben,\(f.ou)
+
+            dn: \(g2)
+            changetype: add
+            objectClass: group
+            sAMAccountName: g2\(f.suffix)
+            member: \(g1)
+            member: CN=Cid,\(f.ou)
+
+            """)
+        let first = await f.run()
+        #expect(first.status == .applied && first.read?.mode == .full && first.groups?.created == 2, "\(first.error ?? "")")
+        await f.twinSync()
+        #expect(try await f.same())
+
+        // Dan joins G1: G1 is re-read, Dan (unchanged) resolves from the store; Ben leaves the
+        // base (G1 still lists him: AD keeps the link, under his new DN).
+        try await f.modify("""
+            dn: \(g1)
+            changetype: modify
+            add: member
+            member: CN=Dan,\(f.ou)
+
+            dn: CN=Ben,\(f.ou)
+            changetype: modrdn
+            newrdn: CN=Ben
+            deleteoldrdn: 1
+            newsuperior: \(away)
+
+            """)
+        let delta = await f.run()
+        #expect(delta.status == .applied && delta.read?.mode == .delta, "\(delta.error ?? "") \(String(describing: delta.read))")
+        #expect(delta.memberships?.added == 1 && delta.memberships?.removed == 1, "\(String(describing: delta.memberships))")
+        await f.twinSync()
+        #expect(try await f.same())
+
+        // Ben comes back: G1 did not change, and he is its member again.
+        try await f.modify("""
+            dn: CN=Ben,\(away)
+            changetype: modrdn
+            newrdn: CN=Ben
+            deleteoldrdn: 1
+            newsuperior: \(f.ou)
+
+            """)
+        let back = await f.run()
+        #expect(back.status == .applied && back.read?.mode == .delta && back.memberships?.added == 1, "\(back.error ?? "")")
+        await f.twinSync()
+        #expect(try await f.same())
+
+        // Ann is deleted (AD drops her from G1); G1 leaves G2.
+        try await f.modify("""
+            dn: CN=Ann,\(f.ou)
+            changetype: delete
+
+            dn: \(g2)
+            changetype: modify
+            delete: member
+            member: \(g1)
+
+            """)
+        let gone = await f.run()
+        #expect(gone.status == .applied && gone.read?.mode == .delta && gone.users.deactivated == 1, "\(gone.error ?? "")")
         await f.twinSync()
         #expect(try await f.same())
     }

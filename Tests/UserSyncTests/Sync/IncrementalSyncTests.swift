@@ -162,6 +162,98 @@ struct IncrementalSyncTests {
         #expect(try await Self.rows(h.store) == Self.rows(twin.store))
     }
 
+    @Test("groups in a delta: a changed group re-read whole, members resolved against the stored users, a user back in the base back in its groups, nesting, a rename and a deleted group; the store as full reads leave it",
+          arguments: [Setup(sessionLog: 100, store: .sqlite), Setup(sessionLog: nil, store: .postgres)])
+    func groups(setup: Setup) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Self.former + Slapd.sampleGroupTree, store: setup.store,
+                                            sessionLog: setup.sessionLog)
+        let twin = try await Self.twin(h)
+        let source = try h.source(groups: groupsSection, sourceLines: Self.incremental)
+        let full = IncrementalSyncTests.Twin(store: twin.store, source: try h.source(groups: groupsSection))
+        func same(_ what: String) async throws {
+            try await full.sync(h)
+            #expect(try await Self.rows(h.store) == Self.rows(full.store), "\(what): users")
+            let (a, b) = (try await IncrementalPropertyTests.groupRows(h.store), try await IncrementalPropertyTests.groupRows(full.store))
+            #expect(a == b, "\(what): \(Set(a).symmetricDifference(b).sorted())")
+        }
+        let first = await h.sync(source)
+        #expect(first.status == .applied && first.read?.mode == .full && first.groups?.created == 10, "\(first.error ?? "")")
+        try await same("first read")
+        // As a store written before the normalised DNs were kept (migration v7 adds the columns
+        // empty and forgets the watermark): the next read is full and fills them, unchanged
+        // records included.
+        try await h.store.write { db in
+            try db.execute("UPDATE users SET dn_norm = NULL")
+            try db.execute("UPDATE groups SET dn_norm = NULL")
+            try db.execute("DELETE FROM source_watermarks")
+        }
+        let upgraded = await h.sync(source)
+        #expect(upgraded.read?.mode == .full && upgraded.read?.reason?.contains("no watermark") == true)
+        let empty = try await h.store.read { db in
+            try db.value(Int.self, "SELECT (SELECT count(*) FROM users WHERE dn_norm IS NULL) + (SELECT count(*) FROM groups WHERE dn_norm IS NULL)")
+        }
+        #expect(empty == 0)
+
+        // User 11 (in no group) joins l5: only l5 is re-read, and user 11 resolves from the store
+        // (it did not change); every ancestor of l5 gains it as an effective member.
+        try await h.modify("dn: cn=l5,ou=groups,\(Slapd.suffix)\nchangetype: modify\nadd: member\nmember: \(Slapd.userDN(11))\n")
+        let joined = await h.sync(source)
+        #expect(joined.status == .applied && joined.read?.mode == .delta, "\(joined.error ?? "") \(joined.read?.reason ?? "")")
+        #expect(joined.entriesRead == 0 && joined.groupsRead == 1)
+        #expect(joined.memberships?.added == 1 && joined.memberships?.removed == 0)
+        #expect(try await h.effective()["l1"]?.contains(Slapd.userName(11)) == true)
+        try await same("a member added")
+
+        // User 2 leaves the base (l2 still lists its DN) and comes back: out of l2, then in again,
+        // though l2 itself never changed.
+        try await h.modify("""
+            dn: \(Slapd.userDN(2))
+            changetype: modrdn
+            newrdn: uid=\(Slapd.userName(2))
+            deleteoldrdn: 1
+            newsuperior: ou=former,dc=example,dc=com
+
+            """)
+        let out = await h.sync(source)
+        #expect(out.read?.mode == .delta && out.users.deactivated == 1 && out.memberships?.removed == 1, "\(out.error ?? "")")
+        try await same("a member moved out")
+        try await h.modify("""
+            dn: uid=\(Slapd.userName(2)),ou=former,dc=example,dc=com
+            changetype: modrdn
+            newrdn: uid=\(Slapd.userName(2))
+            deleteoldrdn: 1
+            newsuperior: \(Slapd.peopleBase)
+
+            """)
+        let back = await h.sync(source)
+        #expect(back.read?.mode == .delta && back.users.reactivated == 1 && back.memberships?.added == 1, "\(back.error ?? "")")
+        #expect(try await h.effective()["l2"]?.contains(Slapd.userName(2)) == true)
+        try await same("a member back")
+
+        // Nesting: `other` joins l5; l4 is renamed (l3 keeps its old DN: no refint overlay);
+        // `outside` is deleted.
+        try await h.modify("""
+            dn: cn=l5,ou=groups,\(Slapd.suffix)
+            changetype: modify
+            add: member
+            member: cn=other,ou=groups,\(Slapd.suffix)
+
+            dn: cn=l4,ou=groups,\(Slapd.suffix)
+            changetype: modrdn
+            newrdn: cn=l4renamed
+            deleteoldrdn: 1
+
+            dn: cn=outside,ou=groups,\(Slapd.suffix)
+            changetype: delete
+
+            """)
+        let tree = await h.sync(source)
+        #expect(tree.status == .applied && tree.read?.mode == .delta, "\(tree.error ?? "")")
+        #expect(tree.groups?.deactivated == 1 && tree.groups?.updated == 1)
+        #expect(try await h.effective()["l5"]?.contains(Slapd.userName(7)) == true, "other's member, through other")
+        try await same("nesting, a rename, a deletion")
+    }
+
     @Test("the guard weighs a delta as a full read: one deleting 40% stops, keeps its watermark, and --force applies the same changes",
           arguments: [Setup(sessionLog: 100, store: .sqlite), Setup(sessionLog: nil, store: .postgres)])
     func guarded(setup: Setup) async throws {
@@ -254,6 +346,15 @@ struct IncrementalPolicyTests {
         #expect(IncrementalPolicy.fullReason(other, otherDirectory, stored: mark, forceFull: false, now: now)?.contains("changed") == true)
         let (scoped, scopedDirectory) = try Self.settings(", memberOf: [\"cn=app,dc=example,dc=com\"]")
         #expect(IncrementalPolicy.fullReason(scoped, scopedDirectory, stored: mark, forceFull: false, now: now)?.contains("membership") == true)
+        // Groups linked by member DN read incrementally; by username or memberOf they cannot.
+        for (membership, delta) in [("member", true), ("uniqueMember", true), ("memberUid", false), ("memberOf", false)] {
+            let (grouped, groupedDirectory) = try Self.settings(groups: "    groups: { base: \"ou=groups,dc=example,dc=com\", membership: \(membership) }")
+            var current = mark
+            current.settingsHash = IncrementalPolicy.settingsHash(grouped, groupedDirectory)
+            let reason = IncrementalPolicy.fullReason(grouped, groupedDirectory, stored: current, forceFull: false, now: now)
+            #expect(delta ? reason == nil : reason?.contains("only member and uniqueMember groups") == true, "\(membership): \(reason ?? "")")
+            #expect(current.settingsHash != hash, "the groups' settings are part of the hash")
+        }
     }
 
     @Test("the watermark's settings hash follows the mapping, not only the search")
@@ -283,21 +384,69 @@ struct IncrementalPropertyTests {
         }
     }
 
-    @Test("random changes, random full and delta runs: always the store of full reads", arguments: [nil, 50] as [Int?])
-    func randomHistory(sessionLog: Int?) async throws {
+    struct History: Sendable, CustomTestStringConvertible {
+        let sessionLog: Int?
+        let groups: Bool
+        var testDescription: String { "\(sessionLog == nil ? "present phase" : "delete phase")\(groups ? ", with a group tree" : "")" }
+    }
+
+    /// Six groups under ou=groups, nested g4 ⊃ {g2, g3}, g2 ⊃ g1, each with a member that is
+    /// no entry (groupOfNames must keep one).
+    static let placeholder = "cn=placeholder,dc=example,dc=com"
+    static let initialMembers: [Int: Set<String>] = [
+        1: [Slapd.userDN(1), Slapd.userDN(2), Slapd.userDN(3)], 2: [groupDN(1), Slapd.userDN(4)],
+        3: [Slapd.userDN(5), Slapd.userDN(6)], 4: [groupDN(2), groupDN(3)], 5: [Slapd.userDN(7)], 6: [],
+    ]
+    static func groupDN(_ n: Int, name: String? = nil) -> String { "cn=\(name ?? "g\(n)"),ou=groups,dc=example,dc=com" }
+
+    /// The groups, direct members, nesting and effective members, by stable ids: what two
+    /// stores must agree on.
+    static func groupRows(_ store: UserStore) async throws -> [String] {
+        try await store.read { db in
+            let groups = try db.rows("SELECT external_id, name, dn, dn_norm, state FROM groups ORDER BY external_id").map { "\($0.values)" }
+            let members = try db.rows("""
+                SELECT g.external_id AS g, u.external_id AS u FROM group_members m JOIN groups g ON g.id = m.group_id
+                JOIN users u ON u.id = m.user_id ORDER BY 1, 2
+                """).map { "member \($0.values)" }
+            let parents = try db.rows("""
+                SELECT c.external_id AS c, p.external_id AS p FROM group_parents x JOIN groups c ON c.id = x.group_id
+                JOIN groups p ON p.id = x.parent_id ORDER BY 1, 2
+                """).map { "parent \($0.values)" }
+            let effective = try db.rows("""
+                SELECT g.external_id AS g, u.external_id AS u FROM effective_group_members m JOIN groups g ON g.id = m.group_id
+                JOIN users u ON u.id = m.user_id ORDER BY 1, 2
+                """).map { "effective \($0.values)" }
+            return groups + members + parents + effective
+        }
+    }
+
+    @Test("random changes, random full and delta runs: always the store of full reads",
+          arguments: [History(sessionLog: nil, groups: false), History(sessionLog: 50, groups: false),
+                      History(sessionLog: nil, groups: true), History(sessionLog: 50, groups: true)])
+    func randomHistory(_ history: History) async throws {
         let seed = ProcessInfo.processInfo.environment["USERSYNC_PROPERTY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
         var random = Random(state: seed)
-        let h = try await SyncHarness.start(users: 40, extraLDIF: IncrementalSyncTests.former, sessionLog: sessionLog)
+        var members = history.groups ? Self.initialMembers : [:]
+        let groupLDIF = members.keys.sorted().map { n in
+            "dn: \(Self.groupDN(n))\nobjectClass: groupOfNames\ncn: g\(n)\nmember: \(Self.placeholder)\n"
+                + members[n]!.sorted().map { "member: \($0)\n" }.joined() + "\n"
+        }.joined()
+        let h = try await SyncHarness.start(users: 40, extraLDIF: IncrementalSyncTests.former + groupLDIF, sessionLog: history.sessionLog)
         let twin = try await IncrementalSyncTests.twin(h)
-        let source = try h.source(options: "      maxDeactivations: 100%", sourceLines: IncrementalSyncTests.incremental)
-        let fullTwin = IncrementalSyncTests.Twin(store: twin.store, source: try h.source(options: "      maxDeactivations: 100%"))
+        let groups = history.groups ? groupsSection : ""
+        let source = try h.source(options: "      maxDeactivations: 100%", groups: groups, sourceLines: IncrementalSyncTests.incremental)
+        let fullTwin = IncrementalSyncTests.Twin(store: twin.store, source: try h.source(options: "      maxDeactivations: 100%", groups: groups))
         // Where each user is: in the base, moved out, or deleted; and a counter for new names.
         var inBase = Set(1...40), movedOut = Set<Int>(), deleted = Set<Int>()
         var next = 41
+        // Each group's current name (renames change its DN; the lists naming the old DN keep it).
+        var names = Dictionary(uniqueKeysWithValues: members.keys.map { ($0, "g\($0)") })
+        var deltaMemberships = 0
+        defer { if history.groups { print("property seed \(seed): \(deltaMemberships) membership changes written by deltas") } }
         for step in 1...12 {
             var ldif: [String] = []
             for _ in 0..<Int.random(in: 1...4, using: &random) {
-                switch Int.random(in: 0..<6, using: &random) {
+                switch Int.random(in: 0..<(history.groups ? 10 : 6), using: &random) {
                 case 0 where !inBase.isEmpty:
                     let n = inBase.randomElement(using: &random)!
                     ldif.append("dn: \(Slapd.userDN(n))\nchangetype: modify\nreplace: mail\nmail: step\(step)-\(n)@example.com\n")
@@ -319,6 +468,31 @@ struct IncrementalPropertyTests {
                     let n = movedOut.randomElement(using: &random)!
                     movedOut.remove(n); inBase.insert(n)
                     ldif.append("dn: uid=\(Slapd.userName(n)),ou=former,dc=example,dc=com\nchangetype: modrdn\nnewrdn: uid=\(Slapd.userName(n))\ndeleteoldrdn: 1\nnewsuperior: \(Slapd.peopleBase)\n")
+                case 5 where history.groups, 6:
+                    // A user (in the base, moved out or deleted: lists keep any DN) or a group joins a group.
+                    let g = Int.random(in: 1...6, using: &random)
+                    let member = Bool.random(using: &random)
+                        ? Slapd.userDN(Int.random(in: 1..<next, using: &random))
+                        : Self.groupDN(0, name: names[Int.random(in: 1...6, using: &random)]!)
+                    guard member != Self.groupDN(g, name: names[g]), members[g]!.insert(member).inserted else { break }
+                    ldif.append("dn: \(Self.groupDN(g, name: names[g]))\nchangetype: modify\nadd: member\nmember: \(member)\n")
+                case 7:
+                    let g = Int.random(in: 1...6, using: &random)
+                    guard let member = members[g]!.randomElement(using: &random) else { break }
+                    members[g]!.remove(member)
+                    ldif.append("dn: \(Self.groupDN(g, name: names[g]))\nchangetype: modify\ndelete: member\nmember: \(member)\n")
+                case 8:
+                    // A group renamed: the lists that named it keep its old DN (no refint overlay).
+                    let g = Int.random(in: 1...6, using: &random)
+                    let name = "g\(g)s\(step)"
+                    guard names[g] != name else { break }
+                    ldif.append("dn: \(Self.groupDN(g, name: names[g]))\nchangetype: modrdn\nnewrdn: cn=\(name)\ndeleteoldrdn: 1\n")
+                    names[g] = name
+                case 9:
+                    // A user moved within the base (its DN changes; lists keep the old one).
+                    guard let n = inBase.randomElement(using: &random) else { break }
+                    inBase.remove(n); movedOut.insert(n)
+                    ldif.append("dn: \(Slapd.userDN(n))\nchangetype: modrdn\nnewrdn: uid=\(Slapd.userName(n))\ndeleteoldrdn: 1\nnewsuperior: ou=former,dc=example,dc=com\n")
                 default:
                     break
                 }
@@ -327,10 +501,19 @@ struct IncrementalPropertyTests {
             let full = Bool.random(using: &random)
             let report = await h.sync(source, full: full)
             #expect(report.status == .applied, "seed \(seed), step \(step): \(report.error ?? "")")
+            if step > 1 && !full {
+                #expect(report.read?.mode == .delta, "seed \(seed), step \(step): \(report.read?.reason ?? "")")
+                deltaMemberships += (report.memberships?.added ?? 0) + (report.memberships?.removed ?? 0)
+            }
             try await fullTwin.sync(h)
             let (a, b) = (try await IncrementalSyncTests.rows(h.store), try await IncrementalSyncTests.rows(fullTwin.store))
             #expect(a == b, "seed \(seed), step \(step) (\(full ? "full" : "delta")): the stores differ")
             if a != b { return }
+            if history.groups {
+                let (x, y) = (try await Self.groupRows(h.store), try await Self.groupRows(fullTwin.store))
+                #expect(x == y, "seed \(seed), step \(step) (\(full ? "full" : "delta")): the groups differ: \(Set(x).symmetricDifference(y).sorted())")
+                if x != y { return }
+            }
         }
     }
 }

@@ -12,6 +12,14 @@ struct IncrementalOutcome: Sendable {
     var gone: [String] = []
     var present: [String]? = nil
     var scope: DeltaScope? = nil
+    /// For a delta: what the server said changed and was deleted (the groups' read needs them
+    /// too), and the DNs of the users re-read (whose groups are asked for).
+    var changedIDs: [String] = []
+    var deletedIDs: [String] = []
+    var rereadDNs: [String] = []
+    /// For a delta of a source with groups: which groups list each entry re-read (a link of
+    /// kind `anchor` from the group's DN to the entry's; an empty group DN when none does).
+    var anchors: [(group: String, member: String, kind: String)] = []
 }
 
 /// What a method says changed since a watermark: the stable ids (as the store keeps them) of
@@ -44,8 +52,11 @@ extension LDAPSource {
             // could tell.
             let context = Self.namingContext(of: directory.users.base, among: root.namingContexts)
             let position = try await ServerPosition.read(ldap, root: root)
+            // DirSync returns an object when one of the attributes asked for changed: the
+            // groups' member lists and names too, for a source with groups.
+            let groupAttributes = settings.groups.map { GroupMapper(mapping: $0, userIDAttribute: settings.stableID).requestedAttributes } ?? []
             let reader = ChangeReader(ldap: ldap, context: context, idAttribute: settings.stableID,
-                                      watched: attributes, logger: logger)
+                                      watched: attributes + groupAttributes, logger: logger)
             var reason = fullReason
             if reason == nil, let stored {
                 reason = try await position.doubt(about: stored, method: method, ldap: ldap)
@@ -141,13 +152,16 @@ extension LDAPSource {
             start += batch.count
             let clauses = batch.map { Self.idClause(idAttribute, $0) }.joined()
             _ = try await searchUsers(ldap, attributes: attributes, and: "(|\(clauses))") { records in
-                found.add(records.compactMap { $0.stableID(idAttribute)?.lowercased() })
+                found.add(records.compactMap { $0.stableID(idAttribute)?.lowercased() }, dns: records.map(\.locator.description))
                 try await page(records)
             }
         }
         let seen = found.ids
         var outcome = IncrementalOutcome(read: ReadMode(mode: .delta, method: method.rawValue, reason: nil), watermark: nil)
         outcome.gone = Array(changes.deleted) + changed.filter { !seen.contains($0.lowercased()) }
+        outcome.changedIDs = changed
+        outcome.deletedIDs = Array(changes.deleted)
+        outcome.rereadDNs = found.dns
         if let present = changes.present {
             outcome.present = Array(present)
             outcome.scope = .listedPresent
@@ -174,13 +188,15 @@ extension LDAPSource {
     static let rereadBatch = 200
 }
 
-/// The stable ids a delta's re-read found, collected from its pages.
-private final class FoundIDs: @unchecked Sendable {
+/// The stable ids (and DNs) a delta's re-read found, collected from its pages.
+final class FoundIDs: @unchecked Sendable {
     private let lock = NSLock()
     private var set: Set<String> = []
+    private var names: [String] = []
 
-    func add(_ ids: [String]) { lock.withLock { set.formUnion(ids) } }
+    func add(_ ids: [String], dns: [String] = []) { lock.withLock { set.formUnion(ids); names += dns } }
     var ids: Set<String> { lock.withLock { set } }
+    var dns: [String] { lock.withLock { names } }
 }
 
 /// The server refused the watermark (a cookie it no longer knows): a full read, for `reason`.
@@ -214,7 +230,16 @@ struct IncrementalLDAPRead: RecordSource {
         return SourceReadInfo()
     }
 
+    /// After a delta of the users: only the groups that changed, and which groups list each
+    /// entry re-read; after a full read, every group.
     func readGroups(attributes: [String], page: @Sendable ([SourceRecord]) async throws -> Void) async throws {
-        try await source.readGroups(attributes: attributes, page: page)
+        guard var outcome = box.outcome, outcome.read.mode == .delta else {
+            try await source.readGroups(attributes: attributes, page: page)
+            return
+        }
+        let groups = try await source.readChangedGroups(outcome, attributes: attributes, page: page)
+        outcome.gone = Array(Set(outcome.gone).union(groups.gone))
+        outcome.anchors = groups.anchors
+        box.outcome = outcome
     }
 }

@@ -6,8 +6,16 @@ struct GroupPlanner {
     let runId: Int64
     let now: String
     let tree: Bool
+    /// A delta: only the groups that changed were read, with `anchor` links for each entry
+    /// re-read (`GroupPlanner+Delta.swift`).
+    var delta: DeltaScope? = nil
 
     typealias Outcome = GroupOutcome
+
+    /// Where members' DNs are resolved: what was read (a full read reads every user and group),
+    /// or, for a delta, that and the users and groups stored (`GroupPlanner+Delta.swift`).
+    var userDNs: (table: String, index: String) { delta == nil ? ("staged", "staged_dn_user") : ("known_users", "known_users_dn") }
+    var groupDNs: String { delta == nil ? "staged_groups" : "known_groups" }
 
     func activeGroups(_ db: any SQLSession) throws -> Int {
         try db.value(Int.self, "SELECT count(*) FROM groups WHERE source = ? AND state = 'active'", source) ?? 0
@@ -26,10 +34,16 @@ struct GroupPlanner {
         }
         // The staged users' DNs with their ids, so that resolving a member reads the index alone.
         try db.execute("CREATE INDEX IF NOT EXISTS staged_dn_user ON staged (dn_norm, user_id)")
+        if delta != nil { try knownDNs(db) }
         let nesting = try applyNesting(db)
         let direct = try applyDirectMembers(db, uidLinks: uidLinks)
         outcome.memberships.added = nesting.added + direct.added
         outcome.memberships.removed = nesting.removed + direct.removed
+        if delta != nil {
+            let anchored = try applyAnchors(db)
+            outcome.memberships.added += anchored.added
+            outcome.memberships.removed += anchored.removed
+        }
         try recomputeEffectiveMembers(db)
         outcome.cycles = try cycles(db)
         (outcome.unresolved, outcome.unresolvedSamples) = try unresolvedMembers(db, uidLinks: uidLinks)
@@ -55,6 +69,11 @@ struct GroupPlanner {
             UPDATE groups SET name = s.name, dn = s.dn, updated_at = ?
             FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND (groups.name IS DISTINCT FROM s.name OR groups.dn IS DISTINCT FROM s.dn)
             """, t)
+        // The normalised DN member lists name it by (a delta resolves nested groups it did not read with it).
+        try db.execute("""
+            UPDATE groups SET dn_norm = s.dn_norm
+            FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND groups.dn_norm IS DISTINCT FROM s.dn_norm
+            """)
         try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', g.id, 'reactivate', NULL, NULL, 'back in the directory', s.dn
@@ -64,19 +83,22 @@ struct GroupPlanner {
             UPDATE groups SET state = 'active', deactivated_at = NULL, updated_at = ?
             FROM staged_groups s WHERE groups.id = s.group_id AND s.action = 'match' AND groups.state = 'deactivated'
             """, t)
+        // Missing from a full read, or gone by a delta's word (as for users); its normalised DN
+        // goes with it, as no member list in the directory names it any more.
         try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
             SELECT ?, 'group', g.id, 'deactivate', NULL, NULL, 'missing from the directory', g.dn
             FROM groups g WHERE g.source = ? AND g.state = 'active'
-              AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = g.external_id)
+              AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = g.external_id) \(goneByDelta("g"))
             """, r, s)
         try db.execute("""
-            UPDATE groups SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
+            UPDATE groups SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1, dn_norm = NULL
             WHERE source = ?2 AND state = 'active' AND NOT EXISTS (SELECT 1 FROM staged_groups s WHERE s.external_id = groups.external_id)
+              \(goneByDelta("groups"))
             """, t, s)
         try db.execute("""
-            INSERT INTO groups (source, external_id, name, dn, state, created_at, updated_at)
-            SELECT ?1, external_id, name, dn, 'active', ?2, ?2 FROM staged_groups WHERE skip IS NULL AND group_id IS NULL ORDER BY seq
+            INSERT INTO groups (source, external_id, name, dn, dn_norm, state, created_at, updated_at)
+            SELECT ?1, external_id, name, dn, dn_norm, 'active', ?2, ?2 FROM staged_groups WHERE skip IS NULL AND group_id IS NULL ORDER BY seq
             """, s, t)
         try db.execute("""
             UPDATE staged_groups SET group_id = g.id, action = 'create'
@@ -104,7 +126,7 @@ struct GroupPlanner {
             SELECT child.group_id, parent.group_id
             FROM staged_links l
             JOIN staged_groups parent ON parent.dn_norm = l.group_dn AND parent.group_id IS NOT NULL
-            JOIN staged_groups child ON child.dn_norm = l.member AND child.group_id IS NOT NULL
+            JOIN \(groupDNs) child ON child.dn_norm = l.member AND child.group_id IS NOT NULL
             WHERE l.member_kind = 'dn' AND ? = 1
             ON CONFLICT DO NOTHING
             """, tree)
@@ -152,7 +174,7 @@ struct GroupPlanner {
             INSERT INTO desired_members (group_id, user_id)
             SELECT g.group_id, s.user_id
             FROM staged_links l\(db.dialect.indexedBy("staged_links_member"))
-            CROSS JOIN staged s\(db.dialect.indexedBy("staged_dn_user"))
+            CROSS JOIN \(userDNs.table) s\(db.dialect.indexedBy(userDNs.index))
             CROSS JOIN staged_groups g
             WHERE l.member_kind = 'dn' AND s.dn_norm = l.member AND s.user_id IS NOT NULL
               AND g.dn_norm = l.group_dn AND g.group_id IS NOT NULL
@@ -265,10 +287,10 @@ struct GroupPlanner {
             SELECT g.dn || ' → ' || l.member AS link
             FROM staged_links l\(db.dialect.indexedBy("staged_links_member"))
             CROSS JOIN staged_groups g
-            WHERE g.dn_norm = l.group_dn AND g.skip IS NULL
+            WHERE g.dn_norm = l.group_dn AND g.skip IS NULL AND l.member_kind <> 'anchor'
               AND CASE l.member_kind
-                    WHEN 'dn' THEN NOT EXISTS (SELECT 1 FROM staged s\(db.dialect.indexedBy("staged_dn_user")) WHERE s.dn_norm = l.member)
-                                   AND NOT EXISTS (SELECT 1 FROM staged_groups g2 WHERE g2.dn_norm = l.member)
+                    WHEN 'dn' THEN NOT EXISTS (SELECT 1 FROM \(userDNs.table) s\(db.dialect.indexedBy(userDNs.index)) WHERE s.dn_norm = l.member)
+                                   AND NOT EXISTS (SELECT 1 FROM \(groupDNs) g2 WHERE g2.dn_norm = l.member)
                     ELSE \(uidLinks ? "NOT EXISTS (SELECT 1 FROM staged s WHERE lower(s.username) = l.member)" : "true")
                   END
             """)
@@ -298,7 +320,8 @@ struct GroupPlanner {
         counts.reactivated = row["reactivated"]
         counts.unchanged = row["unchanged"]
         try db.executeAll(["DROP TABLE desired_parents", "DROP TABLE removed_parents",
-                           "DROP TABLE desired_members", "DROP TABLE removed_members"])
+                           "DROP TABLE desired_members", "DROP TABLE removed_members"]
+                          + (delta == nil ? [] : ["DROP TABLE known_users", "DROP TABLE known_groups"]))
         return counts
     }
 }

@@ -235,6 +235,17 @@ struct Planner {
                 """, now)
         }
 
+        // A source with groups keeps each user's DN normalised, so that a delta can resolve the
+        // members of a changed group against users it did not read (identical records too: the
+        // first run after the column came writes it for every user read).
+        if request.groups {
+            try db.execute("""
+                UPDATE users SET dn_norm = s.dn_norm
+                FROM staged s
+                WHERE users.id = s.user_id AND s.dn_norm IS NOT NULL AND users.dn_norm IS DISTINCT FROM s.dn_norm
+                """)
+        }
+
         // Disabled in the directory: deactivated. Enabled again: reactivated.
         try db.execute("""
             INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
@@ -283,7 +294,11 @@ struct Planner {
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
                 SELECT ?, 'user', id, 'deactivate', NULL, NULL, 'missing from the directory', dn FROM missing
                 """, run)
-            try db.execute("UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1 WHERE id IN (SELECT id FROM missing)", now)
+            // No longer in the directory, so no member list names it there: its normalised DN
+            // goes (a group delta must not find it by a DN a stale list still holds).
+            try db.execute("""
+                UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1, dn_norm = NULL WHERE id IN (SELECT id FROM missing)
+                """, now)
             try db.execute("DROP TABLE missing")
         }
 
@@ -301,10 +316,10 @@ struct Planner {
         try BulkInsert.run(db, table: "users", indexes: [.usersEmail, .usersSourceState],
                            bulk: creating >= BulkInsert.rows && Int64(creating) >= base) {
             try db.execute("""
-                INSERT INTO users (id, source, external_id, \(UserField.columns.joined(separator: ", ")), dn,
+                INSERT INTO users (id, source, external_id, \(UserField.columns.joined(separator: ", ")), dn, dn_norm,
                                    attributes, state, created_at, updated_at, deactivated_at)
                 SELECT ?2 + \(new.n), ?1, s.external_id, \(UserField.columns.map { "s.\($0)" }.joined(separator: ", ")),
-                       \(locatorIsDN ? "s.locator" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
+                       \(locatorIsDN ? "s.locator" : "NULL"), \(request.groups ? "s.dn_norm" : "NULL"), s.attributes, CASE WHEN s.disabled THEN 'deactivated' ELSE 'active' END, ?3, ?3,
                        CASE WHEN s.disabled THEN ?3 END
                 FROM \(new.from) ORDER BY \(new.order)
                 """, source, base, now)

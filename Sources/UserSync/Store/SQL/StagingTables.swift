@@ -69,12 +69,13 @@ enum StagingTables {
             """,
             "CREATE INDEX staged_groups_dn_norm ON staged_groups (dn_norm)",
             // One membership link as the source gives it: the group (by link key) holds the
-            // member (by link key, or by uid for memberUid).
+            // member (by link key, or by uid for memberUid). A delta adds `anchor` links: a
+            // group (or '' for none) the server says lists an entry the delta re-read.
             """
             CREATE TEMP TABLE staged_links (
                 group_dn TEXT NOT NULL,
                 member TEXT NOT NULL,
-                member_kind TEXT NOT NULL CHECK (member_kind IN ('dn', 'uid'))
+                member_kind TEXT NOT NULL CHECK (member_kind IN ('dn', 'uid', 'anchor'))
             )
             """,
             """

@@ -16,7 +16,7 @@ enum IncrementalPolicy {
             "filter=\(directory.users.filter)",
             "memberOf=\(directory.users.memberOf.joined(separator: "|"))",
             "id=\(settings.stableID.lowercased())",
-        ] + mappingParts(settings.mapping) + optionParts(settings.options)
+        ] + mappingParts(settings.mapping) + optionParts(settings.options) + groupParts(settings.groups, directory.groups)
         let digest = SHA256.hash(data: Data(parts.joined(separator: "\n").utf8))
         return digest.map { String(format: "%02x", $0) }.joined()
     }
@@ -26,6 +26,17 @@ enum IncrementalPolicy {
     static func mappingParts(_ mapping: Mapping) -> [String] {
         mapping.rules.sorted { $0.key.rawValue < $1.key.rawValue }.map { "field.\($0.key.rawValue)=\(String(reflecting: $0.value))" }
             + mapping.attributes.sorted { $0.key < $1.key }.map { "attribute.\($0.key)=\(String(reflecting: $0.value))" }
+    }
+
+    /// The group search and mapping (none when the source reads no groups): another group base,
+    /// filter or rule means other groups, which only a full read brings in line.
+    static func groupParts(_ mapping: GroupMapping?, _ search: GroupSearch?) -> [String] {
+        guard let mapping, let search else { return [] }
+        return ["groups.base=\(search.base.lowercased())", "groups.scope=\(search.scope.rawValue)",
+                "groups.filter=\(search.effectiveFilter(mapping.membership))", "groups.id=\(mapping.idAttribute?.lowercased() ?? "")",
+                "groups.name=\(mapping.nameAttribute.lowercased())", "groups.lowercase=\(mapping.lowercase)",
+                "groups.include=\(mapping.include ?? "")", "groups.exclude=\(mapping.exclude ?? "")",
+                "groups.tree=\(mapping.tree)", "groups.membership=\(mapping.membership.rawValue)"]
     }
 
     /// The options that decide what a record becomes (not the guard's thresholds, nor how many
@@ -41,8 +52,10 @@ enum IncrementalPolicy {
     static func fullReason(_ settings: SourceSettings, _ directory: LDAPSourceSettings, stored: Watermark?,
                            forceFull: Bool, now: Date) -> String? {
         if forceFull { return "--full was given" }
-        if settings.groups != nil {
-            return "incremental reads of group trees are not built yet: a source with groups reads everything"
+        if let groups = settings.groups, groups.membership == .memberUid || groups.membership == .memberOf {
+            return "groups.membership \(groups.membership.rawValue) links members by "
+                + (groups.membership == .memberUid ? "username" : "the members' memberOf, which changes without changing their entries")
+                + ": a delta cannot tell which groups a change touches; only member and uniqueMember groups are read incrementally"
         }
         if !directory.users.memberOf.isEmpty || directory.users.filter.lowercased().contains("memberof") {
             return "the users are chosen by group membership (users.memberOf or memberOf in the filter), which changes "
