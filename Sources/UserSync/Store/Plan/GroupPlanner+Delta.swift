@@ -56,7 +56,7 @@ extension GroupPlanner {
     /// The memberships of the entries re-read (and of those gone) in the groups that were not
     /// re-read: exactly the groups the server listed for each. Returns the links added and removed.
     func applyAnchors(_ db: any SQLSession) throws -> (added: Int, removed: Int) {
-        let (s, r) = (source, runId)
+        let r = runId
         // Each anchored entry's groups, resolved; a group re-read is left to its member list.
         try db.execute("""
             CREATE TEMP TABLE anchored AS
@@ -80,31 +80,9 @@ extension GroupPlanner {
             SELECT object_id FROM changes WHERE run_id = ? AND object_type = 'user' AND action = 'deactivate'
               AND new_value = 'missing from the directory'
             """, r)
-        var added = try db.execute("""
-            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'membership', d.group_id, 'add', 'user', NULL, CAST(d.user_id AS TEXT), u.dn
-            FROM anchor_members d JOIN users u ON u.id = d.user_id
-            WHERE NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = d.group_id AND gm.user_id = d.user_id)
-            """, r)
-        try db.execute("INSERT INTO group_members (group_id, user_id) SELECT group_id, user_id FROM anchor_members WHERE true ON CONFLICT DO NOTHING")
-        try db.execute("""
-            CREATE TEMP TABLE anchor_removed AS
-            SELECT gm.group_id, gm.user_id FROM group_members gm
-            JOIN anchor_users a ON a.user_id = gm.user_id
-            JOIN groups g ON g.id = gm.group_id AND g.source = ? AND g.state = 'active'
-            WHERE NOT EXISTS (SELECT 1 FROM staged_groups x WHERE x.group_id = gm.group_id)
-              AND NOT EXISTS (SELECT 1 FROM anchor_members d WHERE d.group_id = gm.group_id AND d.user_id = gm.user_id)
-            """, s)
-        var removed = try db.execute("""
-            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-            SELECT ?, 'membership', x.group_id, 'remove', 'user', CAST(x.user_id AS TEXT), NULL, u.dn
-            FROM anchor_removed x JOIN users u ON u.id = x.user_id
-            """, r)
-        try db.execute("""
-            DELETE FROM group_members WHERE EXISTS
-                (SELECT 1 FROM anchor_removed x WHERE x.group_id = group_members.group_id AND x.user_id = group_members.user_id)
-            """)
-        var drops = ["DROP TABLE anchor_members", "DROP TABLE anchor_users", "DROP TABLE anchor_removed"]
+        let users = Edge(table: "group_members", member: "user_id", group: "group_id", field: "user", records: "users")
+        var (added, removed) = try settle(db, users, desired: "anchor_members", scope: "anchor_users")
+        var drops = ["DROP TABLE anchor_members", "DROP TABLE anchor_users"]
         if tree {
             // The same for nesting: the parents of each group re-read, outside the groups re-read.
             try db.execute("""
@@ -119,33 +97,53 @@ extension GroupPlanner {
                 SELECT object_id FROM changes WHERE run_id = ? AND object_type = 'group' AND action = 'deactivate'
                   AND new_value = 'missing from the directory'
                 """, r)
-            added += try db.execute("""
-                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-                SELECT ?, 'membership', d.parent_id, 'add', 'group', NULL, CAST(d.group_id AS TEXT), c.dn
-                FROM anchor_parents d JOIN groups c ON c.id = d.group_id
-                WHERE NOT EXISTS (SELECT 1 FROM group_parents gp WHERE gp.group_id = d.group_id AND gp.parent_id = d.parent_id)
-                """, r)
-            try db.execute("INSERT INTO group_parents (group_id, parent_id) SELECT group_id, parent_id FROM anchor_parents WHERE true ON CONFLICT DO NOTHING")
-            try db.execute("""
-                CREATE TEMP TABLE anchor_unparented AS
-                SELECT gp.group_id, gp.parent_id FROM group_parents gp
-                JOIN anchor_children a ON a.group_id = gp.group_id
-                JOIN groups p ON p.id = gp.parent_id AND p.source = ? AND p.state = 'active'
-                WHERE NOT EXISTS (SELECT 1 FROM staged_groups x WHERE x.group_id = gp.parent_id)
-                  AND NOT EXISTS (SELECT 1 FROM anchor_parents d WHERE d.group_id = gp.group_id AND d.parent_id = gp.parent_id)
-                """, s)
-            removed += try db.execute("""
-                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-                SELECT ?, 'membership', x.parent_id, 'remove', 'group', CAST(x.group_id AS TEXT), NULL, c.dn
-                FROM anchor_unparented x JOIN groups c ON c.id = x.group_id
-                """, r)
-            try db.execute("""
-                DELETE FROM group_parents WHERE EXISTS
-                    (SELECT 1 FROM anchor_unparented x WHERE x.group_id = group_parents.group_id AND x.parent_id = group_parents.parent_id)
-                """)
-            drops += ["DROP TABLE anchor_parents", "DROP TABLE anchor_children", "DROP TABLE anchor_unparented"]
+            let nesting = Edge(table: "group_parents", member: "group_id", group: "parent_id", field: "group", records: "groups")
+            let (a, b) = try settle(db, nesting, desired: "anchor_parents", scope: "anchor_children")
+            (added, removed) = (added + a, removed + b)
+            drops += ["DROP TABLE anchor_parents", "DROP TABLE anchor_children"]
         }
         try db.executeAll(drops + ["DROP TABLE anchored"])
+        return (added, removed)
+    }
+
+    /// A kind of membership row: users in groups, or groups in parent groups.
+    struct Edge {
+        /// The table, its member and group columns, the changes' `field`, and where the
+        /// member's DN (the change's record) is.
+        let table: String, member: String, group: String, field: String, records: String
+    }
+
+    /// Makes the rows of `edge` for the members in `scope`, in the source's active groups that
+    /// were not re-read, exactly the `desired` ones (columns named as the edge's), each
+    /// addition and removal recorded as a change. Returns how many of each.
+    func settle(_ db: any SQLSession, _ edge: Edge, desired: String, scope: String) throws -> (added: Int, removed: Int) {
+        let (s, r) = (source, runId)
+        let (table, member, group) = (edge.table, edge.member, edge.group)
+        let added = try db.execute("""
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'membership', d.\(group), 'add', '\(edge.field)', NULL, CAST(d.\(member) AS TEXT), m.dn
+            FROM \(desired) d JOIN \(edge.records) m ON m.id = d.\(member)
+            WHERE NOT EXISTS (SELECT 1 FROM \(table) x WHERE x.\(group) = d.\(group) AND x.\(member) = d.\(member))
+            """, r)
+        try db.execute("INSERT INTO \(table) (\(group), \(member)) SELECT \(group), \(member) FROM \(desired) WHERE true ON CONFLICT DO NOTHING")
+        try db.execute("""
+            CREATE TEMP TABLE settled_away AS
+            SELECT x.\(group), x.\(member) FROM \(table) x
+            JOIN \(scope) a ON a.\(member) = x.\(member)
+            JOIN groups g ON g.id = x.\(group) AND g.source = ? AND g.state = 'active'
+            WHERE NOT EXISTS (SELECT 1 FROM staged_groups sg WHERE sg.group_id = x.\(group))
+              AND NOT EXISTS (SELECT 1 FROM \(desired) d WHERE d.\(group) = x.\(group) AND d.\(member) = x.\(member))
+            """, s)
+        let removed = try db.execute("""
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'membership', x.\(group), 'remove', '\(edge.field)', CAST(x.\(member) AS TEXT), NULL, m.dn
+            FROM settled_away x JOIN \(edge.records) m ON m.id = x.\(member)
+            """, r)
+        try db.execute("""
+            DELETE FROM \(table) WHERE EXISTS
+                (SELECT 1 FROM settled_away x WHERE x.\(group) = \(table).\(group) AND x.\(member) = \(table).\(member))
+            """)
+        try db.execute("DROP TABLE settled_away")
         return (added, removed)
     }
 }
