@@ -69,7 +69,6 @@ public final class UserStore: Sendable {
         try await backend.runLockHolder(source: source)
     }
 
-    /// Closes the store's connections (a PostgreSQL store's; SQLite's close with the store).
     /// Where an incremental source's reads stand (nil: it has no watermark).
     public func watermarkStatus(source: String) async throws -> WatermarkStatus? {
         try await backend.watermark(source: source).map {
@@ -77,6 +76,8 @@ public final class UserStore: Sendable {
         }
     }
 
+    /// Closes the store's connections; it cannot be used afterwards. A command calls it before
+    /// it exits: SQLite then folds its write-ahead log into the file and removes it.
     public func close() async {
         await backend.close()
     }

@@ -53,10 +53,15 @@ struct Planner {
 
     func identify(_ db: any SQLSession) throws {
         // 1. The same stable id: the same user, whatever its name or place in the tree now.
+        //    From the staged records to the users (CROSS JOIN keeps that order in SQLite): a
+        //    delta stages a hundred records and scanned the 100,000 users for them (32 ms) when
+        //    SQLite drove the join from `users`; the records are never more than the users a
+        //    full read finds, so this order is never the worse one.
         try db.execute("""
-            UPDATE staged SET user_id = u.id, action = 'match'
-            FROM users u
-            WHERE staged.unchanged = 0 AND u.source = ? AND u.external_id = staged.external_id
+            UPDATE staged SET user_id = m.id, action = 'match'
+            FROM (SELECT s.seq, u.id FROM staged s CROSS JOIN users u
+                  WHERE s.unchanged = 0 AND u.source = ? AND u.external_id = s.external_id) m
+            WHERE staged.seq = m.seq
             """, source)
 
         // 2. Two records giving one username (often after lowercasing): never merged. The record

@@ -32,7 +32,15 @@ extension SQLiteStore: StoreBackend {
         return nil
     }
 
-    func close() async {}
+    /// Closes the pool's connections. SQLite checkpoints the write-ahead log into the database
+    /// when its last connection closes, and removes it: the next process then opens the file
+    /// alone. A process that exits with them open leaves the log behind, and the next one to
+    /// open the store reads all of it again first (0.15 s for the 67 MB an import of 100,000
+    /// users leaves: more than the whole of a delta run). A store still in use elsewhere (a
+    /// running `usersync serve`) keeps its log; that is harmless.
+    func close() async {
+        try? database.close()
+    }
 
     func knownRecords(source: String) async throws -> KnownRecords {
         try await database.read { db in try KnownRecords.load(db, source: source) }
