@@ -240,14 +240,20 @@ struct Planner {
                 """, now)
         }
 
-        // A source with groups keeps each user's DN normalised, so that a delta can resolve the
-        // members of a changed group against users it did not read (identical records too: the
-        // first run after the column came writes it for every user read).
-        if request.groups {
+        // An incremental source with groups keeps each user's DN normalised, so that a delta
+        // can resolve the members of a changed group against users it did not read (other
+        // sources never look it up: they write it only with new users). An identical record has
+        // the DN its row was written with (the fingerprint covers it), so a delta looks only at
+        // the records it compared; a full read, the one deltas build on, writes it for every
+        // user read (the first run after migration v7 is one). Writing a row makes the store
+        // forget its fingerprint (the trigger), so this is done once per row, not every run.
+        if request.groups, request.watermark != nil {
+            let every = request.delta == nil
             try db.execute("""
                 UPDATE users SET dn_norm = s.dn_norm
                 FROM staged s
                 WHERE users.id = s.user_id AND s.dn_norm IS NOT NULL AND users.dn_norm IS DISTINCT FROM s.dn_norm
+                  \(every ? "" : "AND s.unchanged = 0")
                 """)
         }
 
