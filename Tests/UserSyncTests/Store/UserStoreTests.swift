@@ -80,6 +80,28 @@ struct UserStoreTests {
         }
     }
 
+    @Test("closing the store empties a large write-ahead log (the next process would read it all) and leaves a small one")
+    func closeEmptiesLargeLog() async throws {
+        func log(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0 }
+        let path = try temporaryStorePath()
+        let store = try UserStore(path: path)
+        // 6 MB of rows in one transaction: more than SQLite's 1,000-page checkpoint threshold.
+        try await store.write { db in
+            try db.execute("CREATE TABLE filler (data TEXT)")
+            for _ in 0..<6 { try db.execute("INSERT INTO filler (data) VALUES (?)", String(repeating: "x", count: 1 << 20)) }
+        }
+        #expect(log(path) > 4 << 20)
+        await store.close()
+        #expect(log(path) == 0)
+        let again = try UserStore(path: path)
+        try await again.write { db in try db.execute("INSERT INTO filler (data) VALUES ('small')") }
+        let small = log(path)
+        await again.close()
+        #expect(small > 0 && log(path) == small, "a small log is left for the next process")
+        let third = try UserStore(path: path)
+        #expect(try await third.read { db in try db.value(Int.self, "SELECT count(*) FROM filler") } == 7)
+    }
+
     @Test("the v7 migration adds the normalised DN columns empty and forgets the watermarks (the next read is full)")
     func normalisedDNMigration() throws {
         let path = try temporaryStorePath()
