@@ -19,7 +19,9 @@ enum PlanTransaction {
         figures.counts = try users.apply(session)
         figures.identical = try users.identicalRecords(session)
         figures.groups = try groups?.apply(session)
-        figures.activeAfter = try users.activeUsers(session)
+        // A delta touches few users: the count after follows from the changes.
+        figures.activeAfter = request.delta == nil ? try users.activeUsers(session)
+            : try users.activeUsers(after: figures.activeBefore, session)
         let decision = decide(figures)
         outcome.figures = figures
         outcome.stop = decision.stop

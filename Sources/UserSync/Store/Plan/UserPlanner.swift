@@ -38,6 +38,30 @@ struct Planner {
         try db.value(Int.self, "SELECT count(*) FROM users WHERE source = ? AND state = 'active'", source) ?? 0
     }
 
+    /// The source's active users after the plan, from `before` and this run's changes, without
+    /// counting every user again (10 ms at 100,000, a tenth of a delta run). Only a user whose
+    /// state or source a change touched can count differently: one created or adopted counts
+    /// now if active (it did not before), one deactivated or reactivated counts as its state
+    /// says now, less one if it counted before (a deactivated one did, unless it came in this
+    /// run). Debug builds check it against the count.
+    func activeUsers(after before: Int, _ db: any SQLSession) throws -> Int {
+        let change = try db.value(Int.self, """
+            SELECT (SELECT count(*) FROM users u
+                    WHERE u.id IN (SELECT object_id FROM changes WHERE run_id = ?1 AND object_type = 'user'
+                                     AND action IN ('create', 'adopt', 'deactivate', 'reactivate'))
+                      AND u.source = ?2 AND u.state = 'active')
+                 - (SELECT count(DISTINCT object_id) FROM changes WHERE run_id = ?1 AND object_type = 'user' AND action = 'deactivate'
+                      AND object_id NOT IN (SELECT object_id FROM changes WHERE run_id = ?1 AND object_type = 'user'
+                                              AND action IN ('create', 'adopt')))
+            """, runId, source) ?? 0
+        let after = before + change
+        #if DEBUG
+        let counted = try activeUsers(db)
+        precondition(after == counted, "active users after the plan: \(after) from the changes, \(counted) counted")
+        #endif
+        return after
+    }
+
     /// Plans and writes the run's changes; returns the counts.
     func apply(_ db: any SQLSession) throws -> SyncReport.Counts {
         try identify(db)
