@@ -357,6 +357,18 @@ struct IncrementalPolicyTests {
         }
     }
 
+    @Test("a delta's re-reads name the changed ids 200 to a search, objectGUIDs by their bytes")
+    func idFilters() {
+        let ids = (0..<450).map { "id-\($0)" }
+        let filters = LDAPSource.idFilters("entryUUID", ids)
+        #expect(filters.count == 3)
+        #expect(filters.map { $0.components(separatedBy: "(entryUUID=").count - 1 } == [200, 200, 50])
+        #expect(filters[0].hasPrefix("(|(entryUUID=id-0)(entryUUID=id-1)") && filters[2].hasSuffix("(entryUUID=id-449))"))
+        #expect(LDAPSource.idFilters("entryUUID", []).isEmpty)
+        let guid = LDAPSource.idFilters("objectGUID", ["01020304-0506-0708-090a-0b0c0d0e0f10"])
+        #expect(guid == ["(|(objectGUID=\\04\\03\\02\\01\\06\\05\\08\\07\\09\\0a\\0b\\0c\\0d\\0e\\0f\\10))"], "\(guid)")
+    }
+
     @Test("the watermark's settings hash follows the mapping, not only the search")
     func hash() throws {
         let (source, directory) = try Self.settings()

@@ -146,12 +146,8 @@ extension LDAPSource {
         let changed = changes.changed.subtracting(changes.deleted).sorted()
         let found = FoundIDs()
         let idAttribute = settings.stableID
-        var start = 0
-        while start < changed.count {
-            let batch = changed[start..<min(start + Self.rereadBatch, changed.count)]
-            start += batch.count
-            let clauses = batch.map { Self.idClause(idAttribute, $0) }.joined()
-            _ = try await searchUsers(ldap, attributes: attributes, and: "(|\(clauses))") { records in
+        for clause in Self.idFilters(idAttribute, changed) {
+            _ = try await searchUsers(ldap, attributes: attributes, and: clause) { records in
                 found.add(records.compactMap { $0.stableID(idAttribute)?.lowercased() }, dns: records.map(\.locator.description))
                 try await page(records)
             }
@@ -182,6 +178,14 @@ extension LDAPSource {
             return LDAPFilter.equalBytes(attribute, bytes).description
         }
         return "(\(attribute)=\(LDAPFilter.escape(id)))"
+    }
+
+    /// Filters naming `ids` by `attribute`, `rereadBatch` at a time (`(|(id=a)(id=b)…)`): what
+    /// a delta's re-reads of users and of groups search for.
+    static func idFilters(_ attribute: String, _ ids: [String]) -> [String] {
+        stride(from: 0, to: ids.count, by: rereadBatch).map { start in
+            "(|" + ids[start..<min(start + rereadBatch, ids.count)].map { idClause(attribute, $0) }.joined() + ")"
+        }
     }
 
     /// How many changed entries one re-reading search names.

@@ -28,13 +28,9 @@ extension LDAPSource {
             var delta = GroupDelta()
             let found = FoundIDs()
             let changed = users.changedIDs
-            var start = 0
-            while start < changed.count {
-                let batch = changed[start..<min(start + Self.rereadBatch, changed.count)]
-                start += batch.count
-                let clauses = batch.map { Self.idClause(idAttribute, $0) }.joined()
+            for clause in Self.idFilters(idAttribute, changed) {
                 // completeRangedAttributes: AD sends at most 1,500 values of member per entry.
-                let request = SearchRequest(base: groups.base, scope: groups.scope, filter: "(&\(filter)(|\(clauses)))",
+                let request = SearchRequest(base: groups.base, scope: groups.scope, filter: "(&\(filter)\(clause))",
                                             attributes: attributes, completeRangedAttributes: true)
                 for try await result in ldap.pagedSearch(request, pageSize: groups.pageSize) {
                     found.add(result.entries.compactMap { SourceRecord($0).stableID(idAttribute)?.lowercased() },
