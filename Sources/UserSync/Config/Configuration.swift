@@ -101,6 +101,10 @@ public struct PostgresStoreSettings: Sendable, Equatable {
 public struct ServeSettings: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 9464
+    /// The read-only web console under `/console` (`serve.console: true`); off by default.
+    public var console = false
+    /// Who may open the console (`serve.consoleAccess`).
+    public var consoleAccess = ConsoleAccessSettings()
 
     public init() {}
 
@@ -117,8 +121,31 @@ public struct ServeSettings: Sendable, Equatable {
         self.port = port
     }
 
+    /// Whether the address only takes connections from this machine (127.0.0.0/8, ::1, localhost).
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
     /// What a listen address that does not read says.
     public static let listenForm = "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address)"
+}
+
+/// The console's credentials (`serve.consoleAccess`). A login is the user name and the password
+/// of `passwordFile`/`passwordEnv` (a form, or `Authorization: Basic`); scripts may send the
+/// token of `tokenFile` as `Authorization: Bearer`. Without either, only `loopbackWithoutLogin`
+/// on a loopback address lets anyone in.
+public struct ConsoleAccessSettings: Sendable, Equatable {
+    public var user = "admin"
+    public var passwordFile: String?
+    public var passwordEnv: String?
+    public var tokenFile: String?
+    /// No login for connections from this machine, when the console listens on loopback only.
+    public var loopbackWithoutLogin = false
+
+    public init() {}
+
+    /// Whether a credential is configured.
+    public var hasCredential: Bool { passwordFile != nil || passwordEnv != nil || tokenFile != nil }
 }
 
 public struct LogSettings: Sendable, Equatable {

@@ -90,6 +90,10 @@ extension Configuration {
         for (index, source) in sources.enumerated() {
             files += source.secretFiles.map { ("sources[\(index)].\($0.0)", $0.1) }
         }
+        if serve.console {
+            if let path = serve.consoleAccess.passwordFile { files.append(("serve.consoleAccess.passwordFile", path)) }
+            if let path = serve.consoleAccess.tokenFile { files.append(("serve.consoleAccess.tokenFile", path)) }
+        }
         var problems: [ConfigProblem] = []
         for (key, path) in files {
             var message: String?

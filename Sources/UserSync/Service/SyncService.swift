@@ -27,6 +27,9 @@ public final class SyncService: Service, Sendable {
         status = ServiceStatus(sources: SyncService.scheduled(configuration).map { ($0.name, $0.schedule!.description) })
     }
 
+    /// The configuration in use (the file's latest valid version, after SIGHUP reloads).
+    public var configuration: Configuration { current.withLockedValue { $0 } }
+
     /// The sources the service runs: those with a schedule.
     public static func scheduled(_ configuration: Configuration) -> [SourceSettings] {
         configuration.sources.filter { $0.schedule != nil }

@@ -112,49 +112,28 @@ struct GroupsCommand: AsyncParsableCommand {
 enum GroupDrawing {
     static func label(_ g: GroupRecord) -> String { "\(g.name)  (\(g.directMembers) / \(g.effectiveMembers))" }
 
-    /// Box-drawing text. Roots are groups without parents; a group with several parents appears
-    /// under each, marked; a cycle is marked where it closes; groups reachable only through a
-    /// cycle are drawn from the first of them.
+    /// Box-drawing text of the tree's outline (`GroupOutline`): a group with several parents
+    /// appears under each, marked; a cycle is marked where it closes; groups reachable only
+    /// through a cycle are drawn from the first of them.
     static func text(_ tree: GroupTree, depth: Int?) -> String {
-        let byID = Dictionary(uniqueKeysWithValues: tree.groups.map { ($0.id, $0) })
-        let sortedChildren: (Int64) -> [Int64] = { id in
-            tree.children(of: id).sorted { (byID[$0]?.name ?? "") < (byID[$1]?.name ?? "") }
-        }
         var out = "groups (direct / effective members)\n"
-        func draw(_ id: Int64, prefix: String, connector: String, path: [Int64], level: Int) {
-            guard let group = byID[id] else { return }
-            if path.contains(id) {
-                out += prefix + connector + "↻ \(group.name)  (cycle)\n"
+        func draw(_ node: GroupOutline.Node, prefix: String, connector: String) {
+            if node.closesCycle {
+                out += prefix + connector + "↻ \(node.group.name)  (cycle)\n"
                 return
             }
-            let parents = tree.parents(of: id).count
-            out += prefix + connector + label(group) + (parents > 1 ? "  [\(parents) parents]" : "") + "\n"
-            let children = sortedChildren(id)
-            if let depth, level >= depth {
-                if !children.isEmpty { out += prefix + (connector.isEmpty ? "" : (connector == "└── " ? "    " : "│   ")) + "└── … \(children.count) more\n" }
-                return
-            }
+            out += prefix + connector + label(node.group) + (node.parents > 1 ? "  [\(node.parents) parents]" : "") + "\n"
             let childPrefix = prefix + (connector.isEmpty ? "" : (connector == "└── " ? "    " : "│   "))
-            for (i, child) in children.enumerated() {
-                draw(child, prefix: childPrefix, connector: i == children.count - 1 ? "└── " : "├── ", path: path + [id], level: level + 1)
+            if node.children.isEmpty && node.hiddenChildren > 0 {
+                out += childPrefix + "└── … \(node.hiddenChildren) more\n"
+            }
+            for (i, child) in node.children.enumerated() {
+                draw(child, prefix: childPrefix, connector: i == node.children.count - 1 ? "└── " : "├── ")
             }
         }
-        let roots = tree.groups.filter { tree.parents(of: $0.id).isEmpty }.map(\.id)
-        for root in roots { draw(root, prefix: "", connector: "", path: [], level: 1) }
-        // Groups that no root reaches sit in a cycle (or below one): draw each such part once.
-        var reached = Set(roots)
-        var queue = roots
-        while let next = queue.popLast() {
-            for child in tree.children(of: next) where reached.insert(child).inserted { queue.append(child) }
-        }
-        for group in tree.groups where !reached.contains(group.id) {
-            out += "(in a cycle, no root above it)\n"
-            draw(group.id, prefix: "", connector: "", path: [], level: 1)
-            reached.insert(group.id)
-            queue = [group.id]
-            while let next = queue.popLast() {
-                for child in tree.children(of: next) where reached.insert(child).inserted { queue.append(child) }
-            }
+        for entry in GroupOutline(tree, depth: depth).entries {
+            if entry.inCycleOnly { out += "(in a cycle, no root above it)\n" }
+            draw(entry.node, prefix: "", connector: "")
         }
         return out
     }

@@ -5,6 +5,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import UserSync
+import UserSyncConsole
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try file.load()
         let path = file.located!
         let logger = logging.bootstrap(configuration)
-        _ = try await file.openStore(configuration)  // created or migrated now: a store problem stops the start
+        let store = try await file.openStore(configuration)  // created or migrated now: a store problem stops the start
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
@@ -52,30 +53,59 @@ struct ServeCommand: AsyncParsableCommand {
             guard let parsed = ServeSettings(listen: listen) else {
                 throw CommandFailure(status: .usage, message: "--listen: \(ServeSettings.listenForm), found '\(listen)'")
             }
-            address = parsed
+            address.host = parsed.host
+            address.port = parsed.port
+            if address.console && address.consoleAccess.loopbackWithoutLogin && !address.isLoopback {
+                throw CommandFailure(status: .configuration, message: "--listen \(listen): serve.consoleAccess.loopbackWithoutLogin is only for a loopback address; set a credential (serve.consoleAccess.passwordFile) to listen on \(listen)")
+            }
         }
         let service = SyncService(configuration: configuration, file: path, logger: logger,
                                   lockTimeout: .milliseconds(Int(wait * 1000)))
-        let server: StatusServer
-        do {
-            server = try await StatusServer.start(host: address.host, port: address.port,
-                                                  respond: StatusRoutes.responder(status: service.status) { registry.emitToString() })
-        } catch {
-            throw CommandFailure(status: .configuration, message: "cannot listen on \(address.listen): \(error) (serve.listen or --listen)")
+        var console: Console?
+        if address.console {
+            do {
+                let access = try ConsoleAccess(address.consoleAccess)
+                console = try Console(store: store, status: service.status, access: access, logger: logger) { service.configuration }
+            } catch let error as Secrets.Unavailable {
+                throw CommandFailure(status: .configuration, message: "serve.consoleAccess: \(error.description)")
+            }
         }
-        logger.notice("serving", metadata: ["listen": "\(server.address)", "config": "\(path)",
-                                            "sources": "\(SyncService.scheduled(configuration).map { "\($0.name) (\($0.schedule!))" }.joined(separator: ", "))"])
-        // The status server first: the group shuts services down in reverse order, so it answers
-        // until the sync loops have stopped.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: server), .init(service: service)],
+        let server = WebServer(host: address.host, port: address.port, status: service.status,
+                               metrics: { registry.emitToString() }, console: console, logger: logger)
+        // The web server first: the group shuts services down in reverse order, so it answers
+        // until the sync loops have stopped. The loops start once it listens: an address in use
+        // stops serve before any run.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server),
+                                                                 .init(service: AfterListening(gate: server.listening, service: service))],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
+        let host = address.host, consolePath = address.console ? "/console" : "off"
+        let sources = SyncService.scheduled(configuration).map { "\($0.name) (\($0.schedule!))" }.joined(separator: ", ")
+        let listening = Task { [server] in
+            let port = try await server.listening.wait()
+            logger.notice("serving", metadata: ["listen": "\(host):\(port)", "config": "\(path)", "console": "\(consolePath)",
+                                                "sources": "\(sources)"])
+        }
         do {
             try await group.run()
         } catch {
-            await server.stop()
+            if case .failure(let bind) = await listening.result {
+                throw CommandFailure(status: .configuration, message: "cannot listen on \(address.listen): \(bind) (serve.listen or --listen)")
+            }
             throw CommandFailure(status: .failure, message: "the service stopped: \(error)")
         }
+        await store.close()
         logger.notice("stopped")
+    }
+}
+
+/// The sync service, started once the web server listens (and not at all when it cannot).
+struct AfterListening: Service {
+    let gate: StartGate
+    let service: SyncService
+
+    func run() async throws {
+        _ = try await gate.wait()
+        try await service.run()
     }
 }

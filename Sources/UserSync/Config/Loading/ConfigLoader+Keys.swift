@@ -3,7 +3,8 @@ extension ConfigLoader {
     /// (a test compares them).
     public enum Keys {
         public static let root = ["store", "log", "serve", "sources", "targets"]
-        public static let serve = ["listen"]
+        public static let serve = ["listen", "console", "consoleAccess"]
+        public static let consoleAccess = ["user", "passwordFile", "passwordEnv", "tokenFile", "loopbackWithoutLogin"]
         public static let schedule = ["every", "cron", "jitter", "runAtStart"]
         public static let store = ["sqlite", "postgres"]
         public static let postgres = ["url", "passwordFile", "passwordEnv", "schema", "tls", "allowInsecure"]

@@ -18,13 +18,8 @@ extension ConfigReader {
             log = settings
         }
         var serve = ServeSettings()
-        if let node = top["serve"], let f = fields(node, "serve", allowed: ConfigLoader.Keys.serve),
-           let listen = string(f["listen"], "serve.listen") {
-            if let parsed = ServeSettings(listen: listen) {
-                serve = parsed
-            } else {
-                problem(f["listen"], "serve.listen", "\(ServeSettings.listenForm), found '\(listen)'")
-            }
+        if let node = top["serve"], let f = fields(node, "serve", allowed: ConfigLoader.Keys.serve) {
+            serve = self.serve(f)
         }
         var sources: [SourceSettings] = []
         if let node = top["sources"] {
@@ -138,5 +133,48 @@ extension ConfigReader {
             }
             return .postgres(settings)
         }
+    }
+}
+
+extension ConfigReader {
+    /// `serve`: the listen address, and the console with who may open it.
+    mutating func serve(_ f: [String: Node]) -> ServeSettings {
+        var serve = ServeSettings()
+        if let listen = string(f["listen"], "serve.listen") {
+            if let parsed = ServeSettings(listen: listen) {
+                serve.host = parsed.host
+                serve.port = parsed.port
+            } else {
+                problem(f["listen"], "serve.listen", "\(ServeSettings.listenForm), found '\(listen)'")
+            }
+        }
+        serve.console = bool(f["console"], "serve.console") ?? false
+        if let node = f["consoleAccess"], let a = fields(node, "serve.consoleAccess", allowed: ConfigLoader.Keys.consoleAccess) {
+            var access = ConsoleAccessSettings()
+            if let user = string(a["user"], "serve.consoleAccess.user") {
+                if user.contains(":") {
+                    problem(a["user"], "serve.consoleAccess.user", "a user name cannot contain ':' (HTTP basic auth splits there)")
+                } else {
+                    access.user = user
+                }
+            }
+            access.passwordFile = string(a["passwordFile"], "serve.consoleAccess.passwordFile")
+            access.passwordEnv = string(a["passwordEnv"], "serve.consoleAccess.passwordEnv")
+            access.tokenFile = string(a["tokenFile"], "serve.consoleAccess.tokenFile")
+            if access.passwordFile != nil && access.passwordEnv != nil {
+                problem(a["passwordEnv"], "serve.consoleAccess.passwordEnv", "give passwordFile or passwordEnv, not both")
+            }
+            access.loopbackWithoutLogin = bool(a["loopbackWithoutLogin"], "serve.consoleAccess.loopbackWithoutLogin") ?? false
+            if access.loopbackWithoutLogin && !serve.isLoopback {
+                problem(a["loopbackWithoutLogin"], "serve.consoleAccess.loopbackWithoutLogin",
+                        "only for a loopback listen address (127.0.0.1, ::1), not \(serve.listen): behind it, every connection could come from this machine")
+            }
+            serve.consoleAccess = access
+        }
+        if serve.console && !serve.consoleAccess.hasCredential && !serve.consoleAccess.loopbackWithoutLogin {
+            problem(f["console"], "serve.console",
+                    "the console needs a credential: put a password in a file only usersync can read (chmod 600) and set serve.consoleAccess.passwordFile to it (or tokenFile for scripts); or, with a loopback listen address, serve.consoleAccess.loopbackWithoutLogin: true")
+        }
+        return serve
     }
 }

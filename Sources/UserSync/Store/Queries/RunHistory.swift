@@ -172,12 +172,13 @@ public struct ChangeRecord: Codable, Sendable, SQLRowDecodable {
 }
 
 extension UserStore {
-    /// The latest runs, newest first.
-    public func runs(limit: Int, source: String? = nil) async throws -> [RunRecord] {
+    /// The latest runs, newest first; `source` and `status` narrow them, `offset` skips the newest.
+    public func runs(limit: Int, source: String? = nil, status: String? = nil, offset: Int = 0) async throws -> [RunRecord] {
         try await read { db in
             try db.records(RunRecord.self, """
-                SELECT * FROM runs WHERE ?1 IS NULL OR source = ?1 ORDER BY id DESC LIMIT ?2
-                """, source, limit)
+                SELECT * FROM runs WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR status = ?2)
+                ORDER BY id DESC LIMIT ?3 OFFSET ?4
+                """, source, status, limit, offset)
         }
     }
 
@@ -185,14 +186,14 @@ extension UserStore {
         try await read { db in try db.record(RunRecord.self, "SELECT * FROM runs WHERE id = ?", id) }
     }
 
-    /// A run's changes in the order they were made (`limit` nil for all).
-    public func changes(run id: Int64, limit: Int? = nil) async throws -> [ChangeRecord] {
+    /// A run's changes in the order they were made (`limit` nil for all), after the first `offset`.
+    public func changes(run id: Int64, limit: Int? = nil, offset: Int = 0) async throws -> [ChangeRecord] {
         try await read { db in
             try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
-                WHERE c.run_id = ? ORDER BY c.id LIMIT ?
-                """, id, limit ?? Int.max)
+                WHERE c.run_id = ? ORDER BY c.id LIMIT ? OFFSET ?
+                """, id, limit ?? Int.max, offset)
         }
     }
 
@@ -207,14 +208,31 @@ extension UserStore {
         }
     }
 
-    /// Users, by username; `state` and `source` narrow the list.
-    public func users(state: String? = nil, source: String? = nil, limit: Int? = nil) async throws -> [UserRecord] {
-        try await read { db in
+    /// Users, by username; `state` and `source` narrow the list, and `matching` to those whose
+    /// username, email or display name contains it (any case); `offset` skips the first.
+    public func users(matching text: String? = nil, state: String? = nil, source: String? = nil,
+                      limit: Int? = nil, offset: Int = 0) async throws -> [UserRecord] {
+        // LIKE with an escape character of its own: `%` and `_` typed in a search are letters.
+        // lower() on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's only for ASCII.
+        let pattern = text.flatMap { $0.isEmpty ? nil : "%" + Self.likeEscaped($0.lowercased()) + "%" }
+        return try await read { db in
             try db.records(UserRecord.self, """
                 SELECT * FROM users WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source = ?2)
-                ORDER BY username LIMIT ?3
-                """, state, source, limit ?? Int.max)
+                AND (CAST(?5 AS TEXT) IS NULL OR lower(username) LIKE ?5 ESCAPE '!' OR lower(email) LIKE ?5 ESCAPE '!'
+                     OR lower(display_name) LIKE ?5 ESCAPE '!')
+                ORDER BY username LIMIT ?3 OFFSET ?4
+                """, state, source, limit ?? Int.max, offset, pattern)
         }
+    }
+
+    /// `text` with LIKE's wildcards (and the escape character `!`) escaped by `!`.
+    static func likeEscaped(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "!" { out.append("!") }
+            out.append(character)
+        }
+        return out
     }
 
     /// One user, by username (or by id when `name` is `#ID`).
