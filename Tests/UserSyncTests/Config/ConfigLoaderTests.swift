@@ -58,6 +58,33 @@ struct ConfigLoaderTests {
             "expected host:port (\"127.0.0.1:9464\"; \"0.0.0.0:9464\" for every address), found 'localhost'"])
     }
 
+    @Test("the console: off by default; on, it needs a credential or the loopback exception on a loopback address")
+    func console() throws {
+        #expect(try parse(minimal).serve.console == false)
+        func serve(_ text: String) -> String { minimal.replacingOccurrences(of: "sources:", with: "serve:\n" + text + "\nsources:") }
+        let on = try parse(serve("""
+              listen: 127.0.0.1:9464
+              console: true
+              consoleAccess: { user: ops, passwordFile: /etc/usersync/console.pw, tokenFile: /etc/usersync/console.token }
+            """)).serve
+        #expect(on.console && on.consoleAccess.user == "ops" && on.consoleAccess.passwordFile == "/etc/usersync/console.pw")
+        #expect(on.consoleAccess.tokenFile == "/etc/usersync/console.token" && !on.consoleAccess.loopbackWithoutLogin)
+        #expect(try parse(serve("  console: true\n  consoleAccess: { loopbackWithoutLogin: true }")).serve.consoleAccess.loopbackWithoutLogin)
+
+        let bare = problems(serve("  console: true"))
+        #expect(bare.count == 1 && bare[0].path == "serve.console" && bare[0].line == 4, "\(bare)")
+        #expect(bare.first?.message.contains("serve.consoleAccess.passwordFile") == true)
+        let open = problems(serve("  listen: 0.0.0.0:9464\n  console: true\n  consoleAccess: { loopbackWithoutLogin: true }"))
+        #expect(open.map(\.path).contains("serve.consoleAccess.loopbackWithoutLogin"), "\(open)")
+        #expect(open.first?.message.contains("only for a loopback listen address") == true)
+        let both = problems(serve("  console: true\n  consoleAccess: { passwordFile: /a, passwordEnv: B }"))
+        #expect(both.map(\.message) == ["give passwordFile or passwordEnv, not both"])
+        let colon = problems(serve("  console: true\n  consoleAccess: { user: \"a:b\", passwordEnv: B }"))
+        #expect(colon.first?.message.contains("cannot contain ':'") == true)
+        // Turned off, the access settings may stay (nothing is asked of them).
+        #expect(problems(serve("  console: false")).isEmpty)
+    }
+
     @Test("the CSV example reads as written; a csv source refuses LDAP keys and needs path and idColumn")
     func csvSources() throws {
         let config = try ConfigLoader.load(repositoryRoot.appendingPathComponent("examples/csv.yaml").path)
@@ -289,6 +316,7 @@ struct ConfigSchemaTests {
             (["properties", "store"], ConfigLoader.Keys.store),
             (["properties", "log"], ConfigLoader.Keys.log),
             (["properties", "serve"], ConfigLoader.Keys.serve),
+            (["properties", "serve", "properties", "consoleAccess"], ConfigLoader.Keys.consoleAccess),
             (source + ["properties", "schedule"], ConfigLoader.Keys.schedule),
             (source, ConfigLoader.Keys.source),
             (source + ["properties", "tls"], ConfigLoader.Keys.tls),
