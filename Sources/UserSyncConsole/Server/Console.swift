@@ -87,11 +87,14 @@ public final class Console: Sendable {
     }
 
     /// No script may run, nothing may be loaded from elsewhere, no page may frame the console,
-    /// forms post only to it; nothing is cached or sent on as a referrer.
+    /// forms post only to it; nothing is cached, and no other site learns a console address.
+    /// (`same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
+    /// a form's post — the Fetch standard's "serializing a request origin" — and the console's
+    /// own forms would look cross-site.)
     static let securityHeaders: HTTPFields = [
         .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         .init("X-Content-Type-Options")!: "nosniff",
-        .init("Referrer-Policy")!: "no-referrer",
+        .init("Referrer-Policy")!: "same-origin",
         .cacheControl: "no-store",
     ]
 

@@ -66,7 +66,7 @@ enum ConsoleTemplates {
     .ok,.applied{background:#dcf2e3;color:#14532d}.bad,.failed,.stopped{background:#fde2e1;color:#7f1d1d}.warn,.planned{background:#fff1c7;color:#713f12}
     .running{background:#dbeafe;color:#1e3a8a}.idle{background:#eef1f5}.error{color:#9b1c1c;overflow-wrap:anywhere}
     pre{background:#fff;border:1px solid #d8dde5;border-radius:6px;padding:.7rem;overflow-x:auto;white-space:pre-wrap}
-    .cols{display:grid;grid-template-columns:1fr 1fr;gap:1rem}@media (max-width:700px){.cols{grid-template-columns:1fr}dl{grid-template-columns:1fr}dt{margin-top:.3rem}}
+    .cols{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.cols>*{min-width:0}code{overflow-wrap:anywhere}@media (max-width:700px){.cols{grid-template-columns:1fr}dl{grid-template-columns:1fr}dt{margin-top:.3rem}}
     .tree ul{list-style:none;padding-left:1.2rem;margin:0;border-left:1px dotted #b8c0cc}.tree>ul{padding-left:0;border:0}
     .tree summary{cursor:pointer}.tree li{margin:.15rem 0}.counts{color:#5a6472;font-size:.9em}.cycle{color:#7f1d1d}
     .shared{background:#ede9fe;color:#4c1d95}.pager{display:flex;gap:1rem;align-items:center}.muted{color:#5a6472}

@@ -152,6 +152,37 @@ struct ConsoleTests {
         #expect(try await get("/console/runs").components(separatedBy: "<tr><td><a href=\"/console/runs/").count - 1 == 3)
     }
 
+    @Test("in Chromium: log in, open each page, search a user, open a run with changes, expand the tree, test a connection, on a desktop and a phone; screenshots kept")
+    func browser() async throws {
+        let python = PackagingTests.path(".build-venv/bin/python")
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"),
+              (try? await Shell.run(python, ["-c", "import selenium"])) != nil else {
+            throw FixtureError("Chromium, chromedriver or Selenium is missing: run scripts/install-deps.sh --tests")
+        }
+        let console = try await ConsoleFixture.start("browser")
+        defer { console.stop() }
+        // Kept after the run, for a person to look at: .build/test-output/console/*.png.
+        let out = PackagingTests.path(".build/test-output/console")
+        try? FileManager.default.removeItem(atPath: out)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let script = PackagingTests.path("Tests/Browser/console_browser.py")
+        let (status, output) = try await offThePool { () -> (Int32, String) in
+            let log = out + "/browser.log"
+            let pid = try Shell.spawn(python, [script, console.base, "ops", ConsoleFixture.consolePassword, ConsoleFixture.directoryPassword, out],
+                                      output: log)
+            let status = Shell.wait(pid)
+            return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("0 failed checks"), "\(output)")
+        let shots = (try? FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".png") }) ?? []
+        #expect(shots.count >= 19, "screenshots: \(shots.sorted())")
+        for shot in shots {
+            let size = (try? FileManager.default.attributesOfItem(atPath: out + "/" + shot)[.size] as? Int) ?? 0
+            #expect(size > 5_000, "\(shot) is \(size) bytes: an empty page?")
+        }
+    }
+
     @Test("loopbackWithoutLogin: connections from this machine need no login")
     func loopback() async throws {
         let console = try await ConsoleFixture.start("loopback", access: "{ loopbackWithoutLogin: true }")
