@@ -10,7 +10,7 @@ import UserSyncConsole
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run as a service: each source on its schedule, with /healthz and /metrics.",
+        abstract: "Run as a service: each source on its schedule, with /healthz, /metrics and a web console.",
         discussion: """
         Every source with a schedule runs on it:
           schedule: { every: 15m, jitter: 1m, runAtStart: true }
@@ -23,6 +23,13 @@ struct ServeCommand: AsyncParsableCommand {
           /healthz   200 while every source's last run succeeded or is being retried, else 503
           /metrics   Prometheus text: last run status, time and duration, changes by action,
                      users and groups by state, failures, per source
+          /console/  the read-only web console, with serve.console: true (below)
+
+        The web console shows the sources and their health, the runs and their changes, the users (searched; one user's groups, history and the record last received), the group tree and each source's mapping beside a live preview, and tests a source's connection; it changes nothing. Every page needs a credential:
+          serve:
+            console: true
+            consoleAccess: { user: admin, passwordFile: /etc/usersync/console.password }
+        (tokenFile for scripts' "Authorization: Bearer"; loopbackWithoutLogin: true lets connections from this machine in without one, with a loopback listen address only). No password or secret attribute is ever shown.
 
         Signals: SIGTERM or SIGINT stops taking runs, lets a run in progress finish, and exits 0. SIGHUP reloads the configuration file; an invalid one is logged and the one in use kept.
 
@@ -33,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var file: ConfigFileOptions
     @OptionGroup var logging: LogOptions
 
-    @Option(name: .customLong("listen"), help: ArgumentHelp("host:port of /healthz and /metrics (default: serve.listen, else 127.0.0.1:9464).", valueName: "address"))
+    @Option(name: .customLong("listen"), help: ArgumentHelp("host:port of /healthz, /metrics and the console (default: serve.listen, else 127.0.0.1:9464).", valueName: "address"))
     var listen: String?
 
     @Option(name: .customLong("wait"),
