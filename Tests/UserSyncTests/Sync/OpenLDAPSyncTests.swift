@@ -9,6 +9,37 @@ import Testing
 /// that matter run against 389 Directory Server too (`SyncSetup.all`).
 @Suite("Sync with OpenLDAP")
 struct OpenLDAPSyncTests {
+    @Test("the history's queries as the console pages them: users searched in any case (wildcards as letters), runs by status, changes after an offset",
+          arguments: [SyncSetup(directory: .slapd, store: .sqlite), SyncSetup(directory: .slapd, store: .postgres)])
+    func pagedQueries(setup: SyncSetup) async throws {
+        let h = try await SyncHarness.start(users: 120, setup)
+        let source = try h.source()
+        let first = await h.sync(source)
+        #expect(first.status == .applied, "\(first.error ?? "")")
+        let store = h.store
+        #expect(try await store.users(matching: "USER0011", limit: 100).map(\.username) == (110...119).map { Slapd.userName($0) })
+        #expect(try await store.users(matching: "user00007@EXAMPLE", limit: 100).map(\.username) == ["user00007"], "by email")
+        #expect(try await store.users(matching: "Given7 Fam", limit: 100).map(\.username) == ["user00007"], "by display name")
+        #expect(try await store.users(matching: "%", limit: 100).isEmpty, "% is a letter")
+        #expect(try await store.users(matching: "user_0001", limit: 100).isEmpty, "_ is a letter")
+        #expect(try await store.users(matching: "", limit: 3).count == 3, "an empty search is no search")
+        let page2 = try await store.users(limit: 50, offset: 50)
+        #expect(page2.first?.username == "user00051" && page2.count == 50)
+        #expect(try await store.users(matching: "user", state: "deactivated", limit: 10).isEmpty)
+
+        try await h.ldap.modify("dn: \(h.ldap.userDN(3))\nchangetype: delete\n")
+        let second = await h.sync(source)
+        #expect(second.users.deactivated == 1)
+        #expect(try await store.users(matching: "user", state: "deactivated", limit: 10).map(\.username) == ["user00003"])
+        #expect(try await store.runs(limit: 10, status: "applied").map(\.id) == [second.runId!, first.runId!])
+        #expect(try await store.runs(limit: 10, status: "failed").isEmpty)
+        #expect(try await store.runs(limit: 1, offset: 1).map(\.id) == [first.runId!])
+        let all = try await store.changes(run: first.runId!)
+        let tail = try await store.changes(run: first.runId!, limit: 100, offset: 100)
+        #expect(all.count == 120 && tail.count == 20)
+        #expect(tail.map(\.username) == all.suffix(20).map(\.username))
+    }
+
     @Test("initial import creates every user with its mapped fields; a second run changes nothing", arguments: SyncSetup.all)
     func initialImport(setup: SyncSetup) async throws {
         let h = try await SyncHarness.start(users: 120, setup)
