@@ -15,6 +15,7 @@ import argparse
 import http.client
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ def main():
     parser.add_argument("--groups", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--usersync", help="a usersync binary to measure (default: build the release one)")
+    parser.add_argument("--keep", action="store_true", help="keep the store and its configuration (the directory is stopped); prints where")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"), help="where console.md goes")
     args = parser.parse_args()
     subprocess.run([os.path.join(ROOT, "scripts/install-deps.sh")], check=True)
@@ -151,7 +153,11 @@ def main():
         if serve:
             serve.terminate()
             serve.wait()
-        shell(f"source {lib}; directory_stop {work}/d >/dev/null 2>&1 || true; rm -rf {work}")
+        shell(f"source {lib}; directory_stop {work}/d >/dev/null 2>&1 || true")
+        if args.keep:
+            print(f"== kept: {work}/users.db and {work}/usersync.yaml")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -268,3 +268,6 @@ ALTER TABLE runs ADD COLUMN read_reason text;
 ALTER TABLE users ADD COLUMN dn_norm text;
 ALTER TABLE groups ADD COLUMN dn_norm text;
 DELETE FROM source_watermarks;
+
+-- Added by v5: the membership changes by the user they are about (a user's history).
+CREATE INDEX changes_member_user ON changes ((CAST(coalesce(new_value, old_value) AS BIGINT))) WHERE object_type = 'membership' AND field = 'user';

@@ -253,6 +253,8 @@ CREATE TABLE users (
     CHECK ((source IS NULL) = (external_id IS NULL))
 );
 
+-- Added by v8: the membership changes by the user they are about (a user's history).
+CREATE INDEX changes_member_user ON changes ((CAST(coalesce(new_value, old_value) AS BIGINT))) WHERE object_type = 'membership' AND field = 'user';
 CREATE INDEX changes_object ON changes (object_type, object_id);
 CREATE INDEX changes_run_kind ON changes (run_id, object_type, action);
 CREATE INDEX effective_group_members_user ON effective_group_members (user_id);

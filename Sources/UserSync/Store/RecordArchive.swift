@@ -76,6 +76,32 @@ public enum RecordArchive {
         return records
     }
 
+    /// The record of a chunk whose locator is the DN `dn`, or nil. Only the locators are read
+    /// until it is found (no record is built for the others): a user's last record is looked
+    /// for through a run of 100,000.
+    public static func record(withDN dn: String, in data: [UInt8], format: Int = RecordArchive.format) throws -> SourceRecord? {
+        let wanted = Array(dn.utf8)
+        var reader = Reader(bytes: try Gzip.decompress(data))
+        while !reader.atEnd {
+            if format != 1 {
+                let kind = try reader.number()
+                guard kind <= 3 else { throw Corrupt() }
+                guard kind == 0 else {
+                    // Not a DN: its locator (a text, and for a row its line), then its attributes.
+                    _ = try reader.range()
+                    if kind == 1 { _ = try reader.number() }
+                    _ = try reader.range()
+                    continue
+                }
+            }
+            let locator = try reader.range()
+            let packed = try reader.range()
+            guard reader.bytes[locator].elementsEqual(wanted) else { continue }
+            return SourceRecord(.dn(dn), packed: Array(reader.bytes[packed]))
+        }
+        return nil
+    }
+
     @inline(__always)
     static func appendVarint(_ value: Int, to out: inout [UInt8]) {
         var n = UInt(value)
@@ -119,6 +145,13 @@ public enum RecordArchive {
             // Every counted item takes at least one byte: a count beyond the rest is damage.
             guard result <= bytes.count - offset else { throw Corrupt() }
             return result
+        }
+
+        /// Where the next counted field lies, skipped over.
+        mutating func range() throws(Corrupt) -> Range<Int> {
+            let count = try varint()
+            defer { offset += count }
+            return offset..<offset + count
         }
 
         mutating func field() throws(Corrupt) -> [UInt8] {

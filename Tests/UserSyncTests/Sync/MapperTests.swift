@@ -212,6 +212,16 @@ struct RecordArchiveTests {
         #expect(legacy.map(\.locator) == [.dn("uid=a,dc=x"), .resource("/srv/people.csv:12")])
         #expect(legacy.map(\.locator.description) == ["uid=a,dc=x", "/srv/people.csv:12"], "the text as it was shown")
         #expect(throws: RecordArchive.Corrupt.self) { try RecordArchive.decode(try Gzip.compress([9, 0, 0])) }
+
+        // One record by its DN, past records of every other kind, reading only locators.
+        let mixed = try RecordArchive.encode((locators + [.dn("uid=b,dc=x")]).map { SourceRecord($0, attributes: attributes) })
+        #expect(try RecordArchive.record(withDN: "uid=b,dc=x", in: mixed)?.locator == .dn("uid=b,dc=x"))
+        #expect(try RecordArchive.record(withDN: "uid=b,dc=x", in: mixed)?.string("id") == "7")
+        #expect(try RecordArchive.record(withDN: "uid=a,dc=x", in: mixed) != nil)
+        #expect(try RecordArchive.record(withDN: "uid=c,dc=x", in: mixed) == nil)
+        #expect(try RecordArchive.record(withDN: "/srv/people.csv:12", in: mixed) == nil, "a row is not a DN")
+        #expect(try RecordArchive.record(withDN: "uid=a,dc=x", in: try Gzip.compress(old), format: 1)?.string("id") == "7")
+        #expect(throws: RecordArchive.Corrupt.self) { try RecordArchive.record(withDN: "x", in: try Gzip.compress([9, 0, 0])) }
     }
 }
 

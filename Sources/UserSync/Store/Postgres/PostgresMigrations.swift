@@ -209,5 +209,6 @@ enum PostgresMigrations {
         ("v2: targets (SQLite's v5)", TargetTables.statements(.postgres)),
         ("v3: source watermarks (SQLite's v6)", WatermarkTables.statements(.postgres)),
         ("v4: normalised DNs of users and groups (SQLite's v7)", StoredDNColumns.statements(.postgres)),
+        ("v5: membership changes by user (SQLite's v8)", MemberChangeIndex.statements(.postgres)),
     ]
 }

@@ -189,10 +189,13 @@ extension UserStore {
     /// A run's changes in the order they were made (`limit` nil for all), after the first `offset`.
     public func changes(run id: Int64, limit: Int? = nil, offset: Int = 0) async throws -> [ChangeRecord] {
         try await read { db in
+            // The page's ids first (from the run's index alone), then the names of those only:
+            // a late page of a large run does not join the thousands of changes before it.
             try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
-                WHERE c.run_id = ? ORDER BY c.id LIMIT ? OFFSET ?
+                WHERE c.id IN (SELECT id FROM changes WHERE run_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3)
+                ORDER BY c.id
                 """, id, limit ?? Int.max, offset)
         }
     }
@@ -213,13 +216,13 @@ extension UserStore {
     public func users(matching text: String? = nil, state: String? = nil, source: String? = nil,
                       limit: Int? = nil, offset: Int = 0) async throws -> [UserRecord] {
         // LIKE with an escape character of its own: `%` and `_` typed in a search are letters.
-        // lower() on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's only for ASCII.
-        let pattern = text.flatMap { $0.isEmpty ? nil : "%" + Self.likeEscaped($0.lowercased()) + "%" }
+        let pattern = text.flatMap { $0.isEmpty ? nil : "%" + Self.likeEscaped($0) + "%" }
         return try await read { db in
-            try db.records(UserRecord.self, """
+            let like = db.dialect.likeIgnoringCase
+            return try db.records(UserRecord.self, """
                 SELECT * FROM users WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source = ?2)
-                AND (CAST(?5 AS TEXT) IS NULL OR lower(username) LIKE ?5 ESCAPE '!' OR lower(email) LIKE ?5 ESCAPE '!'
-                     OR lower(display_name) LIKE ?5 ESCAPE '!')
+                AND (CAST(?5 AS TEXT) IS NULL OR username \(like) ?5 ESCAPE '!' OR email \(like) ?5 ESCAPE '!'
+                     OR display_name \(like) ?5 ESCAPE '!')
                 ORDER BY username LIMIT ?3 OFFSET ?4
                 """, state, source, limit ?? Int.max, offset, pattern)
         }
@@ -245,14 +248,17 @@ extension UserStore {
         }
     }
 
-    /// A user's changes, newest first.
+    /// A user's changes, newest first: their own, and the groups they joined or left (found by
+    /// `MemberChangeIndex`, each part by its index).
     public func history(user id: Int64, limit: Int = 50) async throws -> [ChangeRecord] {
         try await read { db in
             try db.records(ChangeRecord.self, """
                 SELECT c.*, \(ChangeText.columns), r.started_at
                 FROM changes c JOIN runs r ON r.id = c.run_id \(ChangeText.joins)
-                WHERE (c.object_type = 'user' AND c.object_id = ?1)
-                   OR CASE WHEN c.object_type = 'membership' AND c.field = 'user' THEN CAST(coalesce(c.new_value, c.old_value) AS BIGINT) END = ?1
+                WHERE c.id IN (
+                    SELECT id FROM changes WHERE object_type = 'user' AND object_id = ?1
+                    UNION ALL
+                    SELECT id FROM changes WHERE \(MemberChangeIndex.rows) AND \(MemberChangeIndex.memberExpression) = ?1)
                 ORDER BY c.id DESC LIMIT ?2
                 """, id, limit)
         }
@@ -277,6 +283,10 @@ extension UserStore {
             for run in runs {
                 for chunk in try db.rows("SELECT data, format FROM run_records WHERE run_id = ? ORDER BY chunk", run) {
                     let data: Data = chunk["data"]
+                    if let dn = user.dn {
+                        if let record = try RecordArchive.record(withDN: dn, in: Array(data), format: chunk["format"]) { return (run, record) }
+                        continue
+                    }
                     for record in try RecordArchive.decode(Array(data), format: chunk["format"]) where matches(record) {
                         return (run, record)
                     }

@@ -220,6 +220,9 @@ final class SQLiteStore: Sendable {
         migrator.registerMigration("v7: normalised DNs of users and groups") { db in
             for statement in StoredDNColumns.statements(.sqlite) { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v8: membership changes by user") { db in
+            for statement in MemberChangeIndex.statements(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
