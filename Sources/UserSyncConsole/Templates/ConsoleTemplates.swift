@@ -1,8 +1,8 @@
 import Mustache
 
 /// The console's Mustache templates, compiled into the program (a service is one file to
-/// install: no template folder to lose). Values are HTML-escaped by `{{…}}`; no template uses
-/// the unescaped `{{{…}}}`.
+/// install: no template folder to lose). Values are HTML-escaped by `{{…}}`; the one unescaped
+/// `{{{…}}}` is the group tree, which `GroupTreeHTML` builds and escapes.
 enum ConsoleTemplates {
     static func library() throws -> MustacheLibrary {
         var library = MustacheLibrary()

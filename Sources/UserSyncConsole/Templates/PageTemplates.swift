@@ -205,20 +205,11 @@ extension ConsoleTemplates {
         {{#empty}}<p>No groups: add a <code>groups</code> section to a source and let it run.</p>{{/empty}}
         {{^empty}}
         <p class="muted">{{count}} groups; members direct / with nested groups. A group with several parents is drawn under each; a cycle is marked where it closes.</p>
-        <div class="tree" id="tree"><ul>
-        {{#entries}}<li>{{#inCycleOnly}}<span class="muted">(in a cycle, no root above it)</span> {{/inCycleOnly}}{{#node}}{{> node}}{{/node}}</li>{{/entries}}
-        </ul></div>
+        <div class="tree" id="tree">{{{tree}}}</div>
         {{#truncated}}<p class="error">Only the first {{limit}} drawn; <code>usersync groups tree --source NAME --depth N</code> draws a part.</p>{{/truncated}}
         {{/empty}}
         {{> foot}}
         """,
 
-        "node": """
-        {{#hasChildren}}<details{{#open}} open{{/open}}><summary>{{> nodeLabel}}</summary><ul>{{#children}}<li>{{> node}}</li>{{/children}}</ul></details>{{/hasChildren}}{{^hasChildren}}{{> nodeLabel}}{{#hasHidden}} <span class="muted">… {{hidden}} more</span>{{/hasHidden}}{{/hasChildren}}
-        """,
-
-        "nodeLabel": """
-        {{#cycle}}<span class="cycle">↻ {{name}} (cycle)</span>{{/cycle}}{{^cycle}}<span class="group">{{name}}</span> <span class="counts">{{direct}} / {{effective}}</span>{{#shared}} <span class="badge shared">{{parents}} parents</span>{{/shared}}{{#deactivated}} <span class="badge">deactivated</span>{{/deactivated}}{{/cycle}}
-        """,
     ]
 }

@@ -3,14 +3,16 @@ import Foundation
 import Testing
 
 /// A store the console shows, made as an administrator makes one: a real slapd with 120 users
-/// (three of them with a userPassword the mapping reads by mistake) and the nested sample group
-/// tree (five levels, a group with two parents, a cycle), synced twice with changes between,
+/// (three of them with a userPassword the mapping reads by mistake), the nested sample group
+/// tree (five levels, a group with two parents, a cycle) and a group named in markup, synced
+/// twice with changes between,
 /// plus a source whose server is down (a failed run); then `usersync serve` with the console on.
 struct ConsoleFixture {
     /// A password the directory holds for user00001..3: it must never appear on a page.
     static let directoryPassword = "Pa55-in-the-directory-7Q"
     static let consolePassword = "console-login-9Xk"
     static let token = "console-token-4Rz"
+    static let markupGroup = "R&D <b>Ops</b>"
 
     let slapd: Slapd
     let directory: URL
@@ -20,7 +22,16 @@ struct ConsoleFixture {
     let base: String
 
     static func start(_ name: String, access: String? = nil) async throws -> ConsoleFixture {
-        let slapd = try await Slapd.start(users: 120, extraLDIF: Slapd.sampleGroupTree)
+        // A group whose name is markup: it must show as text, never as HTML.
+        let markup = """
+            dn: cn=R&D \\3Cb\\3EOps\\3C/b\\3E,ou=groups,\(Slapd.suffix)
+            objectClass: groupOfNames
+            cn: \(markupGroup)
+            member: \(Slapd.userDN(9))
+
+
+            """
+        let slapd = try await Slapd.start(users: 120, extraLDIF: Slapd.sampleGroupTree + markup)
         let directory = try Shell.temporaryDirectory("usersync-console-\(name)")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         try await slapd.modify((1...3).map { """

@@ -98,9 +98,9 @@ struct ConsoleTests {
         #expect(run2.contains("email: user00002@example.com → second@example.org"))
         #expect(run2.contains(">user00007</a>") && run2.contains("deactivate"))
         #expect(run2.contains("group l5") && run2.contains("− user user00005"))
-        // Run 1's changes are paged: 120 users, 10 groups, their memberships.
+        // Run 1's changes are paged: 120 users, 11 groups, their memberships.
         let run1 = try await get("/console/runs/1")
-        #expect(run1.contains("rel=\"next\"") && run1.contains("create: 130"), "\(run1.prefix(4000))")
+        #expect(run1.contains("rel=\"next\"") && run1.contains("create: 131"), "\(run1.prefix(4000))")
         let run1Page2 = try await get("/console/runs/1?page=2")
         #expect(run1Page2.contains("rel=\"prev\"") && run1Page2.contains("+ user"))
 
@@ -135,6 +135,10 @@ struct ConsoleTests {
         #expect(groups.contains("2 parents"))
         #expect(groups.contains("↻ cyclea (cycle)") || groups.contains("↻ cycleb (cycle)"))
         #expect(groups.contains("<span class=\"group\">l5</span>"), "five levels deep")
+        #expect(groups.contains("<span class=\"group\">R&amp;D &lt;b&gt;Ops&lt;/b&gt;</span>"), "a name is text, not markup")
+        #expect(!groups.contains("<b>Ops</b>"))
+        let user9 = try await get(try #require(Self.userLink(try await get("/console/users?q=user00009"), "user00009")))
+        #expect(user9.contains("R&amp;D &lt;b&gt;Ops&lt;/b&gt;") && !user9.contains("<b>Ops</b>"))
 
         // A source: the mapping, a live preview (the password attribute hidden), test connection.
         let source = try await get("/console/sources/people?preview=3")

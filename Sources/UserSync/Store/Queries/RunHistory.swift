@@ -216,6 +216,9 @@ extension UserStore {
     public func users(matching text: String? = nil, state: String? = nil, source: String? = nil,
                       limit: Int? = nil, offset: Int = 0) async throws -> [UserRecord] {
         // LIKE with an escape character of its own: `%` and `_` typed in a search are letters.
+        // A search orders by an expression, not the username index: SQLite would otherwise walk
+        // that index and fetch each of the 100,000 rows out of order to test it (70 ms when
+        // nothing matches); a scan of the table and a sort of what matches takes 40.
         let pattern = text.flatMap { $0.isEmpty ? nil : "%" + Self.likeEscaped($0) + "%" }
         return try await read { db in
             let like = db.dialect.likeIgnoringCase
@@ -223,7 +226,7 @@ extension UserStore {
                 SELECT * FROM users WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source = ?2)
                 AND (CAST(?5 AS TEXT) IS NULL OR username \(like) ?5 ESCAPE '!' OR email \(like) ?5 ESCAPE '!'
                      OR display_name \(like) ?5 ESCAPE '!')
-                ORDER BY username LIMIT ?3 OFFSET ?4
+                ORDER BY \(pattern == nil ? "username" : "username || ''") LIMIT ?3 OFFSET ?4
                 """, state, source, limit ?? Int.max, offset, pattern)
         }
     }
