@@ -175,16 +175,8 @@ enum SyncText {
             guard perAction[change.action]! <= show else { continue }
             var who = change.username ?? change.record ?? "#\(change.userId)"
             if change.objectType == .group { who = "group " + who }
-            let what: String
-            switch change.action {
-            case .add, .remove:
-                what = "\(change.action == .add ? "+" : "−") \(change.field ?? "member") \(change.memberName ?? change.newValue ?? change.oldValue ?? "")"
-            case .update: what = "\(change.field ?? ""): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")"
-            case .create: what = [change.newValue, change.record].compactMap { $0 }.joined(separator: "  ")
-            case .adopt: what = "now owned by this source (\(change.newValue ?? ""))"
-            case .skip: what = "\(change.newValue ?? "")" + (change.record.map { "  [\($0)]" } ?? "")
-            case .deactivate, .reactivate: what = change.newValue ?? ""
-            }
+            let what = ChangeDescription.detail(action: change.action, field: change.field, oldValue: change.oldValue,
+                                                newValue: change.newValue, memberName: change.memberName, record: change.record)
             rows.append((change.action.rawValue, who, what))
         }
         let width = min(rows.map { $0.1.count }.max() ?? 0, 32)

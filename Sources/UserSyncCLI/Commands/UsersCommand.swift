@@ -105,12 +105,7 @@ struct UsersCommand: AsyncParsableCommand {
             if !history.isEmpty {
                 text += "history (newest first):\n"
                 for change in history {
-                    var what = change.action.rawValue
-                    if change.objectType == .membership {
-                        what = change.action == .add ? "added to group \(change.username ?? "?")" : "removed from group \(change.username ?? "?")"
-                    } else if let field = change.field { what += " \(field): \(change.oldValue ?? "∅") → \(change.newValue ?? "∅")" }
-                    else if let value = change.newValue { what += ": \(value)" }
-                    text += "  run \(change.runId)  \(String((change.runStartedAt ?? "").prefix(19)))  \(what)\n"
+                    text += "  run \(change.runId)  \(String((change.runStartedAt ?? "").prefix(19)))  \(ChangeDescription.historyLine(change))\n"
                 }
             }
             Output.write(text, to: .standardOutput)

@@ -20,13 +20,12 @@ extension Console {
     }
 
     func groupsPage(_ request: Request, _ context: ConsoleContext) async throws -> Response {
-        let source = request.uri.queryParameters.get("source").flatMap { $0.isEmpty ? nil : $0 }
+        let source = request.parameter("source")
         let tree = try await store.groupTree(source: source)
         let outline = GroupOutline(tree, limit: Self.groupNodeLimit)
         let model = GroupsModel(
             frame: Frame(title: "Groups", loggedIn: context.hasSession, section: "groups"),
-            sources: [Option(value: "", label: "every source", selected: source == nil)]
-                + configuration().sources.filter { $0.groups != nil }.map { Option(value: $0.name, label: $0.name, selected: $0.name == source) },
+            sources: Option.choices(all: "every source", configuration().sources.filter { $0.groups != nil }.map(\.name), selected: source),
             tree: GroupTreeHTML.render(outline), count: tree.groups.count, empty: tree.groups.isEmpty,
             truncated: outline.truncated, limit: Self.groupNodeLimit)
         return page("groups", model)

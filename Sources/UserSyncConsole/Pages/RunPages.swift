@@ -12,6 +12,11 @@ extension Console {
         var value: String
         var label: String
         var selected: Bool
+
+        /// A select's options: `all` (the empty value) first, then each of `values`.
+        static func choices(all: String, _ values: [String], selected: String?) -> [Option] {
+            [Option(value: "", label: all, selected: selected == nil)] + values.map { Option(value: $0, label: $0, selected: $0 == selected) }
+        }
     }
 
     struct RunRow {
@@ -42,19 +47,14 @@ extension Console {
     }
 
     func runsPage(_ request: Request, _ context: ConsoleContext) async throws -> Response {
-        let query = request.uri.queryParameters
-        let source = query.get("source").flatMap { $0.isEmpty ? nil : $0 }
-        let status = query.get("status").flatMap { $0.isEmpty ? nil : $0 }
-        let pageNumber = max(query.get("page").flatMap { Int($0) } ?? 1, 1)
+        let source = request.parameter("source"), status = request.parameter("status"), pageNumber = request.pageNumber
         let rows = try await store.runs(limit: Self.runsPerPage + 1, source: source, status: status,
                                         offset: (pageNumber - 1) * Self.runsPerPage)
         let names = configuration().sources.map(\.name)
         let model = RunsModel(
             frame: Frame(title: "Runs", loggedIn: context.hasSession, section: "runs"),
-            sources: [Option(value: "", label: "every source", selected: source == nil)]
-                + names.map { Option(value: $0, label: $0, selected: $0 == source) },
-            statuses: [Option(value: "", label: "any status", selected: status == nil)]
-                + Self.statuses.map { Option(value: $0, label: $0, selected: $0 == status) },
+            sources: Option.choices(all: "every source", names, selected: source),
+            statuses: Option.choices(all: "any status", Self.statuses, selected: status),
             runs: rows.prefix(Self.runsPerPage).map(Self.runRow),
             pager: Pager(page: pageNumber, hasMore: rows.count > Self.runsPerPage) {
                 "/console/runs" + Formatting.query([("source", source), ("status", status), ("page", String($0))])
@@ -101,7 +101,7 @@ extension Console {
 
     func runPage(_ request: Request, _ context: ConsoleContext, id: Int64) async throws -> Response {
         guard let run = try await store.run(id: id) else { return notFound(context, "No run \(id) in the store.") }
-        let pageNumber = max(request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1, 1)
+        let pageNumber = request.pageNumber
         let offset = (pageNumber - 1) * Self.changesPerPage
         let changes = try await store.changes(run: id, limit: Self.changesPerPage + 1, offset: offset)
         let counts = try await store.changeCounts(run: id)
@@ -126,17 +126,8 @@ extension Console {
         case .user: link = c.action == .skip ? nil : "/console/users/\(c.objectId)"
         case .group, .membership: object = "group " + object
         }
-        let detail: String
-        switch c.action {
-        case .add, .remove:
-            detail = "\(c.action == .add ? "+" : "−") \(c.field ?? "member") \(c.memberName ?? c.newValue ?? c.oldValue ?? "")"
-        case .update:
-            detail = "\(c.field ?? ""): \(Redaction.value(c.oldValue, of: c.field) ?? "∅") → \(Redaction.value(c.newValue, of: c.field) ?? "∅")"
-        case .create: detail = [c.newValue, c.record].compactMap { $0 }.joined(separator: "  ")
-        case .adopt: detail = "now owned by this source (\(c.newValue ?? ""))"
-        case .skip: detail = (c.newValue ?? "") + (c.record.map { "  [\($0)]" } ?? "")
-        case .deactivate, .reactivate: detail = c.newValue ?? ""
-        }
+        let detail = ChangeDescription.detail(action: c.action, field: c.field, oldValue: c.oldValue, newValue: c.newValue,
+                                              memberName: c.memberName, record: c.record, hiding: Redaction.isSecret, hidden: Redaction.hidden)
         return ChangeRow(action: c.action.rawValue, object: object, link: link, detail: detail)
     }
 }

@@ -29,19 +29,14 @@ extension Console {
     }
 
     func usersPage(_ request: Request, _ context: ConsoleContext) async throws -> Response {
-        let query = request.uri.queryParameters
-        let text = query.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        let state = query.get("state").flatMap { $0.isEmpty ? nil : $0 }
-        let source = query.get("source").flatMap { $0.isEmpty ? nil : $0 }
-        let pageNumber = max(query.get("page").flatMap { Int($0) } ?? 1, 1)
+        let text = request.parameter("q")?.trimmingCharacters(in: .whitespaces) ?? ""
+        let state = request.parameter("state"), source = request.parameter("source"), pageNumber = request.pageNumber
         let rows = try await store.users(matching: text, state: state, source: source, limit: Self.usersPerPage + 1,
                                          offset: (pageNumber - 1) * Self.usersPerPage)
         let model = UsersModel(
             frame: Frame(title: "Users", loggedIn: context.hasSession, section: "users"), q: text,
-            states: [Option(value: "", label: "any state", selected: state == nil)]
-                + ["active", "deactivated"].map { Option(value: $0, label: $0, selected: $0 == state) },
-            sources: [Option(value: "", label: "every source", selected: source == nil)]
-                + configuration().sources.map { Option(value: $0.name, label: $0.name, selected: $0.name == source) },
+            states: Option.choices(all: "any state", ["active", "deactivated"], selected: state),
+            sources: Option.choices(all: "every source", configuration().sources.map(\.name), selected: source),
             users: rows.prefix(Self.usersPerPage).map(Self.userRow),
             pager: Pager(page: pageNumber, hasMore: rows.count > Self.usersPerPage) {
                 "/console/users" + Formatting.query([("q", text), ("state", state), ("source", source), ("page", String($0))])
@@ -96,15 +91,8 @@ extension Console {
         if let at = Formatting.time(user.deactivatedAt) { fields.append(Field(name: "deactivated", value: at)) }
         let groups = try await store.groups(ofUser: user.id)
         let history = try await store.history(user: user.id, limit: 50).map { change in
-            var what = change.action.rawValue
-            if change.objectType == .membership {
-                what = change.action == .add ? "added to group \(change.username ?? "?")" : "removed from group \(change.username ?? "?")"
-            } else if let field = change.field {
-                what += " \(field): \(Redaction.value(change.oldValue, of: field) ?? "∅") → \(Redaction.value(change.newValue, of: field) ?? "∅")"
-            } else if let value = change.newValue {
-                what += ": \(value)"
-            }
-            return HistoryRow(run: change.runId, runLink: "/console/runs/\(change.runId)", at: Formatting.time(change.runStartedAt), what: what)
+            HistoryRow(run: change.runId, runLink: "/console/runs/\(change.runId)", at: Formatting.time(change.runStartedAt),
+                       what: ChangeDescription.historyLine(change, hiding: Redaction.isSecret, hidden: Redaction.hidden))
         }
         let nested = Set(groups.effective).subtracting(groups.direct).sorted()
         let model = UserModel(

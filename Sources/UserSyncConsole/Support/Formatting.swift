@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import UserSync
 
 /// How the pages write times, durations and links.
@@ -53,4 +54,14 @@ struct Pager {
         next = hasMore ? link(page + 1) : nil
         shown = previous != nil || next != nil
     }
+}
+
+extension Request {
+    /// A query parameter; nil when absent or empty (a form's "any" choice).
+    func parameter(_ name: String) -> String? {
+        uri.queryParameters.get(name).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `page`, from 1.
+    var pageNumber: Int { max(parameter("page").flatMap { Int($0) } ?? 1, 1) }
 }
