@@ -104,6 +104,8 @@ def main():
         _, found = get(f"/console/users?q={changed}")
         marker = b'<a href="/console/users/'
         user_id = found[found.index(marker) + len(marker):].split(b'"')[0].decode()
+        _, found = get(f"/console/users?q={uid(deleted)}&state=deactivated")
+        deleted_id = found[found.index(marker) + len(marker):].split(b'"')[0].decode()
         pages = [
             ("sources", "/console/"),
             ("source", "/console/sources/bench"),
@@ -120,6 +122,7 @@ def main():
             ("user: row, groups, history", f"/console/users/{user_id}"),
             ("user: the record received", f"/console/users/{user_id}/received"),
             ("users, search: a deleted one", f"/console/users?q={uid(deleted)}&state=deactivated"),
+            ("user deleted from the directory: the record received (every kept run read)", f"/console/users/{deleted_id}/received"),
             ("groups: the tree", "/console/groups"),
             ("/healthz", "/healthz"),
             ("/metrics", "/metrics"),

@@ -85,6 +85,48 @@ struct GroupSyncTests {
         #expect(parents == 1)
     }
 
+    @Test("a user's history (own changes and memberships), last record and the tree's outline, as users show and the console read them", arguments: StoreKind.allCases)
+    func userHistory(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
+        let source = try h.source(options: "", groups: groupsSection)
+        #expect(await h.sync(source).status == .applied)
+        try await h.modify("""
+            dn: cn=l5,ou=groups,dc=example,dc=com
+            changetype: modify
+            replace: member
+            member: \(Slapd.userDN(4))
+
+            dn: \(Slapd.userDN(5))
+            changetype: modify
+            replace: mail
+            mail: five@example.org
+
+            """)
+        #expect(await h.sync(source).status == .applied)
+        let five = try #require(try await h.store.user(named: "user00005"))
+        let lines = try await h.store.history(user: five.id).map { ChangeDescription.historyLine($0) }
+        // Newest first; a run records its users' changes before its memberships.
+        #expect(lines == ["removed from group l5", "update email: user00005@example.com → five@example.org", "added to group l5", "create: active"],
+                "\(lines)")
+        #expect(try await h.store.history(user: five.id, limit: 2).count == 2)
+        let four = try #require(try await h.store.user(named: "user00004"))
+        #expect(try await h.store.history(user: four.id).map { ChangeDescription.historyLine($0) }.filter { $0.contains("group") }
+                == ["added to group l5", "added to group l4"])
+        #expect(try await h.store.lastRecord(of: five, stableIDAttribute: "entryUUID")?.record.string("mail") == "five@example.org")
+
+        let outline = GroupOutline(try await h.store.groupTree())
+        let roots = outline.entries.filter { !$0.inCycleOnly }.map(\.node.group.name)
+        #expect(roots.sorted() == ["l1", "other", "outside"])
+        #expect(outline.entries.filter(\.inCycleOnly).count == 1, "the cycle, drawn once from its first group")
+        let l1 = try #require(outline.entries.first { $0.node.group.name == "l1" }?.node)
+        #expect(l1.children.map(\.group.name) == ["l2", "shared"] && l1.children[1].parents == 2)
+        #expect(l1.children[0].children[0].children[0].children[0].group.name == "l5")
+        let shallow = GroupOutline(try await h.store.groupTree(), depth: 1)
+        #expect(shallow.entries.first { $0.node.group.name == "l1" }?.node.hiddenChildren == 2)
+        let cut = GroupOutline(try await h.store.groupTree(), limit: 3)
+        #expect(cut.truncated)
+    }
+
     @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows", arguments: StoreKind.allCases)
     func treeChanges(store: StoreKind) async throws {
         let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
