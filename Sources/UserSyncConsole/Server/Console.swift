@@ -126,6 +126,17 @@ struct RequireAccess: RouterMiddleware {
         }
         var context = context
         context.hasSession = ConsoleAccess.cookie(ConsoleAccess.cookieName, in: request) != nil
-        return try await next(request, context)
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            // The store unreachable (a PostgreSQL restarting) or damaged: said on the page, as
+            // the commands say it, rather than an empty 500.
+            let failure = SyncFailure(error)
+            console.logger.error("console: \(request.uri.path): \(failure.message)")
+            return console.page("message", Console.Message(frame: .init(title: "The store could not be read", loggedIn: context.hasSession, section: ""),
+                                                          message: failure.message), status: .serviceUnavailable)
+        }
     }
 }

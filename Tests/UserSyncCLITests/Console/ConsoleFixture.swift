@@ -21,7 +21,8 @@ struct ConsoleFixture {
     let pid: pid_t
     let base: String
 
-    static func start(_ name: String, access: String? = nil) async throws -> ConsoleFixture {
+    /// - Parameter store: the configuration's `store:` section (default: a SQLite file).
+    static func start(_ name: String, access: String? = nil, store: String? = nil) async throws -> ConsoleFixture {
         // A group whose name is markup: it must show as text, never as HTML.
         let markup = """
             dn: cn=R&D \\3Cb\\3EOps\\3C/b\\3E,ou=groups,\(Slapd.suffix)
@@ -47,7 +48,7 @@ struct ConsoleFixture {
         let port = Shell.freePort()
         let config = directory.appendingPathComponent("usersync.yaml").path
         try """
-            store: { sqlite: \(directory.appendingPathComponent("users.db").path) }
+            \(store ?? "store: { sqlite: \(directory.appendingPathComponent("users.db").path) }")
             serve:
               listen: 127.0.0.1:\(port)
               console: true

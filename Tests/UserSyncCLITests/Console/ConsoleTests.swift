@@ -187,6 +187,32 @@ struct ConsoleTests {
         }
     }
 
+    @Test("on a PostgreSQL store: the pages read it; its server stopped, each page says so (503), not an empty error; back, the pages are too")
+    func postgresStore() async throws {
+        let server = try await PostgresServer.start()
+        defer { server.stop() }
+        let directory = try Shell.temporaryDirectory("usersync-console-pg")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        try await server.createDatabase(PostgresServer.testDatabase)
+        let console = try await ConsoleFixture.start("postgres", store: try server.storeYAML(directory: directory))
+        defer { console.stop() }
+        let users = try await console.request("/console/users?q=user0001", headers: ConsoleFixture.bearer)
+        #expect(users.status == 200 && users.body.contains(">user00010</a>"), "\(users.body)")
+        #expect(try await console.request("/console/groups", headers: ConsoleFixture.bearer).body.contains("2 parents"))
+        #expect(try await console.request("/console/runs/2", headers: ConsoleFixture.bearer).body.contains("second@example.org"))
+
+        server.stop()
+        let down = try await console.request("/console/users", headers: ConsoleFixture.bearer)
+        #expect(down.status == 503, "\(down.status) \(down.body)")
+        #expect(down.body.contains("The store could not be read"), "\(down.body)")
+        #expect(try await console.request("/healthz").status == 200, "the status address still answers")
+
+        try server.start()
+        try await ServeCommandTests.eventually(30, "the pages back with the server") {
+            try await console.request("/console/users", headers: ConsoleFixture.bearer).status == 200
+        }
+    }
+
     @Test("loopbackWithoutLogin: connections from this machine need no login")
     func loopback() async throws {
         let console = try await ConsoleFixture.start("loopback", access: "{ loopbackWithoutLogin: true }")
