@@ -243,6 +243,38 @@ struct ServeCommandTests {
         #expect(try await sql("SELECT count(*), count(DISTINCT username) FROM users WHERE state = 'active'") == [["30", "30"]])
     }
 
+    @Test("an address in use stops serve at once with what the system said (exit 2), before any run; the first server keeps answering")
+    func addressInUse() async throws {
+        let directory = try Shell.temporaryDirectory("usersync-in-use")
+        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
+        let csv = directory.appendingPathComponent("people.csv").path
+        try "id,login\n1,alice\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let port = Shell.freePort()
+        let config = directory.appendingPathComponent("usersync.yaml").path
+        try """
+            store: { sqlite: \(directory.appendingPathComponent("users.db").path) }
+            serve: { listen: "127.0.0.1:\(port)" }
+            sources:
+              - name: people
+                type: csv
+                path: \(csv)
+                idColumn: id
+                schedule: { every: 1h, runAtStart: true }
+                mapping: { username: login }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("first.log").path
+        let first = try Shell.spawn(UserSyncBinary.path, ["serve", "--config", config], output: log)
+        defer { kill(first, SIGTERM); _ = Shell.wait(first) }
+        try await offThePool { try Shell.waitForPort(port, timeout: 30, what: "usersync serve", log: log, process: first) }
+        try await Self.eventually(20, "the first server's run") { try await Self.runs(directory.appendingPathComponent("users.db").path).count == 1 }
+
+        let second = try await UserSyncBinary.run(["serve", "--config", config])
+        #expect(second.status == 2, "\(second.output)")
+        #expect(second.output.contains("cannot listen on 127.0.0.1:\(port): Address already in use (serve.listen or --listen)"), "\(second.output)")
+        #expect(try await Self.runs(directory.appendingPathComponent("users.db").path).count == 1, "the second started no run")
+        #expect(try await Self.get("http://127.0.0.1:\(port)/healthz").status == 200)
+    }
+
     @Test("status lists each source's last run and next slot; serve without a schedule says what to add")
     func status() async throws {
         let directory = try Shell.temporaryDirectory("usersync-status")

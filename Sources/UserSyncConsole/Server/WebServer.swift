@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import UserSync
@@ -32,11 +33,20 @@ public struct WebServer: Service {
     public func run() async throws {
         do {
             try await application.run()
+        } catch let error as IOError {
+            // NIO's text ("bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)") made plain.
+            listening.fail(ListenFailure(description: String(cString: strerror(error.errnoCode))))
+            throw error
         } catch {
             listening.fail(error)
             throw error
         }
     }
+}
+
+/// Why the server could not listen, as the system says it ("Address already in use").
+public struct ListenFailure: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// Opens once: with the bound port, or with the error that kept the server from listening.
