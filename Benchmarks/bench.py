@@ -11,6 +11,11 @@ commands and repeating each (median of --repeat runs):
   changed   usersync sync after 10% of the users were modified and 1% deleted
   groups    usersync sync with the groups section (users already synced), and its own floor
   groupsNoop the same run again (nothing changed)
+  writeFloor     the sqlite3 shell (no usersync code) inserting the rows an import writes (users,
+            its changes, fingerprints) into an empty store of the same schema, in one
+            transaction, WAL checkpoint included: with the floor, what an import cannot beat
+  groupWriteFloor  the same for a group import: the groups, their nesting, the direct and the
+            effective memberships and their changes, into the store with the users synced
   delta     incremental: { method: syncrepl } after 100 users modified and 10 deleted, beside
             the full no-op read of the same source (sync --full, nothing to change), with
             slapd's CPU time for each (the directory's side of the cost)
@@ -186,6 +191,42 @@ def config(path, work, uri, groups, postgres=None, incremental=False):
         f.write(text)
 
 
+def sqlite_rows(db, query, table):
+    """`query`'s rows as INSERT statements into `table` (the sqlite3 shell's insert mode)."""
+    return subprocess.run(["sqlite3", "-cmd", f".mode insert {table}", db, query], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def write_floor_scripts(store, work, name, base, tables):
+    """The write floor of one measure, as two files: `{name}-base.db`, an untimed starting point
+    (`base`'s copy, or a new file with `store`'s schema when `base` is None), and `{name}.sql`,
+    the rows `tables` lists ((table, query) pairs, read from `store`) inserted in one
+    transaction with the store's own settings (synchronous NORMAL, foreign keys, WAL) and then
+    checkpointed. `timed_floor` runs it."""
+    if base:
+        shutil.copy(base, f"{work}/{name}-base.db")
+        if os.path.exists(base + "-wal"):
+            shutil.copy(base + "-wal", f"{work}/{name}-base.db-wal")
+        subprocess.run(["sqlite3", f"{work}/{name}-base.db", "PRAGMA wal_checkpoint(TRUNCATE)"], check=True, capture_output=True)
+    else:
+        schema = subprocess.run(["sqlite3", store, ".schema"], check=True, capture_output=True, text=True).stdout
+        subprocess.run(["sqlite3", f"{work}/{name}-base.db"], input="PRAGMA journal_mode=WAL;\n" + schema, check=True,
+                       capture_output=True, text=True)
+    with open(f"{work}/{name}.sql", "w") as out:
+        out.write("PRAGMA synchronous=NORMAL;\nPRAGMA foreign_keys=ON;\nBEGIN;\n")
+        for table, query in tables:
+            out.write(sqlite_rows(store, query, table))
+        out.write("COMMIT;\nPRAGMA wal_checkpoint(TRUNCATE);\n")
+
+
+def timed_floor(work, name):
+    shutil.copy(f"{work}/{name}-base.db", f"{work}/{name}.db")
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(f"{work}/{name}.db{suffix}"):
+            os.remove(f"{work}/{name}.db{suffix}")
+    return timed(["bash", "-c", f"sqlite3 {work}/{name}.db < {work}/{name}.sql"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
@@ -269,7 +310,7 @@ def main():
         sync = {tag: [b, "sync", "--config", f"{work}/users{tag}.yaml", "-q"] for tag, b, _ in variants}
         sync_groups = {tag: [b, "sync", "--config", f"{work}/groups{tag}.yaml", "-q"] for tag, b, _ in variants}
         measures = ("import", "noop", "changed", "groups", "groupsNoop")
-        floors = ("floor", "groupFloor") + (("copyFloor",) if postgres else ())
+        floors = ("floor", "groupFloor", "writeFloor", "groupWriteFloor") + (("copyFloor",) if postgres else ())
         samples = {k: [] for k in floors + tuple(m + tag for m in measures for tag, _, _ in variants)}
 
         print(f"== measuring ({args.repeat} rounds)", flush=True)
@@ -287,7 +328,28 @@ def main():
                     pg.psql("DROP TABLE IF EXISTS public.copy_floor; CREATE TABLE public.copy_floor (LIKE bench.users INCLUDING ALL)", "bench")
                     samples["copyFloor"].append(timed([f"{PG_BIN}/psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
                                                        "-d", "bench", "-c", f"COPY public.copy_floor FROM '{work}/pg/users.copy'"]))
+                if tag == "" and not os.path.exists(f"{work}/write.sql"):
+                    # Run 1 is the import; its rows are what an import must write.
+                    write_floor_scripts(store, work, "write", None, [
+                        ("runs", "SELECT * FROM runs WHERE id = 1"),
+                        ("users", "SELECT * FROM users ORDER BY id"),
+                        ("changes", "SELECT * FROM changes WHERE run_id = 1 ORDER BY id"),
+                        ("sync_fingerprints", "SELECT * FROM sync_fingerprints ORDER BY user_id")])
+                if tag == "":
+                    samples["writeFloor"].append(timed_floor(work, "write"))
                 samples["groups" + tag].append(timed(sync_groups[tag]))
+                if tag == "" and not os.path.exists(f"{work}/groupwrite.sql"):
+                    # The group run's rows, onto the store as it was with the users synced.
+                    run = "(SELECT max(id) FROM runs)"
+                    write_floor_scripts(store, work, "groupwrite", f"{work}/synced", [
+                        ("runs", f"SELECT * FROM runs WHERE id = {run}"),
+                        ("groups", "SELECT * FROM groups ORDER BY id"),
+                        ("group_parents", "SELECT * FROM group_parents"),
+                        ("group_members", "SELECT * FROM group_members"),
+                        ("effective_group_members", "SELECT * FROM effective_group_members"),
+                        ("changes", f"SELECT * FROM changes WHERE run_id = {run} ORDER BY id")])
+                if tag == "":
+                    samples["groupWriteFloor"].append(timed_floor(work, "groupwrite"))
                 samples["groupsNoop" + tag].append(timed(sync_groups[tag]))
                 restore("synced" + tag, pg)
 
@@ -348,7 +410,9 @@ def main():
             ("import", "full import into an empty store", args.users, floor),
             ("noop", "no-op resync", args.users, floor),
             ("changed", "resync after 10% modified, 1% deleted", args.users, floor),
+            ("writeFloor", "sqlite3 shell writing the import's rows (write floor)", args.users, floor),
             ("groupFloor", "ldapsearch dump of the groups (group floor)", args.groups, group_floor),
+            ("groupWriteFloor", "sqlite3 shell writing the group import's rows (group write floor)", args.groups, group_floor),
             ("groups", "group tree import (users already synced)", args.groups, group_floor),
             ("groupsNoop", "users and groups resync, nothing changed", args.groups, group_floor),
         ]
@@ -373,6 +437,16 @@ def main():
             rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / floor, 2),
                          "perSecond": round(args.users / wall), "peakRSSMiB": round(rss / 1024, 1),
                          "samples": [round(s[0], 3) for s in samples[key]]})
+        write_floor, _ = median("writeFloor")
+        group_write_floor, _ = median("groupWriteFloor")
+        # Issue 21's targets, each against what it cannot beat, from the same rounds.
+        targets = {
+            "importOverReadPlusWrite": (round(median("import")[0] / (floor + write_floor), 2), 1.2),
+            "noopOverRead": (round(noop_wall / floor, 2), 1.1),
+            "changedOverRead": (round(median("changed")[0] / floor, 2), 1.3),
+            "groupImportOverReadPlusWrite": (round(groups_only / (group_floor + group_write_floor), 2), 1.5),
+            "groupNoopOverUsersNoopPlusGroupRead": (round(median("groupsNoop")[0] / (noop_wall + group_floor), 2), 1.2),
+        }
         if postgres:
             result_pg = {m: round(median(m + "@postgres")[0] / median(m)[0], 2) for m in measures}
         result = {"users": args.users, "groups": args.groups, "repeat": args.repeat, "usersync": usersync,
@@ -381,6 +455,7 @@ def main():
                   "rows": rows, "groupImportOverNoop": round(groups_only, 3),
                   "groupImportRatio": round(groups_only / group_floor, 2) if group_floor > 0 else None,
                   "deltaOverFullNoop": round(median("delta")[0] / delta_full, 3),
+                  "targets": {k: {"ratio": r, "goal": g} for k, (r, g) in targets.items()},
                   "slapdCPUSeconds": {"delta": round(median("slapdDelta")[0], 3), "full": round(median("slapdFull")[0], 3)}}
         table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB |",
                  "| --- | ---: | ---: | ---: | ---: |"]
@@ -388,6 +463,12 @@ def main():
             table.append(f"| {r['label']} | {r['seconds']:.3f} | {r['ratio']:.2f} | {r['perSecond']:,} | {r['peakRSSMiB']:.1f} |")
         table.append(f"\nGroup import alone (groups run − no-op run): {groups_only:.3f} s = "
                      f"{result['groupImportRatio']} × the group floor.")
+        table.append("\nAgainst the targets (same rounds): "
+                     f"import ÷ (read floor + write floor) {targets['importOverReadPlusWrite'][0]} (goal ≤ 1.2); "
+                     f"no-op ÷ read floor {targets['noopOverRead'][0]} (≤ 1.1); "
+                     f"10% changed ÷ read floor {targets['changedOverRead'][0]} (≤ 1.3); "
+                     f"group import ÷ (group read floor + group write floor) {targets['groupImportOverReadPlusWrite'][0]} (≤ 1.5); "
+                     f"group no-op ÷ (users' no-op + group read floor) {targets['groupNoopOverUsersNoopPlusGroupRead'][0]} (≤ 1.2).")
         table.append(f"\nDelta run ÷ full no-op read: {result['deltaOverFullNoop']:.3f} (goal ≤ 0.05); slapd CPU "
                      f"{result['slapdCPUSeconds']['delta']:.3f} s for the delta, {result['slapdCPUSeconds']['full']:.3f} s for the full read.")
         if postgres:

@@ -19,8 +19,13 @@ struct BenchmarkSmokeTests {
         let data = try Data(contentsOf: out.appendingPathComponent("results.json"))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let rows = try #require(json["rows"] as? [[String: Any]])
-        #expect(rows.compactMap { $0["measure"] as? String } == ["floor", "import", "noop", "changed", "groupFloor", "groups", "groupsNoop",
-                                                                 "deltaFull", "delta"])
+        #expect(rows.compactMap { $0["measure"] as? String } == ["floor", "import", "noop", "changed", "writeFloor", "groupFloor",
+                                                                 "groupWriteFloor", "groups", "groupsNoop", "deltaFull", "delta"])
+        // Issue 21's targets, each a ratio to what it cannot beat.
+        let targets = try #require(json["targets"] as? [String: [String: Double]])
+        #expect(targets.keys.sorted() == ["changedOverRead", "groupImportOverReadPlusWrite", "groupNoopOverUsersNoopPlusGroupRead",
+                                          "importOverReadPlusWrite", "noopOverRead"])
+        #expect(targets.values.allSatisfy { ($0["ratio"] ?? 0) > 0 && ($0["goal"] ?? 0) > 1 })
         // The delta measure's figures: its ratio to the full no-op read and slapd's CPU time for each.
         #expect((json["deltaOverFullNoop"] as? Double ?? 0) > 0)
         #expect((json["slapdCPUSeconds"] as? [String: Double])?.keys.sorted() == ["delta", "full"])
