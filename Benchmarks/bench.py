@@ -236,6 +236,28 @@ def timed_floor(work, name):
     return timed(["bash", "-c", f"sqlite3 {work}/{name}.db < {work}/{name}.sql"])
 
 
+def release_binary(given):
+    """`given`, or the release build of the checkout (built now: the first build takes minutes)."""
+    if given:
+        return given
+    print("== building usersync (release; the first build takes many minutes)", flush=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "usersync"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(shell(f"cd {ROOT} && swift build -c release --show-bin-path").strip(), "usersync")
+
+
+def start_directory(work, users, groups):
+    """A throw-away slapd in WORK/d with `users` people and `groups` nested groups, and the reader's
+    password in WORK/reader.pw; its URI."""
+    print(f"== generating {users:,} users and {groups:,} groups; loading slapd", flush=True)
+    generate(f"{work}/data.ldif", users, groups, random.Random(42))
+    lib = os.path.join(ROOT, "scripts/lib/directory.sh")
+    uri = shell(f'source {lib}; directory_start {work}/d 0 {work}/data.ldif >&2; echo "$LDAP_URI"').strip().splitlines()[-1]
+    with open(f"{work}/reader.pw", "w") as f:
+        f.write("reader-pw\n")
+    os.chmod(f"{work}/reader.pw", 0o600)
+    return uri
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
@@ -251,24 +273,13 @@ def main():
         sys.exit("bench: --users ≥ 100, --groups ≥ 1, --repeat ≥ 1")
 
     subprocess.run([os.path.join(ROOT, "scripts/install-deps.sh")] + (["--tests"] if args.store == "postgres" else []), check=True)
-    usersync = args.usersync
-    if not usersync:
-        print("== building usersync (release)", flush=True)
-        subprocess.run(["swift", "build", "-c", "release", "--product", "usersync"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
-        usersync = os.path.join(shell(f"cd {ROOT} && swift build -c release --show-bin-path").strip(), "usersync")
+    usersync = release_binary(args.usersync)
 
     work = tempfile.mkdtemp(prefix="usersync-bench.")
     lib = os.path.join(ROOT, "scripts/lib/directory.sh")
     postgres = None
     try:
-        print(f"== generating {args.users:,} users and {args.groups:,} groups; loading slapd", flush=True)
-        generate(f"{work}/data.ldif", args.users, args.groups, random.Random(42))
-        env_line = shell(f'source {lib}; directory_start {work}/d 0 {work}/data.ldif >&2; echo "$LDAP_URI"').strip()
-        uri = env_line.splitlines()[-1]
-        with open(f"{work}/reader.pw", "w") as f:
-            f.write("reader-pw\n")
-        os.chmod(f"{work}/reader.pw", 0o600)
+        uri = start_directory(work, args.users, args.groups)
         store = f"{work}/users.db"
         if args.store == "postgres":
             print("== starting PostgreSQL 15", flush=True)

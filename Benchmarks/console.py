@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import PEOPLE, ROOT, SUFFIX, config, generate, shell, timed, uid  # noqa: E402
+from bench import PEOPLE, ROOT, SUFFIX, config, release_binary, shell, start_directory, timed, uid  # noqa: E402
 
 
 def free_port():
@@ -43,22 +43,13 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"), help="where console.md goes")
     args = parser.parse_args()
     subprocess.run([os.path.join(ROOT, "scripts/install-deps.sh")], check=True)
-    usersync = args.usersync
-    if not usersync:
-        print("== building usersync (release; the first build takes many minutes)", flush=True)
-        subprocess.run(["swift", "build", "-c", "release", "--product", "usersync"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        usersync = os.path.join(shell(f"cd {ROOT} && swift build -c release --show-bin-path").strip(), "usersync")
+    usersync = release_binary(args.usersync)
 
     work = tempfile.mkdtemp(prefix="usersync-console-bench.")
     lib = os.path.join(ROOT, "scripts/lib/directory.sh")
     serve = None
     try:
-        print(f"== generating {args.users:,} users and {args.groups:,} groups; loading slapd", flush=True)
-        generate(f"{work}/data.ldif", args.users, args.groups, random.Random(42))
-        uri = shell(f'source {lib}; directory_start {work}/d 0 {work}/data.ldif >&2; echo "$LDAP_URI"').strip().splitlines()[-1]
-        with open(f"{work}/reader.pw", "w") as f:
-            f.write("reader-pw\n")
-        os.chmod(f"{work}/reader.pw", 0o600)
+        uri = start_directory(work, args.users, args.groups)
         config(f"{work}/usersync.yaml", work, uri, groups=True)
         sync = [usersync, "sync", "--config", f"{work}/usersync.yaml", "-q"]
         print("== syncing (import), then 10% changed and 1% deleted, syncing again", flush=True)
