@@ -16,4 +16,14 @@ trap cleanup EXIT
 source scripts/lib/build.sh
 
 quiet_build    # the CLI tests run the usersync executable
-swift test 2>&1
+# The log is long and a reader may see only part of it: on failure, the failed expectations are
+# printed again at the end, where the summary is.
+log=$(mktemp /tmp/usersync-test-log.XXXXXX)
+status=0
+swift test 2>&1 | tee "$log" || status=$?
+if [[ $status -ne 0 ]]; then
+  echo "== what failed (repeated from above):"
+  grep -a '✘' "$log" | cut -c1-2000 || true
+fi
+rm -f "$log"
+exit "$status"

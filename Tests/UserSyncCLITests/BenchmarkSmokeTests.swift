@@ -25,7 +25,12 @@ struct BenchmarkSmokeTests {
         let targets = try #require(json["targets"] as? [String: [String: Double]])
         #expect(targets.keys.sorted() == ["changedOverRead", "groupImportOverReadPlusWrite", "groupNoopOverUsersNoopPlusGroupRead",
                                           "importOverReadPlusWrite", "noopOverRead"])
-        #expect(targets.values.allSatisfy { ($0["ratio"] ?? 0) > 0 && ($0["goal"] ?? 0) > 1 })
+        #expect(targets.values.allSatisfy { ($0["ratio"].map(\.isFinite) ?? false) && ($0["goal"] ?? 0) > 1 })
+        // The group import alone is the group run less the users' no-op: at 2,000 users in one
+        // debug round that difference can fall below zero by noise, so only the direct ratios
+        // are asserted positive.
+        #expect(["changedOverRead", "importOverReadPlusWrite", "noopOverRead", "groupNoopOverUsersNoopPlusGroupRead"]
+            .allSatisfy { (targets[$0]?["ratio"] ?? 0) > 0 })
         // The delta measure's figures: its ratio to the full no-op read and slapd's CPU time for each.
         #expect((json["deltaOverFullNoop"] as? Double ?? 0) > 0)
         #expect((json["slapdCPUSeconds"] as? [String: Double])?.keys.sorted() == ["delta", "full"])
