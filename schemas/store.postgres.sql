@@ -271,3 +271,18 @@ DELETE FROM source_watermarks;
 
 -- Added by v5: the membership changes by the user they are about (a user's history).
 CREATE INDEX changes_member_user ON changes ((CAST(coalesce(new_value, old_value) AS BIGINT))) WHERE object_type = 'membership' AND field = 'user';
+
+-- v6: the fingerprints of the groups' records (see store.sql).
+CREATE TABLE group_fingerprints (
+    group_id bigint PRIMARY KEY REFERENCES groups (id) ON DELETE CASCADE,
+    fingerprint bigint NOT NULL,
+    unresolved integer NOT NULL DEFAULT 0,
+    unresolved_sample text
+);
+CREATE FUNCTION groups_update_forgets_fingerprint() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    DELETE FROM group_fingerprints f USING old_rows o WHERE f.group_id = o.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER groups_update_forgets_fingerprint AFTER UPDATE ON groups
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION groups_update_forgets_fingerprint();

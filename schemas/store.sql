@@ -33,6 +33,21 @@ CREATE TABLE effective_group_members (
     PRIMARY KEY (group_id, user_id)
 ) WITHOUT ROWID;
 
+-- usersync's own bookkeeping (added by v9): per group of a source, a 64-bit hash of the record
+-- its row, nesting and memberships were last planned from (with the source's mapping and group
+-- settings), and how many of its member values resolved to nothing (with one of them). A run
+-- that reads every user and group exactly as before leaves the memberships as they are. An
+-- update of the group's row deletes its line (the trigger below), and so does a run that
+-- changes the source's users without planning its groups. The memberships of a source's groups
+-- are the sync's, like its users' rows: a membership row written by hand stays until the group
+-- or its members change.
+CREATE TABLE group_fingerprints (
+    group_id INTEGER PRIMARY KEY REFERENCES groups (id) ON DELETE CASCADE,
+    fingerprint INTEGER NOT NULL,
+    unresolved INTEGER NOT NULL DEFAULT 0,
+    unresolved_sample TEXT
+);
+
 -- Direct membership: the user is a member of the group in the directory.
 CREATE TABLE group_members (
     group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
@@ -266,6 +281,10 @@ BEGIN
 END;
 CREATE INDEX groups_name ON groups (name);
 CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WHERE source IS NOT NULL;
+CREATE TRIGGER groups_update_forgets_fingerprint AFTER UPDATE ON groups
+BEGIN
+    DELETE FROM group_fingerprints WHERE group_id = OLD.id;
+END;
 CREATE INDEX pushes_target ON pushes (target, id);
 CREATE INDEX runs_source_started ON runs (source, started_at);
 CREATE TRIGGER users_delete_forgets_effective_membership AFTER DELETE ON users

@@ -61,8 +61,9 @@ protocol RunLease: Sendable {
 protocol RunStaging: Sendable {
     /// Adds one page of user records, numbered from `firstSeq` in the order read.
     func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws
-    /// After the last page of users: fails on a stable id seen twice, and prepares the plan.
-    func finishUsers(source: String, idAttribute: String, withDNs: Bool) async throws
+    /// After the last page of users: fails on a stable id seen twice, and prepares the plan
+    /// (`stageIdentical`: see `StagingTables.stageIdenticalRecords`).
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool) async throws
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws
     func addLinks(_ links: [GroupMapper.Link]) async throws
     /// Adds the compressed copy of a page of group records.
@@ -75,6 +76,8 @@ protocol RunStaging: Sendable {
     func addIDs(_ ids: [String], to list: DeltaList) async throws
     /// Drops the staging tables (what they hold is gone).
     func drop() async
+    /// Runs statements both stores share on the staging tables' connection, outside the plan.
+    func run<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
 }
 
 /// The id lists of a delta read, as staging tables.

@@ -19,11 +19,16 @@ struct GroupMapper: Sendable {
 
     /// A group as staged: `locator` the text kept in `groups.dn` (a DN, a SCIM path, a CSV group
     /// path), `linkKey` what members' links to it are matched on (`RecordLocator.linkKey`).
-    typealias StagedGroup = (externalId: String?, locator: String, linkKey: String, name: String?, skip: String?)
+    /// `fingerprint` its record's (`GroupFingerprint`), nil when not taken; `identical` when
+    /// that is the fingerprint stored for the group: its links are then not staged.
+    typealias StagedGroup = (externalId: String?, locator: String, linkKey: String, name: String?, skip: String?,
+                             fingerprint: UInt64?, identical: Bool)
     typealias Link = (group: String, member: String, kind: String)
 
-    /// The groups of a page that pass include/exclude, and their links.
-    func map(_ entries: [SourceRecord]) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
+    /// The groups of a page that pass include/exclude, and their links: all of them, or, for
+    /// the groups `known` holds exactly as read, none (`fingerprint` hashes each record).
+    func map(_ entries: [SourceRecord], fingerprint: GroupFingerprint? = nil,
+             known: KnownGroups = KnownGroups()) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
         let include = mapping.include.flatMap { try? NSRegularExpression(pattern: $0) }
         let exclude = mapping.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
         func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
@@ -44,7 +49,10 @@ struct GroupMapper: Sendable {
             if id == nil { skip = "no \(idAttribute) (the group's stable id)" }
             else if name == nil { skip = "no \(mapping.nameAttribute) (the group's name)" }
             let norm = entry.locator.linkKey
-            groups.append((id, entry.locator.description, norm, name, skip))
+            let print = fingerprint?(entry)
+            let identical = skip == nil && print != nil && !known.isEmpty && known.isUnchanged(id!, fingerprint: print!)
+            groups.append((id, entry.locator.description, norm, name, skip, print, identical))
+            if identical { continue }
             switch mapping.membership {
             case .member, .uniqueMember:
                 for value in entry.strings(mapping.membership.attribute) {

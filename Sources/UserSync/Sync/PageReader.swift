@@ -51,10 +51,21 @@ struct PageReader: Sendable {
         // Normalised DNs are needed only to match group members and to scope users by groups.
         let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
         let info = try await readUsers(source, withDNs: withDNs)
-        try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, withDNs: withDNs)
+        let fingerprinted = groupsFingerprinted
+        try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted)
         if let groups = settings.groups {
-            try await readGroups(source, mapper: GroupMapper(mapping: groups, userIDAttribute: settings.stableID))
-            log.info("groups read", metadata: ["groups": "\(groupPages.total)"])
+            let mapper = GroupMapper(mapping: groups, userIDAttribute: settings.stableID)
+            let sourceName = settings.name
+            let (known, lastUserChunk) = fingerprinted
+                ? try await staging.run { db in
+                    (try GroupFingerprintTables.load(db, source: sourceName), try GroupFingerprintTables.lastChunk(db))
+                }
+                : (KnownGroups(), 0)
+            let identical = try await readGroups(source, mapper: mapper,
+                                                 fingerprint: fingerprinted ? GroupFingerprint(source: settings, groups: groups) : nil,
+                                                 known: known)
+            log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(identical)"])
+            if identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk) }
             try await staging.finishLinks()
         }
         var inScope: Int?
@@ -119,23 +130,64 @@ struct PageReader: Sendable {
         }
     }
 
+    /// Whether group records are fingerprinted, so that a run finding every user and group as
+    /// before leaves the memberships alone (`GroupFingerprintTables`): not when the links come
+    /// from the users' memberOf, when users are scoped by groups (both need every link staged),
+    /// or for a source read incrementally (its deltas keep the groups their own way).
+    var groupsFingerprinted: Bool {
+        guard let groups = settings.groups, groups.membership != .memberOf, settings.memberOf.isEmpty, loadKnownRecords else {
+            return false
+        }
+        if case .ldap(let directory) = settings.kind, directory.incremental.method != .off { return false }
+        return true
+    }
+
     /// A page of big groups holds many members: their links are made and staged a few groups at
     /// a time, so that memory holds one page of records, not also every link of it as text.
-    private func readGroups(_ source: any RecordSource, mapper: GroupMapper) async throws {
+    /// A group `known` holds exactly as read is staged without its links. Returns how many were.
+    private func readGroups(_ source: any RecordSource, mapper: GroupMapper, fingerprint: GroupFingerprint?,
+                            known: KnownGroups) async throws -> Int {
         let (staging, groupPages) = (staging, groupPages)
+        let identical = ReadCounter()
         try await source.readGroups(attributes: mapper.requestedAttributes) { records in
             var start = 0
             while start < records.count {
                 let slice = Array(records[start..<min(start + 50, records.count)])
-                let mapped = mapper.map(slice)
+                let mapped = mapper.map(slice, fingerprint: fingerprint, known: known)
                 try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
                 try await staging.addLinks(mapped.links)
                 _ = groupPages.add(mapped.groups.count)
+                _ = identical.add(mapped.groups.count { $0.identical })
                 tell(.readingGroups)
                 start += slice.count
             }
             try await staging.addArchive(try RecordArchive.encode(records), count: records.count)
         }
+        return identical.total
+    }
+
+    /// Some groups were staged without their links, as identical. When the read is not a no-op
+    /// after all (a user or group changed, new or missing: a member value may now resolve
+    /// differently), their links are staged from the records read, kept compressed in the
+    /// staging tables, and the plan compares every group as usual.
+    private func settleIdenticalGroups(mapper: GroupMapper, after lastUserChunk: Int64) async throws {
+        let sourceName = settings.name
+        if try await staging.run({ db in try GroupFingerprintTables.readIsUnchanged(db, source: sourceName) }) { return }
+        log.debug("not a no-op: staging the links of the groups read unchanged")
+        let (chunks, keys) = try await staging.run { db in
+            (try GroupFingerprintTables.chunks(db, after: lastUserChunk), Set(try GroupFingerprintTables.identicalGroups(db)))
+        }
+        for chunk in chunks {
+            let data = try await staging.run { db in try GroupFingerprintTables.chunk(db, chunk) }
+            let records = try RecordArchive.decode(data)
+            var start = 0
+            while start < records.count {
+                let slice = Array(records[start..<min(start + 50, records.count)])
+                try await staging.addLinks(mapper.map(slice).links.filter { keys.contains($0.group) })
+                start += slice.count
+            }
+        }
+        try await staging.run { db in try GroupFingerprintTables.clearIdentical(db) }
     }
 
     /// One record as the staging table takes it: only its identity when it is exactly what the

@@ -127,6 +127,75 @@ struct GroupSyncTests {
         #expect(cut.truncated)
     }
 
+    @Test("every user and group read as before: nothing changes, the report is the same; a user moved by a run without groups, a user gone and a new entry a group lists are each resolved again", arguments: StoreKind.allCases)
+    func unchangedRead(store: StoreKind) async throws {
+        let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)
+        let withGroups = try h.source(options: "", groups: groupsSection)
+        let usersOnly = try h.source(options: "")
+        let first = await h.sync(withGroups)
+        #expect(first.status == .applied, "\(first.error ?? "")")
+        let tree = try await h.effective()
+        let parents = try await h.parents()
+        func fingerprints() async throws -> Int {
+            try await h.store.read { db in try db.value(Int.self, "SELECT count(*) FROM group_fingerprints") ?? -1 }
+        }
+        #expect(try await fingerprints() == 10)
+
+        // Nothing changed: the same counts, cycles and unresolved members as the full plan's.
+        let again = await h.sync(withGroups)
+        var unchanged = GroupCounts()
+        unchanged.unchanged = 10
+        #expect(again.status == .applied && again.groups == unchanged && again.memberships == MembershipCounts())
+        #expect(again.cycles == ["cyclea", "cycleb"] && again.unresolvedMembers == 2)
+        #expect(try await h.effective() == tree)
+        #expect(try await h.parents() == parents)
+
+        // A user moved by a run of a configuration without groups (no referential integrity
+        // here: l5 still lists the old DN): that run forgets the groups' fingerprints, and the
+        // next group run finds l5's member gone although no group changed.
+        try await h.modify("""
+            dn: \(Slapd.userDN(5))
+            changetype: modrdn
+            newrdn: uid=moved5
+            deleteoldrdn: 1
+
+            """)
+        let moved = await h.sync(usersOnly)
+        #expect(moved.status == .applied && moved.users.updated == 1)
+        #expect(try await fingerprints() == 0)
+        let afterMove = await h.sync(withGroups)
+        #expect(afterMove.status == .applied && afterMove.memberships?.removed == 1 && afterMove.unresolvedMembers == 3)
+        #expect(try await h.effective()["l5"] == [])
+        #expect(try await h.effective()["l1"] == names([1, 2, 3, 4, 6]))
+
+        // A member gone from the directory while every group is as before: deactivated, and out
+        // of its groups.
+        try await h.modify("dn: \(Slapd.userDN(6))\nchangetype: delete\n\n")
+        let gone = await h.sync(withGroups)
+        #expect(gone.status == .applied && gone.users.deactivated == 1 && gone.memberships?.removed == 1)
+        #expect(gone.unresolvedMembers == 4, "the ghost, the DN elsewhere, and the two users' DNs the groups still list")
+        let afterGone = try await h.effective()
+        #expect(afterGone["shared"] == [] && afterGone["other"] == names([7]))
+
+        // A new entry at a DN a group already listed (the ghost `outside` names): 3 unresolved left.
+        try await h.modify("""
+            dn: uid=ghost,ou=people,\(Slapd.suffix)
+            changetype: add
+            objectClass: inetOrgPerson
+            uid: ghost
+            cn: Ghost
+            sn: Ghost
+            mail: ghost@example.com
+
+            """)
+        let ghost = await h.sync(withGroups)
+        #expect(ghost.status == .applied && ghost.users.created == 1 && ghost.memberships?.added == 1 && ghost.unresolvedMembers == 3)
+        #expect(try await h.effective()["outside"] == names([10]).union(["ghost"]))
+        let settled = await h.sync(withGroups)
+        #expect(settled.groups == unchanged && settled.memberships == MembershipCounts() && settled.unresolvedMembers == 3)
+        #expect(try await fingerprints() == 10)
+    }
+
     @Test("changes: a member removed, a group nested into another, a group renamed, a group deleted; each with changes rows", arguments: StoreKind.allCases)
     func treeChanges(store: StoreKind) async throws {
         let h = try await SyncHarness.start(users: 12, extraLDIF: Slapd.sampleGroupTree, store: store)

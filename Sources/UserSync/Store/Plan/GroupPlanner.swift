@@ -24,7 +24,10 @@ struct GroupPlanner {
     /// The group plan, in named steps, inside the run's transaction (the staging tables are the
     /// writer connection's temporary tables).
     func apply(_ db: any SQLSession) throws -> Outcome {
+        if delta == nil, try GroupFingerprintTables.everyGroupIdentical(db) { return try unchanged(db) }
         var outcome = Outcome()
+        // What member links resolve against (`StagingTables.stageIdenticalRecords`).
+        try StagingTables.stageIdenticalRecords(db)
         try applyGroups(db)
         // Members named by uid (memberUid) are matched on the lowercased username; the index
         // for it is built only when there are such members.
@@ -47,7 +50,23 @@ struct GroupPlanner {
         try recomputeEffectiveMembers(db)
         outcome.cycles = try cycles(db)
         (outcome.unresolved, outcome.unresolvedSamples) = try unresolvedMembers(db, uidLinks: uidLinks)
+        if delta == nil {
+            try GroupFingerprintTables.save(db, source: source)
+        } else {
+            try GroupFingerprintTables.forget(db, source: source)
+        }
+        try db.execute("DROP TABLE unresolved")
         outcome.groups = try counts(db)
+        return outcome
+    }
+
+    /// Every user and every group read as the store last had them (`GroupFingerprintTables`):
+    /// nothing changes; the report's cycles and unresolved members are what they were.
+    private func unchanged(_ db: any SQLSession) throws -> Outcome {
+        var outcome = Outcome()
+        outcome.cycles = try cycles(db)
+        (outcome.unresolved, outcome.unresolvedSamples) = try GroupFingerprintTables.unresolved(db, source: source)
+        outcome.groups.unchanged = try db.value(Int.self, "SELECT count(*) FROM staged_groups") ?? 0
         return outcome
     }
 
@@ -284,7 +303,7 @@ struct GroupPlanner {
     private func unresolvedMembers(_ db: any SQLSession, uidLinks: Bool) throws -> (Int, [String]) {
         try db.execute("""
             CREATE TEMP TABLE unresolved AS
-            SELECT g.dn || ' → ' || l.member AS link
+            SELECT g.group_id, g.dn || ' → ' || l.member AS link
             FROM staged_links l\(db.dialect.indexedBy("staged_links_member"))
             CROSS JOIN staged_groups g
             WHERE g.dn_norm = l.group_dn AND g.skip IS NULL AND l.member_kind <> 'anchor'
@@ -296,7 +315,6 @@ struct GroupPlanner {
             """)
         let count = try db.value(Int.self, "SELECT count(*) FROM unresolved") ?? 0
         let samples = try db.values(String.self, "SELECT link FROM unresolved LIMIT 5")
-        try db.execute("DROP TABLE unresolved")
         return (count, samples)
     }
 

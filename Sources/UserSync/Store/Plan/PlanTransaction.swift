@@ -19,6 +19,7 @@ enum PlanTransaction {
         figures.counts = try users.apply(session)
         figures.identical = try users.identicalRecords(session)
         figures.groups = try groups?.apply(session)
+        if groups == nil { try GroupFingerprintTables.forgetAfterUserChanges(session, source: request.source, runId: request.runId) }
         // A delta touches few users: the count after follows from the changes.
         figures.activeAfter = request.delta == nil ? try users.activeUsers(session)
             : try users.activeUsers(after: figures.activeBefore, session)

@@ -210,5 +210,6 @@ enum PostgresMigrations {
         ("v3: source watermarks (SQLite's v6)", WatermarkTables.statements(.postgres)),
         ("v4: normalised DNs of users and groups (SQLite's v7)", StoredDNColumns.statements(.postgres)),
         ("v5: membership changes by user (SQLite's v8)", MemberChangeIndex.statements(.postgres)),
+        ("v6: group fingerprints (SQLite's v9)", GroupFingerprintTables.statements(.postgres)),
     ]
 }

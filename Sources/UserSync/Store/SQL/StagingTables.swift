@@ -64,7 +64,11 @@ enum StagingTables {
                 name TEXT,
                 skip TEXT,
                 group_id BIGINT,
-                action TEXT
+                action TEXT,
+                -- The record's GroupFingerprint; identical = 1 when it is the one stored for the
+                -- group (its links are not staged unless the read turns out not to be a no-op).
+                fingerprint BIGINT,
+                identical INTEGER NOT NULL DEFAULT 0
             )
             """,
             "CREATE INDEX staged_groups_dn_norm ON staged_groups (dn_norm)",
@@ -101,10 +105,9 @@ enum StagingTables {
     /// After the last page of users: two records with one stable id fail the read (a broken
     /// export, or an idAttribute that is not unique: syncing one of them would deactivate the
     /// user whose id went missing); an identical record whose row was written by someone else
-    /// during the read is skipped (the next run compares it); with `withDNs` the identical
-    /// records join the staged ones with their username and link key, for the group planner;
-    /// then the indexes are built.
-    static func finishUsers(_ db: any SQLSession, source: String, idAttribute: String, withDNs: Bool) throws {
+    /// during the read is skipped (the next run compares it); with `stageIdentical` the identical
+    /// records join the staged ones now (`stageIdentical(_:)`); then the indexes are built.
+    static func finishUsers(_ db: any SQLSession, source: String, idAttribute: String, stageIdentical: Bool) throws {
         try db.execute("CREATE INDEX staged_external_id ON staged (external_id)")
         // Two staged records with one id, two identical ones (found here on PostgreSQL only:
         // SQLite's key refused them already), or a staged record and an identical one.
@@ -146,19 +149,30 @@ enum StagingTables {
             """)
         try db.execute("DELETE FROM identical WHERE user_id IN (SELECT user_id FROM stale)")
         try db.execute("DROP TABLE stale")
-        if withDNs {
-            // Already matched: the planner's stable-id match passes over them.
-            try db.execute("""
-                INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, action, unchanged,
-                                    fingerprint)
-                SELECT i.seq, u.external_id, \(userLocator), i.dn_norm, u.username, '{}', false, i.user_id, 'match', 1, i.fingerprint
-                FROM identical i JOIN users u ON u.id = i.user_id
-                """)
-            try db.execute("DELETE FROM identical")
-            try db.execute("CREATE INDEX staged_dn_norm ON staged (dn_norm)")
-        }
+        if stageIdentical { try stageIdenticalRecords(db) }
         try db.execute("CREATE INDEX staged_username ON staged (username)")
         try db.execute("CREATE INDEX staged_user_id ON staged (user_id)")
+    }
+
+    /// The identical records join the staged ones with their username and link key, already
+    /// matched (the planner's stable-id match passes over them): what member links resolve
+    /// against, and scoping by groups. After the users' read when users are scoped by groups or
+    /// the source reads incrementally (a full read writes every user's normalised DN); else by
+    /// the group planner, and only when the groups are not all as before (`GroupPlanner`).
+    static func stageIdenticalRecords(_ db: any SQLSession) throws {
+        guard try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM identical)") ?? false else { return }
+        try db.execute("""
+            INSERT INTO staged (seq, external_id, locator, dn_norm, username, attributes, disabled, user_id, action, unchanged,
+                                fingerprint)
+            SELECT i.seq, u.external_id, \(userLocator), i.dn_norm, u.username, '{}', false, i.user_id, 'match', 1, i.fingerprint
+            FROM identical i JOIN users u ON u.id = i.user_id
+            """)
+        try db.execute("DELETE FROM identical")
+        try db.execute("CREATE INDEX IF NOT EXISTS staged_dn_norm ON staged (dn_norm)")
+        if db.dialect == .postgres {
+            // Statistics for the joins that follow (autovacuum never analyses temporary tables).
+            try db.execute("ANALYZE staged (seq, external_id, dn_norm, username, user_id, action, skip, unchanged)")
+        }
     }
 
     /// Indexes the membership links once they are all staged (after the read): built by one
@@ -175,9 +189,10 @@ enum StagingTables {
     static func addGroups(_ db: any SQLSession, _ groups: [GroupMapper.StagedGroup], idAttribute: String) throws {
         for group in groups {
             let added = try db.execute("""
-                INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip, fingerprint, identical) VALUES (?, ?, ?, ?, ?, CAST(? AS BIGINT), ?)
                 ON CONFLICT (external_id) DO NOTHING
-                """, group.externalId, group.locator, group.linkKey, group.name, group.skip)
+                """, group.externalId, group.locator, group.linkKey, group.name, group.skip,
+                group.fingerprint.map { Int64(bitPattern: $0) }, group.identical ? 1 : 0)
             if added == 0, let id = group.externalId {
                 try db.execute("INSERT INTO staged_groups (external_id, dn, dn_norm, name, skip) VALUES (?, ?, ?, ?, ?)",
                                nil, group.locator, group.linkKey, group.name, "the same \(idAttribute) (\(id)) as another group")

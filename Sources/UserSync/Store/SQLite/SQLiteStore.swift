@@ -223,6 +223,9 @@ final class SQLiteStore: Sendable {
         migrator.registerMigration("v8: membership changes by user") { db in
             for statement in MemberChangeIndex.statements(.sqlite) { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v9: group fingerprints") { db in
+            for statement in GroupFingerprintTables.statements(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 

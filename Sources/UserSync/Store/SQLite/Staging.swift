@@ -76,9 +76,9 @@ final class Staging: RunStaging {
         }
     }
 
-    func finishUsers(source: String, idAttribute: String, withDNs: Bool) async throws {
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool) async throws {
         try await database.writeWithoutTransaction { db in
-            try StagingTables.finishUsers(SQLiteSession(db: db), source: source, idAttribute: idAttribute, withDNs: withDNs)
+            try StagingTables.finishUsers(SQLiteSession(db: db), source: source, idAttribute: idAttribute, stageIdentical: stageIdentical)
         }
     }
 
@@ -124,6 +124,10 @@ final class Staging: RunStaging {
 
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws {
         try await database.write { db in try StagingTables.addGroups(SQLiteSession(db: db), groups, idAttribute: idAttribute) }
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await database.write { db in try body(SQLiteSession(db: db)) }
     }
 
     func drop() async {
