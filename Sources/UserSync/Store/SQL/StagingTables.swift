@@ -115,7 +115,8 @@ enum StagingTables {
             SELECT external_id, min(seq) AS first, max(seq) AS second FROM staged WHERE external_id IS NOT NULL
             GROUP BY external_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1
             """)
-        let identicalTwice = try db.row("""
+        // (SQLite's key on `identical.user_id` refused a second one at once: no need to look.)
+        let identicalTwice = db.dialect == .sqlite ? nil : try db.row("""
             SELECT coalesce(u.external_id, '#' || CAST(t.user_id AS TEXT)) AS external_id, t.first, t.second
             FROM (SELECT user_id, min(seq) AS first, max(seq) AS second FROM identical
                   GROUP BY user_id HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1) t
