@@ -45,12 +45,18 @@ let package = Package(
         ),
         // What glibc declares only under _GNU_SOURCE (a command source's spawn).
         .target(name: "CSpawn"),
+        // sqlite3_config, which is variadic (SQLite's global settings before the first connection).
+        .systemLibrary(
+            name: "CSQLiteConfig",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(
             name: "UserSync",
             dependencies: [
                 "LDAP",
                 "CZlib",
                 "CSpawn",
+                "CSQLiteConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
