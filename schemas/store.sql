@@ -39,8 +39,8 @@ CREATE TABLE effective_group_members (
 -- that reads every user and group exactly as before leaves the memberships as they are. An
 -- update of the group's row deletes its line (the trigger below), and so does a run that
 -- changes the source's users without planning its groups. The memberships of a source's groups
--- are the sync's, like its users' rows: a membership row written by hand stays until the group
--- or its members change.
+-- are the sync's, like its users' rows: a membership row written there by hand stays until a
+-- run compares the groups in full (after any change to the source's users or groups).
 CREATE TABLE group_fingerprints (
     group_id INTEGER PRIMARY KEY REFERENCES groups (id) ON DELETE CASCADE,
     fingerprint INTEGER NOT NULL,

@@ -14,7 +14,8 @@ import Foundation
 /// triggers); a run that changes the source's users without planning its groups in full (a run
 /// of a configuration without `groups`: `forgetAfterUserChanges`; a delta: `forget`). The
 /// memberships of a source's groups are the sync's (as its users' rows are): a row written by
-/// hand stays until the group or its members change.
+/// hand stays until a run compares the groups in full (after any change to the source's users
+/// or groups).
 enum GroupFingerprintTables {
     static func statements(_ dialect: SQLDialect) -> [String] {
         switch dialect {
