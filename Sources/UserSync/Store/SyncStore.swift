@@ -63,7 +63,7 @@ protocol RunStaging: Sendable {
     func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws
     /// After the last page of users: fails on a stable id seen twice, and prepares the plan
     /// (`stageIdentical`: see `StagingTables.stageIdenticalRecords`).
-    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool) async throws
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws
     func addLinks(_ links: [GroupMapper.Link]) async throws
     /// Adds the compressed copy of a page of group records.

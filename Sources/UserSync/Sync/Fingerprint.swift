@@ -108,6 +108,9 @@ struct KnownRecords: Sendable {
     }
 
     var byIdHash: [UInt64: Known] = [:]
+    /// How many fingerprints the whole store held when these were loaded (SQLite), nil when
+    /// not counted: no row forgotten since means no identical record went stale during the read.
+    var storedRows: Int?
 
     var count: Int { byIdHash.count }
 

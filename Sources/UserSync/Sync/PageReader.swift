@@ -50,9 +50,10 @@ struct PageReader: Sendable {
         tell(.connecting)
         // Normalised DNs are needed only to match group members and to scope users by groups.
         let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
-        let info = try await readUsers(source, withDNs: withDNs)
+        let (info, fingerprintRows) = try await readUsers(source, withDNs: withDNs)
         let fingerprinted = groupsFingerprinted
-        try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted)
+        try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted,
+                                      fingerprintRows: fingerprintRows)
         if let groups = settings.groups {
             let mapper = GroupMapper(mapping: groups, userIDAttribute: settings.stableID)
             let sourceName = settings.name
@@ -81,7 +82,7 @@ struct PageReader: Sendable {
     /// compressed on another thread, and page N-1 is written to the staging tables. The reader
     /// waits only when more than `PagePipeline.depth` pages are in flight, so memory stays
     /// bounded by a few pages.
-    private func readUsers(_ source: any RecordSource, withDNs: Bool) async throws -> SourceReadInfo {
+    private func readUsers(_ source: any RecordSource, withDNs: Bool) async throws -> (SourceReadInfo, fingerprintRows: Int?) {
         let mapper = Mapper(source: settings)
         let linksFromUsers = settings.groups?.membership == .memberOf
         let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
@@ -122,7 +123,7 @@ struct PageReader: Sendable {
                 log.debug("page read", metadata: ["page": "\(page)", "entries": "\(records.count)", "total": "\(total)"])
             }
             try await pipeline.last?.value
-            return info
+            return (info, try await knownRecords.value.storedRows)
         } catch {
             // Let the pages in flight finish before the staging tables are dropped.
             _ = try? await pipeline.last?.value

@@ -18,6 +18,8 @@ extension KnownRecords {
             if known.byIdHash.updateValue(entry, forKey: idHash) != nil { ambiguous.insert(idHash) }
         }
         for idHash in ambiguous { known.byIdHash[idHash] = nil }
+        // In the same read transaction: what `StagingTables.finishUsers` compares with.
+        known.storedRows = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_fingerprints")
         return known
     }
 }

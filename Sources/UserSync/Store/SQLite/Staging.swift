@@ -76,9 +76,10 @@ final class Staging: RunStaging {
         }
     }
 
-    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool) async throws {
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws {
         try await database.writeWithoutTransaction { db in
-            try StagingTables.finishUsers(SQLiteSession(db: db), source: source, idAttribute: idAttribute, stageIdentical: stageIdentical)
+            try StagingTables.finishUsers(SQLiteSession(db: db), source: source, idAttribute: idAttribute, stageIdentical: stageIdentical,
+                                          fingerprintRows: fingerprintRows)
         }
     }
 
