@@ -93,8 +93,10 @@ struct PageReader: Sendable {
         let wanted = loadKnownRecords
         let knownRecords = Task {
             guard wanted else { return KnownRecords() }
+            let loading = ContinuousClock.now
             let known = try await store.knownRecords(source: sourceName)
-            log.debug("fingerprints loaded", metadata: ["users": "\(known.count)"])
+            log.debug("fingerprints loaded", metadata: ["users": "\(known.count)",
+                                                       "seconds": "\(String(format: "%.3f", (ContinuousClock.now - loading).secondsValue))"])
             return known
         }
         let pipeline = PagePipeline()

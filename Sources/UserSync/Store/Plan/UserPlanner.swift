@@ -218,6 +218,27 @@ struct Planner {
         }
     }
 
+    /// One `update` change per field that differs between a compared record and its user, in
+    /// one pass: each staged row joined to its user once, against a row per column. (A
+    /// statement per column joined every compared record to its user once per column: nine
+    /// passes over the 10,000 records of a 10%-changed run took 0.20 s, this one 0.07 s.)
+    /// A plain CASE over a numbered list serves both stores; SQLite has no LATERAL.
+    private func recordChangedFields(_ db: any SQLSession, _ columns: [String]) throws {
+        func pick(_ value: (String) -> String) -> String {
+            "CASE f.n " + columns.enumerated().map { "WHEN \($0.offset) THEN \(value($0.element))" }.joined(separator: " ") + " END"
+        }
+        let numbers = columns.indices.map { "SELECT \($0) AS n" }.joined(separator: " UNION ALL ")
+        try db.execute("""
+            INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
+            SELECT ?, 'user', c.id, 'update', c.field, c.old, c.new, c.locator
+            FROM (SELECT u.id, s.locator, \(pick { "'\($0)'" }) AS field,
+                         \(pick { "u.\($0)" }) AS old, \(pick { $0 == "dn" ? "s.locator" : "s.\($0)" }) AS new
+                  FROM staged s JOIN users u ON u.id = s.user_id CROSS JOIN (\(numbers)) f
+                  WHERE \(Planner.compared)) c
+            WHERE c.old IS DISTINCT FROM c.new
+            """, runId)
+    }
+
     // MARK: Write
 
     func write(_ db: any SQLSession) throws {
@@ -245,15 +266,7 @@ struct Planner {
 
         // Changed fields, one change row each; the DN is always kept current.
         let columns = (options.updateUsers ? mappedColumns : []) + (locatorIsDN ? ["dn"] : [])
-        for column in columns {
-            let staged = column == "dn" ? "s.locator" : "s.\(column)"
-            try db.execute("""
-                INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
-                SELECT ?, 'user', u.id, 'update', '\(column)', u.\(column), \(staged), s.locator
-                FROM staged s JOIN users u ON u.id = s.user_id
-                WHERE \(Planner.compared) AND u.\(column) IS DISTINCT FROM \(staged)
-                """, run)
-        }
+        if !columns.isEmpty { try recordChangedFields(db, columns) }
         if !columns.isEmpty {
             let assignments = columns.map { $0 == "dn" ? "dn = s.locator" : "\($0) = s.\($0)" }.joined(separator: ", ")
             let differs = columns.map { $0 == "dn" ? "users.dn IS DISTINCT FROM s.locator" : "users.\($0) IS DISTINCT FROM s.\($0)" }.joined(separator: " OR ")
@@ -288,11 +301,14 @@ struct Planner {
             FROM staged s JOIN users u ON u.id = s.user_id
             WHERE \(Planner.compared) AND s.disabled AND u.state = 'active'
             """, run)
+        // Each state change follows its change rows, found by their index (changes_run_kind):
+        // joining the compared records to their users a second time cost 15 ms a statement
+        // at 10,000 records, for a state that had changed for none of them.
         try db.execute("""
             UPDATE users SET state = 'deactivated', deactivated_at = ?1, updated_at = ?1
-            FROM staged s
-            WHERE users.id = s.user_id AND \(Planner.compared) AND s.disabled AND users.state = 'active'
-            """, now)
+            WHERE id IN (SELECT object_id FROM changes WHERE run_id = ?2 AND object_type = 'user' AND action = 'deactivate')
+              AND state = 'active'
+            """, now, run)
         if options.reactivateReturning {
             try db.execute("""
                 INSERT INTO changes (run_id, object_type, object_id, action, field, old_value, new_value, record)
@@ -303,10 +319,10 @@ struct Planner {
                 WHERE \(Planner.compared) AND NOT s.disabled AND u.state = 'deactivated'
                 """, run, idAttribute)
             try db.execute("""
-                UPDATE users SET state = 'active', deactivated_at = NULL, updated_at = ?
-                FROM staged s
-                WHERE users.id = s.user_id AND \(Planner.compared) AND NOT s.disabled AND users.state = 'deactivated'
-                """, now)
+                UPDATE users SET state = 'active', deactivated_at = NULL, updated_at = ?1
+                WHERE id IN (SELECT object_id FROM changes WHERE run_id = ?2 AND object_type = 'user' AND action = 'reactivate')
+                  AND state = 'deactivated'
+                """, now, run)
         }
 
         // Missing from a complete read, or gone by a delta's word: deactivated (never deleted).

@@ -49,6 +49,28 @@ final class RawStatement {
         sqlite3_bind_int64(handle, index, value ? 1 : 0)
     }
 
+    /// Steps through the rows the statement returns; `row` reads the current one's columns
+    /// (`int64`). Resets the statement afterwards, as `run` does.
+    func forEachRow(_ row: () throws -> Void) throws {
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+        }
+        while true {
+            let rc = sqlite3_step(handle)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
+            }
+            try row()
+        }
+    }
+
+    /// The current row's column `index` (from 0) as an integer.
+    func int64(_ index: Int32) -> Int64 {
+        sqlite3_column_int64(handle, index)
+    }
+
     /// Runs the statement with what is bound; clears the bindings for the next row.
     /// Returns how many rows it changed.
     @discardableResult
