@@ -286,3 +286,6 @@ BEGIN
 END $$;
 CREATE TRIGGER groups_update_forgets_fingerprint AFTER UPDATE ON groups
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION groups_update_forgets_fingerprint();
+
+-- v7: the hash of each kept chunk before compression (see store.sql: run_records.raw_hash).
+ALTER TABLE run_records ADD COLUMN raw_hash BIGINT;

@@ -138,13 +138,16 @@ CREATE TABLE pushes (
 -- its line), and its attributes: per attribute its name, the number of values and the values
 -- (every text and value preceded by its length in bytes, every number an unsigned LEB128
 -- varint). Format 1 chunks (before v4) hold the locator's text alone. Values are the bytes the
--- source sent. `usersync runs show ID --records --json` prints them as JSON.
+-- source sent. `usersync runs show ID --records --json` prints them as JSON. raw_hash (v10): a
+-- 64-bit hash of the chunk's bytes before compression, so that the next run copies a page it
+-- receives again exactly rather than compress it again (NULL in chunks kept before v10).
 CREATE TABLE run_records (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     chunk INTEGER NOT NULL,
     entries INTEGER NOT NULL,
     data BLOB NOT NULL,
     format INTEGER NOT NULL DEFAULT 1,
+    raw_hash INTEGER,
     PRIMARY KEY (run_id, chunk)
 );
 

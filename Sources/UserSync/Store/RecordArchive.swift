@@ -26,6 +26,23 @@ public enum RecordArchive {
 
     /// One page of records, compressed.
     public static func encode(_ records: [SourceRecord]) throws -> [UInt8] {
+        try compress(pack(records))
+    }
+
+    /// A page packed (`pack`), compressed.
+    static func compress(_ raw: [UInt8]) throws -> [UInt8] {
+        try Gzip.compress(raw, level: level)
+    }
+
+    /// The hash of a packed page, by which a later run recognises the same page (`ArchiveChunk`).
+    static func rawHash(_ raw: [UInt8]) -> UInt64 {
+        var hash = RecordFingerprint.offsetBasis
+        raw.withUnsafeBufferPointer { RecordFingerprint.addWords($0, to: &hash) }
+        return hash
+    }
+
+    /// One page of records in the chunks' form, before compression.
+    static func pack(_ records: [SourceRecord]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(records.reduce(0) { $0 + $1.packed.count + 64 })
         for record in records {
@@ -46,7 +63,7 @@ public enum RecordArchive {
             }
             record.packed.withUnsafeBufferPointer { append($0, to: &out) }
         }
-        return try Gzip.compress(out, level: level)
+        return out
     }
 
     /// The records of one chunk written in `format`.

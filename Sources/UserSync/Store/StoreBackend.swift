@@ -107,7 +107,10 @@ enum RunBook {
         // ten dry runs must not push out the records of the last real run (`users show` reads them).
         guard !report.dryRun, withRecords else { return }
         if try db.temporaryTableExists("staged_records") {
-            try db.execute("INSERT INTO run_records (run_id, chunk, entries, data, format) SELECT ?, chunk, entries, data, \(RecordArchive.format) FROM staged_records", id)
+            try db.execute("""
+                INSERT INTO run_records (run_id, chunk, entries, data, format, raw_hash)
+                SELECT ?, chunk, entries, data, \(RecordArchive.format), raw_hash FROM staged_records
+                """, id)
         }
         try db.execute("""
             DELETE FROM run_records WHERE run_id IN

@@ -60,7 +60,7 @@ protocol RunLease: Sendable {
 /// tables of the store that only this run sees.
 protocol RunStaging: Sendable {
     /// Adds one page of user records, numbered from `firstSeq` in the order read.
-    func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws
+    func add(_ records: [StagedRecord], firstSeq: Int64, archive: ArchiveChunk, withDNs: Bool, idAttribute: String) async throws
     /// After the last page of users: fails on a stable id seen twice, and prepares the plan
     /// (`stageIdentical`: see `StagingTables.stageIdenticalRecords`).
     func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws

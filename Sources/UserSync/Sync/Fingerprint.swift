@@ -111,6 +111,9 @@ struct KnownRecords: Sendable {
     /// How many fingerprints the whole store held when these were loaded (SQLite), nil when
     /// not counted: no row forgotten since means no identical record went stale during the read.
     var storedRows: Int?
+    /// The chunks of received records the source's last run kept, by the hash of their bytes:
+    /// a page received again exactly is copied from there rather than compressed (`ArchiveChunk`).
+    var keptChunks: [UInt64: KeptChunks.Previous] = [:]
 
     var count: Int { byIdHash.count }
 

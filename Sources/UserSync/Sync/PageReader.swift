@@ -114,7 +114,7 @@ struct PageReader: Sendable {
                             PageReader.stage($0, mapper: mapper, fingerprint: fingerprint, known: known, withDNs: withDNs)
                         },
                         firstSeq: Int64(total - records.count + 1),
-                        archive: try RecordArchive.encode(records),
+                        archive: try PageReader.archive(records, known: known),
                         links: linksFromUsers ? GroupMapper.userLinks(records) : [])
                     try await previous?.value
                     try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive,
@@ -193,6 +193,17 @@ struct PageReader: Sendable {
         try await staging.run { db in try GroupFingerprintTables.clearIdentical(db) }
     }
 
+    /// A page's records as the run keeps them: the chunk the last run kept of the same bytes,
+    /// when there is one, else compressed now.
+    static func archive(_ records: [SourceRecord], known: KnownRecords) throws -> ArchiveChunk {
+        let raw = RecordArchive.pack(records)
+        let hash = RecordArchive.rawHash(raw)
+        if let previous = known.keptChunks[hash], previous.entries == records.count {
+            return .copy(run: previous.run, chunk: previous.chunk, raw: raw, rawHash: hash)
+        }
+        return .compressed(try RecordArchive.compress(raw), rawHash: hash)
+    }
+
     /// One record as the staging table takes it: only its identity when it is exactly what the
     /// user's row was last written from, else mapped in full.
     static func stage(_ entry: SourceRecord, mapper: Mapper, fingerprint: RecordFingerprint, known: KnownRecords,
@@ -220,7 +231,7 @@ struct PreparedPage: Sendable {
     let records: [StagedRecord]
     /// The place in the read of the page's first record (1-based).
     let firstSeq: Int64
-    let archive: [UInt8]
+    let archive: ArchiveChunk
     let links: [GroupMapper.Link]
 }
 

@@ -133,6 +133,53 @@ struct FingerprintTests {
         #expect(next.users.updated == 1 && next.identicalRecords == 4)
         #expect(try await store.user(named: "u3")?[.email] == "u3@example.com", "the directory's value is back")
     }
+
+    @Test("a page received again byte for byte keeps the last run's chunk as it was; a changed page is compressed anew; both read back as received", arguments: StoreKind.allCases)
+    func keptChunksCopied(kind: StoreKind) async throws {
+        let (store, settings, engine) = try await FingerprintTests.setup(kind)
+        let people = (1...6).map { FingerprintTests.person("u\($0)", id: "id-\($0)") }
+        func chunks(_ run: Int64) async throws -> [(data: Data, hash: Int64?)] {
+            try await store.read { db in
+                try db.rows("SELECT data, raw_hash FROM run_records WHERE run_id = ? ORDER BY chunk", run)
+                    .map { ($0["data"] as Data, $0["raw_hash"] as Int64?) }
+            }
+        }
+        let first = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
+        #expect(first.status == .applied)
+        // Run 1's first chunk recompressed at another level: the same records in other bytes
+        // (gzip's header names the level), which only a copy would carry into the next run.
+        let run1 = first.runId!
+        try await store.write { db in
+            let data = try #require(try db.value(Data.self, "SELECT data FROM run_records WHERE run_id = ? AND chunk = 1", run1))
+            let other = Data(try Gzip.compress(try Gzip.decompress([UInt8](data)), level: 9))
+            #expect(other != data)
+            try db.execute("UPDATE run_records SET data = ? WHERE run_id = ? AND chunk = 1", other, run1)
+        }
+        let second = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
+        #expect(second.status == .applied && second.identicalRecords == 6)
+        let (one, two) = (try await chunks(first.runId!), try await chunks(second.runId!))
+        #expect(one.count == 3 && one.allSatisfy { $0.hash != nil })
+        #expect(two.map(\.data) == one.map(\.data) && two.map(\.hash) == one.map(\.hash))
+        #expect(try await store.records(run: second.runId!)?.map(\.packed) == people.map(\.packed))
+
+        // u3 changed (the second page): that chunk is new, the others copied.
+        var changed = people
+        changed[2] = FingerprintTests.person("u3", id: "id-3", mail: "new@example.com")
+        let third = await engine.run(settings, from: FixedSource(entries: changed, pageSize: 2))
+        #expect(third.status == .applied && third.users.updated == 1)
+        let three = try await chunks(third.runId!)
+        #expect(three[0].data == one[0].data && three[2].data == one[2].data)
+        #expect(three[1].hash != one[1].hash && three[1].data != one[1].data)
+        let kept = try #require(try await store.records(run: third.runId!))
+        #expect(kept.map(\.packed) == changed.map(\.packed) && kept.map(\.locator) == changed.map(\.locator))
+
+        // Pages of four: the first (u1–u4) is new; the second (u5, u6) is the last run's third
+        // page, found by its bytes wherever it falls.
+        let fourth = await engine.run(settings, from: FixedSource(entries: changed, pageSize: 4))
+        let four = try await chunks(fourth.runId!)
+        #expect(four.count == 2 && !three.map(\.hash).contains(four[0].hash) && four[1].data == three[2].data)
+        #expect(try await store.records(run: fourth.runId!)?.map(\.packed) == changed.map(\.packed))
+    }
 }
 
 /// Hands over the first page, then edits u3's row in the store as an application would, then the rest.

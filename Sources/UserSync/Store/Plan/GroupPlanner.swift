@@ -27,7 +27,7 @@ struct GroupPlanner {
         if delta == nil, try GroupFingerprintTables.everyGroupIdentical(db) { return try unchanged(db) }
         var outcome = Outcome()
         // What member links resolve against (`StagingTables.stageIdenticalRecords`).
-        try StagingTables.stageIdenticalRecords(db)
+        try StagingTables.stageIdenticalRecords(db, indexDNs: false)
         try applyGroups(db)
         // Members named by uid (memberUid) are matched on the lowercased username; the index
         // for it is built only when there are such members.

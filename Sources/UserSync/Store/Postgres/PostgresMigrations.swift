@@ -211,5 +211,6 @@ enum PostgresMigrations {
         ("v4: normalised DNs of users and groups (SQLite's v7)", StoredDNColumns.statements(.postgres)),
         ("v5: membership changes by user (SQLite's v8)", MemberChangeIndex.statements(.postgres)),
         ("v6: group fingerprints (SQLite's v9)", GroupFingerprintTables.statements(.postgres)),
+        ("v7: kept records' page hashes (SQLite's v10)", KeptChunks.statements(.postgres)),
     ]
 }

@@ -92,6 +92,7 @@ extension PostgresStore: StoreBackend {
                 }
             }
             for idHash in loaded.ambiguous { loaded.known.byIdHash[idHash] = nil }
+            loaded.known.keptChunks = try KeptChunks.load(db, source: source)
             return loaded.known
         }
     }
@@ -210,9 +211,9 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
 
     init(link: PostgresLink) { self.link = link }
 
-    func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws {
+    func add(_ records: [StagedRecord], firstSeq: Int64, archive: ArchiveChunk, withDNs: Bool, idAttribute: String) async throws {
         try await link.run { db in
-            try db.execute("INSERT INTO staged_records (entries, data) VALUES (?, ?)", records.count, Data(archive))
+            try KeptChunks.stage(db, archive, entries: records.count)
             var staged = PostgresCopyText()
             var identical = PostgresCopyText()
             for (i, record) in records.enumerated() {

@@ -23,6 +23,7 @@ extension KnownRecords {
         for idHash in ambiguous { known.byIdHash[idHash] = nil }
         // In the same read transaction: what `StagingTables.finishUsers` compares with.
         known.storedRows = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_fingerprints")
+        known.keptChunks = try KeptChunks.load(SQLiteSession(db: db), source: source)
         return known
     }
 }

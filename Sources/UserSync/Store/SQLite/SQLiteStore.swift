@@ -235,6 +235,9 @@ final class SQLiteStore: Sendable {
         migrator.registerMigration("v9: group fingerprints") { db in
             for statement in GroupFingerprintTables.statements(.sqlite) { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v10: kept records' page hashes") { db in
+            for statement in KeptChunks.statements(.sqlite) { try db.execute(sql: statement) }
+        }
         return migrator
     }
 

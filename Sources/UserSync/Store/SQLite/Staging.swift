@@ -22,7 +22,7 @@ final class Staging: RunStaging {
     /// Adds one page: its records (numbered from `firstSeq` in the order read) and the
     /// compressed copy of the page. `withDNs`: also keep each DN normalised (group memberships
     /// and scoping match on it).
-    func add(_ records: [StagedRecord], firstSeq: Int64, archive: [UInt8], withDNs: Bool, idAttribute: String) async throws {
+    func add(_ records: [StagedRecord], firstSeq: Int64, archive: ArchiveChunk, withDNs: Bool, idAttribute: String) async throws {
         try await database.write { db in
             // Bound through SQLite's C API (RawStatement): the rows of a page go in with no
             // per-value allocation; the page task has already made every text they hold.
@@ -53,8 +53,7 @@ final class Staging: RunStaging {
                 try insert.run()
             }
             // The page's records first: a duplicate id found below names its records from them.
-            try db.execute(sql: "INSERT INTO staged_records (entries, data) VALUES (?, ?)",
-                           arguments: [records.count, Data(archive)])
+            try KeptChunks.stage(SQLiteSession(db: db), archive, entries: records.count)
             for (i, record) in records.enumerated() {
                 let seq = firstSeq + Int64(i)
                 switch record {
