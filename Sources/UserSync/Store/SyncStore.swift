@@ -66,8 +66,8 @@ protocol RunStaging: Sendable {
     func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws
     func addLinks(_ links: [GroupMapper.Link]) async throws
-    /// Adds the compressed copy of a page of group records.
-    func addArchive(_ archive: [UInt8], count: Int) async throws
+    /// Adds the kept copy of a page of group records.
+    func addArchive(_ archive: ArchiveChunk, count: Int) async throws
     /// After the last page of groups.
     func finishLinks() async throws
     /// Keeps only the users who are members (directly or nested) of these groups; returns how many remain.

@@ -50,7 +50,7 @@ struct PageReader: Sendable {
         tell(.connecting)
         // Normalised DNs are needed only to match group members and to scope users by groups.
         let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
-        let (info, fingerprintRows) = try await readUsers(source, withDNs: withDNs)
+        let (info, fingerprintRows, keptChunks) = try await readUsers(source, withDNs: withDNs)
         let fingerprinted = groupsFingerprinted
         try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted,
                                       fingerprintRows: fingerprintRows)
@@ -64,7 +64,7 @@ struct PageReader: Sendable {
                 : (KnownGroups(), 0)
             let identical = try await readGroups(source, mapper: mapper,
                                                  fingerprint: fingerprinted ? GroupFingerprint(source: settings, groups: groups) : nil,
-                                                 known: known)
+                                                 known: known, keptChunks: keptChunks)
             log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(identical)"])
             if identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk) }
             try await staging.finishLinks()
@@ -82,7 +82,8 @@ struct PageReader: Sendable {
     /// compressed on another thread, and page N-1 is written to the staging tables. The reader
     /// waits only when more than `PagePipeline.depth` pages are in flight, so memory stays
     /// bounded by a few pages.
-    private func readUsers(_ source: any RecordSource, withDNs: Bool) async throws -> (SourceReadInfo, fingerprintRows: Int?) {
+    private func readUsers(_ source: any RecordSource, withDNs: Bool)
+        async throws -> (SourceReadInfo, fingerprintRows: Int?, keptChunks: [UInt64: KeptChunks.Previous]) {
         let mapper = Mapper(source: settings)
         let linksFromUsers = settings.groups?.membership == .memberOf
         let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
@@ -114,7 +115,7 @@ struct PageReader: Sendable {
                             PageReader.stage($0, mapper: mapper, fingerprint: fingerprint, known: known, withDNs: withDNs)
                         },
                         firstSeq: Int64(total - records.count + 1),
-                        archive: try PageReader.archive(records, known: known),
+                        archive: try PageReader.archive(records, kept: known.keptChunks),
                         links: linksFromUsers ? GroupMapper.userLinks(records) : [])
                     try await previous?.value
                     try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive,
@@ -125,7 +126,8 @@ struct PageReader: Sendable {
                 log.debug("page read", metadata: ["page": "\(page)", "entries": "\(records.count)", "total": "\(total)"])
             }
             try await pipeline.last?.value
-            return (info, try await knownRecords.value.storedRows)
+            let known = try await knownRecords.value
+            return (info, known.storedRows, known.keptChunks)
         } catch {
             // Let the pages in flight finish before the staging tables are dropped.
             _ = try? await pipeline.last?.value
@@ -149,7 +151,7 @@ struct PageReader: Sendable {
     /// a time, so that memory holds one page of records, not also every link of it as text.
     /// A group `known` holds exactly as read is staged without its links. Returns how many were.
     private func readGroups(_ source: any RecordSource, mapper: GroupMapper, fingerprint: GroupFingerprint?,
-                            known: KnownGroups) async throws -> Int {
+                            known: KnownGroups, keptChunks: [UInt64: KeptChunks.Previous]) async throws -> Int {
         let (staging, groupPages) = (staging, groupPages)
         let identical = ReadCounter()
         try await source.readGroups(attributes: mapper.requestedAttributes) { records in
@@ -164,7 +166,7 @@ struct PageReader: Sendable {
                 tell(.readingGroups)
                 start += slice.count
             }
-            try await staging.addArchive(try RecordArchive.encode(records), count: records.count)
+            try await staging.addArchive(try PageReader.archive(records, kept: keptChunks), count: records.count)
         }
         return identical.total
     }
@@ -195,10 +197,10 @@ struct PageReader: Sendable {
 
     /// A page's records as the run keeps them: the chunk the last run kept of the same bytes,
     /// when there is one, else compressed now.
-    static func archive(_ records: [SourceRecord], known: KnownRecords) throws -> ArchiveChunk {
+    static func archive(_ records: [SourceRecord], kept: [UInt64: KeptChunks.Previous]) throws -> ArchiveChunk {
         let raw = RecordArchive.pack(records)
         let hash = RecordArchive.rawHash(raw)
-        if let previous = known.keptChunks[hash], previous.entries == records.count {
+        if let previous = kept[hash], previous.entries == records.count {
             return .copy(run: previous.run, chunk: previous.chunk, raw: raw, rawHash: hash)
         }
         return .compressed(try RecordArchive.compress(raw), rawHash: hash)

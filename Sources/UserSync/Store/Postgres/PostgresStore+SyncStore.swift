@@ -295,8 +295,8 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
         }
     }
 
-    func addArchive(_ archive: [UInt8], count: Int) async throws {
-        try await link.run { db in try db.execute("INSERT INTO staged_records (entries, data) VALUES (?, ?)", count, Data(archive)) }
+    func addArchive(_ archive: ArchiveChunk, count: Int) async throws {
+        try await link.run { db in try KeptChunks.stage(db, archive, entries: count) }
     }
 
     func finishLinks() async throws {

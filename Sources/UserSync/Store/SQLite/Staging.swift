@@ -90,11 +90,9 @@ final class Staging: RunStaging {
         try await database.write { db in try StagingTables.scope(SQLiteSession(db: db), toMembersOf: memberOf) }
     }
 
-    /// Adds a compressed chunk of received records (groups).
-    func addArchive(_ archive: [UInt8], count: Int) async throws {
-        try await database.write { db in
-            try db.execute(sql: "INSERT INTO staged_records (entries, data) VALUES (?, ?)", arguments: [count, Data(archive)])
-        }
+    /// Adds a chunk of received records (groups).
+    func addArchive(_ archive: ArchiveChunk, count: Int) async throws {
+        try await database.write { db in try KeptChunks.stage(SQLiteSession(db: db), archive, entries: count) }
     }
 
     /// Adds membership links: (group DN, member DN or uid).
