@@ -80,12 +80,30 @@ extension PackedAttributeSet {
     public func stableID(_ attribute: String) -> String? {
         withValues(attribute) { values in values.first.flatMap { StableID.text($0, attribute: attribute) } }
     }
+
+    /// `RecordFingerprint.idHash` of `stableID`, without making the text when it is the value's
+    /// own bytes (ASCII: an entryUUID, a uid): a String per record of a run with nothing changed
+    /// was 4% of its CPU, for a hash of the same bytes.
+    func stableIDHash(_ attribute: String) -> UInt64? {
+        withValues(attribute) { values -> UInt64? in
+            guard let value = values.first, !value.isEmpty else { return nil }
+            if value.allSatisfy({ $0 < 0x80 }) && !StableID.isBinary(attribute) {
+                return RecordFingerprint.idHash(bytes: value)
+            }
+            return StableID.text(value, attribute: attribute).map(RecordFingerprint.idHash)
+        }
+    }
 }
 
 /// How a stable id's bytes read as text.
 enum StableID {
     /// AD's binary objectGUID and objectSid in their usual text forms, other UTF-8 as is,
     /// other bytes in hex; nil when empty.
+    /// Whether the attribute's values are binary ids that read as text in their own form.
+    static func isBinary(_ attribute: String) -> Bool {
+        LDAPEntry.asciiEqualIgnoringCase(attribute, "objectGUID") || LDAPEntry.asciiEqualIgnoringCase(attribute, "objectSid")
+    }
+
     static func text(_ value: UnsafeBufferPointer<UInt8>, attribute: String) -> String? {
         guard !value.isEmpty else { return nil }
         if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectGUID"), let guid = ADValue.guidString(Array(value)) { return guid }

@@ -7,7 +7,7 @@ enum StagedRecord: Sendable {
     /// need it (both made by the page task, off the writer).
     case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, linkKey: String?)
     /// `linkKey`: as for `mapped`.
-    case identical(externalId: String, userId: Int64, fingerprint: UInt64, linkKey: String?)
+    case identical(userId: Int64, fingerprint: UInt64, linkKey: String?)
 }
 
 

@@ -74,9 +74,14 @@ struct RecordFingerprint: Sendable {
 
     /// The hash of a stable id's text, the key under which a run looks up what it last stored.
     static func idHash(_ id: String) -> UInt64 {
-        var hash = offsetBasis
         var text = id
-        text.withUTF8 { add($0, to: &hash) }
+        return text.withUTF8 { idHash(bytes: $0) }
+    }
+
+    /// The same hash of an id's UTF-8 bytes.
+    static func idHash(bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash = offsetBasis
+        add(bytes, to: &hash)
         return hash
     }
 

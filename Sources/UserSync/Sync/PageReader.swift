@@ -216,12 +216,11 @@ struct PageReader: Sendable {
             return .mapped(user, fingerprint: print, idHash: idHash, attributes: user.attributesJSON,
                            linkKey: withDNs ? entry.locator.linkKey : nil)
         }
-        guard let id = entry.stableID(mapper.idAttribute) else {
+        guard let idHash = entry.stableIDHash(mapper.idAttribute) else {
             return mapped(nil)
         }
-        let idHash = RecordFingerprint.idHash(id)
         if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
-            return .identical(externalId: id, userId: userId, fingerprint: print,
+            return .identical(userId: userId, fingerprint: print,
                               linkKey: withDNs ? entry.locator.linkKey : nil)
         }
         return mapped(idHash)

@@ -117,6 +117,26 @@ struct FingerprintTests {
         #expect(try await store.users().filter { $0.state == "active" }.count == 3, "nobody deactivated")
     }
 
+    @Test("the id hash made from a value's bytes is the hash of its text, for every kind of id (stored hashes stay valid)")
+    func idHashFromBytes() {
+        let guid: [UInt8] = [0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]
+        let sid: [UInt8] = [1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 32, 2, 0, 0]
+        let cases: [(String, [UInt8])] = [
+            ("entryUUID", Array("89372cc6-842c-1041-9799-5f202ffe05f0".utf8)),
+            ("uid", Array("zoë.müller".utf8)),          // UTF-8, not ASCII
+            ("nsUniqueId", [0xff, 0xfe, 0x41]),          // not UTF-8: its hex text
+            ("objectGUID", guid), ("objectSid", sid),    // binary, in their text forms
+            ("objectGUID", Array("not-a-guid-of-16-bytes".utf8)),
+        ]
+        for (attribute, bytes) in cases {
+            let record = SourceRecord(.dn("cn=x,dc=example,dc=com"), attributes: [LDAPAttribute(name: attribute, values: [LDAPValue(bytes)])])
+            let text = try? #require(record.stableID(attribute))
+            #expect(record.stableIDHash(attribute) == text.map(RecordFingerprint.idHash), "\(attribute) \(text ?? "")")
+        }
+        let empty = SourceRecord(.dn("cn=x,dc=example,dc=com"), attributes: [LDAPAttribute(name: "uid", values: [LDAPValue("")])])
+        #expect(empty.stableIDHash("uid") == nil && empty.stableIDHash("entryUUID") == nil)
+    }
+
     @Test("a row written by someone else while the run reads is left for the next run, never deactivated", arguments: StoreKind.allCases)
     func rowChangedDuringRead(kind: StoreKind) async throws {
         let (store, settings, engine) = try await FingerprintTests.setup(kind)

@@ -60,7 +60,7 @@ final class Staging: RunStaging {
                 case let .mapped(user, fingerprint, idHash, attributes, linkKey):
                     try stage(seq: seq, user: user, attributes: attributes, linkKey: linkKey, skip: user.skipReason,
                               fingerprint: fingerprint, idHash: idHash)
-                case let .identical(externalId, userId, fingerprint, linkKey):
+                case let .identical(userId, fingerprint, linkKey):
                     insertIdentical.bind(1, userId)
                     insertIdentical.bind(2, seq)
                     insertIdentical.bind(3, Int64(bitPattern: fingerprint))
@@ -68,6 +68,8 @@ final class Staging: RunStaging {
                     if try insertIdentical.run() == 0 {
                         // The same record twice in one read.
                         let first = try Int64.fetchOne(db, sql: "SELECT seq FROM identical WHERE user_id = ?", arguments: [userId]) ?? 0
+                        // Identical to what the user's row was written from: the row has its id.
+                        let externalId = try String.fetchOne(db, sql: "SELECT external_id FROM users WHERE id = ?", arguments: [userId]) ?? ""
                         throw try DuplicateStableID.make(SQLiteSession(db: db), idAttribute: idAttribute, id: externalId, seqs: (first, seq))
                     }
                 }
