@@ -98,15 +98,18 @@ def shell(script, env=None):
 
 
 def timed(command, env=None):
-    """Wall seconds and peak RSS (KiB) of one command, from GNU time."""
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one command, from GNU
+    time. On two cores shared with slapd the wall time moves ±15% from hour to hour; the CPU a
+    command spends moves far less, and shows a change the wall time hides."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         started = time.monotonic()
-        result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + command, env=env,
+        result = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", t.name] + command, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.monotonic() - started
         if result.returncode != 0:
             sys.exit(f"bench: {' '.join(command[:3])}… failed ({result.returncode}):\n{result.stderr[-2000:]}")
-        return wall, int(open(t.name).read().split()[-1])
+        rss, user, system = open(t.name).read().split()[-3:]
+        return wall, int(rss), float(user) + float(system)
 
 
 def slapd_cpu(pid):
@@ -440,6 +443,10 @@ def main():
         def median(key):
             return statistics.median(s[0] for s in samples[key]), max(s[1] for s in samples[key])
 
+        def median_cpu(key):
+            cpu = [s[2] for s in samples[key] if len(s) > 2]
+            return statistics.median(cpu) if cpu else None
+
         floor, _ = median("floor")
         group_floor, _ = median("groupFloor")
         noop_wall, _ = median("noop")
@@ -468,6 +475,7 @@ def main():
             wall, rss = median(key)
             rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / base, 2),
                          "perSecond": round(count / wall), "peakRSSMiB": round(rss / 1024, 1),
+                         "cpuSeconds": round(median_cpu(key), 3) if median_cpu(key) is not None else None,
                          "samples": [round(s[0], 3) for s in samples[key]]})
         groups_only = median("groups")[0] - noop_wall
         delta_full, _ = median("deltaFull")
@@ -476,6 +484,7 @@ def main():
             wall, rss = median(key)
             rows.append({"measure": key, "label": label, "seconds": round(wall, 3), "ratio": round(wall / floor, 2),
                          "perSecond": round(args.users / wall), "peakRSSMiB": round(rss / 1024, 1),
+                         "cpuSeconds": round(median_cpu(key), 3) if median_cpu(key) is not None else None,
                          "samples": [round(s[0], 3) for s in samples[key]]})
         write_floor, _ = median("writeFloor")
         group_write_floor, _ = median("groupWriteFloor")
@@ -498,10 +507,11 @@ def main():
                   "changedOverReadPlusChangedWrite": round(median("changed")[0] / (floor + median("changedWriteFloor")[0]), 2),
                   "targets": {k: {"ratio": r, "goal": g} for k, (r, g) in targets.items()},
                   "slapdCPUSeconds": {"delta": round(median("slapdDelta")[0], 3), "full": round(median("slapdFull")[0], 3)}}
-        table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB |",
-                 "| --- | ---: | ---: | ---: | ---: |"]
+        table = [f"| measure ({args.users:,} users, {args.groups:,} groups, median of {args.repeat}) | seconds | × floor | per second | peak RSS MiB | CPU s |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in rows:
-            table.append(f"| {r['label']} | {r['seconds']:.3f} | {r['ratio']:.2f} | {r['perSecond']:,} | {r['peakRSSMiB']:.1f} |")
+            cpu = f"{r['cpuSeconds']:.3f}" if r["cpuSeconds"] is not None else "—"
+            table.append(f"| {r['label']} | {r['seconds']:.3f} | {r['ratio']:.2f} | {r['perSecond']:,} | {r['peakRSSMiB']:.1f} | {cpu} |")
         table.append(f"\nGroup import alone (groups run − no-op run): {groups_only:.3f} s = "
                      f"{result['groupImportRatio']} × the group floor.")
         table.append("\nAgainst the targets (same rounds): "
