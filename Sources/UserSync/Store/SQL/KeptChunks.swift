@@ -39,11 +39,14 @@ enum KeptChunks {
     }
 
     /// The chunks of the source's last run that kept records, in the format written now, by
-    /// their hash (none twice: a hash two chunks share is left out).
+    /// their hash (none twice: a hash two chunks share is left out). The run is found from the
+    /// newest down by `runs_source_started`, not among every kept chunk of every source.
     static func load(_ db: any SQLSession, source: String) throws -> [UInt64: Previous] {
         let rows = try db.rows("""
             SELECT raw_hash, run_id, chunk, entries FROM run_records
-            WHERE run_id = (SELECT max(r.run_id) FROM run_records r JOIN runs ON runs.id = r.run_id WHERE runs.source = ?)
+            WHERE run_id = (SELECT r.id FROM runs r
+                            WHERE r.source = ? AND EXISTS (SELECT 1 FROM run_records k WHERE k.run_id = r.id)
+                            ORDER BY r.started_at DESC, r.id DESC LIMIT 1)
               AND format = ? AND raw_hash IS NOT NULL
             """, source, RecordArchive.format)
         var chunks: [UInt64: Previous] = [:]
