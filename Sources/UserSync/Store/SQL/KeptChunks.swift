@@ -7,7 +7,9 @@ import Foundation
 /// A run with nothing changed receives the pages it received last time, and compressing them
 /// again was the largest single cost left in it: a sixth of a no-op's CPU at 100,000 users
 /// (zlib, 33 MB of records). A page is recognised by the hash of its packed bytes
-/// (`RecordArchive.rawHash`, the fingerprints' 64-bit hash) and its number of records.
+/// (`RecordArchive.rawHash`, the fingerprints' 64-bit hash) and its number of records; as for
+/// the fingerprints, two different pages agreeing on both is a 2⁻⁶⁴ chance, and would cost a
+/// kept copy, never a user.
 enum ArchiveChunk: Sendable {
     /// Compressed by this run.
     case compressed([UInt8], rawHash: UInt64)
@@ -72,7 +74,8 @@ enum KeptChunks {
                 SELECT entries, data, raw_hash FROM run_records WHERE run_id = ? AND chunk = ? AND entries = ?
                 """, run, number, entries)
             if copied == 0 {
-                // Gone since it was looked up (its run's records pruned by another node).
+                // Gone since it was looked up (its run deleted meanwhile, by hand or by a tool):
+                // the page is compressed after all.
                 try db.execute("INSERT INTO staged_records (entries, data, raw_hash) VALUES (?, ?, ?)",
                                entries, Data(try RecordArchive.compress(raw)), hash)
             }
