@@ -62,8 +62,9 @@ protocol RunStaging: Sendable {
     /// Adds one page of user records, numbered from `firstSeq` in the order read.
     func add(_ records: [StagedRecord], firstSeq: Int64, archive: ArchiveChunk, withDNs: Bool, idAttribute: String) async throws
     /// After the last page of users: fails on a stable id seen twice, and prepares the plan
-    /// (`stageIdentical`: see `StagingTables.stageIdenticalRecords`).
-    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws
+    /// (`stageIdentical`: see `StagingTables.stageIdenticalRecords`). Returns whether the records
+    /// not skipped give distinct usernames (`PlanRequest.usernamesDistinct`).
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws -> Bool
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws
     func addLinks(_ links: [GroupMapper.Link]) async throws
     /// Adds the kept copy of a page of group records.
@@ -115,6 +116,9 @@ struct PlanRequest: Sendable {
     var delta: DeltaScope? = nil
     /// The watermark to write if the plan is applied (in its transaction).
     var watermark: Watermark? = nil
+    /// The staged records not skipped give distinct usernames (a unique index took them), so
+    /// the planner need not look for two records giving one name.
+    var usernamesDistinct = false
 }
 
 /// The figures the guard weighs, once the plan is applied (not yet committed).

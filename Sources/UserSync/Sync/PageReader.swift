@@ -36,6 +36,8 @@ struct PageReader: Sendable {
         var groups: Int
         /// With users.memberOf scoped from the group tree: the users left in scope.
         var inScope: Int?
+        /// `PlanRequest.usernamesDistinct`.
+        var usernamesDistinct = false
     }
 
     /// Entries read so far (for a failure's message).
@@ -52,7 +54,7 @@ struct PageReader: Sendable {
         let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
         let (info, fingerprintRows, keptChunks) = try await readUsers(source, withDNs: withDNs)
         let fingerprinted = groupsFingerprinted
-        try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted,
+        let usernamesDistinct = try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted,
                                       fingerprintRows: fingerprintRows)
         if let groups = settings.groups {
             let mapper = GroupMapper(mapping: groups, userIDAttribute: settings.stableID)
@@ -75,7 +77,8 @@ struct PageReader: Sendable {
             inScope = try await staging.scope(toMembersOf: settings.memberOf)
             log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
         }
-        return Result(entries: pages.total, pages: pages.pages, groups: groupPages.total, inScope: inScope)
+        return Result(entries: pages.total, pages: pages.pages, groups: groupPages.total, inScope: inScope,
+                      usernamesDistinct: usernamesDistinct)
     }
 
     /// A pipeline: while page N+1 is read from the server, page N is fingerprinted, mapped and

@@ -125,6 +125,7 @@ public struct SyncEngine: Sendable {
                                   changeListLimit: changeListLimit, dryRun: session.dryRun)
         planned.delta = incremental?.read.mode == .delta ? incremental?.scope : nil
         planned.watermark = incremental?.watermark
+        planned.usernamesDistinct = read.usernamesDistinct
         let request = planned
         let isDelta = request.delta != nil
         let pending = session.report

@@ -250,17 +250,18 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
         }
     }
 
-    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws {
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws -> Bool {
         try await link.run { db in
             // The joins below and the planner's need the tables' statistics, which autovacuum
             // never gathers for temporary tables
             // (https://www.postgresql.org/docs/15/sql-createtable.html#SQL-CREATETABLE-TEMPORARY).
             try db.execute("ANALYZE identical (user_id)")
-            try StagingTables.finishUsers(db, source: source, idAttribute: idAttribute, stageIdentical: stageIdentical,
-                                          fingerprintRows: fingerprintRows)
+            let distinct = try StagingTables.finishUsers(db, source: source, idAttribute: idAttribute, stageIdentical: stageIdentical,
+                                                         fingerprintRows: fingerprintRows)
             // Only the columns the planner joins and filters on: the mapped fields' statistics
             // are never used, and were most of the cost.
             try db.execute("ANALYZE staged (seq, external_id, dn_norm, username, user_id, action, skip, unchanged)")
+            return distinct
         }
     }
 

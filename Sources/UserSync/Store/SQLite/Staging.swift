@@ -77,7 +77,7 @@ final class Staging: RunStaging {
         }
     }
 
-    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws {
+    func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws -> Bool {
         try await database.writeWithoutTransaction { db in
             try StagingTables.finishUsers(SQLiteSession(db: db), source: source, idAttribute: idAttribute, stageIdentical: stageIdentical,
                                           fingerprintRows: fingerprintRows)
