@@ -5,12 +5,6 @@ struct SecondaryIndex: Sendable {
     let sql: String
 
     static let usersEmail = SecondaryIndex(name: "users_email", sql: "CREATE INDEX users_email ON users (email)")
-    static let usersSourceState = SecondaryIndex(name: "users_source_state",
-                                                 sql: "CREATE INDEX users_source_state ON users (source, state)")
-    static let changesObject = SecondaryIndex(name: "changes_object",
-                                              sql: "CREATE INDEX changes_object ON changes (object_type, object_id)")
-    static let changesRunKind = SecondaryIndex(name: "changes_run_kind",
-                                               sql: "CREATE INDEX changes_run_kind ON changes (run_id, object_type, action)")
     static let groupMembersUser = SecondaryIndex(name: "group_members_user",
                                                  sql: "CREATE INDEX group_members_user ON group_members (user_id)")
     static let effectiveMembersUser = SecondaryIndex(name: "effective_group_members_user",
