@@ -55,6 +55,18 @@ enum StagingTables {
                 id_hash BIGINT
             )
             """,
+            // The planner looks a user id or an action up only where there is one (each lookup
+            // compares it with `=` or `IN`, which implies it), and a skipped record only as one
+            // (counted, and written as a `skip` change). Partial indexes hold only those rows,
+            // so they cost the read nothing (its records have neither user id nor action, and
+            // few are skipped) and need no sort afterwards: built once the table was full, each
+            // cost an import 0.015 s to find no row, and sorting 100,000 empty keys 0.05 s before
+            // that. Most statements of the plan look for a few matched, adopted or relinked rows
+            // among many (a no-op's hundred thousand identical records, staged as unchanged
+            // matches when groups are planned): `staged_action` lets them skip the rest.
+            "CREATE INDEX staged_user_id ON staged (user_id) WHERE user_id IS NOT NULL",
+            "CREATE INDEX staged_action ON staged (action, unchanged) WHERE action IS NOT NULL",
+            "CREATE INDEX staged_skipped ON staged (seq) WHERE skip IS NOT NULL",
             """
             CREATE TEMP TABLE staged_groups (
                 seq \(db.dialect.generatedKey),
@@ -167,19 +179,12 @@ enum StagingTables {
         return try finishIndexes(db, stageIdentical: stageIdentical)
     }
 
-    /// The planner's indexes. A username is looked up only among records not skipped, a
-    /// skipped record only as one, and a user id or an action only where there is one (every lookup compares them with `=` or
-    /// `IN`, which implies it): partial indexes hold only those, so that an import, whose
-    /// records have none yet, does not sort 100,000 empty keys for each (0.05 s apiece).
-    /// The usernames' index is unique when it can be, which says the planner need not look for
-    /// two records giving one name (`PlanRequest.usernamesDistinct`); returns whether it is.
+    /// The usernames' index, of the records not skipped (the only ones the planner looks a
+    /// username up among). Unique when it can be, which says the planner need not look for two
+    /// records giving one name (`PlanRequest.usernamesDistinct`); returns whether it is.
     private static func finishIndexes(_ db: any SQLSession, stageIdentical: Bool) throws -> Bool {
         if stageIdentical { try stageIdenticalRecords(db, indexDNs: true) }
-        let distinct = try uniqueIndex(db, usernames, on: "username", where: "skip IS NULL")
-        try db.execute("CREATE INDEX staged_user_id ON staged (user_id) WHERE user_id IS NOT NULL")
-        // The skipped records: counted, and written as `skip` changes, without a scan of the rest.
-        try db.execute("CREATE INDEX staged_skipped ON staged (seq) WHERE skip IS NOT NULL")
-        return distinct
+        return try uniqueIndex(db, usernames, on: "username", where: "skip IS NULL")
     }
 
     /// The index of the staged usernames (of records not skipped).
