@@ -6,8 +6,9 @@ enum StagedRecord: Sendable {
     /// links to the record match (`RecordLocator.linkKey`, kept in `staged.dn_norm`), when groups
     /// need it (both made by the page task, off the writer).
     case mapped(MappedUser, fingerprint: UInt64, idHash: UInt64?, attributes: String, linkKey: String?)
-    /// `linkKey`: as for `mapped`.
-    case identical(userId: Int64, fingerprint: UInt64, linkKey: String?)
+    /// `linkKey`: as for `mapped`; `wasActive`: the user's row was active when the fingerprints
+    /// were loaded (`Planner.noneMissing`).
+    case identical(userId: Int64, fingerprint: UInt64, linkKey: String?, wasActive: Bool)
 }
 
 

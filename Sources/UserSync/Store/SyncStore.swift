@@ -119,6 +119,11 @@ struct PlanRequest: Sendable {
     /// The staged records not skipped give distinct usernames (a unique index took them), so
     /// the planner need not look for two records giving one name.
     var usernamesDistinct = false
+    /// `PageReader.Result`'s figures for `Planner.noneMissing`: identical records read, how many
+    /// of their rows were active, and the store's fingerprints, when they were loaded.
+    var identicalRead: Int? = nil
+    var identicalActive: Int? = nil
+    var fingerprintRows: Int? = nil
 }
 
 /// The figures the guard weighs, once the plan is applied (not yet committed).

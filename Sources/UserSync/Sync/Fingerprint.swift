@@ -110,6 +110,8 @@ struct KnownRecords: Sendable {
     struct Known: Sendable {
         let fingerprint: UInt64
         let userId: Int64
+        /// The user's row was active when loaded (SQLite; false when not known).
+        var active = false
     }
 
     var byIdHash: [UInt64: Known] = [:]
@@ -123,8 +125,8 @@ struct KnownRecords: Sendable {
     var count: Int { byIdHash.count }
 
     /// The user whose stored record has this fingerprint, or nil (new, changed, or unknown).
-    func unchangedUser(idHash: UInt64, fingerprint: UInt64) -> Int64? {
+    func unchangedUser(idHash: UInt64, fingerprint: UInt64) -> Known? {
         guard let known = byIdHash[idHash], known.fingerprint == fingerprint else { return nil }
-        return known.userId
+        return known
     }
 }

@@ -19,6 +19,7 @@ struct PageReader: Sendable {
     var loadKnownRecords = true
     private let pages = ReadCounter()
     private let groupPages = ReadCounter()
+    private let identical = IdenticalCounter()
 
     init(store: any SyncStore, staging: any RunStaging, settings: SourceSettings, log: Logger,
          progress: (@Sendable (SyncProgress) -> Void)?, started: ContinuousClock.Instant) {
@@ -38,6 +39,11 @@ struct PageReader: Sendable {
         var inScope: Int?
         /// `PlanRequest.usernamesDistinct`.
         var usernamesDistinct = false
+        /// What `Planner.noneMissing` weighs: the records found identical, how many of their
+        /// rows were active, and how many fingerprints the store held, when they were loaded.
+        var identicalRead: Int?
+        var identicalActive: Int?
+        var fingerprintRows: Int?
     }
 
     /// Entries read so far (for a failure's message).
@@ -78,7 +84,9 @@ struct PageReader: Sendable {
             log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
         }
         return Result(entries: pages.total, pages: pages.pages, groups: groupPages.total, inScope: inScope,
-                      usernamesDistinct: usernamesDistinct)
+                      usernamesDistinct: usernamesDistinct,
+                      identicalRead: loadKnownRecords ? identical.counts.read : nil,
+                      identicalActive: loadKnownRecords ? identical.counts.active : nil, fingerprintRows: fingerprintRows)
     }
 
     /// A pipeline: while page N+1 is read from the server, page N is fingerprinted, mapped and
@@ -92,7 +100,7 @@ struct PageReader: Sendable {
         let attributes = mapper.requestedAttributes + (linksFromUsers ? ["memberOf"] : [])
         let fingerprint = RecordFingerprint(source: settings)
         let idAttribute = settings.stableID
-        let (store, staging, pages, log, sourceName) = (store, staging, pages, log, settings.name)
+        let (store, staging, pages, identical, log, sourceName) = (store, staging, pages, identical, log, settings.name)
         // Loaded while the source connects, binds and sends its first page.
         let wanted = loadKnownRecords
         let knownRecords = Task {
@@ -120,6 +128,7 @@ struct PageReader: Sendable {
                         firstSeq: Int64(total - records.count + 1),
                         archive: try PageReader.archive(records, kept: known.keptChunks),
                         links: linksFromUsers ? GroupMapper.userLinks(records) : [])
+                    identical.add(prepared.records)
                     try await previous?.value
                     try await staging.add(prepared.records, firstSeq: prepared.firstSeq, archive: prepared.archive,
                                           withDNs: withDNs, idAttribute: idAttribute)
@@ -222,9 +231,9 @@ struct PageReader: Sendable {
         guard let idHash = entry.stableIDHash(mapper.idAttribute) else {
             return mapped(nil)
         }
-        if let userId = known.unchangedUser(idHash: idHash, fingerprint: print) {
-            return .identical(userId: userId, fingerprint: print,
-                              linkKey: withDNs ? entry.locator.linkKey : nil)
+        if let user = known.unchangedUser(idHash: idHash, fingerprint: print) {
+            return .identical(userId: user.userId, fingerprint: print, linkKey: withDNs ? entry.locator.linkKey : nil,
+                              wasActive: user.active)
         }
         return mapped(idHash)
     }
@@ -274,6 +283,24 @@ struct ReadCounter: Sendable {
 
     var total: Int { counts.withLockedValue { $0.entries } }
     var pages: Int { counts.withLockedValue { $0.pages } }
+}
+
+/// The identical records read so far, and how many of their rows were active when loaded.
+struct IdenticalCounter: Sendable {
+    private let box = NIOLockedValueBox((read: 0, active: 0))
+
+    init() {}
+
+    func add(_ records: [StagedRecord]) {
+        var read = 0, active = 0
+        for case let .identical(_, _, _, wasActive) in records {
+            read += 1
+            if wasActive { active += 1 }
+        }
+        box.withLockedValue { $0 = ($0.read + read, $0.active + active) }
+    }
+
+    var counts: (read: Int, active: Int) { box.withLockedValue { $0 } }
 }
 
 /// Records gathered by a page callback (previews, checks).

@@ -154,6 +154,26 @@ struct FingerprintTests {
         #expect(try await store.user(named: "u3")?[.email] == "u3@example.com", "the directory's value is back")
     }
 
+    @Test("every other record identical: a user not read is still deactivated, even one the application made active again",
+          arguments: StoreKind.allCases)
+    func missingAmongIdentical(kind: StoreKind) async throws {
+        let (store, settings, engine) = try await FingerprintTests.setup(kind)
+        let people = (1...5).map { FingerprintTests.person("u\($0)", id: "id-\($0)") }
+        _ = await engine.run(settings, from: FixedSource(entries: people, pageSize: 2))
+        // u5 leaves the directory: the other four are identical, and u5 is deactivated.
+        let left = await engine.run(settings, from: FixedSource(entries: Array(people.prefix(4)), pageSize: 2))
+        #expect(left.identicalRecords == 4 && left.users.deactivated == 1, "\(left)")
+        #expect(try await store.user(named: "u5")?.state == "deactivated")
+        // Nothing changed: nobody to deactivate, nobody touched.
+        let noop = await engine.run(settings, from: FixedSource(entries: Array(people.prefix(4)), pageSize: 2))
+        #expect(noop.identicalRecords == 4 && noop.users.deactivated == 0 && noop.users.unchanged == 4, "\(noop)")
+        // The application makes u5 active again (its row has no fingerprint: nothing is forgotten).
+        try await store.write { db in try db.execute("UPDATE users SET state = 'active', deactivated_at = NULL WHERE username = 'u5'") }
+        let again = await engine.run(settings, from: FixedSource(entries: Array(people.prefix(4)), pageSize: 2))
+        #expect(again.identicalRecords == 4 && again.users.deactivated == 1, "\(again)")
+        #expect(try await store.user(named: "u5")?.state == "deactivated")
+    }
+
     @Test("a page received again byte for byte keeps the last run's chunk as it was; a changed page is compressed anew; both read back as received", arguments: StoreKind.allCases)
     func keptChunksCopied(kind: StoreKind) async throws {
         let (store, settings, engine) = try await FingerprintTests.setup(kind)

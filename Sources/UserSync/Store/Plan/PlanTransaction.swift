@@ -16,7 +16,7 @@ enum PlanTransaction {
         var figures = PlanFigures()
         figures.activeBefore = try users.activeUsers(session)
         figures.groupsBefore = try groups?.activeGroups(session) ?? 0
-        figures.counts = try users.apply(session)
+        figures.counts = try users.apply(session, activeBefore: figures.activeBefore)
         figures.identical = try users.identicalRecords(session)
         figures.groups = try groups?.apply(session)
         if groups == nil { try GroupFingerprintTables.forgetAfterUserChanges(session, source: request.source, runId: request.runId) }

@@ -231,7 +231,7 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
                     staged.field(Int64(bitPattern: fingerprint))
                     staged.field(idHash.map { Int64(bitPattern: $0) })
                     staged.endRow()
-                case let .identical(userId, fingerprint, linkKey):
+                case let .identical(userId, fingerprint, linkKey, _):
                     identical.field(userId)
                     identical.field(seq)
                     identical.field(Int64(bitPattern: fingerprint))

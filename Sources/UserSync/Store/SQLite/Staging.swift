@@ -60,7 +60,7 @@ final class Staging: RunStaging {
                 case let .mapped(user, fingerprint, idHash, attributes, linkKey):
                     try stage(seq: seq, user: user, attributes: attributes, linkKey: linkKey, skip: user.skipReason,
                               fingerprint: fingerprint, idHash: idHash)
-                case let .identical(userId, fingerprint, linkKey):
+                case let .identical(userId, fingerprint, linkKey, _):
                     insertIdentical.bind(1, userId)
                     insertIdentical.bind(2, seq)
                     insertIdentical.bind(3, Int64(bitPattern: fingerprint))
