@@ -109,9 +109,21 @@ struct RecordFingerprint: Sendable {
 struct KnownRecords: Sendable {
     struct Known: Sendable {
         let fingerprint: UInt64
-        let userId: Int64
-        /// The user's row was active when loaded (SQLite; false when not known).
-        var active = false
+        /// The user's id, shifted left one bit, and whether its row was active when loaded
+        /// (SQLite; false when not known) in the bit that frees: sixteen bytes an entry, not
+        /// twenty-four (a Bool of its own cost a no-op of 100,000 users 3.5 MiB of peak memory).
+        private let idAndState: Int64
+
+        /// nil for an id too large to shift (never given by SQLite or PostgreSQL's defaults):
+        /// its record is then compared in full, as an ambiguous one is.
+        init?(fingerprint: UInt64, userId: Int64, active: Bool = false) {
+            guard userId >= -(1 << 61), userId < 1 << 61 else { return nil }
+            self.fingerprint = fingerprint
+            idAndState = userId << 1 | (active ? 1 : 0)
+        }
+
+        var userId: Int64 { idAndState >> 1 }
+        var active: Bool { idAndState & 1 == 1 }
     }
 
     var byIdHash: [UInt64: Known] = [:]

@@ -154,6 +154,19 @@ struct FingerprintTests {
         #expect(try await store.user(named: "u3")?[.email] == "u3@example.com", "the directory's value is back")
     }
 
+    @Test("a known record keeps its user's id and whether the row was active in one word; an id too large to keep so is compared in full")
+    func knownPacking() {
+        for id: Int64 in [1, 2, 99_999, 0, -5, (1 << 61) - 1, -(1 << 61)] {
+            for active in [true, false] {
+                let known = KnownRecords.Known(fingerprint: 42, userId: id, active: active)
+                #expect(known?.userId == id && known?.active == active && known?.fingerprint == 42, "\(id) \(active)")
+            }
+        }
+        #expect(KnownRecords.Known(fingerprint: 1, userId: 1 << 61) == nil)
+        #expect(KnownRecords.Known(fingerprint: 1, userId: Int64.min) == nil)
+        #expect(MemoryLayout<KnownRecords.Known>.stride == 16)
+    }
+
     @Test("every other record identical: a user not read is still deactivated, even one the application made active again",
           arguments: StoreKind.allCases)
     func missingAmongIdentical(kind: StoreKind) async throws {

@@ -86,7 +86,7 @@ extension PostgresStore: StoreBackend {
                 WHERE u.source = $1
                 """, [.text(source)]) { row in
                 let (idHash, fingerprint, userId) = try row.decode((Int64, Int64, Int64).self)
-                let entry = KnownRecords.Known(fingerprint: UInt64(bitPattern: fingerprint), userId: userId)
+                guard let entry = KnownRecords.Known(fingerprint: UInt64(bitPattern: fingerprint), userId: userId) else { return }
                 if loaded.known.byIdHash.updateValue(entry, forKey: UInt64(bitPattern: idHash)) != nil {
                     loaded.ambiguous.insert(UInt64(bitPattern: idHash))
                 }

@@ -17,7 +17,9 @@ extension KnownRecords {
         rows.bind(1, source)
         try rows.forEachRow {
             let idHash = UInt64(bitPattern: rows.int64(0))
-            let entry = Known(fingerprint: UInt64(bitPattern: rows.int64(1)), userId: rows.int64(2), active: rows.int64(3) != 0)
+            guard let entry = Known(fingerprint: UInt64(bitPattern: rows.int64(1)), userId: rows.int64(2), active: rows.int64(3) != 0) else {
+                return
+            }
             if known.byIdHash.updateValue(entry, forKey: idHash) != nil { ambiguous.insert(idHash) }
         }
         for idHash in ambiguous { known.byIdHash[idHash] = nil }
