@@ -22,7 +22,9 @@ protocol SyncStore: Sendable {
     func beginRun(source: String, dryRun: Bool, at time: String) async throws -> Int64
 
     /// The fingerprints of the source's users, to recognise records that did not change.
-    func knownRecords(source: String) async throws -> KnownRecords
+    /// `snapshotTaken` is called once what they are read from is fixed (the read transaction's
+    /// first statement), before the rows are loaded.
+    func knownRecords(source: String, snapshotTaken: @escaping @Sendable () -> Void) async throws -> KnownRecords
 
     /// Empty staging tables for one run's records, on the run's own connection (the lease's,
     /// where the store has one per run).

@@ -112,7 +112,7 @@ struct KnownRecords: Sendable {
         /// The user's id, shifted left one bit, and whether its row was active when loaded
         /// (SQLite; false when not known) in the bit that frees: sixteen bytes an entry, not
         /// twenty-four (a Bool of its own cost a no-op of 100,000 users 3.5 MiB of peak memory).
-        private let idAndState: Int64
+        let idAndState: Int64
 
         /// nil for an id too large to shift (never given by SQLite or PostgreSQL's defaults):
         /// its record is then compared in full, as an ambiguous one is.
@@ -122,11 +122,19 @@ struct KnownRecords: Sendable {
             idAndState = userId << 1 | (active ? 1 : 0)
         }
 
+        /// As `IdHashTable` holds it.
+        init(fingerprint: UInt64, idAndState: Int64) {
+            self.fingerprint = fingerprint
+            self.idAndState = idAndState
+        }
+
         var userId: Int64 { idAndState >> 1 }
         var active: Bool { idAndState & 1 == 1 }
     }
 
-    var byIdHash: [UInt64: Known] = [:]
+    /// Two users whose ids share a hash (a 2⁻⁶⁴ chance) are both left out: their records take
+    /// the full comparison.
+    var byIdHash = IdHashTable()
     /// How many fingerprints the whole store held when these were loaded (SQLite), nil when
     /// not counted: no row forgotten since means no identical record went stale during the read.
     var storedRows: Int?

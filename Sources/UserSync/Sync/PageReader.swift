@@ -103,24 +103,30 @@ struct PageReader: Sendable {
         let (store, staging, pages, identical, log, sourceName) = (store, staging, pages, identical, log, settings.name)
         // Loaded while the source connects, binds and sends its first page.
         let wanted = loadKnownRecords
+        let pipeline = PagePipeline()
         let knownRecords = Task {
+            defer { pipeline.loaded() }
             guard wanted else { return KnownRecords() }
             let loading = ContinuousClock.now
-            let known = try await store.knownRecords(source: sourceName)
+            let known = try await store.knownRecords(source: sourceName) { pipeline.snapshotTaken() }
             log.debug("fingerprints loaded", metadata: ["users": "\(known.count)",
                                                        "seconds": "\(String(format: "%.3f", (ContinuousClock.now - loading).secondsValue))"])
             return known
         }
-        let pipeline = PagePipeline()
         do {
             let info = try await source.read(attributes: attributes) { records in
                 let (page, total) = pages.add(records.count)
                 tell(.readingUsers)
-                // Loaded before the first page is handed on: what the read is compared with
-                // predates every page.
-                let known = try await knownRecords.value
+                // What the pages are compared with predates every page: a row the application
+                // writes while the run reads is seen as it was, and the plan finds it changed
+                // since (`FingerprintTests.rowChangedDuringRead`).
+                await pipeline.snapshot()
                 let previous = pipeline.last
                 let task = Task.detached {
+                    // Awaited here, not by the reader: the pages that arrive while the store's
+                    // fingerprints load (a tenth of a second at 100,000 users) queue up instead
+                    // of holding up the directory.
+                    let known = try await knownRecords.value
                     let prepared = PreparedPage(
                         records: records.map {
                             PageReader.stage($0, mapper: mapper, fingerprint: fingerprint, known: known, withDNs: withDNs)
@@ -253,16 +259,59 @@ struct PreparedPage: Sendable {
 struct PagePipeline: Sendable {
     /// Pages in flight before the reader waits.
     static let depth = 3
-    private let tasks = NIOLockedValueBox<[Task<Void, any Error>]>([])
+    /// Pages in flight before the reader waits while the store's fingerprints still load: the
+    /// pages a directory sends in that time (about 10 at 100,000 users) are held, not refused.
+    static let loadingDepth = 16
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var tasks: [Task<Void, any Error>] = []
+        var loaded = false
+        var snapshotTaken = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
 
     /// The newest page's task.
-    var last: Task<Void, any Error>? { tasks.withLockedValue { $0.last } }
+    var last: Task<Void, any Error>? { state.withLockedValue { $0.tasks.last } }
 
-    /// Adds a page's task; returns the oldest one for the reader to wait for when too many are in flight.
+    /// What the fingerprints are loaded from is fixed: pages may be handed on.
+    func snapshotTaken() {
+        let waiting = state.withLockedValue { state in
+            state.snapshotTaken = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+
+    /// Returns once `snapshotTaken` or `loaded` was called.
+    func snapshot() async {
+        await withCheckedContinuation { continuation in
+            let taken = state.withLockedValue { state in
+                if !state.snapshotTaken { state.waiting.append(continuation) }
+                return state.snapshotTaken
+            }
+            if taken { continuation.resume() }
+        }
+    }
+
+    /// The fingerprints the pages are compared with are loaded (or failed to, or are not wanted).
+    func loaded() {
+        state.withLockedValue { $0.loaded = true }
+        snapshotTaken()
+    }
+
+    /// Adds a page's task; returns the one for the reader to wait for when too many are in
+    /// flight (each page's task ends after the one before it, so waiting for it waits for all
+    /// the older ones too).
     func push(_ task: Task<Void, any Error>) -> Task<Void, any Error>? {
-        tasks.withLockedValue { tasks in
-            tasks.append(task)
-            return tasks.count > PagePipeline.depth ? tasks.removeFirst() : nil
+        state.withLockedValue { state in
+            state.tasks.append(task)
+            let excess = state.tasks.count - (state.loaded ? PagePipeline.depth : PagePipeline.loadingDepth)
+            guard excess > 0 else { return nil }
+            let wait = state.tasks[excess - 1]
+            state.tasks.removeFirst(excess)
+            return wait
         }
     }
 }

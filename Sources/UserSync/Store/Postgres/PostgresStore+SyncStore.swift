@@ -70,28 +70,27 @@ extension PostgresStore: StoreBackend {
 
     /// As SQLite's `KnownRecords.load`: two users whose ids share a hash are both left out.
     /// The rows are taken as they arrive, never all held at once.
-    func knownRecords(source: String) async throws -> KnownRecords {
+    func knownRecords(source: String, snapshotTaken: @escaping @Sendable () -> Void) async throws -> KnownRecords {
         try await link().transaction(readOnly: true) { db in
             // Filled on the connection's event loop, one row after another; read when the
             // query has ended.
             final class Loaded: @unchecked Sendable {
                 var known = KnownRecords()
-                var ambiguous: Set<UInt64> = []
             }
             let loaded = Loaded()
             // Every source's fingerprints: a bound, counted without the join.
-            loaded.known.byIdHash.reserveCapacity(try db.value(Int.self, "SELECT count(*) FROM sync_fingerprints") ?? 0)
+            loaded.known.byIdHash = IdHashTable(capacity: try db.value(Int.self, "SELECT count(*) FROM sync_fingerprints") ?? 0)
+            // REPEATABLE READ: "a snapshot as of the start of the first non-transaction-control
+            // statement in the transaction" (PostgreSQL's documentation, 13.2.2).
+            snapshotTaken()
             try db.forEachRow("""
                 SELECT f.id_hash, f.fingerprint, f.user_id FROM sync_fingerprints f JOIN users u ON u.id = f.user_id
                 WHERE u.source = $1
                 """, [.text(source)]) { row in
                 let (idHash, fingerprint, userId) = try row.decode((Int64, Int64, Int64).self)
                 guard let entry = KnownRecords.Known(fingerprint: UInt64(bitPattern: fingerprint), userId: userId) else { return }
-                if loaded.known.byIdHash.updateValue(entry, forKey: UInt64(bitPattern: idHash)) != nil {
-                    loaded.ambiguous.insert(UInt64(bitPattern: idHash))
-                }
+                loaded.known.byIdHash.add(UInt64(bitPattern: idHash), entry)
             }
-            for idHash in loaded.ambiguous { loaded.known.byIdHash[idHash] = nil }
             loaded.known.keptChunks = try KeptChunks.load(db, source: source)
             return loaded.known
         }

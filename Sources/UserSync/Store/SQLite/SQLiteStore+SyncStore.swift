@@ -51,8 +51,8 @@ extension SQLiteStore: StoreBackend {
     /// SQLite's own checkpoint threshold (1,000 pages of 4 KiB).
     static let largeLog = 4 << 20
 
-    func knownRecords(source: String) async throws -> KnownRecords {
-        try await database.read { db in try KnownRecords.load(db, source: source) }
+    func knownRecords(source: String, snapshotTaken: @escaping @Sendable () -> Void) async throws -> KnownRecords {
+        try await database.read { db in try KnownRecords.load(db, source: source, snapshotTaken: snapshotTaken) }
     }
 
     func watermark(source: String) async throws -> Watermark? {
