@@ -8,7 +8,21 @@ public struct LDAPValue: Hashable, Sendable, CustomStringConvertible {
     public init(_ string: String) { self.bytes = Array(string.utf8) }
 
     /// The value as UTF-8 text, or nil if it is not valid UTF-8 (objectGUID, jpegPhoto, …).
-    public var string: String? { String(validating: bytes, as: UTF8.self) }
+    public var string: String? { bytes.withUnsafeBufferPointer(LDAPValue.string) }
+
+    /// Bytes as UTF-8 text, or nil if they are not valid UTF-8.
+    ///
+    /// The standard library's `String(validating:as:)` is generic over the encoding and, called
+    /// from here, instantiated its metadata at every call: two thirds of its cost, and a twentieth
+    /// of an import's CPU. Decoding with repair and checking that nothing was repaired is the same
+    /// answer: repair replaces exactly the invalid sequences, so valid bytes come back unchanged
+    /// and invalid ones never do.
+    @inlinable
+    public static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var text = String(decoding: bytes, as: UTF8.self)
+        guard text.utf8.count == bytes.count else { return nil }
+        return text.withUTF8 { $0.isEmpty || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 } ? text : nil
+    }
 
     /// The value as text, replacing invalid UTF-8 sequences.
     public var lossyString: String { String(decoding: bytes, as: UTF8.self) }

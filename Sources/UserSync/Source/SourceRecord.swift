@@ -108,7 +108,7 @@ enum StableID {
         guard !value.isEmpty else { return nil }
         if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectGUID"), let guid = ADValue.guidString(Array(value)) { return guid }
         if LDAPEntry.asciiEqualIgnoringCase(attribute, "objectSid"), let sid = ADValue.sidString(Array(value)) { return sid }
-        if let text = String(validating: value, as: UTF8.self) { return text }
+        if let text = LDAPValue.string(value) { return text }
         return value.map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -130,9 +130,9 @@ final class CompiledRule: Sendable {
         case .guid: return ADValue.guidString(Array(value))
         case .sid: return ADValue.sidString(Array(value))
         case .disabled:
-            return String(validating: value, as: UTF8.self).flatMap(ADValue.isDisabled(userAccountControl:)).map { $0 ? "true" : "false" }
+            return LDAPValue.string(value).flatMap(ADValue.isDisabled(userAccountControl:)).map { $0 ? "true" : "false" }
         case .text:
-            guard var text = String(validating: value, as: UTF8.self) else {
+            guard var text = LDAPValue.string(value) else {
                 // Binary data that the mapping did not ask to decode: hex, never mojibake.
                 return value.map { String(format: "%02x", $0) }.joined()
             }

@@ -56,4 +56,30 @@ struct LDAPEntryTests {
         #expect(LDAPEntry(dn: "x", packed: [5, 0x61]) == nil, "a name longer than the block")
         #expect(LDAPEntry(dn: "x", packed: [0xff, 0xff, 0xff]) == nil, "an unfinished varint")
     }
+
+    @Test("values are text exactly when they are valid UTF-8, as the standard library's validation says")
+    func utf8Text() {
+        let cases: [[UInt8]] = [
+            [], Array("ann".utf8), Array("Zoë Müller — 東京 🙂".utf8), Array("\u{FFFD} kept as sent".utf8),
+            [0xff], [0x61, 0x80], [0xc3], [0xe2, 0x82], [0xc0, 0x80] /* overlong NUL */,
+            [0xed, 0xa0, 0x80] /* a UTF-16 surrogate */, [0xf4, 0x90, 0x80, 0x80] /* past U+10FFFF */,
+            [0xef, 0xbf, 0xbd, 0xff], [0, 0xff, 0x80, 0x0a], Array(String(repeating: "é", count: 40).utf8) + [0xe9],
+        ]
+        for bytes in cases {
+            let expected = String(validating: bytes, as: UTF8.self)
+            #expect(bytes.withUnsafeBufferPointer(LDAPValue.string) == expected, "\(bytes)")
+            #expect(LDAPValue(bytes).string == expected, "\(bytes)")
+        }
+        #expect(LDAPValue([0x61, 0x80]).string == nil && LDAPValue("Zoë").string == "Zoë")
+    }
+
+    @Test("an attribute's values are walked in place: first, every one, none for an absent or empty attribute")
+    func valuesInPlace() {
+        let entry = LDAPEntryTests.entry
+        #expect(entry.withValues("mail") { values in values.map { Array($0) } } == [Array("a@x".utf8), Array("b@x".utf8)])
+        #expect(entry.withValues("MAIL") { $0.first.map { Array($0) } } == Array("a@x".utf8))
+        #expect(entry.withValues("sn") { $0.isEmpty && $0.first == nil && Array($0).isEmpty })
+        #expect(entry.withValues("member;range=0-1499") { $0.isEmpty })
+        #expect(entry.withValues("description") { !$0.isEmpty && $0.first?.count == 0 }, "an empty value is a value")
+    }
 }
