@@ -23,8 +23,19 @@ enum JSONText {
     /// `value` as a JSON string literal, quotes included: `"` and `\` escaped, control characters
     /// as \n, \r, \t, \b, \f or \u00xx; everything else (non-ASCII included) as its UTF-8 bytes.
     static func string(_ value: String, into out: inout [UInt8]) {
-        let backslash = UInt8(ascii: "\\")
-        out.append(UInt8(ascii: "\""))
+        let backslash = UInt8(ascii: "\\"), quote = UInt8(ascii: "\"")
+        out.append(quote)
+        var value = value
+        // The usual value has nothing to escape: copied whole, not appended byte by byte.
+        let plain = value.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == quote || $0 == backslash }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain {
+            out.append(quote)
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""), backslash: out.append(backslash); out.append(byte)
