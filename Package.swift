@@ -43,8 +43,9 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // What glibc declares only under _GNU_SOURCE (a command source's spawn).
-        .target(name: "CSpawn"),
+        // What Swift's Glibc module does not declare: a command source's spawn (_GNU_SOURCE
+        // only) and malloc_trim (malloc.h).
+        .target(name: "CGlibc"),
         // sqlite3_config, which is variadic (SQLite's global settings before the first connection).
         .systemLibrary(
             name: "CSQLiteConfig",
@@ -55,7 +56,7 @@ let package = Package(
             dependencies: [
                 "LDAP",
                 "CZlib",
-                "CSpawn",
+                "CGlibc",
                 "CSQLiteConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -59,6 +59,7 @@ struct PageReader: Sendable {
         // Normalised DNs are needed only to match group members and to scope users by groups.
         let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
         let (info, fingerprintRows, keptChunks) = try await readUsers(source, withDNs: withDNs)
+        MemoryRelease.afterPhase()
         let fingerprinted = groupsFingerprinted
         let usernamesDistinct = try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted,
                                       fingerprintRows: fingerprintRows)
@@ -75,6 +76,7 @@ struct PageReader: Sendable {
                                                  known: known, keptChunks: keptChunks)
             log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(identical)"])
             if identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk) }
+            MemoryRelease.afterPhase()
             try await staging.finishLinks()
         }
         var inScope: Int?
@@ -261,7 +263,7 @@ struct PagePipeline: Sendable {
     static let depth = 3
     /// Pages in flight before the reader waits while the store's fingerprints still load: the
     /// pages a directory sends in that time (about 10 at 100,000 users) are held, not refused.
-    static let loadingDepth = 16
+    static let loadingDepth = 12
     private let state = NIOLockedValueBox(State())
 
     private struct State {

@@ -1,4 +1,4 @@
-import CSpawn
+import CGlibc
 import Foundation
 
 /// A program that failed: it could not start, exited non-zero, was killed by a signal, or ran

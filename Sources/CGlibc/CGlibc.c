@@ -2,7 +2,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
-#include "CSpawn.h"
+#include "CGlibc.h"
 
 int cspawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
