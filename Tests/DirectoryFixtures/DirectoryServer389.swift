@@ -158,9 +158,7 @@ public final class DirectoryServer389: @unchecked Sendable {
             let process = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
             guard process.contains("slapd-\(name)") else { continue }
             kill(pid, SIGTERM)
-            for _ in 0..<300 where kill(pid, 0) == 0 && !((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") ?? true) {
-                usleep(100_000)
-            }
+            for _ in 0..<300 where Shell.isRunning(pid) { usleep(100_000) }
         }
         // ns-slapd refuses to start while a lock names a process, even a gone one.
         if let locks = try? FileManager.default.contentsOfDirectory(atPath: "/run/lock/dirsrv/slapd-\(name)/server") {

@@ -60,8 +60,8 @@ extension SambaDC {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { return }
         kill(pid, SIGTERM)
-        for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
-        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        for _ in 0..<100 where Shell.isRunning(pid) { usleep(50_000) }
+        if Shell.isRunning(pid) { kill(pid, SIGKILL) }
         try? FileManager.default.removeItem(atPath: pidFile)
     }
 

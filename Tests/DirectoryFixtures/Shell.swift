@@ -120,6 +120,18 @@ public enum Shell {
         (try? await offThePool { wait(pid) }) ?? -1
     }
 
+    /// Whether a process is still running: not gone, and not a zombie. A daemon that detached
+    /// (slapd, samba) is reparented to PID 1, and on these machines PID 1 reaps its zombies
+    /// seconds later, while `kill(pid, 0)` still succeeds on them: waiting on that alone cost
+    /// each stopped slapd two seconds, minutes at the end of the suite.
+    public static func isRunning(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        // "pid (comm) state …": the state follows the command's closing parenthesis.
+        return !stat[close...].hasPrefix(") Z")
+    }
+
     /// The full path of a program, searching PATH and the sbin directories.
     public static func which(_ program: String) throws -> String {
         if program.hasPrefix("/") { return program }

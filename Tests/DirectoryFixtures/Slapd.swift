@@ -212,8 +212,8 @@ public final class Slapd: @unchecked Sendable {
         defer { lock.unlock() }
         guard running, let pid else { return }
         Foundation.kill(pid, kill ? SIGKILL : SIGTERM)
-        for _ in 0..<100 where Foundation.kill(pid, 0) == 0 { usleep(50_000) }
-        if Foundation.kill(pid, 0) == 0 { Foundation.kill(pid, SIGKILL) }
+        for _ in 0..<100 where Shell.isRunning(pid) { usleep(50_000) }
+        if Shell.isRunning(pid) { Foundation.kill(pid, SIGKILL) }
         try? FileManager.default.removeItem(atPath: pidFile)
         try? FileManager.default.removeItem(atPath: socketPath)
         running = false
