@@ -1,7 +1,4 @@
-import DirectoryFixtures
-import Foundation
 import LDAP
-import Logging
 import Testing
 @testable import UserSync
 
@@ -22,27 +19,13 @@ struct ChangedRowsTests {
     @Test("a changed title, a changed email, a rename and a record as it was: each row ends as its record says, each change recorded once",
           arguments: StoreKind.allCases)
     func eachKindOfChange(kind: StoreKind) async throws {
-        let directory = try Shell.temporaryDirectory("usersync-changed")
-        Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
-        let (store, yaml) = try await kind.makeStore(in: directory)
-        let config = try ConfigLoader.parse("""
-            \(yaml)
-            sources:
-              - name: fixed
-                type: ldap
-                uri: ldap://127.0.0.1:9
-                users:
-                  base: ou=people,dc=example,dc=com
-                  idAttribute: entryUUID
-                mapping:
-                  username: uid
-                  email: mail
-                  displayName: cn
-                  attributes:
-                    title: title
-            """, file: "fixed.yaml")
-        let engine = SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let settings = config.sources[0]
+        let (store, settings, engine) = try await FingerprintTests.setup(kind, mapping: """
+            username: uid
+            email: mail
+            displayName: cn
+            attributes:
+              title: title
+            """)
         let before = [
             Self.person("ann", id: "1", mail: "ann@example.com", cn: "Ann", title: "Clerk"),
             Self.person("bob", id: "2", mail: "bob@example.com", cn: "Bob", title: "Clerk"),

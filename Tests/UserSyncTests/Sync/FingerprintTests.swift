@@ -32,7 +32,10 @@ struct FingerprintTests {
         ])
     }
 
-    static func setup(_ kind: StoreKind = .sqlite) async throws -> (UserStore, SourceSettings, SyncEngine) {
+    /// A store of `kind` and a directory source named "fixed" mapped as `mapping` says (YAML
+    /// lines under `mapping:`), for records handed over by `FixedSource`.
+    static func setup(_ kind: StoreKind = .sqlite, mapping: String = "username: uid\nemail: mail") async throws
+        -> (UserStore, SourceSettings, SyncEngine) {
         let directory = try Shell.temporaryDirectory("usersync-fixed")
         Cleanup.atExit { try? FileManager.default.removeItem(at: directory) }
         let (store, yaml) = try await kind.makeStore(in: directory)
@@ -46,8 +49,7 @@ struct FingerprintTests {
                   base: ou=people,dc=example,dc=com
                   idAttribute: entryUUID
                 mapping:
-                  username: uid
-                  email: mail
+            \(mapping.split(separator: "\n").map { "          " + $0 }.joined(separator: "\n"))
             """, file: "fixed.yaml")
         let engine = SyncEngine(store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         return (store, config.sources[0], engine)
