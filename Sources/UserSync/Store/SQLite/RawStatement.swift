@@ -85,3 +85,61 @@ final class RawStatement {
         return Int(sqlite3_changes(connection))
     }
 }
+
+/// An INSERT of many rows per statement, bound through `RawStatement`: SQLite steps its program
+/// once per statement, not once per row. Stepped once per row, staging the membership links of
+/// a 100,000-member group tree cost 0.25 s on the writer, three times SQLite's insert itself;
+/// 200 rows per statement took 0.12 s.
+///
+/// `head` is the statement up to VALUES, `tail` what follows the rows (an ON CONFLICT clause);
+/// each row binds `columns` parameters. The statement for a full batch is prepared once; a
+/// shorter last batch gets its own.
+final class BatchedInsert {
+    private let db: Database
+    private let head: String
+    private let tail: String
+    private let columns: Int
+    let batch: Int
+    private var full: RawStatement?
+
+    init(_ db: Database, head: String, columns: Int, tail: String = "", batch: Int) {
+        self.db = db
+        self.head = head
+        self.tail = tail
+        self.columns = columns
+        // SQLite's limit on parameters (SQLITE_MAX_VARIABLE_NUMBER) is 32,766 since 3.32.
+        self.batch = max(1, min(batch, 32_766 / columns))
+    }
+
+    private func statement(rows: Int) throws -> RawStatement {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        return try RawStatement(db, sql: head + " VALUES " + Array(repeating: row, count: rows).joined(separator: ", ") + " " + tail)
+    }
+
+    /// Inserts `rows`, `bind` binding each row's values from the column number it is given
+    /// (1-based, as `RawStatement.bind` counts). Returns how many rows the statements changed.
+    @discardableResult
+    func run<Rows: Collection>(_ rows: Rows, bind: (RawStatement, Int32, Rows.Element) -> Void) throws -> Int {
+        var changed = 0
+        var start = rows.startIndex
+        while start != rows.endIndex {
+            let end = rows.index(start, offsetBy: batch, limitedBy: rows.endIndex) ?? rows.endIndex
+            let count = rows.distance(from: start, to: end)
+            let insert: RawStatement
+            if count == batch {
+                if full == nil { full = try statement(rows: batch) }
+                insert = full!
+            } else {
+                insert = try statement(rows: count)
+            }
+            var column: Int32 = 1
+            for row in rows[start..<end] {
+                bind(insert, column, row)
+                column += Int32(columns)
+            }
+            changed += try insert.run()
+            start = end
+        }
+        return changed
+    }
+}

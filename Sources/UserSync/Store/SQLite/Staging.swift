@@ -24,54 +24,57 @@ final class Staging: RunStaging {
     /// and scoping match on it).
     func add(_ records: [StagedRecord], firstSeq: Int64, archive: ArchiveChunk, withDNs: Bool, idAttribute: String) async throws {
         try await database.write { db in
-            // Bound through SQLite's C API (RawStatement): the rows of a page go in with no
-            // per-value allocation; the page task has already made every text they hold.
-            let insert = try RawStatement(db, sql: """
+            // Bound through SQLite's C API (RawStatement), many rows per statement
+            // (BatchedInsert): the rows of a page go in with no per-value allocation; the page
+            // task has already made every text they hold.
+            let staged = BatchedInsert(db, head: """
                 INSERT INTO staged (seq, external_id, locator, dn_norm, \(UserField.columns.joined(separator: ", ")),
                                     attributes, disabled, skip, fingerprint, id_hash)
-                VALUES (?, ?, ?, ?, \(UserField.columns.map { _ in "?" }.joined(separator: ", ")), ?, ?, ?, ?, ?)
-                """)
-            let insertIdentical = try RawStatement(db, sql: """
-                INSERT INTO identical (user_id, seq, fingerprint, dn_norm) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING
-                """)
-            func stage(seq: Int64, user: MappedUser, attributes: String, linkKey: String?, skip: String?,
-                       fingerprint: UInt64?, idHash: UInt64?) throws {
-                insert.bind(1, seq)
-                insert.bind(2, user.externalId)
-                insert.bind(3, user.locator)
-                insert.bind(4, linkKey)
-                var column: Int32 = 5
-                for field in UserField.allCases {
-                    insert.bind(column, user[field])
-                    column += 1
-                }
-                insert.bind(column, attributes)
-                insert.bind(column + 1, user.disabled)
-                insert.bind(column + 2, skip)
-                insert.bind(column + 3, fingerprint.map { Int64(bitPattern: $0) })
-                insert.bind(column + 4, idHash.map { Int64(bitPattern: $0) })
-                try insert.run()
+                """, columns: UserField.allCases.count + 9, batch: 50)
+            let identical = BatchedInsert(db, head: "INSERT INTO identical (user_id, seq, fingerprint, dn_norm)", columns: 4,
+                                          tail: "ON CONFLICT (user_id) DO NOTHING", batch: 200)
+            var mappedAt: [Int] = []
+            var identicalAt: [Int] = []
+            for (i, record) in records.enumerated() {
+                if case .mapped = record { mappedAt.append(i) } else { identicalAt.append(i) }
             }
             // The page's records first: a duplicate id found below names its records from them.
             try KeptChunks.stage(SQLiteSession(db: db), archive, entries: records.count)
-            for (i, record) in records.enumerated() {
-                let seq = firstSeq + Int64(i)
-                switch record {
-                case let .mapped(user, fingerprint, idHash, attributes, linkKey):
-                    try stage(seq: seq, user: user, attributes: attributes, linkKey: linkKey, skip: user.skipReason,
-                              fingerprint: fingerprint, idHash: idHash)
-                case let .identical(userId, fingerprint, linkKey, _):
-                    insertIdentical.bind(1, userId)
-                    insertIdentical.bind(2, seq)
-                    insertIdentical.bind(3, Int64(bitPattern: fingerprint))
-                    insertIdentical.bind(4, linkKey)
-                    if try insertIdentical.run() == 0 {
-                        // The same record twice in one read.
-                        let first = try Int64.fetchOne(db, sql: "SELECT seq FROM identical WHERE user_id = ?", arguments: [userId]) ?? 0
-                        // Identical to what the user's row was written from: the row has its id.
-                        let externalId = try String.fetchOne(db, sql: "SELECT external_id FROM users WHERE id = ?", arguments: [userId]) ?? ""
-                        throw try DuplicateStableID.make(SQLiteSession(db: db), idAttribute: idAttribute, id: externalId, seqs: (first, seq))
-                    }
+            try staged.run(mappedAt) { insert, column, i in
+                guard case let .mapped(user, fingerprint, idHash, attributes, linkKey) = records[i] else { return }
+                insert.bind(column, firstSeq + Int64(i))
+                insert.bind(column + 1, user.externalId)
+                insert.bind(column + 2, user.locator)
+                insert.bind(column + 3, linkKey)
+                var next = column + 4
+                for field in UserField.allCases {
+                    insert.bind(next, user[field])
+                    next += 1
+                }
+                insert.bind(next, attributes)
+                insert.bind(next + 1, user.disabled)
+                insert.bind(next + 2, user.skipReason)
+                insert.bind(next + 3, Int64(bitPattern: fingerprint))
+                insert.bind(next + 4, idHash.map { Int64(bitPattern: $0) })
+            }
+            let added = try identical.run(identicalAt) { insert, column, i in
+                guard case let .identical(userId, fingerprint, linkKey, _) = records[i] else { return }
+                insert.bind(column, userId)
+                insert.bind(column + 1, firstSeq + Int64(i))
+                insert.bind(column + 2, Int64(bitPattern: fingerprint))
+                insert.bind(column + 3, linkKey)
+            }
+            if added < identicalAt.count {
+                // The same record twice in one read: the first of this page's rows whose user
+                // holds another place in the read.
+                for i in identicalAt {
+                    guard case let .identical(userId, _, _, _) = records[i] else { continue }
+                    let seq = firstSeq + Int64(i)
+                    let first = try Int64.fetchOne(db, sql: "SELECT seq FROM identical WHERE user_id = ?", arguments: [userId]) ?? seq
+                    guard first != seq else { continue }
+                    // Identical to what the user's row was written from: the row has its id.
+                    let externalId = try String.fetchOne(db, sql: "SELECT external_id FROM users WHERE id = ?", arguments: [userId]) ?? ""
+                    throw try DuplicateStableID.make(SQLiteSession(db: db), idAttribute: idAttribute, id: externalId, seqs: (first, seq))
                 }
             }
         }
@@ -101,34 +104,14 @@ final class Staging: RunStaging {
     func addLinks(_ links: [(group: String, member: String, kind: String)]) async throws {
         guard !links.isEmpty else { return }
         try await database.write { db in
-            // Many rows per statement: a statement stepped once per link cost a 100,000-member
-            // group tree 0.25 s on the writer, three times what SQLite's insert itself takes.
-            func statement(rows: Int) throws -> RawStatement {
-                try RawStatement(db, sql: "INSERT INTO staged_links (group_dn, member, member_kind) VALUES "
-                                 + Array(repeating: "(?, ?, ?)", count: rows).joined(separator: ", "))
-            }
-            let batch = Staging.linkBatch
-            let full = links.count >= batch ? try statement(rows: batch) : nil
-            var start = 0
-            while start < links.count {
-                let count = min(batch, links.count - start)
-                let insert = count == batch ? full! : try statement(rows: count)
-                var column: Int32 = 1
-                for link in links[start..<start + count] {
+            try BatchedInsert(db, head: "INSERT INTO staged_links (group_dn, member, member_kind)", columns: 3, batch: 200)
+                .run(links) { insert, column, link in
                     insert.bind(column, link.group)
                     insert.bind(column + 1, link.member)
                     insert.bind(column + 2, link.kind)
-                    column += 3
                 }
-                try insert.run()
-                start += count
-            }
         }
     }
-
-    /// Links per INSERT statement in `addLinks` (three parameters each, well under SQLite's
-    /// limit of 32,766).
-    static let linkBatch = 200
 
     func addIDs(_ ids: [String], to list: DeltaList) async throws {
         guard !ids.isEmpty else { return }
