@@ -122,6 +122,10 @@ public struct PackedValues: Sequence {
 
     @inlinable public var isEmpty: Bool { first == nil }
 
+    /// How many values the attribute holds, as its header counts them (fewer come when a value
+    /// is cut short).
+    @inlinable public var underestimatedCount: Int { count }
+
     @inlinable public func makeIterator() -> Iterator { Iterator(reader: reader, left: count) }
 
     public struct Iterator: IteratorProtocol {

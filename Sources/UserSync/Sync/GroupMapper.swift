@@ -102,3 +102,36 @@ public struct MembershipCounts: Codable, Sendable, Equatable {
 /// The group part of a run, inside the same transaction as the users: groups like users
 /// (identity by stable id, deactivated when missing), then nesting edges and direct members of
 /// the groups read, then the effective (nested) membership of the source's groups.
+
+/// A page of groups cut into slices to map and stage in turn: at most 50 groups, and no more
+/// groups once their member values reach 10,000 (a slice holds one group however big it is).
+/// Two slices' links are in memory at once (one staged while the next is mapped): a few
+/// megabytes, where 50 groups of an Active Directory's size (tens of thousands of members
+/// each) would be hundreds.
+struct GroupSlices: Sequence {
+    static let groups = 50
+    static let members = 10_000
+
+    let records: [SourceRecord]
+    let attribute: String
+
+    init(_ records: [SourceRecord], attribute: String) {
+        self.records = records
+        self.attribute = attribute
+    }
+
+    func makeIterator() -> AnyIterator<Range<Int>> {
+        var start = 0
+        return AnyIterator {
+            guard start < records.count else { return nil }
+            var end = start
+            var members = 0
+            while end < records.count && end - start < GroupSlices.groups && (end == start || members < GroupSlices.members) {
+                members += records[end].withValues(attribute) { $0.underestimatedCount }
+                end += 1
+            }
+            defer { start = end }
+            return start..<end
+        }
+    }
+}

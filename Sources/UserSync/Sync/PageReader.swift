@@ -168,25 +168,36 @@ struct PageReader: Sendable {
     }
 
     /// A page of big groups holds many members: their links are made and staged a few groups at
-    /// a time, so that memory holds one page of records, not also every link of it as text.
-    /// A group `known` holds exactly as read is staged without its links. Returns how many were.
+    /// a time (`GroupSlices`), so that memory holds one page of records, not also every link of
+    /// it as text. While one slice is staged, the next is mapped (the directory is idle then,
+    /// and so is one core). A group `known` holds exactly as read is staged without its links.
+    /// Returns how many were.
     private func readGroups(_ source: any RecordSource, mapper: GroupMapper, fingerprint: GroupFingerprint?,
                             known: KnownGroups, keptChunks: [UInt64: KeptChunks.Previous]) async throws -> Int {
         let (staging, groupPages) = (staging, groupPages)
         let identical = ReadCounter()
+        let attribute = mapper.mapping.membership.attribute
         try await source.readGroups(attributes: mapper.requestedAttributes) { records in
-            var start = 0
-            while start < records.count {
-                let slice = Array(records[start..<min(start + 50, records.count)])
-                let mapped = mapper.map(slice, fingerprint: fingerprint, known: known)
-                try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
-                try await staging.addLinks(mapped.links)
-                _ = groupPages.add(mapped.groups.count)
-                _ = identical.add(mapped.groups.count { $0.identical })
-                tell(.readingGroups)
-                start += slice.count
+            var staged: Task<Void, any Error>?
+            do {
+                for slice in GroupSlices(records, attribute: attribute) {
+                    let mapped = mapper.map(Array(records[slice]), fingerprint: fingerprint, known: known)
+                    try await staged?.value
+                    staged = Task {
+                        try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
+                        try await staging.addLinks(mapped.links)
+                    }
+                    _ = groupPages.add(mapped.groups.count)
+                    _ = identical.add(mapped.groups.count { $0.identical })
+                    tell(.readingGroups)
+                }
+                let archive = try PageReader.archive(records, kept: keptChunks)
+                try await staged?.value
+                try await staging.addArchive(archive, count: records.count)
+            } catch {
+                _ = try? await staged?.value
+                throw error
             }
-            try await staging.addArchive(try PageReader.archive(records, kept: keptChunks), count: records.count)
         }
         return identical.total
     }
