@@ -147,16 +147,19 @@ struct GroupPlanner {
     private func applyNesting(_ db: any SQLSession) throws -> (added: Int, removed: Int) {
         let (s, r) = (source, runId)
         var (added, removed) = (0, 0)
+        // The links naming each group (a few thousand groups, where the links are a hundred
+        // thousand): the join starts from the groups and looks their links up by member.
         try db.execute("""
             CREATE TEMP TABLE desired_parents (group_id INTEGER, parent_id INTEGER, PRIMARY KEY (group_id, parent_id))\(db.dialect.withoutRowID)
             """)
         try db.execute("""
             INSERT INTO desired_parents (group_id, parent_id)
             SELECT child.group_id, parent.group_id
-            FROM staged_links l
-            JOIN staged_groups parent ON parent.dn_norm = l.group_dn AND parent.group_id IS NOT NULL
-            JOIN \(groupDNs) child ON child.dn_norm = l.member AND child.group_id IS NOT NULL
-            WHERE l.member_kind = 'dn' AND ? = 1
+            FROM \(groupDNs) child
+            CROSS JOIN staged_links l\(db.dialect.indexedBy("staged_links_member"))
+            CROSS JOIN staged_groups parent
+            WHERE child.group_id IS NOT NULL AND l.member = child.dn_norm AND l.member_kind = 'dn'
+              AND parent.dn_norm = l.group_dn AND parent.group_id IS NOT NULL AND ? = 1
             ON CONFLICT DO NOTHING
             """, tree)
         try db.execute("""

@@ -235,9 +235,10 @@ enum StagingTables {
     /// Indexes the membership links once they are all staged (after the read): built by one
     /// sort instead of grown by 100,000 random inserts while the groups arrive.
     /// `staged_links_member` covers the member resolution, which walks the links in member order
-    /// so that its lookups of the staged users' DNs move forward through their index too.
+    /// so that its lookups of the staged users' DNs move forward through their index too, and
+    /// the nesting, which looks up the links naming each group read. Scoping users by groups walks
+    /// down from the groups chosen and has an index by group of its own (`scope`).
     static func finishLinks(_ db: any SQLSession) throws {
-        try db.execute("CREATE INDEX IF NOT EXISTS staged_links_group ON staged_links (group_dn)")
         try db.execute("CREATE INDEX IF NOT EXISTS staged_links_member ON staged_links (member, member_kind, group_dn)")
     }
 
@@ -262,6 +263,7 @@ enum StagingTables {
     static func scope(_ db: any SQLSession, toMembersOf memberOf: [String]) throws -> Int {
         let chosen = memberOf.map(StagedRecord.normalize)
         let json = String(decoding: try JSONEncoder().encode(chosen), as: UTF8.self)
+        try db.execute("CREATE INDEX IF NOT EXISTS staged_links_group ON staged_links (group_dn)")
         try db.execute("""
             CREATE TEMP TABLE scoped AS
             WITH RECURSIVE chosen(dn) AS (
