@@ -116,10 +116,15 @@ extension LDAPConnection {
     func receive(_ msgid: Int32, request: SearchRequest) throws -> Received {
         let handle = try requireHandle("search")
         var received = Received()
+        // The entries with a ranged attribute (a `;` in a name), noted as they are parsed: a
+        // second walk through every entry's names cost a read of 100,000 users 2% of its CPU.
+        var ranged: [Int] = []
         try eachMessage(msgid, operation: "search", lost: { "after \(received.entries.count) entries of this page" }) { current in
             let type = ldap_msgtype(current)
             if type == cldap_res_search_entry() {
-                received.entries.append(try parseEntry(handle, current))
+                let (entry, hasRange) = try parseEntry(handle, current)
+                if hasRange { ranged.append(received.entries.count) }
+                received.entries.append(entry)
             } else if type == cldap_res_search_reference() {
                 received.references += parseReference(handle, current)
             } else if type == cldap_res_search_result() {
@@ -129,9 +134,7 @@ extension LDAPConnection {
             return false
         }
         if request.completeRangedAttributes {
-            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
-            // which cost more than parsing the entry.
-            for i in received.entries.indices where received.entries[i].hasAttributeName(containing: UInt8(ascii: ";")) {
+            for i in ranged {
                 try completeRanges(&received.entries[i], request: request)
             }
         }
@@ -175,7 +178,9 @@ extension LDAPConnection {
         }
     }
 
-    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer) throws -> LDAPEntry {
+    /// The entry of a search entry message, and whether an attribute's name has a `;` (AD's
+    /// ranged attributes, `member;range=0-1499`).
+    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer) throws -> (LDAPEntry, ranged: Bool) {
         // ldap_get_dn_ber/ldap_get_attribute_ber hand out values that point into the message's
         // BER buffer: no copy per value in libldap, one copy (into Swift) here.
         var ber: OpaquePointer?
@@ -189,6 +194,7 @@ extension LDAPConnection {
         // All names and values go into one packed buffer (LDAPEntry.packed): one allocation per
         // entry rather than two per attribute.
         var packer = LDAPEntry.Packer(capacity: 512)
+        var ranged = false
         while true {
             var name = berval()
             var values: UnsafeMutablePointer<berval>?
@@ -198,10 +204,14 @@ extension LDAPConnection {
             guard rc == LDAP_SUCCESS, name.bv_val != nil else { break }
             var count = 0
             if let values { while values[count].bv_val != nil { count += 1 } }
-            packer.appendName(LDAPConnection.buffer(name), valueCount: count)
+            let nameBytes = LDAPConnection.buffer(name)
+            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
+            // which cost more than parsing the entry.
+            if !ranged && nameBytes.contains(UInt8(ascii: ";")) { ranged = true }
+            packer.appendName(nameBytes, valueCount: count)
             for i in 0..<count { packer.appendValue(LDAPConnection.buffer(values![i])) }
         }
-        return LDAPEntry(dn: dnString, packer: packer)
+        return (LDAPEntry(dn: dnString, packer: packer), ranged)
     }
 
     func parseReference(_ handle: OpaquePointer, _ message: OpaquePointer) -> [String] {
