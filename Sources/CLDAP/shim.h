@@ -80,4 +80,42 @@ static inline int cldap_sasl_interactive_bind(LDAP *ld, const char *dn, const ch
                                         cldap_sasl_interact, defaults);
 }
 
+
+// An entry's attributes walked in place. ldap_get_attribute_ber(3) hands out each attribute's
+// values as an array it allocates, which the caller frees: two calls into malloc per attribute
+// of every entry, 1.2 million for 100,000 users of 12 attributes. Here the values stay in the
+// message's buffer and a second BerElement, allocated once (ber_alloc_t) and pointed at each
+// attribute's values in turn (ber_init2, which copies nothing), reads them.
+//
+// RFC 4511, section 4.1.7: PartialAttribute ::= SEQUENCE { type AttributeDescription,
+// vals SET OF value AttributeValue }. After ldap_get_dn_ber, `ber` stands before the first.
+//
+// The next attribute: its description in `name` and the contents of its SET of values in `vals`.
+// Returns 1, or 0 when the entry has no more (the test ldap_get_attribute_ber makes: no bytes
+// remain), or -1 when the message does not decode.
+static inline int cldap_next_attribute(BerElement *ber, struct berval *name, struct berval *vals) {
+    ber_len_t remaining = 0;
+    if (ber_get_option(ber, LBER_OPT_BER_REMAINING_BYTES, &remaining) != LBER_OPT_SUCCESS) return -1;
+    if (remaining == 0) return 0;
+    if (ber_scanf(ber, "{m", name) == LBER_ERROR) return -1;
+    if (ber_skip_element(ber, vals) == LBER_DEFAULT) return -1;
+    return 1;
+}
+
+// Points `reader` at the values `vals` (from cldap_next_attribute) and counts them.
+static inline ber_len_t cldap_count_values(BerElement *reader, struct berval *vals) {
+    struct berval value;
+    ber_len_t count = 0;
+    ber_init2(reader, vals, 0);
+    while (ber_skip_element(reader, &value) != LBER_DEFAULT) count++;
+    ber_init2(reader, vals, 0);
+    return count;
+}
+
+// The next value `reader` holds (in place, not NUL-terminated, as ldap_get_attribute_ber gives
+// it): 1, or 0 when there is none.
+static inline int cldap_next_value(BerElement *reader, struct berval *value) {
+    return ber_get_stringbv(reader, value, LBER_BV_NOTERM) != LBER_DEFAULT;
+}
+
 #endif

@@ -119,10 +119,17 @@ extension LDAPConnection {
         // The entries with a ranged attribute (a `;` in a name), noted as they are parsed: a
         // second walk through every entry's names cost a read of 100,000 users 2% of its CPU.
         var ranged: [Int] = []
+        // What reads each attribute's values in turn (`parseEntry`): one for the page.
+        guard let allocated = ber_alloc_t(0) else {
+            throw LDAPConnection.error(handle, rc: LDAP_NO_MEMORY, operation: "search", uri: uri)
+        }
+        // Used on this thread only, inside `eachMessage`'s body.
+        nonisolated(unsafe) let valueReader = allocated
+        defer { ber_free(valueReader, 0) }
         try eachMessage(msgid, operation: "search", lost: { "after \(received.entries.count) entries of this page" }) { current in
             let type = ldap_msgtype(current)
             if type == cldap_res_search_entry() {
-                let (entry, hasRange) = try parseEntry(handle, current)
+                let (entry, hasRange) = try parseEntry(handle, current, valueReader: valueReader)
                 if hasRange { ranged.append(received.entries.count) }
                 received.entries.append(entry)
             } else if type == cldap_res_search_reference() {
@@ -180,7 +187,7 @@ extension LDAPConnection {
 
     /// The entry of a search entry message, and whether an attribute's name has a `;` (AD's
     /// ranged attributes, `member;range=0-1499`).
-    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer) throws -> (LDAPEntry, ranged: Bool) {
+    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer, valueReader: OpaquePointer) throws -> (LDAPEntry, ranged: Bool) {
         // ldap_get_dn_ber/ldap_get_attribute_ber hand out values that point into the message's
         // BER buffer: no copy per value in libldap, one copy (into Swift) here.
         var ber: OpaquePointer?
@@ -195,21 +202,17 @@ extension LDAPConnection {
         // entry rather than two per attribute.
         var packer = LDAPEntry.Packer(capacity: 512)
         var ranged = false
-        while true {
-            var name = berval()
-            var values: UnsafeMutablePointer<berval>?
-            rc = ldap_get_attribute_ber(handle, message, ber, &name, &values)
-            // ldap_get_attribute_ber(3): "the array of values ... must be freed with ber_memfree()".
-            defer { if values != nil { ber_memfree(values) } }
-            guard rc == LDAP_SUCCESS, name.bv_val != nil else { break }
-            var count = 0
-            if let values { while values[count].bv_val != nil { count += 1 } }
+        // In place (`cldap_next_attribute`), with no allocation per attribute.
+        var name = berval()
+        var values = berval()
+        while cldap_next_attribute(ber, &name, &values) == 1 {
             let nameBytes = LDAPConnection.buffer(name)
             // A byte test: String.contains(String) goes through Foundation's locale-aware search,
             // which cost more than parsing the entry.
             if !ranged && nameBytes.contains(UInt8(ascii: ";")) { ranged = true }
-            packer.appendName(nameBytes, valueCount: count)
-            for i in 0..<count { packer.appendValue(LDAPConnection.buffer(values![i])) }
+            packer.appendName(nameBytes, valueCount: Int(cldap_count_values(valueReader, &values)))
+            var value = berval()
+            while cldap_next_value(valueReader, &value) == 1 { packer.appendValue(LDAPConnection.buffer(value)) }
         }
         return (LDAPEntry(dn: dnString, packer: packer), ranged)
     }
