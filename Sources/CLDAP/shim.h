@@ -85,7 +85,8 @@ static inline int cldap_sasl_interactive_bind(LDAP *ld, const char *dn, const ch
 // values as an array it allocates, which the caller frees: two calls into malloc per attribute
 // of every entry, 1.2 million for 100,000 users of 12 attributes. Here the values stay in the
 // message's buffer and a second BerElement, allocated once (ber_alloc_t) and pointed at each
-// attribute's values in turn (ber_init2, which copies nothing), reads them.
+// attribute's values in turn (ber_init2, which copies nothing), reads them into an array the
+// caller keeps from entry to entry.
 //
 // RFC 4511, section 4.1.7: PartialAttribute ::= SEQUENCE { type AttributeDescription,
 // vals SET OF value AttributeValue }. After ldap_get_dn_ber, `ber` stands before the first.
@@ -102,20 +103,15 @@ static inline int cldap_next_attribute(BerElement *ber, struct berval *name, str
     return 1;
 }
 
-// Points `reader` at the values `vals` (from cldap_next_attribute) and counts them.
-static inline ber_len_t cldap_count_values(BerElement *reader, struct berval *vals) {
-    struct berval value;
+// Reads the values `vals` holds (from cldap_next_attribute) into `out`, at most `capacity` of
+// them, in place and not NUL-terminated, as ldap_get_attribute_ber gives them. Returns how many
+// there are: when that is more than `capacity`, call again with room for them all.
+static inline ber_len_t cldap_read_values(BerElement *reader, struct berval *vals, struct berval *out, ber_len_t capacity) {
+    struct berval skipped;
     ber_len_t count = 0;
     ber_init2(reader, vals, 0);
-    while (ber_skip_element(reader, &value) != LBER_DEFAULT) count++;
-    ber_init2(reader, vals, 0);
+    while (ber_get_stringbv(reader, count < capacity ? &out[count] : &skipped, LBER_BV_NOTERM) != LBER_DEFAULT) count++;
     return count;
-}
-
-// The next value `reader` holds (in place, not NUL-terminated, as ldap_get_attribute_ber gives
-// it): 1, or 0 when there is none.
-static inline int cldap_next_value(BerElement *reader, struct berval *value) {
-    return ber_get_stringbv(reader, value, LBER_BV_NOTERM) != LBER_DEFAULT;
 }
 
 #endif

@@ -120,16 +120,13 @@ extension LDAPConnection {
         // second walk through every entry's names cost a read of 100,000 users 2% of its CPU.
         var ranged: [Int] = []
         // What reads each attribute's values in turn (`parseEntry`): one for the page.
-        guard let allocated = ber_alloc_t(0) else {
+        guard let values = AttributeValueReader() else {
             throw LDAPConnection.error(handle, rc: LDAP_NO_MEMORY, operation: "search", uri: uri)
         }
-        // Used on this thread only, inside `eachMessage`'s body.
-        nonisolated(unsafe) let valueReader = allocated
-        defer { ber_free(valueReader, 0) }
         try eachMessage(msgid, operation: "search", lost: { "after \(received.entries.count) entries of this page" }) { current in
             let type = ldap_msgtype(current)
             if type == cldap_res_search_entry() {
-                let (entry, hasRange) = try parseEntry(handle, current, valueReader: valueReader)
+                let (entry, hasRange) = try parseEntry(handle, current, values: values)
                 if hasRange { ranged.append(received.entries.count) }
                 received.entries.append(entry)
             } else if type == cldap_res_search_reference() {
@@ -187,7 +184,7 @@ extension LDAPConnection {
 
     /// The entry of a search entry message, and whether an attribute's name has a `;` (AD's
     /// ranged attributes, `member;range=0-1499`).
-    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer, valueReader: OpaquePointer) throws -> (LDAPEntry, ranged: Bool) {
+    func parseEntry(_ handle: OpaquePointer, _ message: OpaquePointer, values reader: AttributeValueReader) throws -> (LDAPEntry, ranged: Bool) {
         // ldap_get_dn_ber/ldap_get_attribute_ber hand out values that point into the message's
         // BER buffer: no copy per value in libldap, one copy (into Swift) here.
         var ber: OpaquePointer?
@@ -210,9 +207,9 @@ extension LDAPConnection {
             // A byte test: String.contains(String) goes through Foundation's locale-aware search,
             // which cost more than parsing the entry.
             if !ranged && nameBytes.contains(UInt8(ascii: ";")) { ranged = true }
-            packer.appendName(nameBytes, valueCount: Int(cldap_count_values(valueReader, &values)))
-            var value = berval()
-            while cldap_next_value(valueReader, &value) == 1 { packer.appendValue(LDAPConnection.buffer(value)) }
+            let read = reader.read(&values)
+            packer.appendName(nameBytes, valueCount: read.count)
+            for value in read { packer.appendValue(LDAPConnection.buffer(value)) }
         }
         return (LDAPEntry(dn: dnString, packer: packer), ranged)
     }
@@ -331,5 +328,36 @@ extension LDAPConnection {
             entry.remove(attribute.name)
             entry.set(first.baseName, values: entry[first.baseName] + values)
         }
+    }
+}
+
+/// Reads an attribute's values in place (`cldap_read_values`) with one BerElement and one array
+/// of values kept from attribute to attribute, grown when an attribute has more values than it
+/// holds. Used by one thread, for one page of a search.
+final class AttributeValueReader: @unchecked Sendable {
+    private let reader: OpaquePointer
+    private var buffer: UnsafeMutableBufferPointer<berval>
+
+    init?() {
+        guard let reader = ber_alloc_t(0) else { return nil }
+        self.reader = reader
+        buffer = .allocate(capacity: 64)
+    }
+
+    deinit {
+        // Frees the BerElement, not the message buffer it was last pointed at.
+        ber_free(reader, 0)
+        buffer.deallocate()
+    }
+
+    /// The values of `vals` (from `cldap_next_attribute`), valid until the next call.
+    func read(_ vals: inout berval) -> UnsafeMutableBufferPointer<berval> {
+        var count = Int(cldap_read_values(reader, &vals, buffer.baseAddress, ber_len_t(buffer.count)))
+        if count > buffer.count {
+            buffer.deallocate()
+            buffer = .allocate(capacity: count)
+            count = Int(cldap_read_values(reader, &vals, buffer.baseAddress, ber_len_t(buffer.count)))
+        }
+        return UnsafeMutableBufferPointer(rebasing: buffer[..<min(count, buffer.count)])
     }
 }
