@@ -196,22 +196,35 @@ extension LDAPConnection {
         }
         let dnString = LDAPConnection.string(dn)
         // All names and values go into one packed buffer (LDAPEntry.packed): one allocation per
-        // entry rather than two per attribute.
-        var packer = LDAPEntry.Packer(capacity: 512)
-        var ranged = false
-        // In place (`cldap_next_attribute`), with no allocation per attribute.
-        var name = berval()
-        var values = berval()
-        while cldap_next_attribute(ber, &name, &values) == 1 {
-            let nameBytes = LDAPConnection.buffer(name)
-            // A byte test: String.contains(String) goes through Foundation's locale-aware search,
-            // which cost more than parsing the entry.
-            if !ranged && nameBytes.contains(UInt8(ascii: ";")) { ranged = true }
-            let read = reader.read(&values)
-            packer.appendName(nameBytes, valueCount: read.count)
-            for value in read { packer.appendValue(LDAPConnection.buffer(value)) }
+        // entry rather than two per attribute, of the size of what is left of the message. The
+        // packed form is never longer than the BER it comes from: each length's varint takes no
+        // more bytes than its BER length, and each value's and name's BER tag is dropped, as are
+        // the headers of the attribute's SEQUENCE and SET (at least four bytes) for the count.
+        var remaining: ber_len_t = 0
+        guard ber_get_option(UnsafeMutableRawPointer(ber), LBER_OPT_BER_REMAINING_BYTES, &remaining) == LBER_OPT_SUCCESS else {
+            throw LDAPConnection.error(handle, rc: LDAP_DECODING_ERROR, operation: "search", uri: uri)
         }
-        return (LDAPEntry(dn: dnString, packer: packer), ranged)
+        var ranged = false
+        var fitted = true
+        let packed = [UInt8](unsafeUninitializedCapacity: Int(remaining) + 16) { buffer, count in
+            var writer = LDAPEntry.PackedWriter(buffer)
+            // In place (`cldap_next_attribute`), with no allocation per attribute.
+            var name = berval()
+            var values = berval()
+            while fitted, cldap_next_attribute(ber, &name, &values) == 1 {
+                let nameBytes = LDAPConnection.buffer(name)
+                // A byte test: String.contains(String) goes through Foundation's locale-aware
+                // search, which cost more than parsing the entry.
+                if !ranged && nameBytes.contains(UInt8(ascii: ";")) { ranged = true }
+                let read = reader.read(&values)
+                fitted = writer.appendName(nameBytes, valueCount: read.count)
+                for value in read where fitted { fitted = writer.appendValue(LDAPConnection.buffer(value)) }
+            }
+            count = writer.count
+        }
+        // (Only a message that is not BER could take more room than its own length.)
+        guard fitted else { throw LDAPConnection.error(handle, rc: LDAP_DECODING_ERROR, operation: "search", uri: uri) }
+        return (LDAPEntry(dn: dnString, packed: packed, written: ()), ranged)
     }
 
     func parseReference(_ handle: OpaquePointer, _ message: OpaquePointer) -> [String] {

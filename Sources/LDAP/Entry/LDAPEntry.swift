@@ -71,6 +71,12 @@ public struct LDAPEntry: PackedAttributeSet {
         self.packed = packer.bytes
     }
 
+    /// An entry whose attributes were packed by a `PackedWriter`.
+    init(dn: String, packed: [UInt8], written: Void) {
+        self.dn = dn
+        self.packed = packed
+    }
+
     /// Whether two attribute names are the same attribute: equal but for the case of ASCII
     /// letters (attribute descriptions are ASCII, RFC 4512 section 2.5).
     public static func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
@@ -114,6 +120,44 @@ public struct LDAPEntry: PackedAttributeSet {
         var all = attributes
         if let i = all.firstIndex(where: { LDAPEntry.asciiEqualIgnoringCase($0.name, name) }) { all.remove(at: i) }
         self = LDAPEntry(dn: dn, attributes: all)
+    }
+
+    /// Writes the packed form into storage of a size known beforehand (the search's entries:
+    /// no more bytes than the BER encoding they come from), with no check per byte beyond the
+    /// bound. Each write says whether it fitted.
+    struct PackedWriter {
+        let buffer: UnsafeMutableBufferPointer<UInt8>
+        private(set) var count = 0
+
+        init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+        private mutating func varint(_ value: Int) -> Bool {
+            guard buffer.count - count >= 10, let base = buffer.baseAddress else { return false }
+            var n = UInt(value)
+            while n >= 0x80 {
+                base[count] = UInt8(truncatingIfNeeded: n) | 0x80
+                count += 1
+                n >>= 7
+            }
+            base[count] = UInt8(n)
+            count += 1
+            return true
+        }
+
+        private mutating func bytes(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard buffer.count - count >= bytes.count, let base = buffer.baseAddress else { return false }
+            if let source = bytes.baseAddress { (base + count).update(from: source, count: bytes.count) }
+            count += bytes.count
+            return true
+        }
+
+        mutating func appendName(_ name: UnsafeBufferPointer<UInt8>, valueCount: Int) -> Bool {
+            varint(name.count) && bytes(name) && varint(valueCount)
+        }
+
+        mutating func appendValue(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+            varint(value.count) && bytes(value)
+        }
     }
 
     /// Builds `packed` attribute by attribute.

@@ -82,4 +82,29 @@ struct LDAPEntryTests {
         #expect(entry.withValues("member;range=0-1499") { $0.isEmpty })
         #expect(entry.withValues("description") { !$0.isEmpty && $0.first?.count == 0 }, "an empty value is a value")
     }
+
+    @Test("the writer of a search's entries packs as the packer does, and says when the room runs out without writing past it")
+    func packedWriter() {
+        let values: [[UInt8]] = [Array("Ann Lee".utf8), [], Array(repeating: 0xff, count: 300), Array(repeating: 0x41, count: 20_000)]
+        var packer = LDAPEntry.Packer()
+        packer.appendName(Array("cn".utf8), valueCount: values.count)
+        for value in values { value.withUnsafeBufferPointer { packer.appendValue($0) } }
+        let expected = packer.bytes
+        func write(room: Int) -> (fitted: Bool, bytes: [UInt8], guardIntact: Bool) {
+            // Eight guard bytes after the room given: they must stay as they are.
+            let storage = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: room + 8)
+            defer { storage.deallocate() }
+            storage.initialize(repeating: 0xee)
+            var writer = LDAPEntry.PackedWriter(UnsafeMutableBufferPointer(rebasing: storage[..<room]))
+            var fitted = Array("cn".utf8).withUnsafeBufferPointer { writer.appendName($0, valueCount: values.count) }
+            for value in values where fitted { fitted = value.withUnsafeBufferPointer { writer.appendValue($0) } }
+            return (fitted, Array(storage[..<writer.count]), storage[room...].allSatisfy { $0 == 0xee })
+        }
+        let roomy = write(room: expected.count + 16)
+        #expect(roomy.fitted && roomy.bytes == expected && roomy.guardIntact)
+        for room in [0, 3, 20, 330, expected.count - 1] {
+            let short = write(room: room)
+            #expect(!short.fitted && short.guardIntact && short.bytes.count <= room, "room \(room)")
+        }
+    }
 }
