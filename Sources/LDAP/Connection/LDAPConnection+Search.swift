@@ -224,7 +224,7 @@ extension LDAPConnection {
         }
         // (Only a message that is not BER could take more room than its own length.)
         guard fitted else { throw LDAPConnection.error(handle, rc: LDAP_DECODING_ERROR, operation: "search", uri: uri) }
-        return (LDAPEntry(dn: dnString, packed: packed, written: ()), ranged)
+        return (LDAPEntry(dn: dnString, written: packed), ranged)
     }
 
     func parseReference(_ handle: OpaquePointer, _ message: OpaquePointer) -> [String] {

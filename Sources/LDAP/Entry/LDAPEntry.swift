@@ -66,13 +66,9 @@ public struct LDAPEntry: PackedAttributeSet {
         self.packed = packed
     }
 
-    init(dn: String, packer: Packer) {
-        self.dn = dn
-        self.packed = packer.bytes
-    }
-
-    /// An entry whose attributes were packed by a `PackedWriter`.
-    init(dn: String, packed: [UInt8], written: Void) {
+    /// An entry whose attributes a `PackedWriter` packed: well formed by construction, so not
+    /// checked again as `init?(dn:packed:)` checks bytes from elsewhere.
+    init(dn: String, written packed: [UInt8]) {
         self.dn = dn
         self.packed = packed
     }
