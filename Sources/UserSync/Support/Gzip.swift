@@ -26,8 +26,9 @@ public enum Gzip {
             }
         }
         guard status == Z_STREAM_END else { throw Failure(description: "zlib: deflate returned \(status)") }
-        output.removeLast(output.count - Int(stream.total_out))
-        return output
+        // A copy of the exact size: `removeLast` would keep the whole bound's capacity (about the
+        // input's size, four times the output's) for as long as the chunk is held.
+        return Array(output[..<Int(stream.total_out)])
     }
 
     /// The bytes inside gzip data; throws on data that is not gzip or is cut short.

@@ -189,6 +189,17 @@ struct RecordArchiveTests {
         #expect(throws: RecordArchive.Corrupt.self) { try RecordArchive.decode(try Gzip.compress(raw)) }
     }
 
+    @Test("a compressed chunk holds only its own bytes: a page's chunks in flight cost what they weigh, not the page's size")
+    func compressedChunkSize() throws {
+        // A page of records compresses about fourfold; the output buffer zlib is given is the
+        // bound, a little over the input's size.
+        let page = (0..<20_000).flatMap { Array("uid=u\($0 % 997),ou=people,dc=example,dc=com;".utf8) }
+        let compressed = try Gzip.compress(page, level: 1)
+        #expect(compressed.count * 4 < page.count)
+        #expect(compressed.capacity < compressed.count * 2, "capacity \(compressed.capacity) for \(compressed.count) bytes")
+        #expect(try Gzip.decompress(compressed) == page)
+    }
+
     @Test("the archive keeps each record's locator kind (a row's line past the bytes that follow it included), and reads chunks written before kinds")
     func archiveLocators() throws {
         let attributes = [LDAPAttribute(name: "id", values: [LDAPValue("7")])]
