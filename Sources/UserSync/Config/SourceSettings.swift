@@ -232,6 +232,9 @@ public struct GroupMapping: Sendable, Equatable {
         /// The attribute of the group (or, for memberOf, of the member) that holds the links.
         public var attribute: String { rawValue }
 
+        /// Whether a group's own entry lists its members by DN.
+        var namesMembersByDN: Bool { self == .member || self == .uniqueMember }
+
         var defaultFilter: String {
             switch self {
             case .member, .memberOf: return "(|(objectClass=group)(objectClass=groupOfNames))"

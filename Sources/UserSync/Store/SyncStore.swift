@@ -69,6 +69,10 @@ protocol RunStaging: Sendable {
     func finishUsers(source: String, idAttribute: String, stageIdentical: Bool, fingerprintRows: Int?) async throws -> Bool
     func addGroups(_ groups: [GroupMapper.StagedGroup], idAttribute: String) async throws
     func addLinks(_ links: [GroupMapper.Link]) async throws
+    /// Adds members resolved as they were read (`MemberIndex`).
+    func addMembers(_ members: [GroupMapper.Member]) async throws
+    /// The identical records' link keys with their user ids (after the last page of users).
+    func identicalLinkKeys() async throws -> MemberIndex
     /// Adds the kept copy of a page of group records.
     func addArchive(_ archive: ArchiveChunk, count: Int) async throws
     /// After the last page of groups.
@@ -121,6 +125,9 @@ struct PlanRequest: Sendable {
     /// The staged records not skipped give distinct usernames (a unique index took them), so
     /// the planner need not look for two records giving one name.
     var usernamesDistinct = false
+    /// The group read resolved every member naming an identical user (`MemberIndex`, complete):
+    /// the links staged name none, and the plan resolves them against the staged records only.
+    var membersResolvedAsRead = false
     /// `PageReader.Result`'s figures for `Planner.noneMissing`: identical records read, how many
     /// of their rows were active, and the store's fingerprints, when they were loaded.
     var identicalRead: Int? = nil

@@ -24,25 +24,38 @@ struct GroupMapper: Sendable {
     typealias StagedGroup = (externalId: String?, locator: String, linkKey: String, name: String?, skip: String?,
                              fingerprint: UInt64?, identical: Bool)
     typealias Link = (group: String, member: String, kind: String)
+    /// A member resolved as it was read: the group (by link key) holds this user.
+    typealias Member = (group: String, userId: Int64)
+
+    /// What a page of groups maps to.
+    struct Mapped {
+        var groups: [StagedGroup] = []
+        var links: [Link] = []
+        /// Members by DN that `members` resolved: not among the links.
+        var members: [Member] = []
+        /// Groups whose own link key is an identical user's (`members` holds it): their
+        /// members resolved to that user are also links to the group (`PageReader`).
+        var groupsNamingUsers: [(linkKey: String, userId: Int64)] = []
+        var excluded = 0
+    }
 
     /// The groups of a page that pass include/exclude, and their links: all of them, or, for
-    /// the groups `known` holds exactly as read, none (`fingerprint` hashes each record).
+    /// the groups `known` holds exactly as read, none (`fingerprint` hashes each record). A
+    /// member by DN that `members` holds comes back resolved, not as a link.
     func map(_ entries: [SourceRecord], fingerprint: GroupFingerprint? = nil,
-             known: KnownGroups = KnownGroups()) -> (groups: [StagedGroup], links: [Link], excluded: Int) {
+             known: KnownGroups = KnownGroups(), members index: MemberIndex? = nil) -> Mapped {
         let include = mapping.include.flatMap { try? NSRegularExpression(pattern: $0) }
         let exclude = mapping.exclude.flatMap { try? NSRegularExpression(pattern: $0) }
         func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
             regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
         }
-        var groups: [StagedGroup] = []
-        var links: [Link] = []
-        var excluded = 0
+        var mapped = Mapped()
         for entry in entries {
             var name = entry.string(mapping.nameAttribute)
             if mapping.lowercase { name = name?.lowercased() }
             if let name {
-                if let include, !matches(include, name) { excluded += 1; continue }
-                if let exclude, matches(exclude, name) { excluded += 1; continue }
+                if let include, !matches(include, name) { mapped.excluded += 1; continue }
+                if let exclude, matches(exclude, name) { mapped.excluded += 1; continue }
             }
             let id = Mapper.stableID(entry[idAttribute], attribute: idAttribute)
             var skip: String?
@@ -51,20 +64,26 @@ struct GroupMapper: Sendable {
             let norm = entry.locator.linkKey
             let print = fingerprint?(entry)
             let identical = skip == nil && print != nil && !known.isEmpty && known.isUnchanged(id!, fingerprint: print!)
-            groups.append((id, entry.locator.description, norm, name, skip, print, identical))
+            mapped.groups.append((id, entry.locator.description, norm, name, skip, print, identical))
+            if let index, let user = index.userId(linkKey: norm) { mapped.groupsNamingUsers.append((norm, user)) }
             if identical { continue }
             switch mapping.membership {
             case .member, .uniqueMember:
                 for value in entry.strings(mapping.membership.attribute) {
-                    links.append((norm, StagedRecord.normalize(GroupMapper.stripUID(value)), "dn"))
+                    let member = StagedRecord.normalize(GroupMapper.stripUID(value))
+                    if let index, let user = index.userId(linkKey: member) {
+                        mapped.members.append((norm, user))
+                    } else {
+                        mapped.links.append((norm, member, "dn"))
+                    }
                 }
             case .memberUid:
-                for value in entry.strings("memberUid") { links.append((norm, value.lowercased(), "uid")) }
+                for value in entry.strings("memberUid") { mapped.links.append((norm, value.lowercased(), "uid")) }
             case .memberOf:
-                for parent in entry.strings("memberOf") { links.append((StagedRecord.normalize(parent), norm, "dn")) }
+                for parent in entry.strings("memberOf") { mapped.links.append((StagedRecord.normalize(parent), norm, "dn")) }
             }
         }
-        return (groups, links, excluded)
+        return mapped
     }
 
     /// uniqueMember is a NameAndOptionalUID (RFC 4517 section 3.3.21): `dn#'0101'B`.

@@ -39,6 +39,8 @@ struct PageReader: Sendable {
         var inScope: Int?
         /// `PlanRequest.usernamesDistinct`.
         var usernamesDistinct = false
+        /// `PlanRequest.membersResolvedAsRead`.
+        var membersResolvedAsRead = false
         /// What `Planner.noneMissing` weighs: the records found identical, how many of their
         /// rows were active, and how many fingerprints the store held, when they were loaded.
         var identicalRead: Int?
@@ -59,6 +61,7 @@ struct PageReader: Sendable {
         // Normalised DNs are needed only to match group members and to scope users by groups.
         let withDNs = settings.groups != nil || !settings.memberOf.isEmpty
         let (info, fingerprintRows, keptChunks) = try await readUsers(source, withDNs: withDNs)
+        var membersResolved = false
         MemoryRelease.afterPhase()
         let fingerprinted = groupsFingerprinted
         let usernamesDistinct = try await staging.finishUsers(source: settings.name, idAttribute: settings.stableID, stageIdentical: withDNs && !fingerprinted,
@@ -71,11 +74,25 @@ struct PageReader: Sendable {
                     (try GroupFingerprintTables.load(db, source: sourceName), try GroupFingerprintTables.lastChunk(db))
                 }
                 : (KnownGroups(), 0)
-            let identical = try await readGroups(source, mapper: mapper,
-                                                 fingerprint: fingerprinted ? GroupFingerprint(source: settings, groups: groups) : nil,
-                                                 known: known, keptChunks: keptChunks)
-            log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(identical)"])
-            if identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk) }
+            // Members by DN are resolved against the identical users as the groups are mapped
+            // (`MemberIndex`) when the identical users are all a full read's group plan would
+            // look at besides the staged ones: not for memberUid (by username), memberOf (the
+            // links come with the users) or users scoped by groups (the scope walks the links).
+            let members = fingerprinted && groups.membership.namesMembersByDN ? try await staging.identicalLinkKeys() : nil
+            let read = try await readGroups(source, mapper: mapper,
+                                            fingerprint: fingerprinted ? GroupFingerprint(source: settings, groups: groups) : nil,
+                                            known: known, keptChunks: keptChunks, members: members)
+            log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(read.identical)"])
+            if read.identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk, members: members) }
+            // A group whose link key is also an identical user's (one entry read as both): a
+            // member naming it is that user, resolved, and the nested group, a link.
+            for (key, user) in read.groupsNamingUsers {
+                try await staging.run { db in
+                    try db.execute("INSERT INTO staged_links (group_dn, member, member_kind) SELECT group_dn, ?, 'dn' FROM staged_members WHERE user_id = ?",
+                                   key, user)
+                }
+            }
+            membersResolved = members?.complete ?? false
             MemoryRelease.afterPhase()
             try await staging.finishLinks()
         }
@@ -86,7 +103,7 @@ struct PageReader: Sendable {
             log.info("users limited to the members of users.memberOf, from the group tree", metadata: ["users": "\(inScope!)"])
         }
         return Result(entries: pages.total, pages: pages.pages, groups: groupPages.total, inScope: inScope,
-                      usernamesDistinct: usernamesDistinct,
+                      usernamesDistinct: usernamesDistinct, membersResolvedAsRead: membersResolved,
                       identicalRead: loadKnownRecords ? identical.counts.read : nil,
                       identicalActive: loadKnownRecords ? identical.counts.active : nil, fingerprintRows: fingerprintRows)
     }
@@ -173,20 +190,24 @@ struct PageReader: Sendable {
     /// and so is one core). A group `known` holds exactly as read is staged without its links.
     /// Returns how many were.
     private func readGroups(_ source: any RecordSource, mapper: GroupMapper, fingerprint: GroupFingerprint?,
-                            known: KnownGroups, keptChunks: [UInt64: KeptChunks.Previous]) async throws -> Int {
+                            known: KnownGroups, keptChunks: [UInt64: KeptChunks.Previous],
+                            members: MemberIndex?) async throws -> (identical: Int, groupsNamingUsers: [(String, Int64)]) {
         let (staging, groupPages) = (staging, groupPages)
         let identical = ReadCounter()
+        let namingUsers = NIOLockedValueBox<[(String, Int64)]>([])
         let attribute = mapper.mapping.membership.attribute
         try await source.readGroups(attributes: mapper.requestedAttributes) { records in
             var staged: Task<Void, any Error>?
             do {
                 for slice in GroupSlices(records, attribute: attribute) {
-                    let mapped = mapper.map(Array(records[slice]), fingerprint: fingerprint, known: known)
+                    let mapped = mapper.map(Array(records[slice]), fingerprint: fingerprint, known: known, members: members)
                     try await staged?.value
                     staged = Task {
                         try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
                         try await staging.addLinks(mapped.links)
+                        try await staging.addMembers(mapped.members)
                     }
+                    if !mapped.groupsNamingUsers.isEmpty { namingUsers.withLockedValue { $0 += mapped.groupsNamingUsers } }
                     _ = groupPages.add(mapped.groups.count)
                     _ = identical.add(mapped.groups.count { $0.identical })
                     tell(.readingGroups)
@@ -199,14 +220,14 @@ struct PageReader: Sendable {
                 throw error
             }
         }
-        return identical.total
+        return (identical.total, namingUsers.withLockedValue { $0 })
     }
 
     /// Some groups were staged without their links, as identical. When the read is not a no-op
     /// after all (a user or group changed, new or missing: a member value may now resolve
     /// differently), their links are staged from the records read, kept compressed in the
     /// staging tables, and the plan compares every group as usual.
-    private func settleIdenticalGroups(mapper: GroupMapper, after lastUserChunk: Int64) async throws {
+    private func settleIdenticalGroups(mapper: GroupMapper, after lastUserChunk: Int64, members: MemberIndex?) async throws {
         let sourceName = settings.name
         if try await staging.run({ db in try GroupFingerprintTables.readIsUnchanged(db, source: sourceName) }) { return }
         log.debug("not a no-op: staging the links of the groups read unchanged")
@@ -219,7 +240,9 @@ struct PageReader: Sendable {
             var start = 0
             while start < records.count {
                 let slice = Array(records[start..<min(start + 50, records.count)])
-                try await staging.addLinks(mapper.map(slice).links.filter { keys.contains($0.group) })
+                let mapped = mapper.map(slice, members: members)
+                try await staging.addLinks(mapped.links.filter { keys.contains($0.group) })
+                try await staging.addMembers(mapped.members.filter { keys.contains($0.group) })
                 start += slice.count
             }
         }

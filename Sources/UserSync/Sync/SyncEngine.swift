@@ -126,6 +126,7 @@ public struct SyncEngine: Sendable {
         planned.delta = incremental?.read.mode == .delta ? incremental?.scope : nil
         planned.watermark = incremental?.watermark
         planned.usernamesDistinct = read.usernamesDistinct
+        planned.membersResolvedAsRead = read.membersResolvedAsRead
         (planned.identicalRead, planned.identicalActive, planned.fingerprintRows) = (read.identicalRead, read.identicalActive, read.fingerprintRows)
         let request = planned
         let isDelta = request.delta != nil

@@ -9,15 +9,21 @@ struct GroupPlanner {
     /// A delta: only the groups that changed were read, with `anchor` links for each entry
     /// re-read (`GroupPlanner+Delta.swift`).
     var delta: DeltaScope? = nil
+    /// `PlanRequest.membersResolvedAsRead`: the members naming identical users are in
+    /// `staged_members`, and no link names one.
+    var membersResolvedAsRead = false
 
     typealias Outcome = GroupOutcome
 
     /// Where members' DNs are resolved: what was read (a full read reads every user and group:
-    /// the records staged, and those identical to their rows, which stay in `identical`), or,
-    /// for a delta, that and the users and groups stored (`GroupPlanner+Delta.swift`).
+    /// the records staged, and those identical to their rows, which stay in `identical` unless
+    /// the group read resolved their members already), or, for a delta, that and the users and
+    /// groups stored (`GroupPlanner+Delta.swift`).
     var userDNs: [(table: String, index: String)] {
-        delta == nil ? [("staged", "staged_dn_user"), ("identical", "identical_dn_user")] : [("known_users", "known_users_dn")]
+        guard delta == nil else { return [("known_users", "known_users_dn")] }
+        return [("staged", "staged_dn_user")] + (identicalResolved ? [] : [("identical", "identical_dn_user")])
     }
+    private var identicalResolved: Bool { delta == nil && membersResolvedAsRead }
     var groupDNs: String { delta == nil ? "staged_groups" : "known_groups" }
 
     func activeGroups(_ db: any SQLSession) throws -> Int {
@@ -43,7 +49,7 @@ struct GroupPlanner {
         }
         // The users' DNs with their ids, so that resolving a member reads the index alone.
         try db.execute("CREATE INDEX IF NOT EXISTS staged_dn_user ON staged (dn_norm, user_id)")
-        if delta == nil {
+        if delta == nil && !identicalResolved {
             try db.execute("CREATE INDEX IF NOT EXISTS identical_dn_user ON identical (dn_norm, user_id)")
             if db.dialect == .postgres { try db.execute("ANALYZE identical") }
         }
@@ -202,6 +208,14 @@ struct GroupPlanner {
         // The join order is fixed (CROSS JOIN, INDEXED BY): the links in member order against the
         // users' DNs in the same order reads both indexes front to back; SQLite's own choice
         // looked each member up at random in the staged table, three times slower.
+        // Resolved as the groups were read: each is looked up by its group alone.
+        try db.execute("""
+            INSERT INTO desired_members (group_id, user_id)
+            SELECT g.group_id, m.user_id FROM staged_members m CROSS JOIN staged_groups g
+            WHERE g.dn_norm = m.group_dn AND g.group_id IS NOT NULL
+            ORDER BY 1, 2
+            ON CONFLICT DO NOTHING
+            """)
         for users in userDNs {
             try db.execute("""
                 INSERT INTO desired_members (group_id, user_id)

@@ -11,7 +11,8 @@ enum PlanTransaction {
                     decide: @Sendable (PlanFigures) -> PlanDecision) throws -> PlanOutcome {
         let users = Planner(request: request)
         let groups = request.groups ? GroupPlanner(source: request.source, runId: request.runId, now: request.now,
-                                                   tree: request.groupTree, delta: request.delta) : nil
+                                                   tree: request.groupTree, delta: request.delta,
+                                                   membersResolvedAsRead: request.membersResolvedAsRead) : nil
         var outcome = PlanOutcome()
         var figures = PlanFigures()
         figures.activeBefore = try users.activeUsers(session)

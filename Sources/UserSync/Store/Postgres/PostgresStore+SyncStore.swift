@@ -282,6 +282,31 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
         }
     }
 
+    func addMembers(_ members: [GroupMapper.Member]) async throws {
+        guard !members.isEmpty else { return }
+        try await link.run { db in
+            var text = PostgresCopyText()
+            for member in members {
+                text.field(member.group)
+                text.field(member.userId)
+                text.endRow()
+            }
+            try db.copy(into: "staged_members", columns: ["group_dn", "user_id"], text.buffer)
+        }
+    }
+
+    func identicalLinkKeys() async throws -> MemberIndex {
+        try await link.run { db in
+            let rows = try db.rows("SELECT user_id, dn_norm FROM identical WHERE dn_norm IS NOT NULL")
+            var index = MemberIndex(capacity: rows.count)
+            for row in rows {
+                let (userId, key): (Int64, String) = (row["user_id"], row["dn_norm"])
+                index.add(linkKey: key, userId: userId)
+            }
+            return index
+        }
+    }
+
     func addIDs(_ ids: [String], to list: DeltaList) async throws {
         guard !ids.isEmpty else { return }
         try await link.run { db in

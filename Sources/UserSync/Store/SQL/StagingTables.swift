@@ -10,7 +10,7 @@ import Foundation
 /// plan's transaction and `drop`.
 enum StagingTables {
     /// Every temporary table a run makes outside its transaction (a failed run may leave them).
-    static let names = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links",
+    static let names = ["staged", "staged_records", "hand_emails", "missing", "staged_groups", "staged_links", "staged_members",
                         "identical", "stale", "staged_gone", "staged_present"]
 
     /// Drops what a previous run left and creates empty tables. The user table gets its
@@ -93,6 +93,14 @@ enum StagingTables {
                 group_dn TEXT NOT NULL,
                 member TEXT NOT NULL,
                 member_kind TEXT NOT NULL CHECK (member_kind IN ('dn', 'uid', 'anchor'))
+            )
+            """,
+            // A member by DN that the group read resolved to an identical user (`MemberIndex`):
+            // the group (by link key) holds the user. Not among the links.
+            """
+            CREATE TEMP TABLE staged_members (
+                group_dn TEXT NOT NULL,
+                user_id BIGINT NOT NULL
             )
             """,
             """

@@ -71,6 +71,14 @@ final class RawStatement {
         sqlite3_column_int64(handle, index)
     }
 
+    /// The current row's column `index` (from 0) as text, where SQLite holds it (valid only
+    /// within `body`).
+    func withText<T>(_ index: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        let text = sqlite3_column_text(handle, index)
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return body(UnsafeBufferPointer(start: text, count: count))
+    }
+
     /// Runs the statement with what is bound; clears the bindings for the next row.
     /// Returns how many rows it changed.
     @discardableResult

@@ -113,6 +113,31 @@ final class Staging: RunStaging {
         }
     }
 
+    func addMembers(_ members: [GroupMapper.Member]) async throws {
+        guard !members.isEmpty else { return }
+        try await database.write { db in
+            try BatchedInsert(db, head: "INSERT INTO staged_members (group_dn, user_id)", columns: 2, batch: 200)
+                .run(members) { insert, column, member in
+                    insert.bind(column, member.group)
+                    insert.bind(column + 1, member.userId)
+                }
+        }
+    }
+
+    /// Read through SQLite's C API, each key hashed where SQLite holds it.
+    func identicalLinkKeys() async throws -> MemberIndex {
+        try await database.write { db in
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM identical") ?? 0
+            var index = MemberIndex(capacity: count)
+            let rows = try RawStatement(db, sql: "SELECT user_id, dn_norm FROM identical WHERE dn_norm IS NOT NULL")
+            try rows.forEachRow {
+                let userId = rows.int64(0)
+                rows.withText(1) { index.add(linkKey: $0, userId: userId) }
+            }
+            return index
+        }
+    }
+
     func addIDs(_ ids: [String], to list: DeltaList) async throws {
         guard !ids.isEmpty else { return }
         try await database.write { db in
