@@ -33,9 +33,6 @@ struct GroupMapper: Sendable {
         var links: [Link] = []
         /// Members by DN that `members` resolved: not among the links.
         var members: [Member] = []
-        /// Groups whose own link key is an identical user's (`members` holds it): their
-        /// members resolved to that user are also links to the group (`PageReader`).
-        var groupsNamingUsers: [(linkKey: String, userId: Int64)] = []
         var excluded = 0
     }
 
@@ -65,7 +62,6 @@ struct GroupMapper: Sendable {
             let print = fingerprint?(entry)
             let identical = skip == nil && print != nil && !known.isEmpty && known.isUnchanged(id!, fingerprint: print!)
             mapped.groups.append((id, entry.locator.description, norm, name, skip, print, identical))
-            if let index, let user = index.userId(linkKey: norm) { mapped.groupsNamingUsers.append((norm, user)) }
             if identical { continue }
             switch mapping.membership {
             case .member, .uniqueMember:

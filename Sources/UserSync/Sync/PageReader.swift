@@ -78,21 +78,18 @@ struct PageReader: Sendable {
             // (`MemberIndex`) when the identical users are all a full read's group plan would
             // look at besides the staged ones: not for memberUid (by username), memberOf (the
             // links come with the users) or users scoped by groups (the scope walks the links).
-            let members = fingerprinted && groups.membership.namesMembersByDN ? try await staging.identicalLinkKeys() : nil
-            let read = try await readGroups(source, mapper: mapper,
-                                            fingerprint: fingerprinted ? GroupFingerprint(source: settings, groups: groups) : nil,
-                                            known: known, keptChunks: keptChunks, members: members)
-            log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(read.identical)"])
-            if read.identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk, members: members) }
-            // A group whose link key is also an identical user's (one entry read as both): a
-            // member naming it is that user, resolved, and the nested group, a link.
-            for (key, user) in read.groupsNamingUsers {
-                try await staging.run { db in
-                    try db.execute("INSERT INTO staged_links (group_dn, member, member_kind) SELECT group_dn, ?, 'dn' FROM staged_members WHERE user_id = ?",
-                                   key, user)
-                }
+            let members = fingerprinted && groups.membership.namesMembersByDN ? MemberIndexLoad(staging: staging) : nil
+            let identical = try await readGroups(source, mapper: mapper,
+                                                 fingerprint: fingerprinted ? GroupFingerprint(source: settings, groups: groups) : nil,
+                                                 known: known, keptChunks: keptChunks, members: members)
+            log.info("groups read", metadata: ["groups": "\(groupPages.total)", "identical": "\(identical)"])
+            if identical > 0 { try await settleIdenticalGroups(mapper: mapper, after: lastUserChunk, members: members) }
+            if let members {
+                try await members.linkGroupsNamingUsers()
+                // Not loaded: no group was mapped with links, and no link names anyone.
+                membersResolved = members.index?.complete ?? true
+                members.release()
             }
-            membersResolved = members?.complete ?? false
             MemoryRelease.afterPhase()
             try await staging.finishLinks()
         }
@@ -191,23 +188,23 @@ struct PageReader: Sendable {
     /// Returns how many were.
     private func readGroups(_ source: any RecordSource, mapper: GroupMapper, fingerprint: GroupFingerprint?,
                             known: KnownGroups, keptChunks: [UInt64: KeptChunks.Previous],
-                            members: MemberIndex?) async throws -> (identical: Int, groupsNamingUsers: [(String, Int64)]) {
+                            members: MemberIndexLoad?) async throws -> Int {
         let (staging, groupPages) = (staging, groupPages)
         let identical = ReadCounter()
-        let namingUsers = NIOLockedValueBox<[(String, Int64)]>([])
         let attribute = mapper.mapping.membership.attribute
         try await source.readGroups(attributes: mapper.requestedAttributes) { records in
             var staged: Task<Void, any Error>?
             do {
                 for slice in GroupSlices(records, attribute: attribute) {
-                    let mapped = mapper.map(Array(records[slice]), fingerprint: fingerprint, known: known, members: members)
+                    let mapped = try await MemberIndexLoad.map(Array(records[slice]), members: members) {
+                        mapper.map($0, fingerprint: fingerprint, known: known, members: $1)
+                    }
                     try await staged?.value
                     staged = Task {
                         try await staging.addGroups(mapped.groups, idAttribute: mapper.idAttribute)
                         try await staging.addLinks(mapped.links)
                         try await staging.addMembers(mapped.members)
                     }
-                    if !mapped.groupsNamingUsers.isEmpty { namingUsers.withLockedValue { $0 += mapped.groupsNamingUsers } }
                     _ = groupPages.add(mapped.groups.count)
                     _ = identical.add(mapped.groups.count { $0.identical })
                     tell(.readingGroups)
@@ -220,14 +217,14 @@ struct PageReader: Sendable {
                 throw error
             }
         }
-        return (identical.total, namingUsers.withLockedValue { $0 })
+        return identical.total
     }
 
     /// Some groups were staged without their links, as identical. When the read is not a no-op
     /// after all (a user or group changed, new or missing: a member value may now resolve
     /// differently), their links are staged from the records read, kept compressed in the
     /// staging tables, and the plan compares every group as usual.
-    private func settleIdenticalGroups(mapper: GroupMapper, after lastUserChunk: Int64, members: MemberIndex?) async throws {
+    private func settleIdenticalGroups(mapper: GroupMapper, after lastUserChunk: Int64, members: MemberIndexLoad?) async throws {
         let sourceName = settings.name
         if try await staging.run({ db in try GroupFingerprintTables.readIsUnchanged(db, source: sourceName) }) { return }
         log.debug("not a no-op: staging the links of the groups read unchanged")
@@ -240,7 +237,7 @@ struct PageReader: Sendable {
             var start = 0
             while start < records.count {
                 let slice = Array(records[start..<min(start + 50, records.count)])
-                let mapped = mapper.map(slice, members: members)
+                let mapped = try await MemberIndexLoad.map(slice, members: members) { mapper.map($0, members: $1) }
                 try await staging.addLinks(mapped.links.filter { keys.contains($0.group) })
                 try await staging.addMembers(mapped.members.filter { keys.contains($0.group) })
                 start += slice.count
@@ -278,6 +275,46 @@ struct PageReader: Sendable {
                               wasActive: user.active)
         }
         return mapped(idHash)
+    }
+}
+
+/// The identical users' link keys (`MemberIndex`), loaded when the first group is mapped with
+/// links: a read whose groups are all identical to their fingerprints maps none, and loads
+/// nothing (a group no-op's peak memory is its group read's).
+final class MemberIndexLoad: Sendable {
+    private let staging: any RunStaging
+    private let loaded = NIOLockedValueBox<MemberIndex?>(nil)
+
+    init(staging: any RunStaging) { self.staging = staging }
+
+    var index: MemberIndex? { loaded.withLockedValue { $0 } }
+
+    /// Frees the index (before the memory freed by the read is handed back).
+    func release() { loaded.withLockedValue { $0 = nil } }
+
+    /// `records` mapped by `map` with the index as loaded so far; mapped again with it loaded
+    /// when that left links (the slices of a read are mapped one after another).
+    static func map(_ records: [SourceRecord], members: MemberIndexLoad?,
+                    _ map: ([SourceRecord], MemberIndex?) -> GroupMapper.Mapped) async throws -> GroupMapper.Mapped {
+        let mapped = map(records, members?.index)
+        guard let members, members.index == nil, !mapped.links.isEmpty else { return mapped }
+        let index = try await members.staging.identicalLinkKeys()
+        members.loaded.withLockedValue { $0 = index }
+        return map(records, index)
+    }
+
+    /// A group whose link key is also an identical user's (one entry read as a user and as a
+    /// group): a member naming it was resolved to the user, and names the nested group too.
+    func linkGroupsNamingUsers() async throws {
+        guard let index else { return }
+        let keys = try await staging.run { db in try db.values(String.self, "SELECT dn_norm FROM staged_groups") }
+        for key in keys {
+            guard let user = index.userId(linkKey: key) else { continue }
+            try await staging.run { db in
+                try db.execute("INSERT INTO staged_links (group_dn, member, member_kind) SELECT group_dn, ?, 'dn' FROM staged_members WHERE user_id = ?",
+                               key, user)
+            }
+        }
     }
 }
 
