@@ -205,10 +205,7 @@ struct GroupPlanner {
             CREATE TEMP TABLE desired_members (group_id INTEGER, user_id INTEGER, PRIMARY KEY (group_id, user_id))\(db.dialect.withoutRowID)
             """)
         // Keyed, so that finding the members that left is one lookup each (it was a scan each).
-        // The join order is fixed (CROSS JOIN, INDEXED BY): the links in member order against the
-        // users' DNs in the same order reads both indexes front to back; SQLite's own choice
-        // looked each member up at random in the staged table, three times slower.
-        // Resolved as the groups were read: each is looked up by its group alone.
+        // The members the group read resolved (`MemberIndex`) need only their groups' ids.
         try db.execute("""
             INSERT INTO desired_members (group_id, user_id)
             SELECT g.group_id, m.user_id FROM staged_members m CROSS JOIN staged_groups g
@@ -216,6 +213,9 @@ struct GroupPlanner {
             ORDER BY 1, 2
             ON CONFLICT DO NOTHING
             """)
+        // The join order is fixed (CROSS JOIN, INDEXED BY): the links in member order against the
+        // users' DNs in the same order reads both indexes front to back; SQLite's own choice
+        // looked each member up at random in the staged table, three times slower.
         for users in userDNs {
             try db.execute("""
                 INSERT INTO desired_members (group_id, user_id)

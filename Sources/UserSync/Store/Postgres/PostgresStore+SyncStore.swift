@@ -269,29 +269,31 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
     }
 
     func addLinks(_ links: [GroupMapper.Link]) async throws {
-        guard !links.isEmpty else { return }
-        try await link.run { db in
-            var text = PostgresCopyText()
-            for link in links {
-                text.field(link.group)
-                text.field(link.member)
-                text.field(link.kind)
-                text.endRow()
-            }
-            try db.copy(into: "staged_links", columns: ["group_dn", "member", "member_kind"], text.buffer)
+        try await copy(links, into: "staged_links", columns: ["group_dn", "member", "member_kind"]) { text, link in
+            text.field(link.group)
+            text.field(link.member)
+            text.field(link.kind)
         }
     }
 
     func addMembers(_ members: [GroupMapper.Member]) async throws {
-        guard !members.isEmpty else { return }
+        try await copy(members, into: "staged_members", columns: ["group_dn", "user_id"]) { text, member in
+            text.field(member.group)
+            text.field(member.userId)
+        }
+    }
+
+    /// Rows into a staging table in one `COPY`.
+    private func copy<Row: Sendable>(_ rows: [Row], into table: String, columns: [String],
+                                     fields: @escaping @Sendable (inout PostgresCopyText, Row) -> Void) async throws {
+        guard !rows.isEmpty else { return }
         try await link.run { db in
             var text = PostgresCopyText()
-            for member in members {
-                text.field(member.group)
-                text.field(member.userId)
+            for row in rows {
+                fields(&text, row)
                 text.endRow()
             }
-            try db.copy(into: "staged_members", columns: ["group_dn", "user_id"], text.buffer)
+            try db.copy(into: table, columns: columns, text.buffer)
         }
     }
 

@@ -102,25 +102,27 @@ final class Staging: RunStaging {
 
     /// Adds membership links: (group DN, member DN or uid).
     func addLinks(_ links: [(group: String, member: String, kind: String)]) async throws {
-        guard !links.isEmpty else { return }
-        try await database.write { db in
-            try BatchedInsert(db, head: "INSERT INTO staged_links (group_dn, member, member_kind)", columns: 3, batch: 200)
-                .run(links) { insert, column, link in
-                    insert.bind(column, link.group)
-                    insert.bind(column + 1, link.member)
-                    insert.bind(column + 2, link.kind)
-                }
+        try await insert(links, into: "staged_links", columns: ["group_dn", "member", "member_kind"]) { insert, column, link in
+            insert.bind(column, link.group)
+            insert.bind(column + 1, link.member)
+            insert.bind(column + 2, link.kind)
         }
     }
 
     func addMembers(_ members: [GroupMapper.Member]) async throws {
-        guard !members.isEmpty else { return }
+        try await insert(members, into: "staged_members", columns: ["group_dn", "user_id"]) { insert, column, member in
+            insert.bind(column, member.group)
+            insert.bind(column + 1, member.userId)
+        }
+    }
+
+    /// Rows into a staging table, 200 per statement.
+    private func insert<Row: Sendable>(_ rows: [Row], into table: String, columns: [String],
+                                       bind: @escaping @Sendable (RawStatement, Int32, Row) -> Void) async throws {
+        guard !rows.isEmpty else { return }
         try await database.write { db in
-            try BatchedInsert(db, head: "INSERT INTO staged_members (group_dn, user_id)", columns: 2, batch: 200)
-                .run(members) { insert, column, member in
-                    insert.bind(column, member.group)
-                    insert.bind(column + 1, member.userId)
-                }
+            try BatchedInsert(db, head: "INSERT INTO \(table) (\(columns.joined(separator: ", ")))", columns: columns.count, batch: 200)
+                .run(rows, bind: bind)
         }
     }
 
