@@ -297,15 +297,22 @@ final class PostgresStaging: RunStaging, @unchecked Sendable {
         }
     }
 
+    /// Streamed row by row (as the fingerprints are): a million identical users as rows at
+    /// once would cost far more memory than the index they make.
     func identicalLinkKeys() async throws -> MemberIndex {
         try await link.run { db in
-            let rows = try db.rows("SELECT user_id, dn_norm FROM identical WHERE dn_norm IS NOT NULL")
-            var index = MemberIndex(capacity: rows.count)
-            for row in rows {
-                let (userId, key): (Int64, String) = (row["user_id"], row["dn_norm"])
-                index.add(linkKey: key, userId: userId)
+            // Filled on the connection's event loop, one row after another; read when the
+            // query has ended.
+            final class Loaded: @unchecked Sendable {
+                var index: MemberIndex
+                init(_ index: MemberIndex) { self.index = index }
             }
-            return index
+            let loaded = Loaded(MemberIndex(capacity: try db.value(Int.self, "SELECT count(*) FROM identical") ?? 0))
+            try db.forEachRow("SELECT user_id, dn_norm FROM identical WHERE dn_norm IS NOT NULL", []) { row in
+                let (userId, key) = try row.decode((Int64, String).self)
+                loaded.index.add(linkKey: key, userId: userId)
+            }
+            return loaded.index
         }
     }
 
